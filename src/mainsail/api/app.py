@@ -1,0 +1,86 @@
+"""The FastAPI app: ``/api/v1`` routes derived from every domain's operations, problem+json errors,
+``/health``, ``/ready`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mainsail import __version__
+from mainsail.api.metrics import PrometheusMiddleware, metrics_response
+from mainsail.api.registry import OPSETS
+from mainsail.api.routes import build_router
+from mainsail.core.errors import InvalidInput, MainsailError, describe_errors
+from mainsail.core.runtime import Runtime
+from mainsail.core.settings import Settings
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
+    return [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error becomes ``application/problem+json`` with a stable ``code``."""
+
+    @app.exception_handler(MainsailError)
+    async def _mainsail(_: Request, exc: MainsailError) -> JSONResponse:
+        return _problem(exc.status, exc.to_problem())
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean_validation(list(exc.errors()))
+        err = InvalidInput(f"invalid request: {describe_errors(errors)}", errors=errors)
+        return _problem(422, err.to_problem())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _problem(exc.status_code, {"type": f"urn:mainsail:problem:{code}", "title": str(exc.detail),
+                                          "status": exc.status_code, "detail": str(exc.detail), "code": code})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _problem(500, MainsailError(f"internal error: {type(exc).__name__}").to_problem())
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the API app over ``runtime`` (or a runtime for ``settings``, default from the environment)."""
+    runtime = runtime or Runtime.for_settings(settings or Settings.from_env())
+    app = FastAPI(title="Mainsail", version=__version__, docs_url="/docs", openapi_url="/openapi.json",
+                  description="End-to-end MLOps: tracking, registry, data, features, pipelines, serving, "
+                              "monitoring. Errors are application/problem+json with a stable `code`.")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(PrometheusMiddleware)
+    for opset in OPSETS:
+        app.include_router(build_router(opset), prefix="/api/v1")
+
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["ops"], summary="Readiness: the metadata database answers",
+             responses={503: {"description": "Not ready"}})
+    def ready() -> Response:
+        if runtime.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "detail": "metadata database unreachable"}, 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return metrics_response()
+
+    return app

@@ -1,0 +1,62 @@
+"""Shared CLI pieces: the client from ``--uri``/``MAINSAIL_URI``, error display, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from mainsail.core.errors import MainsailError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+_uri: str | None = None
+
+
+def set_uri(uri: str | None) -> None:
+    global _uri
+    _uri = uri
+
+
+def client() -> Any:
+    from mainsail.client import Client
+
+    return Client(_uri)
+
+
+def handle_errors(fn: F) -> F:
+    """Print a Mainsail error as one clear line (with its field list) and exit 1, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MainsailError as exc:
+            err_console.print(f"[bold red]error[/] ({exc.code}): {exc.detail}")
+            for e in exc.errors[:10]:
+                loc = ".".join(str(p) for p in e.get("loc", []))
+                err_console.print(f"  [red]•[/] {loc}: {e.get('msg', '')}")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def fmt_num(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

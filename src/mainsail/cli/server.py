@@ -1,0 +1,36 @@
+"""``mainsail server``: API, docs and background services in one process."""
+
+from __future__ import annotations
+
+import typer
+
+from mainsail.cli.common import console
+
+
+def server(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    background: bool = typer.Option(True, "--background/--no-background",
+                                     help="Run the event dispatcher and other background services."),
+    log_level: str = typer.Option("warning", help="uvicorn log level."),
+) -> None:
+    """Serve the REST API (/api/v1), /docs, /health, /ready and /metrics."""
+    import uvicorn
+
+    from mainsail.api.app import create_app
+    from mainsail.core.events import Dispatcher
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+
+    settings = Settings.from_env()
+    runtime = Runtime.for_settings(settings)
+    app = create_app(runtime=runtime)
+    dispatcher = Dispatcher(runtime) if background else None
+    if dispatcher:
+        dispatcher.start()
+    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  metadata: {settings.uri}")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        if dispatcher:
+            dispatcher.stop()

@@ -1,0 +1,145 @@
+"""``mainsail experiments …`` and ``mainsail runs …``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import typer
+from rich import box
+from rich.table import Table
+
+from mainsail.cli.common import client, console, fmt_num, handle_errors, print_json
+from mainsail.tracking.schemas import Run
+
+experiments_app = typer.Typer(help="Experiments: named groups of tracked runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="Tracked training runs: search, inspect, compare.", no_args_is_help=True)
+
+
+def _when(t: dt.datetime | None) -> str:
+    return t.astimezone().strftime("%Y-%m-%d %H:%M:%S") if t else "—"
+
+
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "running"
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "killed": "yellow"}
+
+
+@experiments_app.command("list")
+@handle_errors
+def experiments_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List experiments."""
+    exps = list(client().iter_experiments())
+    if as_json:
+        print_json(exps)
+        return
+    table = Table("name", "id", "created", "description", title=f"{len(exps)} experiments")
+    for e in exps:
+        table.add_row(e.name, e.id, _when(e.created_at), e.description or "")
+    console.print(table)
+
+
+@experiments_app.command("create")
+@handle_errors
+def experiments_create(name: str, description: str = typer.Option(None, help="What it is for.")) -> None:
+    """Create an experiment."""
+    e = client().create_experiment(name, description)
+    console.print(f"created experiment [bold]{e.name}[/] ({e.id})")
+
+
+@runs_app.command("list")
+@handle_errors
+def runs_list(
+    experiment: list[str] = typer.Option(None, "--experiment", "-e", help="Experiment name (repeatable)."),
+    filter: str = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.auc > 0.8 and params.model = 'rf'\""),
+    order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. 'metrics.auc DESC' (repeatable)."),
+    metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric columns to show (repeatable)."),
+    limit: int = typer.Option(50, help="Most runs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Search runs with a filter expression."""
+    c = client()
+    ids = [c.get_experiment_by_name(n).id for n in experiment] if experiment else None
+    page = c.search_runs(ids, filter, order_by or None, limit=limit)
+    if as_json:
+        print_json(page.items)
+        return
+    console.print(runs_table(page.items, metric or _metric_columns(page.items, order_by or []),
+                             more=page.next_cursor is not None))
+
+
+def _metric_columns(runs: list[Run], order_by: list[str]) -> list[str]:
+    """As many metric columns as the terminal fits (up to six): those being ordered by first."""
+    ordered = [o.split()[0].removeprefix("metrics.") for o in order_by if o.startswith("metrics.")]
+    rest = sorted({k for r in runs for k in r.metrics} - set(ordered))
+    return (ordered + rest)[:max(1, min(6, (console.width - 66) // 10))]
+
+
+def runs_table(runs: list[Run], metrics: list[str], more: bool = False) -> Table:
+    table = Table(title=f"{len(runs)} runs" + (" (more: raise --limit)" if more else ""), box=box.SIMPLE_HEAD)
+    table.add_column("id", min_width=8, no_wrap=True)
+    table.add_column("name", max_width=24, no_wrap=True, overflow="ellipsis")
+    table.add_column("status", min_width=8, no_wrap=True)
+    table.add_column("started", min_width=11, no_wrap=True)
+    table.add_column("took", min_width=5, no_wrap=True, justify="right")
+    for m in metrics:
+        table.add_column(m, min_width=6, max_width=12, no_wrap=True, overflow="ellipsis", justify="right")
+    for r in runs:
+        table.add_row(r.id[:8], r.name, f"[{STATUS_STYLE[r.status]}]{r.status}[/]",
+                      r.start_time.astimezone().strftime("%m-%d %H:%M"), _dur(r.duration),
+                      *(fmt_num(r.metrics.get(k)) for k in metrics))
+    return table
+
+
+def _resolve(c: object, run_id: str) -> str:
+    """Accept a unique prefix of a run id (as printed by ``runs list``)."""
+    if len(run_id) >= 32:
+        return run_id
+    matches = [r.id for r in c.iter_runs(filter=f"run_id LIKE '{run_id}%'")]  # type: ignore[attr-defined]
+    return matches[0] if len(matches) == 1 else run_id
+
+
+@runs_app.command("show")
+@handle_errors
+def runs_show(run_id: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show one run: status, params, metrics, tags and artifacts."""
+    c = client()
+    r = c.get_run(_resolve(c, run_id))
+    arts = c.list_artifacts(r.id)
+    if as_json:
+        print_json({**r.model_dump(mode="json"), "artifacts": [a.model_dump(mode="json") for a in arts]})
+        return
+    console.print(f"[bold]{r.name}[/]  {r.id}\nstatus [{STATUS_STYLE[r.status]}]{r.status}[/]  "
+                  f"started {_when(r.start_time)}  duration {_dur(r.duration)}  experiment {r.experiment_id}")
+    for title, data in (("params", r.params), ("metrics (latest)", r.metrics), ("tags", r.tags)):
+        if data:
+            t = Table("key", "value", title=title, title_justify="left")
+            for k, v in data.items():
+                t.add_row(k, fmt_num(v) if not isinstance(v, str) else v)
+            console.print(t)
+    if arts:
+        t = Table("path", "size", "sha256", title="artifacts", title_justify="left")
+        for a in arts:
+            t.add_row(a.path, f"{a.size:,}", a.digest[:16])
+        console.print(t)
+
+
+@runs_app.command("compare")
+@handle_errors
+def runs_compare(run_ids: list[str], as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Compare runs side by side; params that differ between the runs are highlighted."""
+    c = client()
+    cmp = c.compare_runs([_resolve(c, i) for i in run_ids])
+    if as_json:
+        print_json(cmp)
+        return
+    table = Table("", *(f"{r.name}\n{r.id[:12]}" for r in cmp.runs), title="run comparison")
+    for k, by_run in cmp.params.items():
+        style = "yellow" if k in cmp.differing_params else None
+        table.add_row(f"params.{k}", *(by_run.get(r.id) or "—" for r in cmp.runs), style=style)
+    for k, by_run in cmp.metrics.items():
+        table.add_row(f"metrics.{k}", *(fmt_num(by_run.get(r.id)) for r in cmp.runs))
+    console.print(table)

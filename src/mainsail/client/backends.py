@@ -1,0 +1,157 @@
+"""The two ways a :class:`~mainsail.client.Client` reaches the services: in-process or over HTTP.
+Both take a declared :class:`~mainsail.core.ops.Operation` and its arguments, validate them the same
+way, and return the same types or raise the same errors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+import orjson
+from pydantic import BaseModel
+
+from mainsail import __version__
+from mainsail.core.artifacts import hash_file
+from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem
+from mainsail.core.ops import Operation
+from mainsail.core.runtime import Runtime
+from mainsail.core.settings import Settings
+
+MetricRows = list[tuple[str, str, float, int, float]]
+
+
+class Backend(Protocol):
+    uri: str
+
+    def call(self, op: Operation, kwargs: dict[str, Any]) -> Any: ...
+    def log_metric_rows(self, run_id: str, rows: MetricRows) -> None: ...
+    def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any: ...
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Runs service functions in this process, one transaction per call."""
+
+    def __init__(self, settings: Settings, actor: str | None = None):
+        self.uri = settings.uri
+        self.runtime = Runtime.for_settings(settings)
+        self.actor = actor
+
+    def call(self, op: Operation, kwargs: dict[str, Any]) -> Any:
+        args = op.bind(kwargs)
+        with self.runtime.transaction(write=op.write, actor=self.actor) as ctx:
+            return op.handler(ctx, **args)
+
+    def log_metric_rows(self, run_id: str, rows: MetricRows) -> None:
+        from mainsail.tracking import service
+
+        with self.runtime.transaction(actor=self.actor) as ctx:
+            service.log_metric_rows(ctx, run_id, rows)
+
+    def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
+        from mainsail.tracking import service
+
+        blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
+        with self.runtime.transaction(actor=self.actor) as ctx:
+            return service.record_artifact(ctx, run_id, path, blob.digest, blob.size)
+
+    def close(self) -> None:
+        pass
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(mode="json", exclude_unset=True) if isinstance(value, BaseModel) else value
+
+
+class RemoteBackend:
+    """Calls a Mainsail server. Connection errors on reads are retried with backoff."""
+
+    RETRIES = 3
+
+    def __init__(self, uri: str, token: str | None = None, timeout: float = 60.0):
+        self.uri = uri.rstrip("/")
+        headers = {"user-agent": f"mainsail-client/{__version__}"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
+
+    def _url(self, op: Operation, args: dict[str, Any]) -> str:
+        path = op.path
+        for p in op.params:
+            if p.where == "path":
+                value = str(args[p.name])
+                safe = "/" if f"{{{p.name}:path}}" in path else ""
+                path = path.replace(f"{{{p.name}:path}}", quote(value, safe=safe)).replace(
+                    f"{{{p.name}}}", quote(value, safe=""))
+        return "/api/v1" + path
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """Send a request, retrying transport failures with backoff; map problem+json errors back to
+        Mainsail exceptions. Writes carry one ``Idempotency-Key`` across retries, so a retry of a write
+        the server already committed is answered from its record instead of running twice."""
+        if method != "GET":
+            kw["headers"] = {**kw.get("headers", {}), "idempotency-key": uuid.uuid4().hex}
+        for attempt in range(self.RETRIES + 1):
+            try:
+                resp = self.http.request(method, url, **kw)
+                break
+            except httpx.TransportError as exc:
+                if attempt == self.RETRIES:
+                    raise ServiceUnavailable(f"cannot reach Mainsail server at {self.uri}: {exc}") from None
+                time.sleep(0.2 * 2**attempt)
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {"detail": resp.text[:500]}
+            raise from_problem(resp.status_code, body if isinstance(body, dict) else {"detail": str(body)})
+        return resp
+
+    def call(self, op: Operation, kwargs: dict[str, Any]) -> Any:
+        args = op.bind(kwargs)
+        query: dict[str, Any] = {}
+        content: bytes | None = None
+        headers: dict[str, str] = {}
+        for p in op.params:
+            value = args[p.name]
+            if p.where == "query" and value is not None:
+                query[p.name] = [_dump(v) for v in value] if isinstance(value, list) else _dump(value)
+            elif p.where == "body":
+                content = orjson.dumps(_dump(value))
+                headers["content-type"] = "application/json"
+            elif p.where == "raw":
+                content = value
+                headers["content-type"] = "application/octet-stream"
+        resp = self.request(op.method, self._url(op, args), params=query, content=content, headers=headers)
+        return op.parse_response(resp.content)
+
+    def log_metric_rows(self, run_id: str, rows: MetricRows) -> None:
+        _, keys, values, steps, stamps = zip(*rows, strict=True)
+        body = orjson.dumps({"metrics": {"key": keys, "value": values, "step": steps, "timestamp": stamps}})
+        self.request("POST", f"/api/v1/tracking-runs/{quote(run_id, safe='')}/log-batch", content=body,
+                     headers={"content-type": "application/json"})
+
+    def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
+        from mainsail.tracking.ops import ops
+
+        return self.call(ops.upload_artifact, {"run_id": run_id, "path": path, "data": local.read_bytes(),
+                                               "digest": hash_file(local).digest})
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def make_backend(uri: str | None, token: str | None = None, artifact_root: str | None = None) -> Backend:
+    """A backend for ``uri`` (default ``MAINSAIL_URI``, else the embedded SQLite under MAINSAIL_HOME)."""
+    settings = Settings.from_env()
+    uri = uri or settings.uri
+    if uri.startswith(("http://", "https://")):
+        return RemoteBackend(uri, token or settings.token)
+    if "://" not in uri:
+        raise MainsailError(f"unsupported MAINSAIL_URI {uri!r}: use sqlite:///path, "
+                            "postgresql+psycopg://… or http(s)://host:port")
+    return LocalBackend(settings.with_uri(uri, artifact_root))

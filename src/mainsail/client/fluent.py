@@ -1,0 +1,283 @@
+"""The module-level SDK (``mainsail.start_run``, ``mainsail.log_metric``…): a thin face over a
+default :class:`Client` with an active-run stack per thread and buffered metrics."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mainsail.client.buffer import MetricBuffer
+from mainsail.client.client import Client
+from mainsail.client.tracking import metric_value
+from mainsail.core.errors import Conflict, InvalidInput
+from mainsail.core.settings import Settings
+from mainsail.tracking.schemas import KEY_PATTERN, ArtifactInfo, Experiment, Run, RunStatus
+
+_KEY = re.compile(KEY_PATTERN)
+_lock = threading.RLock()
+_client: Client | None = None
+_buffer: MetricBuffer | None = None
+_experiment: Experiment | None = None
+
+
+class _Local(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[ActiveRun] = []
+
+
+_local = _Local()
+_all_active: list[ActiveRun] = []
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Point the module-level SDK at another URI (``None``: back to ``MAINSAIL_URI``)."""
+    global _client, _buffer, _experiment
+    with _lock:
+        if _buffer is not None:
+            _buffer.close()
+        _client = Client(uri) if uri else None
+        _buffer = None
+        _experiment = None
+
+
+def get_client() -> Client:
+    """The default client the module-level functions use."""
+    global _client
+    with _lock:
+        if _client is None:
+            _client = Client()
+        return _client
+
+
+def _metric_buffer() -> MetricBuffer:
+    global _buffer
+    with _lock:
+        if _buffer is None:
+            s = Settings.from_env()
+            _buffer = MetricBuffer(get_client()._backend, interval=s.metric_flush_interval,
+                                   max_rows=s.metric_flush_rows)
+        return _buffer
+
+
+def set_experiment(name: str) -> Experiment:
+    """Use (and create if needed) the experiment called ``name`` for new runs."""
+    global _experiment
+    _experiment = get_client().ensure_experiment(name)
+    return _experiment
+
+
+def _stack() -> list[ActiveRun]:
+    return _local.stack
+
+
+class ActiveRun:
+    """A run being logged to from this process. Use as a context manager: the run ends ``finished``,
+    or ``failed`` if the block raises. Metrics are buffered; everything else is written at once."""
+
+    def __init__(self, run: Run, client: Client, buffer: MetricBuffer):
+        self.info = run
+        self.id = run.id
+        self.client = client
+        self._buffer = buffer
+        self._steps: dict[str, int] = {}
+        self._keys: set[str] = set()
+        self.ended = False
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.end(RunStatus.failed if exc_type else RunStatus.finished)
+
+    def log_metric(self, key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
+        """Buffer one metric point. ``step`` defaults to one past this key's last step."""
+        if self.ended:
+            raise Conflict(f"run {self.id!r} has ended; it no longer accepts writes", code="run_not_running")
+        if key not in self._keys:
+            if not isinstance(key, str) or len(key) > 250 or not _KEY.match(key):
+                raise InvalidInput(f"metric key {key!r} is invalid: use 1-250 letters, digits, _ - . / : or space",
+                                   errors=[{"loc": ["metrics", "key"], "msg": "invalid metric key"}])
+            self._keys.add(key)
+        if type(value) is not float:
+            value = metric_value(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        if self._buffer.error is not None:
+            self._buffer.flush()  # raises the background error here, at a call site
+        self._buffer.add((self.id, key, value, step, time.time() if timestamp is None else timestamp))
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        ts = time.time()
+        for k, v in metrics.items():
+            self.log_metric(k, v, step, ts)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.client.log_batch(self.id, params={key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.client.log_batch(self.id, params=params)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.client.log_batch(self.id, tags={key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self.client.log_batch(self.id, tags=tags)
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
+        return self.client.log_artifact(self.id, local_path, artifact_path)
+
+    def flush(self) -> None:
+        """Write buffered metrics now."""
+        self._buffer.flush()
+
+    def end(self, status: RunStatus | str = RunStatus.finished) -> Run:
+        """Flush metrics, then end the run."""
+        if self.ended:
+            return self.info
+        self.ended = True
+        stack = _stack()
+        if self in stack:
+            stack.remove(self)
+        with _lock:
+            if self in _all_active:
+                _all_active.remove(self)
+        try:
+            self._buffer.flush()
+        finally:
+            self.info = self.client.end_run(self.id, status)
+        return self.info
+
+
+@functools.lru_cache(maxsize=1)
+def _source_tags() -> dict[str, str]:
+    """Where the code runs from: the script and, inside a git work tree, the commit (for lineage)."""
+    tags = {"mainsail.source": Path(sys.argv[0]).name} if sys.argv and sys.argv[0] else {}
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=2)
+        if out.returncode == 0 and len(out.stdout.strip()) == 40:
+            tags["mainsail.git_commit"] = out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return tags
+
+
+def start_run(run_name: str | None = None, *, experiment: str | None = None, tags: dict[str, Any] | None = None,
+              params: dict[str, Any] | None = None, nested: bool = False) -> ActiveRun:
+    """Start a run in the current experiment (or ``experiment``, by name) and make it active."""
+    client = get_client()
+    stack = _stack()
+    if stack and not nested:
+        raise Conflict(f"run {stack[-1].id!r} is already active; end it or pass nested=True",
+                       code="run_already_active")
+    exp = client.ensure_experiment(experiment) if experiment else (_experiment or set_experiment("default"))
+    run = client.create_run(exp.id, run_name, tags={**_source_tags(), **(tags or {})}, params=params,
+                            parent_run_id=stack[-1].id if (stack and nested) else None)
+    active = ActiveRun(run, client, _metric_buffer())
+    stack.append(active)
+    with _lock:
+        _all_active.append(active)
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def _active() -> ActiveRun:
+    stack = _local.stack
+    return stack[-1] if stack else start_run()
+
+
+def end_run(status: RunStatus | str = RunStatus.finished) -> Run | None:
+    """End the active run, if any."""
+    run = active_run()
+    return run.end(status) if run else None
+
+
+def log_metric(key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
+    _active().log_metric(key, value, step, timestamp)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    _active().log_metrics(metrics, step)
+
+
+def log_param(key: str, value: Any) -> None:
+    _active().log_param(key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    _active().log_params(params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _active().set_tag(key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    _active().set_tags(tags)
+
+
+def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
+    """Log one file (or a folder's files) to the active run."""
+    return _active().log_artifact(local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
+    """Log the contents of a folder to the active run (at its root, or under ``artifact_path``)."""
+    run = _active()
+    return run.client.log_artifacts(run.id, local_dir, artifact_path)
+
+
+def flush() -> None:
+    """Write all buffered metrics now."""
+    if _buffer is not None:
+        _buffer.flush()
+
+
+@atexit.register
+def _end_runs_at_exit() -> None:
+    for run in list(_all_active):
+        try:
+            run.end(RunStatus.finished)
+        except Exception as exc:  # noqa: BLE001 - the process is exiting; say so and go on
+            logging.getLogger(__name__).error("could not end run %s at exit: %s", run.id, exc)
+
+
+def log_model(model: Any, name: str = "model", *, registered_model_name: str | None = None,
+              input_example: Any = None, gate: dict[str, str] | None = None, stage: str = "development",
+              flavor: str | None = None) -> Any:
+    """Package ``model`` (flavor detected: sklearn, xgboost, lightgbm, onnx, torch or any object with
+    ``predict``), log it to the active run under ``name``, and register it as a new version of
+    ``registered_model_name`` if given (only if ``gate`` thresholds hold). Returns the model version
+    when registered, else the package manifest."""
+    import tempfile
+
+    from mainsail.registry.packaging import save_model
+
+    run = _active()
+    run.flush()  # the registered version copies the run's metrics, so they must be stored first
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / name.strip("/").split("/")[-1]
+        package = save_model(model, folder, input_example=input_example, flavor=flavor)
+        run.client.log_artifacts(run.id, folder, name)
+    if not registered_model_name:
+        return package
+    return run.client.register_model_version(registered_model_name, source=f"runs:/{run.id}/{name.strip('/')}",
+                                             gate=gate, stage=stage)
+
+
+def load_model(uri: str) -> Any:
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/STAGE``, ``models:/NAME/VERSION``, ``runs:/RUN/PATH``
+    or a local package folder as an object with ``predict`` (digests checked before loading)."""
+    return get_client().load_model(uri)

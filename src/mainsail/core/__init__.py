@@ -1,0 +1,1 @@
+"""Core: settings, database, migrations, artifact store, events, errors, operations. Imports no domain."""

@@ -1,0 +1,141 @@
+"""Operations: each API call is declared once, as a service function plus its HTTP method and path.
+
+From that one declaration :mod:`mainsail.api.routes` derives the FastAPI route and
+:mod:`mainsail.client.remote` derives the HTTP call; :mod:`mainsail.client.local` calls the service
+in-process. Argument validation (:meth:`Operation.bind`) is the same pydantic model on every side, so
+embedded and remote clients raise the same errors for the same input.
+
+A service function's signature decides how each argument travels: names in the path template are
+path parameters, a pydantic model is the JSON body, ``bytes`` is a raw octet-stream body, anything
+else is a query parameter. Its return annotation is the response type (``None`` → 204)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
+
+PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+@dataclass
+class Param:
+    name: str
+    annotation: Any
+    default: Any
+    where: str  # "path" | "query" | "body" | "raw"
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+@dataclass
+class Operation:
+    """One API operation: a service function exposed at ``method path`` (relative to ``/api/v1``)."""
+
+    name: str
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    tag: str
+    status_code: int = 200
+    write: bool = True
+    summary: str = ""
+    params: list[Param] = field(default_factory=list)
+    response: Any = None
+    _args_model: type[BaseModel] | None = None
+    _response_adapter: TypeAdapter[Any] | None = None
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(self.handler, include_extras=True)
+        sig = inspect.signature(self.handler)
+        path_names = set(PATH_PARAM.findall(self.path))
+        for pname, p in list(sig.parameters.items())[1:]:  # first parameter is the Ctx
+            ann = hints.get(pname, Any)
+            if pname in path_names:
+                where = "path"
+            elif ann is bytes:
+                where = "raw"
+            elif inspect.isclass(ann) and issubclass(ann, BaseModel):
+                where = "body"
+            else:
+                where = "query"
+            self.params.append(Param(pname, ann, p.default, where))
+        self.response = hints.get("return", None)
+        if self.response is type(None):
+            self.response = None
+        if self.response is None and self.status_code == 200:
+            self.status_code = 204
+        fields = {p.name: (p.annotation, ... if p.required else p.default) for p in self.params}
+        self._args_model = create_model(  # type: ignore[call-overload]
+            f"{self.name}_args", __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid"), **fields
+        )
+        if self.response is not None and self.response is not bytes:
+            self._response_adapter = TypeAdapter(self.response)
+        if not self.summary:
+            self.summary = (inspect.getdoc(self.handler) or self.name).split("\n")[0]
+
+    def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Validate call arguments; raise :class:`InvalidInput` naming each bad field."""
+        assert self._args_model is not None
+        try:
+            model = self._args_model.model_validate(kwargs)
+        except ValidationError as exc:
+            errors = [{**e, "loc": self._http_loc(e["loc"])} for e in pydantic_errors(exc)]
+            raise InvalidInput(f"invalid request: {describe_errors(errors)}", errors=errors) from None
+        return {name: getattr(model, name) for name in type(model).model_fields}
+
+    def _http_loc(self, loc: list[Any]) -> list[Any]:
+        """Locations as HTTP callers see them: ``["query", "limit"]``, ``["body", "metrics", "value", 3]``."""
+        param = next((p for p in self.params if loc and p.name == loc[0]), None)
+        if param is None:
+            return loc
+        if param.where in ("body", "raw"):
+            return ["body", *loc[1:]]
+        return [param.where, *loc]
+
+    def dump_response(self, result: Any) -> str | None:
+        """The response as JSON text (what an idempotent replay sends again)."""
+        if self._response_adapter is None:
+            return None
+        return self._response_adapter.dump_json(result).decode()
+
+    def parse_response(self, data: bytes) -> Any:
+        """Turn a JSON response body into the declared response type."""
+        if self._response_adapter is None:
+            return data if self.response is bytes else None
+        return self._response_adapter.validate_json(data)
+
+
+class OpSet:
+    """The operations of one domain, declared in its ``ops.py``."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.ops: dict[str, Operation] = {}
+
+    def add(self, method: str, path: str, handler: Callable[..., Any], *, status: int = 200,
+            name: str | None = None, write: bool | None = None) -> Operation:
+        """Expose ``handler`` at ``method path``. Reads (GET) run in a read-only transaction."""
+        op = Operation(
+            name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
+            status_code=status, write=(method.upper() != "GET") if write is None else write,
+        )
+        if op.name in self.ops:
+            raise ValueError(f"operation {op.name!r} declared twice")
+        self.ops[op.name] = op
+        return op
+
+    def __getattr__(self, name: str) -> Operation:
+        try:
+            return self.__dict__["ops"][name]
+        except KeyError:
+            raise AttributeError(name) from None

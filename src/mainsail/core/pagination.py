@@ -1,0 +1,54 @@
+"""Cursor pagination: opaque cursors and the ``Page`` envelope every list operation returns."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+from annotated_types import Ge, Le
+from pydantic import BaseModel
+
+from mainsail.core.errors import InvalidInput
+
+Limit = Annotated[int, Ge(1), Le(1000)]
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of results; pass ``next_cursor`` back as ``cursor`` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(state)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any]:
+    """The state inside a cursor; a cursor that was not made by us is a 422 naming ``cursor``."""
+    if not cursor:
+        return {}
+    try:
+        state = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(state, dict):
+            raise ValueError
+        return state
+    except Exception:  # noqa: BLE001
+        raise InvalidInput("cursor is not a valid pagination cursor",
+                           errors=[{"loc": ["cursor"], "msg": "not a valid pagination cursor"}]) from None
+
+
+def offset_page(items: list[T], offset: int, limit: int) -> Page[T]:
+    """Build a page from ``limit + 1`` fetched items starting at ``offset``."""
+    more = len(items) > limit
+    return Page(items=items[:limit], next_cursor=encode_cursor({"o": offset + limit}) if more else None)
+
+
+def cursor_offset(cursor: str | None) -> int:
+    off = decode_cursor(cursor).get("o", 0)
+    if not isinstance(off, int) or off < 0:
+        raise InvalidInput("cursor is not a valid pagination cursor",
+                           errors=[{"loc": ["cursor"], "msg": "not a valid pagination cursor"}])
+    return off

@@ -1,0 +1,95 @@
+"""The in-process runtime: engines, sessions, artifact store and settings, and the transaction
+boundary every service call runs in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mainsail.core.artifacts import ArtifactStore
+from mainsail.core.db import is_sqlite, make_engine
+from mainsail.core.settings import Settings
+
+
+@dataclass
+class Ctx:
+    """What a service function gets: an open session (one transaction), the artifact store, the
+    settings and the acting user."""
+
+    session: Session
+    store: ArtifactStore
+    settings: Settings
+    actor: str | None = None
+    runtime: Runtime | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+
+class Runtime:
+    """Owns the engines and the artifact store for one metadata URI. Cheap to share across threads."""
+
+    _cache: dict[tuple[str, str], Runtime] = {}
+    _cache_lock = threading.Lock()
+
+    def __init__(self, settings: Settings, *, migrate: bool = True):
+        self.settings = settings
+        self.url = settings.uri
+        self.write_engine: Engine = make_engine(self.url, write=True)
+        # SQLite readers use plain BEGIN so they never wait on the writer lock (WAL).
+        self.read_engine: Engine = (
+            make_engine(self.url, write=False) if is_sqlite(self.url) else self.write_engine
+        )
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.store = ArtifactStore(settings.artifact_root)
+        if migrate:
+            from mainsail.core.migrate import upgrade
+
+            upgrade(self.write_engine)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Runtime:
+        """One runtime per (uri, artifact root) in a process."""
+        key = (settings.uri, settings.artifact_root)
+        with cls._cache_lock:
+            rt = cls._cache.get(key)
+            if rt is None:
+                rt = cls._cache[key] = cls(settings)
+            return rt
+
+    @contextmanager
+    def transaction(self, *, write: bool = True, actor: str | None = None) -> Iterator[Ctx]:
+        """Open a session in one transaction; commit on success, roll back on any error."""
+        maker = self._write if write else self._read
+        with maker() as session, session.begin():
+            yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self)
+
+    def ping(self) -> bool:
+        """True when the metadata database answers."""
+        try:
+            with self.read_engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+        with self._cache_lock:
+            for k, v in list(self._cache.items()):
+                if v is self:
+                    del self._cache[k]
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Runtime({self.url!r})"
+
+

@@ -1,0 +1,9 @@
+"""Every domain's tables on one metadata, for autogenerating migrations."""
+
+from mainsail.core import events as _events  # noqa: F401
+from mainsail.core import idempotency as _idempotency  # noqa: F401
+from mainsail.core.db import Base
+from mainsail.registry import models as _registry  # noqa: F401
+from mainsail.tracking import models as _tracking  # noqa: F401
+
+target_metadata = Base.metadata

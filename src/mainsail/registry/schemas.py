@@ -1,0 +1,170 @@
+"""Registry pydantic types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
+
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
+                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+AliasName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
+Threshold = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
+
+
+class Stage(StrEnum):
+    development = "development"
+    staging = "staging"
+    production = "production"
+    deprecated = "deprecated"
+
+
+class FileRef(BaseModel):
+    digest: str
+    size: int
+
+
+class Lineage(BaseModel):
+    """What a version was built from. Ids are references into other domains."""
+
+    run_id: str | None = None
+    experiment_id: str | None = None
+    dataset_versions: list[str] = Field(default_factory=list, description="'name@version' references")
+    feature_views: list[str] = Field(default_factory=list)
+    git_commit: str | None = None
+    parent_version_id: str | None = None
+
+
+class ModelCardFields(BaseModel):
+    """The editable parts of a model card; the rest is generated from the version's metadata."""
+
+    summary: str | None = None
+    intended_use: str | None = None
+    limitations: str | None = None
+    ethical_considerations: str | None = None
+    training_data: str | None = None
+    owners: list[str] | None = None
+
+
+class RegisterVersion(BaseModel):
+    """Register a model version (creating the registered model on first use).
+
+    Give either ``source`` — a ``runs:/<run_id>/<path>`` URI of a package logged to a run — or
+    ``artifacts``, a map of file path to SHA-256 digest of blobs already in the artifact store."""
+
+    name: ModelName
+    framework: str | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=1000)
+    run_id: str | None = None
+    artifacts: dict[str, str] | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    lineage: Lineage = Field(default_factory=Lineage)
+    stage: Stage = Stage.development
+    gate: dict[str, Threshold] | None = Field(None, description='e.g. {"accuracy": ">= 0.85"}')
+
+
+class StageChange(BaseModel):
+    stage: Stage
+    archive_existing: bool = Field(False, description="Move the versions now in this stage to deprecated.")
+    gate: dict[str, Threshold] | None = None
+    reason: str | None = Field(None, max_length=2000)
+
+
+class AliasSet(BaseModel):
+    version: int = Field(ge=1)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class GateCheck(BaseModel):
+    thresholds: dict[str, Threshold] = Field(description='e.g. {"accuracy": ">= 0.85"}')
+
+
+class GateFailure(BaseModel):
+    metric: str
+    op: str
+    threshold: float
+    actual: float | None
+
+
+class GateResult(BaseModel):
+    passed: bool
+    failures: list[GateFailure] = Field(default_factory=list)
+
+
+class RegisteredModel(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    latest_version: int | None = None
+    aliases: dict[str, int] = Field(default_factory=dict)
+    stages: dict[str, list[int]] = Field(default_factory=dict)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ModelVersion(BaseModel):
+    id: str
+    name: str
+    version: int
+    stage: Stage
+    framework: str
+    source: str | None = None
+    run_id: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    files: dict[str, FileRef] = Field(default_factory=dict)
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    signature: dict[str, Any] | None = None
+    lineage: Lineage = Field(default_factory=Lineage)
+    description: str | None = None
+    created_by: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+class Transition(BaseModel):
+    version: int | None
+    kind: str
+    name: str | None = None
+    from_value: str | None = None
+    to_value: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+    at: dt.datetime
+
+
+class LineageNode(BaseModel):
+    id: str
+    type: str  # model_version | run | experiment | dataset_version | feature_view | git_commit
+    label: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class LineageEdge(BaseModel):
+    source: str
+    target: str
+    relation: str
+
+
+class LineageGraph(BaseModel):
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+
+
+class ModelCard(BaseModel):
+    version_id: str
+    fields: ModelCardFields
+    markdown: str

@@ -1,0 +1,388 @@
+"""Registry rules. The only writer of the registry tables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from pydantic import StringConstraints
+from sqlalchemy import func, select
+
+from mainsail.core.db import new_id, utcnow
+from mainsail.core.errors import InvalidInput, NotFound, not_found
+from mainsail.core.events import emit
+from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.runtime import Ctx
+from mainsail.registry.card import render_card
+from mainsail.registry.gate import enforce_gate, evaluate_gate
+from mainsail.registry.lineage import build_graph
+from mainsail.registry.models import AliasRow, ModelVersionRow, RegisteredModelRow, TransitionRow
+from mainsail.registry.schemas import (
+    MANIFEST,
+    AliasName,
+    AliasSet,
+    GateCheck,
+    GateResult,
+    Lineage,
+    LineageGraph,
+    ModelCard,
+    ModelCardFields,
+    ModelVersion,
+    RegisteredModel,
+    RegisterVersion,
+    Stage,
+    StageChange,
+    Transition,
+)
+from mainsail.tracking import service as tracking
+
+DATASET_TAG = "mainsail.dataset_version"
+GIT_TAG = "mainsail.git_commit"
+FilePath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+# ---------------------------------------------------------------- reading
+
+def _model_row(ctx: Ctx, name: str, *, lock: bool = False) -> RegisteredModelRow:
+    q = select(RegisteredModelRow).where(RegisteredModelRow.name == name)
+    row = ctx.session.scalar(q.with_for_update() if lock else q)
+    if row is None:
+        raise not_found("registered model", name)
+    return row
+
+
+def _aliases(ctx: Ctx, model_id: str) -> dict[str, str]:
+    """alias -> version id"""
+    return {a: v for a, v in ctx.session.execute(select(AliasRow.alias, AliasRow.version_id)
+                                                 .where(AliasRow.model_id == model_id))}
+
+
+def _version(ctx: Ctx, row: ModelVersionRow, name: str | None = None, aliases: dict[str, str] | None = None
+             ) -> ModelVersion:
+    if name is None:
+        name = ctx.session.scalar(select(RegisteredModelRow.name).where(RegisteredModelRow.id == row.model_id))
+    if aliases is None:
+        aliases = _aliases(ctx, row.model_id)
+    return ModelVersion(
+        id=row.id, name=name or "", version=row.version, stage=Stage(row.stage), framework=row.framework,
+        source=row.source, run_id=row.run_id, aliases=sorted(a for a, vid in aliases.items() if vid == row.id),
+        files=row.files, metrics=row.metrics, params=row.params, tags=row.tags, signature=row.signature,
+        lineage=Lineage.model_validate(row.lineage or {}), description=row.description, created_by=row.created_by,
+        created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _version_row(ctx: Ctx, version_id: str) -> ModelVersionRow:
+    row = ctx.session.get(ModelVersionRow, version_id)
+    if row is None:
+        raise not_found("model version", version_id)
+    return row
+
+
+def _version_row_by_number(ctx: Ctx, model: RegisteredModelRow, version: int) -> ModelVersionRow:
+    row = ctx.session.scalar(select(ModelVersionRow).where(ModelVersionRow.model_id == model.id,
+                                                           ModelVersionRow.version == version))
+    if row is None:
+        raise not_found("model version", f"{model.name}/{version}")
+    return row
+
+
+def get_version(ctx: Ctx, id: str) -> ModelVersion:
+    """A model version by its id."""
+    return _version(ctx, _version_row(ctx, id))
+
+
+def get_version_by_number(ctx: Ctx, name: str, version: int) -> ModelVersion:
+    """A model version by model name and version number."""
+    model = _model_row(ctx, name)
+    return _version(ctx, _version_row_by_number(ctx, model, version), model.name)
+
+
+def get_version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
+    """The version an alias points at."""
+    model = _model_row(ctx, name)
+    vid = _aliases(ctx, model.id).get(alias)
+    if vid is None:
+        raise not_found("alias", f"{name}@{alias}")
+    return _version(ctx, _version_row(ctx, vid), model.name)
+
+
+def get_latest_in_stage(ctx: Ctx, name: str, stage: Stage) -> ModelVersion:
+    """The highest version of a model in a stage."""
+    model = _model_row(ctx, name)
+    row = ctx.session.scalar(select(ModelVersionRow).where(ModelVersionRow.model_id == model.id,
+                                                           ModelVersionRow.stage == stage.value)
+                             .order_by(ModelVersionRow.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"registered model {name!r} has no version in stage {stage.value!r}",
+                       code="model_version_not_found")
+    return _version(ctx, row, model.name)
+
+
+def _registered(ctx: Ctx, row: RegisteredModelRow) -> RegisteredModel:
+    versions = ctx.session.execute(select(ModelVersionRow.id, ModelVersionRow.version, ModelVersionRow.stage)
+                                   .where(ModelVersionRow.model_id == row.id)).all()
+    by_id = {vid: num for vid, num, _ in versions}
+    stages: dict[str, list[int]] = {}
+    for _, num, stage in sorted(versions, key=lambda v: v[1]):
+        stages.setdefault(stage, []).append(num)
+    return RegisteredModel(id=row.id, name=row.name, description=row.description, tags=row.tags,
+                           latest_version=max(by_id.values(), default=None),
+                           aliases={a: by_id[v] for a, v in sorted(_aliases(ctx, row.id).items())},
+                           stages=stages, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def get_model(ctx: Ctx, name: str) -> RegisteredModel:
+    """A registered model with its aliases and which versions are in which stage."""
+    return _registered(ctx, _model_row(ctx, name))
+
+
+def list_models(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[RegisteredModel]:
+    """Registered models by name."""
+    offset = cursor_offset(cursor)
+    rows = list(ctx.session.scalars(select(RegisteredModelRow).order_by(RegisteredModelRow.name)
+                                    .offset(offset).limit(limit + 1)))
+    page = offset_page(rows, offset, limit)
+    return Page[RegisteredModel](items=[_registered(ctx, r) for r in page.items], next_cursor=page.next_cursor)
+
+
+def list_versions(ctx: Ctx, name: str, stage: Stage | None = None, cursor: str | None = None,
+                  limit: Limit = 100) -> Page[ModelVersion]:
+    """A model's versions, newest first, optionally in one stage."""
+    model = _model_row(ctx, name)
+    q = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
+    if stage is not None:
+        q = q.where(ModelVersionRow.stage == stage.value)
+    offset = cursor_offset(cursor)
+    rows = list(ctx.session.scalars(q.order_by(ModelVersionRow.version.desc()).offset(offset).limit(limit + 1)))
+    aliases = _aliases(ctx, model.id)
+    page = offset_page(rows, offset, limit)
+    return Page[ModelVersion](items=[_version(ctx, r, model.name, aliases) for r in page.items],
+                              next_cursor=page.next_cursor)
+
+
+def history(ctx: Ctx, name: str) -> list[Transition]:
+    """Every registration, stage move and alias move of a model, oldest first."""
+    model = _model_row(ctx, name)
+    nums = {vid: num for vid, num in ctx.session.execute(select(ModelVersionRow.id, ModelVersionRow.version)
+                                                          .where(ModelVersionRow.model_id == model.id))}
+    rows = ctx.session.scalars(select(TransitionRow).where(TransitionRow.model_id == model.id)
+                               .order_by(TransitionRow.id))
+    return [Transition(version=nums.get(r.version_id or ""), kind=r.kind, name=r.name, from_value=r.from_value,
+                       to_value=r.to_value, reason=r.reason, actor=r.actor, at=r.at) for r in rows]
+
+
+# ---------------------------------------------------------------- registering
+
+def _record(ctx: Ctx, model_id: str, version_id: str | None, kind: str, frm: str | None, to: str | None,
+            name: str | None = None, reason: str | None = None) -> None:
+    ctx.session.add(TransitionRow(model_id=model_id, version_id=version_id, kind=kind, name=name, from_value=frm,
+                                  to_value=to, reason=reason, actor=ctx.actor, at=utcnow()))
+
+
+def _files_from_source(ctx: Ctx, source: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """``runs:/<run_id>/<path>`` → (run id, files under that path relative to it)."""
+    rest = source.removeprefix("runs:/")
+    run_id, _, prefix = rest.partition("/")
+    if not source.startswith("runs:/") or not run_id:
+        raise InvalidInput(f"source {source!r} must look like runs:/<run_id>/<path>",
+                           errors=[{"loc": ["body", "source"], "msg": "expected runs:/<run_id>/<path>"}])
+    prefix = prefix.strip("/")
+    arts = tracking.list_artifacts(ctx, run_id, prefix or None)
+    if not arts:
+        raise InvalidInput(f"source {source!r}: run {run_id} has no artifacts under {prefix or '/'!r}",
+                           code="artifact_not_found", errors=[{"loc": ["body", "source"], "msg": "no such artifact path"}])
+    cut = len(prefix) + 1 if prefix else 0
+    files = {a.path[cut:] if a.path != prefix else a.path.rsplit("/", 1)[-1]: {"digest": a.digest, "size": a.size}
+             for a in arts}
+    return run_id, files
+
+
+def _files_from_digests(ctx: Ctx, artifacts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    from mainsail.core.artifacts import check_digest
+
+    files = {}
+    for path, digest in artifacts.items():
+        check_digest(digest, f"artifacts.{path}")
+        if not ctx.store.exists(digest):
+            raise InvalidInput(f"artifact {path!r}: no blob {digest} in the artifact store", code="artifact_not_found",
+                               errors=[{"loc": ["body", "artifacts", path], "msg": "no such blob"}])
+        files[path] = {"digest": digest, "size": ctx.store.fs.size(ctx.store.path(digest))}
+    return files
+
+
+def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
+    """Register a new version of a model (the model is created on first use)."""
+    run_id = body.run_id
+    if body.source:
+        run_id, files = _files_from_source(ctx, body.source)
+        if body.run_id and body.run_id != run_id:
+            raise InvalidInput("run_id does not match the run in source",
+                               errors=[{"loc": ["body", "run_id"], "msg": f"source names run {run_id}"}])
+    elif body.artifacts:
+        files = _files_from_digests(ctx, body.artifacts)
+    else:
+        raise InvalidInput("give source (runs:/<run_id>/<path>) or artifacts (path -> sha256)",
+                           errors=[{"loc": ["body", "source"], "msg": "source or artifacts is required"}])
+    package = None
+    if MANIFEST in files:
+        package = orjson.loads(ctx.store.get_bytes(files[MANIFEST]["digest"], name=MANIFEST))
+    lineage = body.lineage.model_copy()
+    metrics: dict[str, Any] = {}
+    params: dict[str, str] = {}
+    if run_id:
+        run = tracking.get_run(ctx, run_id)
+        metrics, params = dict(run.metrics), dict(run.params)
+        lineage.run_id, lineage.experiment_id = run.id, run.experiment_id
+        if DATASET_TAG in run.tags and run.tags[DATASET_TAG] not in lineage.dataset_versions:
+            lineage.dataset_versions = [*lineage.dataset_versions, run.tags[DATASET_TAG]]
+        lineage.git_commit = lineage.git_commit or run.tags.get(GIT_TAG)
+    metrics.update(body.metrics)
+    params.update(body.params)
+    framework = body.framework or (package or {}).get("flavor")
+    if not framework:
+        raise InvalidInput("framework is required when the artifacts are not a Mainsail model package",
+                           errors=[{"loc": ["body", "framework"], "msg": "field required"}])
+    enforce_gate(metrics, body.gate, f"{body.name}")
+    now = utcnow()
+    model = ctx.session.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == body.name)
+                               .with_for_update())
+    if model is None:
+        model = RegisteredModelRow(id=new_id(), name=body.name, tags={}, next_version=1, created_by=ctx.actor,
+                                   created_at=now, updated_at=now)
+        ctx.session.add(model)
+        ctx.session.flush()
+        emit(ctx.session, "registered_model.created", model.id, {"name": model.name}, ctx.actor)
+    number = model.next_version
+    model.next_version = number + 1
+    model.updated_at = now
+    row = ModelVersionRow(id=new_id(), model_id=model.id, version=number, stage=Stage.development.value,
+                          framework=framework, source=body.source, run_id=run_id, files=files, metrics=metrics,
+                          params=params, tags=body.tags, signature=(package or {}).get("signature"), package=package,
+                          lineage=lineage.model_dump(), card={}, description=body.description, created_by=ctx.actor,
+                          created_at=now, updated_at=now)
+    ctx.session.add(row)
+    ctx.session.flush()
+    _record(ctx, model.id, row.id, "registered", None, str(number))
+    emit(ctx.session, "model_version.registered", row.id,
+         {"name": model.name, "version": number, "run_id": run_id, "framework": framework}, ctx.actor)
+    if body.stage != Stage.development:
+        _move_stage(ctx, model, row, StageChange(stage=body.stage))
+    return _version(ctx, row, model.name)
+
+
+# ---------------------------------------------------------------- stages and aliases
+
+def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, change: StageChange) -> None:
+    if change.archive_existing and change.stage in (Stage.production, Stage.staging):
+        for other in ctx.session.scalars(select(ModelVersionRow).where(
+                ModelVersionRow.model_id == model.id, ModelVersionRow.stage == change.stage.value,
+                ModelVersionRow.id != row.id)):
+            _record(ctx, model.id, other.id, "stage", other.stage, Stage.deprecated.value,
+                    reason=f"archived when v{row.version} moved to {change.stage.value}")
+            emit(ctx.session, "stage.changed", other.id, {"name": model.name, "version": other.version,
+                                                           "from": other.stage, "to": Stage.deprecated.value}, ctx.actor)
+            other.stage = Stage.deprecated.value
+            other.updated_at = utcnow()
+    if row.stage == change.stage.value:
+        return
+    _record(ctx, model.id, row.id, "stage", row.stage, change.stage.value, reason=change.reason)
+    emit(ctx.session, "stage.changed", row.id, {"name": model.name, "version": row.version, "from": row.stage,
+                                                "to": change.stage.value}, ctx.actor)
+    row.stage = change.stage.value
+    row.updated_at = utcnow()
+
+
+def set_stage(ctx: Ctx, id: str, body: StageChange) -> ModelVersion:
+    """Move a version to a stage (optionally archiving the versions in it; optionally behind a gate)."""
+    row = _version_row(ctx, id)
+    model = ctx.session.scalar(select(RegisteredModelRow).where(RegisteredModelRow.id == row.model_id)
+                               .with_for_update())
+    assert model is not None
+    ctx.session.refresh(row)  # re-read under the model lock: concurrent moves serialize here
+    enforce_gate(row.metrics, body.gate, f"{model.name} v{row.version}")
+    _move_stage(ctx, model, row, body)
+    ctx.session.flush()
+    return _version(ctx, row, model.name)
+
+
+def set_alias(ctx: Ctx, name: str, alias: AliasName, body: AliasSet) -> ModelVersion:
+    """Point an alias at a version (moving it atomically if it pointed elsewhere)."""
+    model = _model_row(ctx, name, lock=True)
+    row = _version_row_by_number(ctx, model, body.version)
+    current = ctx.session.get(AliasRow, (model.id, alias))
+    before = None
+    if current is None:
+        ctx.session.add(AliasRow(model_id=model.id, alias=alias, version_id=row.id, updated_at=utcnow()))
+    elif current.version_id != row.id:
+        before = ctx.session.scalar(select(ModelVersionRow.version).where(ModelVersionRow.id == current.version_id))
+        current.version_id, current.updated_at = row.id, utcnow()
+    else:
+        return _version(ctx, row, model.name)
+    _record(ctx, model.id, row.id, "alias", None if before is None else str(before), str(row.version), alias,
+            body.reason)
+    emit(ctx.session, "alias.moved", row.id, {"name": model.name, "alias": alias, "from": before,
+                                              "to": row.version}, ctx.actor)
+    ctx.session.flush()
+    return _version(ctx, row, model.name)
+
+
+def delete_alias(ctx: Ctx, name: str, alias: str) -> None:
+    """Remove an alias."""
+    model = _model_row(ctx, name, lock=True)
+    current = ctx.session.get(AliasRow, (model.id, alias))
+    if current is None:
+        raise not_found("alias", f"{name}@{alias}")
+    before = ctx.session.scalar(select(ModelVersionRow.version).where(ModelVersionRow.id == current.version_id))
+    ctx.session.delete(current)
+    _record(ctx, model.id, current.version_id, "alias_deleted", str(before), None, alias)
+    emit(ctx.session, "alias.moved", current.version_id, {"name": name, "alias": alias, "from": before, "to": None},
+         ctx.actor)
+
+
+# ---------------------------------------------------------------- cards, lineage, gates, files
+
+def get_lineage(ctx: Ctx, id: str) -> LineageGraph:
+    """The graph from a version back to its run, experiment, data, features and code."""
+    v = get_version(ctx, id)
+    run = None
+    if v.lineage.run_id:
+        try:
+            run = tracking.get_run(ctx, v.lineage.run_id)
+        except NotFound:
+            run = None
+    return build_graph(v, run)
+
+
+def get_card(ctx: Ctx, id: str) -> ModelCard:
+    """The version's model card: editable fields and the generated markdown."""
+    row = _version_row(ctx, id)
+    fields = ModelCardFields.model_validate(row.card or {})
+    return ModelCard(version_id=row.id, fields=fields, markdown=render_card(_version(ctx, row), fields))
+
+
+def update_card(ctx: Ctx, id: str, body: ModelCardFields) -> ModelCard:
+    """Edit a model card's fields (fields not given stay as they were)."""
+    row = _version_row(ctx, id)
+    row.card = {**(row.card or {}), **body.model_dump(exclude_unset=True)}
+    row.updated_at = utcnow()
+    emit(ctx.session, "model_card.updated", row.id, {"fields": sorted(body.model_fields_set)}, ctx.actor)
+    ctx.session.flush()
+    return get_card(ctx, id)
+
+
+def check_gate(ctx: Ctx, id: str, body: GateCheck) -> GateResult:
+    """Evaluate thresholds against a version's metrics without moving it."""
+    return evaluate_gate(_version_row(ctx, id).metrics, body.thresholds)
+
+
+def download_file(ctx: Ctx, id: str, path: FilePath) -> bytes:
+    """One file of a version's package, verified against its digest."""
+    row = _version_row(ctx, id)
+    ref = row.files.get(path)
+    if ref is None:
+        raise not_found("model file", f"{id}/{path}")
+    return ctx.store.get_bytes(ref["digest"], name=path)
+
+
+def version_count(ctx: Ctx) -> int:
+    return ctx.session.scalar(select(func.count()).select_from(ModelVersionRow)) or 0

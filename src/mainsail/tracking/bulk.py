@@ -1,0 +1,78 @@
+"""Hot paths for metrics and tags, below the ORM: one ``executemany`` on the driver's cursor (psycopg
+pipelines it), an upsert of the latest value per key, and a columnar read-back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+MetricTuple = tuple[str, str, float, int, float]
+
+
+def _ph(session: Session) -> str:
+    return "?" if session.get_bind().dialect.name == "sqlite" else "%s"
+
+
+def _cursor(session: Session) -> Any:
+    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple]) -> None:
+    """Insert metric points and move each key's latest value forward (highest step, then newest)."""
+    if not rows:
+        return
+    p = _ph(session)
+    latest: dict[str, MetricTuple] = {}
+    for r in rows:
+        cur = latest.get(r[1])
+        if cur is None or (r[3], r[4]) >= (cur[3], cur[4]):
+            latest[r[1]] = r
+    cursor = _cursor(session)
+    try:
+        cursor.executemany(
+            f"INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p})",
+            rows,
+        )
+        cursor.executemany(
+            f"INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
+            "timestamp = excluded.timestamp WHERE excluded.step > run_latest_metrics.step OR "
+            "(excluded.step = run_latest_metrics.step AND excluded.timestamp >= run_latest_metrics.timestamp)",
+            list(latest.values()),
+        )
+    finally:
+        cursor.close()
+
+
+def upsert_tags(session: Session, rows: list[tuple[str, str, str]]) -> None:
+    """Set tags, overwriting earlier values."""
+    p = _ph(session)
+    cursor = _cursor(session)
+    try:
+        cursor.executemany(
+            f"INSERT INTO run_tags (run_id, key, value) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            rows,
+        )
+    finally:
+        cursor.close()
+
+
+def metric_history(session: Session, run_id: str, key: str) -> tuple[list[int], list[float | None], list[float]]:
+    """Steps, values (NaN as None) and timestamps of one metric, in step order."""
+    p = _ph(session)
+    cursor = _cursor(session)
+    try:
+        cursor.execute(
+            f"SELECT step, value, timestamp FROM run_metrics WHERE run_id = {p} AND key = {p} "
+            "ORDER BY step, timestamp, id", (run_id, key))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if not rows:
+        return [], [], []
+    steps, values, stamps = (list(c) for c in zip(*rows, strict=True))
+    if any(v != v for v in values):  # NaN is not equal to itself
+        values = [None if v != v else v for v in values]
+    return steps, values, stamps

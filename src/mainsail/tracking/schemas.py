@@ -1,0 +1,149 @@
+"""Tracking's pydantic types: what the API, the SDK and the CLI exchange."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+
+KEY_PATTERN = r"^[A-Za-z0-9_\-./: ]+$"
+Key = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=KEY_PATTERN)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+def _param_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int | float):
+        return repr(v) if isinstance(v, float) else str(v)
+    return v
+
+
+ParamValue = Annotated[str, BeforeValidator(_param_value), StringConstraints(max_length=8000)]
+TagValue = Annotated[str, BeforeValidator(_param_value), StringConstraints(max_length=8000)]
+
+
+class RunStatus(StrEnum):
+    running = "running"
+    finished = "finished"
+    failed = "failed"
+    killed = "killed"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not RunStatus.running
+
+
+class ExperimentCreate(BaseModel):
+    name: Name
+    description: str | None = None
+    tags: dict[Key, TagValue] = Field(default_factory=dict)
+
+
+class Experiment(BaseModel):
+    id: str
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    lifecycle: str = "active"
+    created_by: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RunCreate(BaseModel):
+    experiment_id: str
+    name: Name | None = None
+    tags: dict[Key, TagValue] = Field(default_factory=dict)
+    params: dict[Key, ParamValue] = Field(default_factory=dict)
+    start_time: dt.datetime | None = None
+    parent_run_id: str | None = None
+
+
+class RunUpdate(BaseModel):
+    status: RunStatus | None = None
+    end_time: dt.datetime | None = None
+    name: Name | None = None
+
+
+class Run(BaseModel):
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: dt.datetime
+    end_time: dt.datetime | None = None
+    parent_run_id: str | None = None
+    created_by: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float | None] = Field(default_factory=dict, description="latest value per metric key")
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (None while running)."""
+        return (self.end_time - self.start_time).total_seconds() if self.end_time else None
+
+
+class MetricBatch(BaseModel):
+    """Metric points in columns (key[i], value[i], step[i], timestamp[i]): compact on the wire and
+    validated at C speed."""
+
+    key: list[Key]
+    value: list[float | None]
+    step: list[int]
+    timestamp: list[float]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> MetricBatch:
+        n = len(self.key)
+        for col in ("value", "step", "timestamp"):
+            if len(getattr(self, col)) != n:
+                raise ValueError(f"metrics.{col} has {len(getattr(self, col))} items but metrics.key has {n}")
+        return self
+
+    def rows(self, run_id: str) -> list[tuple[str, str, float, int, float]]:
+        """Rows for the metrics table; ``None`` (JSON's stand-in for NaN) becomes NaN."""
+        vals = [math.nan if v is None else v for v in self.value]
+        return list(zip([run_id] * len(self.key), self.key, vals, self.step, self.timestamp, strict=True))
+
+
+class LogBatch(BaseModel):
+    metrics: MetricBatch | None = None
+    params: dict[Key, ParamValue] = Field(default_factory=dict)
+    tags: dict[Key, TagValue] = Field(default_factory=dict)
+
+
+class MetricHistory(BaseModel):
+    """Every point of one metric of one run, in step order, in columns."""
+
+    run_id: str
+    key: str
+    step: list[int]
+    value: list[float | None]
+    timestamp: list[float]
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame({"step": self.step, "value": self.value, "timestamp": self.timestamp})
+
+
+class ArtifactInfo(BaseModel):
+    path: str
+    size: int
+    digest: str
+    created_at: dt.datetime
+
+
+class RunComparison(BaseModel):
+    """Runs side by side: ``params[key][run_id]`` and ``metrics[key][run_id]``; ``differing_params``
+    lists the keys whose values are not the same on every run."""
+
+    runs: list[Run]
+    params: dict[str, dict[str, str | None]]
+    metrics: dict[str, dict[str, float | None]]
+    differing_params: list[str]

@@ -1,0 +1,333 @@
+"""Tracking rules. The only writer of the tracking tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import StringConstraints
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from mainsail.core.db import new_id, utcnow
+from mainsail.core.errors import Conflict, InvalidInput, not_found
+from mainsail.core.events import emit
+from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.runtime import Ctx
+from mainsail.tracking import bulk
+from mainsail.tracking.models import (
+    ArtifactRow,
+    ExperimentRow,
+    LatestMetricRow,
+    ParamRow,
+    RunRow,
+    TagRow,
+)
+from mainsail.tracking.names import random_run_name
+from mainsail.tracking.schemas import (
+    ArtifactInfo,
+    Experiment,
+    ExperimentCreate,
+    LogBatch,
+    MetricHistory,
+    Run,
+    RunComparison,
+    RunCreate,
+    RunStatus,
+    RunUpdate,
+)
+
+ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+# ---------------------------------------------------------------- experiments
+
+def _experiment(row: ExperimentRow) -> Experiment:
+    return Experiment.model_validate(row, from_attributes=True)
+
+
+def create_experiment(ctx: Ctx, body: ExperimentCreate) -> Experiment:
+    """Create an experiment; its name must be unique."""
+    if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == body.name)):
+        raise Conflict(f"experiment {body.name!r} already exists", code="experiment_exists")
+    now = utcnow()
+    row = ExperimentRow(id=new_id(), name=body.name, description=body.description, tags=body.tags,
+                        lifecycle="active", created_by=ctx.actor, created_at=now, updated_at=now)
+    ctx.session.add(row)
+    try:
+        ctx.session.flush()
+    except SAIntegrityError:
+        raise Conflict(f"experiment {body.name!r} already exists", code="experiment_exists") from None
+    emit(ctx.session, "experiment.created", row.id, {"name": row.name}, ctx.actor)
+    return _experiment(row)
+
+
+def get_experiment(ctx: Ctx, experiment_id: str) -> Experiment:
+    """Get an experiment by id."""
+    row = ctx.session.get(ExperimentRow, experiment_id)
+    if row is None:
+        raise not_found("experiment", experiment_id)
+    return _experiment(row)
+
+
+def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
+    """Get an experiment by name."""
+    row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+    if row is None:
+        raise not_found("experiment", name)
+    return _experiment(row)
+
+
+def ensure_experiment(ctx: Ctx, name: str) -> Experiment:
+    """Get the experiment with this name, creating it if there is none (idempotent)."""
+    row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+    if row is not None:
+        return _experiment(row)
+    return create_experiment(ctx, ExperimentCreate(name=name))
+
+
+def list_experiments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Experiment]:
+    """List experiments by name."""
+    offset = cursor_offset(cursor)
+    rows = ctx.session.scalars(select(ExperimentRow).where(ExperimentRow.lifecycle == "active")
+                               .order_by(ExperimentRow.name).offset(offset).limit(limit + 1))
+    return offset_page([_experiment(r) for r in rows], offset, limit)
+
+
+# ---------------------------------------------------------------- runs
+
+def _load_runs(ctx: Ctx, rows: Sequence[RunRow]) -> list[Run]:
+    """Runs with their params, tags and latest metrics, in three queries whatever the count."""
+    ids = [r.id for r in rows]
+    params: dict[str, dict[str, str]] = {i: {} for i in ids}
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    metrics: dict[str, dict[str, float | None]] = {i: {} for i in ids}
+    if ids:
+        for run_id, k, v in ctx.session.execute(select(ParamRow.run_id, ParamRow.key, ParamRow.value)
+                                                .where(ParamRow.run_id.in_(ids))):
+            params[run_id][k] = v
+        for run_id, k, v in ctx.session.execute(select(TagRow.run_id, TagRow.key, TagRow.value)
+                                                .where(TagRow.run_id.in_(ids))):
+            tags[run_id][k] = v
+        for run_id, k, v in ctx.session.execute(
+                select(LatestMetricRow.run_id, LatestMetricRow.key, LatestMetricRow.value)
+                .where(LatestMetricRow.run_id.in_(ids))):
+            metrics[run_id][k] = None if v is None or math.isnan(v) else v
+    return [
+        Run(id=r.id, experiment_id=r.experiment_id, name=r.name, status=RunStatus(r.status),
+            start_time=r.start_time, end_time=r.end_time, parent_run_id=r.parent_run_id,
+            created_by=r.created_by, params=dict(sorted(params[r.id].items())),
+            tags=dict(sorted(tags[r.id].items())), metrics=dict(sorted(metrics[r.id].items())))
+        for r in rows
+    ]
+
+
+def _run_row(ctx: Ctx, run_id: str, *, lock: bool = False) -> RunRow:
+    q = select(RunRow).where(RunRow.id == run_id, RunRow.lifecycle == "active")
+    row = ctx.session.scalar(q.with_for_update() if lock else q)
+    if row is None:
+        raise not_found("run", run_id)
+    return row
+
+
+def _running(ctx: Ctx, run_id: str) -> RunRow:
+    """The run, locked for the rest of the transaction; 409 unless it is still running."""
+    row = _run_row(ctx, run_id, lock=True)
+    if row.status != RunStatus.running:
+        raise Conflict(f"run {run_id!r} is {row.status}; it no longer accepts writes", code="run_not_running")
+    return row
+
+
+def create_run(ctx: Ctx, body: RunCreate) -> Run:
+    """Start a run in an experiment, optionally with initial params and tags."""
+    if ctx.session.get(ExperimentRow, body.experiment_id) is None:
+        raise not_found("experiment", body.experiment_id)
+    if body.parent_run_id:
+        _run_row(ctx, body.parent_run_id)
+    row = RunRow(id=new_id(), experiment_id=body.experiment_id, name=body.name or random_run_name(),
+                 status=RunStatus.running.value, start_time=body.start_time or utcnow(),
+                 parent_run_id=body.parent_run_id, created_by=ctx.actor, lifecycle="active")
+    ctx.session.add(row)
+    ctx.session.flush()
+    _write_params(ctx, row.id, body.params)
+    _write_tags(ctx, row.id, body.tags)
+    emit(ctx.session, "run.started", row.id, {"experiment_id": row.experiment_id, "name": row.name}, ctx.actor)
+    return _load_runs(ctx, [row])[0]
+
+
+def get_run(ctx: Ctx, run_id: str) -> Run:
+    """Get a run with its params, tags and latest metrics."""
+    return _load_runs(ctx, [_run_row(ctx, run_id)])[0]
+
+
+def update_run(ctx: Ctx, run_id: str, body: RunUpdate) -> Run:
+    """Rename a run or end it (finished, failed, killed). An ended run cannot be reopened."""
+    row = _run_row(ctx, run_id, lock=True)
+    if body.name is not None:
+        row.name = body.name
+    if body.status is not None and body.status != row.status:
+        if row.status != RunStatus.running:
+            raise Conflict(f"run {run_id!r} already ended as {row.status}", code="run_not_running")
+        if not body.status.terminal:
+            raise InvalidInput("status: an ended run cannot be set back to running",
+                               errors=[{"loc": ["body", "status"], "msg": "cannot reopen a run"}])
+        row.status = body.status.value
+        row.end_time = body.end_time or utcnow()
+        emit(ctx.session, f"run.{body.status.value}", row.id,
+             {"experiment_id": row.experiment_id, "status": row.status}, ctx.actor)
+    ctx.session.flush()
+    return _load_runs(ctx, [row])[0]
+
+
+def delete_run(ctx: Ctx, run_id: str) -> None:
+    """Delete a run (it disappears from searches; its artifacts' blobs stay content-addressed)."""
+    row = _run_row(ctx, run_id, lock=True)
+    row.lifecycle = "deleted"
+    emit(ctx.session, "run.deleted", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+
+
+def _write_params(ctx: Ctx, run_id: str, params: dict[str, str]) -> None:
+    if not params:
+        return
+    existing = {k: v for k, v in ctx.session.execute(select(ParamRow.key, ParamRow.value).where(
+        ParamRow.run_id == run_id, ParamRow.key.in_(list(params))))}
+    for key, value in params.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(f"param {key!r} of run {run_id!r} is already {existing[key]!r}; "
+                           f"it cannot be changed to {value!r}", code="param_conflict",
+                           errors=[{"loc": ["params", key], "msg": "param already logged with another value"}])
+    ctx.session.add_all(ParamRow(run_id=run_id, key=k, value=v) for k, v in params.items() if k not in existing)
+
+
+def _write_tags(ctx: Ctx, run_id: str, tags: dict[str, str]) -> None:
+    if tags:
+        bulk.upsert_tags(ctx.session, [(run_id, k, v) for k, v in tags.items()])
+
+
+def log_batch(ctx: Ctx, run_id: str, body: LogBatch) -> None:
+    """Log metrics (in columns), params and tags to a running run in one transaction."""
+    _running(ctx, run_id)
+    _write_params(ctx, run_id, body.params)
+    _write_tags(ctx, run_id, body.tags)
+    ctx.session.flush()
+    if body.metrics is not None and body.metrics.key:
+        bulk.insert_metrics(ctx.session, run_id, body.metrics.rows(run_id))
+
+
+def log_metric_rows(ctx: Ctx, run_id: str, rows: list[tuple[str, str, float, int, float]]) -> None:
+    """In-process fast path for already-validated rows ``(run_id, key, value, step, timestamp)``."""
+    _running(ctx, run_id)
+    bulk.insert_metrics(ctx.session, run_id, rows)
+
+
+def get_metric_history(ctx: Ctx, run_id: str, key: str) -> MetricHistory:
+    """Every point of one metric, ordered by step then time."""
+    _run_row(ctx, run_id)
+    steps, values, stamps = bulk.metric_history(ctx.session, run_id, key)
+    if not steps and ctx.session.get(LatestMetricRow, (run_id, key)) is None:
+        raise not_found("metric", f"{run_id}/{key}")
+    return MetricHistory.model_construct(run_id=run_id, key=key, step=steps, value=values, timestamp=stamps)
+
+
+def search_runs(ctx: Ctx, experiment_ids: list[str] | None = None, filter: str | None = None,
+                order_by: list[str] | None = None, cursor: str | None = None, limit: Limit = 100) -> Page[Run]:
+    """Search runs with a filter expression (``metrics.auc > 0.8 and params.model = 'rf'``)."""
+    from mainsail.tracking import search  # the parser is built on first use, not at start-up
+
+    q = select(RunRow).where(RunRow.lifecycle == "active")
+    if experiment_ids:
+        q = q.where(RunRow.experiment_id.in_(experiment_ids))
+    clause = search.compile_filter(filter)
+    if clause is not None:
+        q = q.where(clause)
+    q = search.apply_order_by(q, order_by)
+    offset = cursor_offset(cursor)
+    rows = list(ctx.session.scalars(q.offset(offset).limit(limit + 1)))
+    page = offset_page(rows, offset, limit)
+    return Page[Run](items=_load_runs(ctx, page.items), next_cursor=page.next_cursor)
+
+
+def compare_runs(ctx: Ctx, run_ids: list[str]) -> RunComparison:
+    """Runs side by side: every param and latest metric of each, and the params that differ."""
+    if not run_ids:
+        raise InvalidInput("run_ids: give at least one run id",
+                           errors=[{"loc": ["query", "run_ids"], "msg": "at least one run id"}])
+    rows = {r.id: r for r in ctx.session.scalars(select(RunRow).where(RunRow.id.in_(run_ids),
+                                                                       RunRow.lifecycle == "active"))}
+    missing = [i for i in run_ids if i not in rows]
+    if missing:
+        raise not_found("run", missing[0])
+    runs = _load_runs(ctx, [rows[i] for i in dict.fromkeys(run_ids)])
+    pkeys = sorted({k for r in runs for k in r.params})
+    mkeys = sorted({k for r in runs for k in r.metrics})
+    params = {k: {r.id: r.params.get(k) for r in runs} for k in pkeys}
+    metrics = {k: {r.id: r.metrics.get(k) for r in runs} for k in mkeys}
+    differing = [k for k, by_run in params.items() if len(set(by_run.values())) > 1]
+    return RunComparison(runs=runs, params=params, metrics=metrics, differing_params=differing)
+
+
+# ---------------------------------------------------------------- artifacts
+
+def _clean_path(path: str) -> str:
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise InvalidInput(f"artifact path {path!r} must be a relative path without '..'",
+                           errors=[{"loc": ["path"], "msg": "must be relative, without '..'"}])
+    return "/".join(parts)
+
+
+def upload_artifact(ctx: Ctx, run_id: str, path: ArtifactPath, data: bytes,
+                    digest: str | None = None) -> ArtifactInfo:
+    """Store a file's bytes as a run artifact at ``path``; ``digest`` (SHA-256) is verified if given."""
+    path = _clean_path(path)
+    _running(ctx, run_id)
+    blob = ctx.store.put_bytes(data, expected_digest=digest)
+    return _record_artifact(ctx, run_id, path, blob.digest, blob.size)
+
+
+def _record_artifact(ctx: Ctx, run_id: str, path: str, digest: str, size: int) -> ArtifactInfo:
+    now = utcnow()
+    ctx.session.execute(delete(ArtifactRow).where(ArtifactRow.run_id == run_id, ArtifactRow.path == path))
+    ctx.session.add(ArtifactRow(run_id=run_id, path=path, digest=digest, size=size, created_at=now))
+    return ArtifactInfo(path=path, size=size, digest=digest, created_at=now)
+
+
+def record_artifact(ctx: Ctx, run_id: str, path: str, digest: str, size: int) -> ArtifactInfo:
+    """In-process path: link a blob already in the artifact store to a run."""
+    path = _clean_path(path)
+    _running(ctx, run_id)
+    if not ctx.store.exists(digest):
+        raise not_found("artifact blob", digest)
+    return _record_artifact(ctx, run_id, path, digest, size)
+
+
+def list_artifacts(ctx: Ctx, run_id: str, prefix: str | None = None) -> list[ArtifactInfo]:
+    """The run's artifacts, optionally under a folder prefix."""
+    _run_row(ctx, run_id)
+    q = select(ArtifactRow).where(ArtifactRow.run_id == run_id).order_by(ArtifactRow.path)
+    if prefix:
+        p = prefix.strip("/")
+        q = q.where((ArtifactRow.path == p) | ArtifactRow.path.startswith(p + "/"))
+    return [ArtifactInfo.model_validate(r, from_attributes=True) for r in ctx.session.scalars(q)]
+
+
+def artifact_info(ctx: Ctx, run_id: str, path: str) -> ArtifactInfo:
+    _run_row(ctx, run_id)
+    row = ctx.session.get(ArtifactRow, (run_id, _clean_path(path)))
+    if row is None:
+        raise not_found("artifact", f"{run_id}/{path}")
+    return ArtifactInfo.model_validate(row, from_attributes=True)
+
+
+def download_artifact(ctx: Ctx, run_id: str, path: ArtifactPath) -> bytes:
+    """A run artifact's bytes, verified against its SHA-256 digest."""
+    info = artifact_info(ctx, run_id, path)
+    return ctx.store.get_bytes(info.digest, name=f"{run_id}/{info.path}")
+
+
+def run_count(ctx: Ctx, experiment_id: str) -> int:
+    return ctx.session.scalar(select(func.count()).select_from(RunRow)
+                              .where(RunRow.experiment_id == experiment_id)) or 0
+
+

@@ -1,0 +1,161 @@
+"""Service fixtures: SQLite per test, PostgreSQL schema per test, a uvicorn server per test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN = os.environ.get("MAINSAIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_DB = "mainsail_test"
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip the test because ``name`` is unreachable, or fail when services are required (CI)."""
+    msg = f"{name} unavailable: {reason}"
+    if os.environ.get("MAINSAIL_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(msg + " (MAINSAIL_TEST_REQUIRE_SERVICES=1)")
+    pytest.skip(msg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path):
+    from mainsail.core.settings import Settings
+
+    return Settings.from_env().with_uri(f"sqlite:///{tmp_path / 'meta.db'}", str(tmp_path / "artifacts"))
+
+
+_pg_ready: bool | None = None
+
+
+def _ensure_pg_database() -> str | None:
+    """Create the test database once; return an error string if PostgreSQL is unreachable."""
+    global _pg_ready
+    try:
+        import psycopg
+    except ImportError as exc:
+        return f"psycopg not installed ({exc})"
+    try:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                             autocommit=True, connect_timeout=3) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (PG_DB,)).fetchone():
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    conn.execute(f'CREATE DATABASE "{PG_DB}"')
+    except Exception as exc:  # noqa: BLE001
+        return str(exc).strip()
+    _pg_ready = True
+    return None
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a fresh schema, dropped after the test."""
+    err = _ensure_pg_database()
+    if err:
+        require_service("PostgreSQL at 127.0.0.1:5432", err)
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={PG_DB}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}?options=-csearch_path%3D{schema}"
+    from mainsail.core.runtime import Runtime
+
+    for key, rt in list(Runtime._cache.items()):
+        if schema in key[0]:
+            rt.dispose()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def runtime_settings(request: pytest.FixtureRequest, tmp_path: Path):
+    """Settings for the backend named by the test's ``backend`` parameter (sqlite or postgres)."""
+    from mainsail.core.settings import Settings
+
+    kind = getattr(request, "param", "sqlite")
+    uri = request.getfixturevalue("pg_url") if kind == "postgres" else f"sqlite:///{tmp_path / 'meta.db'}"
+    return Settings.from_env().with_uri(uri, str(tmp_path / "artifacts"))
+
+
+class ServerProcess:
+    """A real ``mainsail server`` (uvicorn) subprocess on a free loopback port."""
+
+    def __init__(self, uri: str, artifact_root: str, home: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_ARTIFACT_ROOT": artifact_root,
+                    "MAINSAIL_HOME": str(home)}
+        self.log = home / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
+             "--port", str(self.port), "--no-background"],
+            env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A running server over a fresh SQLite database."""
+    srv = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts"), tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "http"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A Client URI for each back end of the contract suite."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'contract.db'}"
+    elif request.param == "postgres":
+        yield request.getfixturevalue("pg_url")
+    else:
+        srv = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts"), tmp_path)
+        srv.start()
+        yield srv.url
+        srv.stop()

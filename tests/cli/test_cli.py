@@ -1,0 +1,73 @@
+"""The CLI as a user types it: real subprocesses against an embedded database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def mainsail(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "mainsail.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mainsail {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "MAINSAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+
+def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
+    out = mainsail("quickstart", "--rows", "1500", env=env).stdout
+    assert "churn models" in out and "best:" in out
+    assert "registered churn v1" in out and "predicts churned=[" in out
+    exps = json.loads(mainsail("experiments", "list", "--json", env=env).stdout)
+    assert [e["name"] for e in exps] == ["churn-quickstart"]
+    runs = json.loads(mainsail("runs", "list", "-e", "churn-quickstart", "-o", "metrics.auc DESC", "--json",
+                               env=env).stdout)
+    assert len(runs) == 3 and all(r["status"] == "finished" for r in runs)
+    aucs = [r["metrics"]["auc"] for r in runs]
+    assert aucs == sorted(aucs, reverse=True) and aucs[0] > 0.7
+    rf = json.loads(mainsail("runs", "list", "-f", "params.model = 'random_forest'", "--json", env=env).stdout)
+    assert [r["params"]["model"] for r in rf] == ["random_forest"]
+    shown = mainsail("runs", "show", runs[0]["id"][:12], env=env).stdout
+    assert "params" in shown and "model/mainsail-model.json" in shown
+    detail = json.loads(mainsail("runs", "show", runs[0]["id"], "--json", env=env).stdout)
+    paths = {a["path"] for a in detail["artifacts"]}
+    assert {"model/mainsail-model.json", "model/model.joblib"} <= paths
+    table = mainsail("runs", "compare", *(r["id"] for r in runs), env=env).stdout
+    assert "params.model" in table and "metrics.auc" in table
+    gb = next(r for r in runs if r["params"]["model"] == "gradient_boosting")
+    assert "val_log_loss" in gb["metrics"]
+
+
+def test_errors_are_one_clear_line_not_a_traceback(env: dict[str, str]) -> None:
+    proc = mainsail("runs", "list", "-f", "metrics.auc >", env=env, check=False)
+    assert proc.returncode == 1
+    assert "invalid_filter" in proc.stderr and "Traceback" not in proc.stderr
+    proc = mainsail("runs", "show", "0" * 32, env=env, check=False)
+    assert proc.returncode == 1 and "not found" in proc.stderr
+
+
+def test_sdk_flushes_buffered_metrics_at_interpreter_exit(tmp_path: Path, env: dict[str, str]) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import mainsail\n"
+        "run = mainsail.start_run('no-end')\n"
+        "for i in range(5000):\n"
+        "    mainsail.log_metric('loss', 1.0 / (i + 1))\n"
+        "print(run.id)\n"  # exits with the run still active and metrics still buffered
+    )
+    env = {**env, "MAINSAIL_METRIC_FLUSH_INTERVAL": "60"}
+    run_id = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                            timeout=120, check=True).stdout.strip()
+    shown = json.loads(mainsail("runs", "show", run_id, "--json", env=env).stdout)
+    assert shown["status"] == "finished"
+    assert shown["metrics"]["loss"] == 1.0 / 5000
