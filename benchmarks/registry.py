@@ -1,6 +1,6 @@
 """Registry benchmark: load a registered model by alias (cold and warm cache), resolve alias → version.
 
-Mainsail (embedded SQLite, optionally over HTTP) against the raw floor — ``joblib.load`` of the same sklearn
+Mainsail (embedded SQLite, optionally over HTTP) against the raw floor — ``pickle.load`` of the same sklearn
 file, ``XGBClassifier().load_model`` of the package's UBJ file, and a raw sqlite3 SELECT joining
 model_aliases / registered_models / model_versions on the same db file — and, when it is installed, MLflow.
 "Cold" = the model cache folder is deleted before each load (the OS page cache stays warm).
@@ -107,6 +107,13 @@ def load_times(fns: dict[str, Callable[[], Any]], cache: Path, reps: int, origin
     return {**{k: statistics.median(v) for k, v in times.items()}, "ok": ok}
 
 
+def _pickle_load(path: Path) -> Any:
+    import pickle
+
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
 def _xgb_load(path: str) -> Any:
     from xgboost import XGBClassifier
 
@@ -117,8 +124,6 @@ def _xgb_load(path: str) -> Any:
 
 def bench_loads(home: Path, x: np.ndarray, models: dict[str, Any], reps: int) -> dict[str, Any]:
     """log_model + alias, then load_model cold/warm, the raw-deserialize floor and a warm-path breakdown."""
-    import joblib
-
     import mainsail
     from mainsail.registry.packaging import verify_package
 
@@ -129,11 +134,11 @@ def bench_loads(home: Path, x: np.ndarray, models: dict[str, Any], reps: int) ->
             v = mainsail.log_model(model, "model", registered_model_name=name, input_example=x[:5])
         client.set_model_alias(name, ALIAS, v.version)
         uri, cache = f"models:/{name}@{ALIAS}", home / "cache" / "models" / v.id
-        file = cache / ("model.joblib" if kind == "sklearn" else "model.ubj")
-        floor = (lambda f=file: joblib.load(f)) if kind == "sklearn" else (lambda f=str(file): _xgb_load(f))
+        file = cache / ("model.pkl" if kind == "sklearn" else "model.ubj")
+        floor = (lambda f=file: _pickle_load(f)) if kind == "sklearn" else (lambda f=str(file): _xgb_load(f))
         load = lambda uri=uri: mainsail.load_model(uri)  # noqa: E731
         res = load_times({"cold_s": load, "warm_s": load, "floor_s": floor}, cache, reps, model, x)
-        res["floor_how"] = "joblib.load(model.joblib)" if kind == "sklearn" else "XGBClassifier().load_model(model.ubj)"
+        res["floor_how"] = "pickle.load(model.pkl)" if kind == "sklearn" else "XGBClassifier().load_model(model.ubj)"
         res["file_mb"] = file.stat().st_size / 1e6
         res["resolve_s"] = timed(lambda uri=uri: client.resolve_model(uri), reps)
         res["verify_s"] = timed(lambda cache=cache: verify_package(cache), reps)
@@ -290,7 +295,7 @@ def render(res: dict[str, Any], console: Console) -> None:
     console.print(t)
     for kind, r in res["loads"].items():
         console.print(f"  {kind} floor = {r['floor_how']}; warm path parts: resolve {ms(r['resolve_s'])} ms + "
-                      f"verify_package (SHA-256) {ms(r['verify_s'])} ms + deserialize ≈ floor {ms(r['floor_s'])} ms")
+                      f"verify_package (SHA-256, stat-cached) {ms(r['verify_s'])} ms + deserialize ≈ floor {ms(r['floor_s'])} ms")
     t = Table(title=f"Resolve models:/NAME@{ALIAS} → version (µs per op)")
     for col in ("system", "n", "mean", "p50", "p99", "result"):
         t.add_column(col, justify="left" if col == "system" else "right")
@@ -366,7 +371,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory(prefix="bench-reg-mlflow-") as tmp:
                 try:
                     res["mlflow"] = bench_mlflow(py, Path(tmp), cfg, min(n, 1000), reps)
-                    res["notes"].append("MLflow: serialization_format='cloudpickle' (pickle, like Mainsail's joblib; "
+                    res["notes"].append("MLflow: serialization_format='cloudpickle' (pickle, like Mainsail's; "
                                         "its default skops refuses RandomForest without skops_trusted_types). It has "
                                         "no local model cache: load_model(models:/…) downloads every time, so its "
                                         "'warm' is pyfunc.load_model of an already downloaded folder.")

@@ -41,7 +41,7 @@ def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     assert "params" in shown and "model/mainsail-model.json" in shown
     detail = json.loads(mainsail("runs", "show", runs[0]["id"], "--json", env=env).stdout)
     paths = {a["path"] for a in detail["artifacts"]}
-    assert {"model/mainsail-model.json", "model/model.joblib"} <= paths
+    assert {"model/mainsail-model.json", "model/model.pkl"} <= paths
     table = mainsail("runs", "compare", *(r["id"] for r in runs), env=env).stdout
     assert "params.model" in table and "metrics.auc" in table
     gb = next(r for r in runs if r["params"]["model"] == "gradient_boosting")

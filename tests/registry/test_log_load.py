@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,8 +65,11 @@ def test_tampered_cached_file_is_refused_before_loading(sdk) -> None:
     with mainsail.start_run():
         mainsail.log_model(LogisticRegression().fit(x, y), registered_model_name="churn")
     folder = sdk.download_model("models:/churn/1")
-    target = next(p for p in folder.rglob("*") if p.is_file() and p.name != "mainsail-model.json")
-    target.write_bytes(b"not the model")
+    mainsail.load_model("models:/churn/1")  # verified once: later loads skip hashing unchanged files
+    target = folder / "model.pkl"
+    before = target.stat()
+    target.write_bytes(b"not the model" + b"\0" * (before.st_size - 13))  # same size, same mtime:
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))       # only ctime gives it away
     with pytest.raises(IntegrityError, match=target.name):
         mainsail.load_model("models:/churn/1")
     manifest = folder / "mainsail-model.json"

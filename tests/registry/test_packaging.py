@@ -100,8 +100,8 @@ def test_manifest_records_flavor_versions_signature_and_digests(churn_pkg: Path)
     from mainsail import __version__
     assert package.libraries["scikit-learn"] == sklearn.__version__
     assert package.libraries["numpy"] == np.__version__ and package.libraries["mainsail"] == __version__
-    assert set(package.files) == {"model.joblib"}  # the manifest does not list itself
-    assert package.loader == {"file": "model.joblib", "serializer": "joblib", "class": "sklearn.pipeline.Pipeline"}
+    assert set(package.files) == {"model.pkl"}  # the manifest does not list itself
+    assert package.loader == {"file": "model.pkl", "serializer": "pickle", "class": "sklearn.pipeline.Pipeline"}
     assert package.signature == {
         "inputs": [{"name": "tenure", "type": "float64"}, {"name": "plan", "type": "string"},
                    {"name": "tickets", "type": "int64"}],
@@ -188,24 +188,24 @@ def test_code_paths_are_packaged_and_importable_at_load(tmp_path: Path, monkeypa
 # ------------------------------------------------------------------------------------- integrity
 
 def test_one_changed_byte_is_an_integrity_error_naming_the_file(churn_pkg: Path):
-    target = churn_pkg / "model.joblib"
+    target = churn_pkg / "model.pkl"
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x01
     target.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="model.joblib") as exc:
+    with pytest.raises(IntegrityError, match="model.pkl") as exc:
         load_package(churn_pkg)
-    assert exc.value.errors == [{"loc": ["files", "model.joblib"], "msg": "SHA-256 does not match the manifest"}]
+    assert exc.value.errors == [{"loc": ["files", "model.pkl"], "msg": "SHA-256 does not match the manifest"}]
 
 
 def test_tampered_pickle_is_never_deserialized(churn_pkg: Path, tmp_path: Path):
     marker = tmp_path / "unpickled"
-    (churn_pkg / "model.joblib").write_bytes(pickle.dumps(Evil(marker)))
-    with pytest.raises(IntegrityError, match="model.joblib"):
+    (churn_pkg / "model.pkl").write_bytes(pickle.dumps(Evil(marker)))
+    with pytest.raises(IntegrityError, match="model.pkl"):
         load_package(churn_pkg)
     assert not marker.exists()
     import joblib
 
-    joblib.load(churn_pkg / "model.joblib")  # the test has teeth: loading it does run code
+    joblib.load(churn_pkg / "model.pkl")  # the test has teeth: loading it does run code
     assert marker.exists()
 
 
@@ -232,8 +232,8 @@ def test_missing_file_unsafe_path_extra_code_and_pinned_manifest(churn_pkg: Path
     with pytest.raises(IntegrityError, match="code/sklearn.py.*not listed"):
         load_package(churn_pkg)
 
-    (churn_pkg / "model.joblib").unlink()
-    with pytest.raises(IntegrityError, match="'model.joblib' \\(file is missing\\)"):
+    (churn_pkg / "model.pkl").unlink()
+    with pytest.raises(IntegrityError, match="'model.pkl' \\(file is missing\\)"):
         verify_package(churn_pkg)
 
     with pytest.raises(NotFound, match=MANIFEST):

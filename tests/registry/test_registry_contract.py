@@ -72,6 +72,26 @@ def test_registration_errors_name_what_is_wrong(client: Client, tmp_path: Path) 
         client.get_registered_model("churn")  # nothing was registered by the failed calls
 
 
+@pytest.mark.parametrize(("manifest", "field"), [
+    (b"not json", None), (b"[1]", None), (b'{"flavor": 5}', "flavor"),
+    (b'{"flavor": "x", "signature": [1]}', "signature")])
+def test_malformed_manifest_is_invalid_input_naming_the_field(client: Client, tmp_path: Path, manifest: bytes,
+                                                              field: str | None) -> None:
+    run = client.create_run(client.ensure_experiment("reg").id)
+    (tmp_path / "mainsail-model.json").write_bytes(manifest)
+    client.log_artifact(run.id, tmp_path / "mainsail-model.json", "pkg")
+    with pytest.raises(InvalidInput) as ei:
+        client.register_model_version("m", source=f"runs:/{run.id}/pkg")
+    assert ei.value.code == "invalid_manifest"
+    where = ["body", "source", "mainsail-model.json"]
+    assert ([*where, field] if field else where) in [e["loc"] for e in ei.value.errors]
+    with pytest.raises(InvalidInput) as ei:
+        client.set_model_alias("m", "a", 2**63)
+    assert ei.value.errors[0]["loc"] == ["body", "version"]
+    with pytest.raises(NotFound):
+        client.get_registered_model("m")  # nothing was registered
+
+
 def test_gate_refuses_registration_and_promotion_listing_failures(client: Client, tmp_path: Path) -> None:
     run_id = _run_with_files(client, tmp_path, auc=0.8)
     with pytest.raises(InvalidInput) as ei:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from pathlib import Path
 
@@ -102,6 +103,27 @@ def test_bad_metric_input_names_the_field_and_writes_nothing(client: Client) -> 
     assert got.metrics == {} and got.params == {}
     with pytest.raises(NotFound, match="run 'missing' not found"):
         client.log_metric("missing", "acc", 1.0)
+
+
+def test_out_of_range_input_is_invalid_input_naming_the_field(client: Client) -> None:
+    """Values past what the database stores are 422s on every back end, never a driver error."""
+    run = client.create_run(client.create_experiment("e").id)
+    with pytest.raises(InvalidInput) as ei:
+        client.log_batch(run.id, [("m", 1.0, 0, 0.0), ("m", 2.0, 2**63, 0.0)])
+    assert ei.value.errors[0]["loc"] == ["body", "metrics", "step", 1]
+    assert client.get_run(run.id).metrics == {}  # nothing of the batch was written
+    with pytest.raises(InvalidInput) as ei:
+        client.search_runs(cursor=base64.urlsafe_b64encode(b'{"o":%d}' % 2**63).decode())
+    assert ei.value.errors[0]["loc"] == ["query", "cursor"]
+    with pytest.raises(InvalidInput) as ei:
+        client.search_runs(filter="start_time > '0001-01-01T00:00:00+01:00'")  # year 0 in UTC
+    assert ei.value.code == "invalid_filter"
+    for blank in (" ", "x" * 257):
+        with pytest.raises(InvalidInput) as ei:
+            client.ensure_experiment(blank)
+        assert ei.value.errors[0]["loc"] == ["path", "name"]
+    client.log_metric(run.id, "m", 1e30)
+    assert [r.id for r in client.search_runs(filter="metrics.m > 1" + "0" * 20).items] == [run.id]  # past int64
 
 
 def _make_runs(client: Client) -> tuple[str, dict[str, str]]:

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mainsail import __version__
 from mainsail.api.metrics import PrometheusMiddleware, metrics_response
 from mainsail.api.registry import OPSETS
-from mainsail.api.routes import build_router
+from mainsail.api.routes import build_router, problem_schemas
 from mainsail.core.errors import InvalidInput, MainsailError, describe_errors
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
@@ -46,6 +46,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8): bad input like any other
+            errors = [{"loc": ["body"], "msg": str(exc.detail), "type": "body_unreadable"}]
+            return _problem(422, InvalidInput(f"invalid request: body: {exc.detail}", errors=errors).to_problem())
         code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _problem(exc.status_code, {"type": f"urn:mainsail:problem:{code}", "title": str(exc.detail),
                                           "status": exc.status_code, "detail": str(exc.detail), "code": code})
@@ -67,6 +70,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(PrometheusMiddleware)
     for opset in OPSETS:
         app.include_router(build_router(opset), prefix="/api/v1")
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use
+        if app.openapi_schema is None:
+            fastapi_openapi().setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:

@@ -9,29 +9,54 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core import idempotency
 from mainsail.core.ops import Operation, OpSet
 from mainsail.core.runtime import Runtime
 
+PROBLEM_MEDIA = "application/problem+json"
+
+
+class ProblemItem(BaseModel):
+    """One thing wrong with the input: where (``loc``, e.g. ``["body", "metrics", "step", 0]``) and what."""
+
+    model_config = ConfigDict(extra="allow")
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
 
 class Problem(BaseModel):
     """An error (RFC 9457 problem details) with a stable machine-readable ``code``."""
 
-    type: str
+    type: str = Field(examples=["urn:mainsail:problem:run_not_found"])
     title: str
     status: int
     detail: str
-    code: str
-    errors: list[dict[str, Any]] | None = None
+    code: str = Field(examples=["run_not_found"])
+    errors: list[ProblemItem] | None = Field(None, description="Present when specific fields are at fault.")
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": desc, "content": {"application/problem+json": {}}}
-    for status, desc in ((404, "Not found"), (409, "Conflict"), (422, "Invalid input"))
-}
+PROBLEM_DESCRIPTIONS = {401: "Not authenticated", 403: "Not allowed", 404: "Not found",
+                        409: "Conflict, or stored data failed its integrity check",
+                        422: "Invalid input; `errors` names each field at fault",
+                        503: "Service unavailable: a dependency is down or not installed"}
+
+
+def problem_responses(op: Operation) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses of ``op`` (see :attr:`Operation.problem_statuses`), each an
+    ``application/problem+json`` document as :mod:`mainsail.api.app` renders it."""
+    content = {PROBLEM_MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {status: {"description": PROBLEM_DESCRIPTIONS[status], "content": content}
+            for status in op.problem_statuses}
+
+
+def problem_schemas() -> dict[str, Any]:
+    """OpenAPI component schemas for :class:`Problem` (the problem responses refer to them by name)."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "Problem": schema}
 
 
 def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], actor: str | None,
@@ -117,16 +142,18 @@ def build_router(opset: OpSet) -> APIRouter:
             extra["openapi_extra"] = {"requestBody": {"required": True, "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
         kwargs: dict[str, Any] = {}
+        problems = problem_responses(op)
         if op.response is bytes:
             kwargs["response_class"] = Response
-            kwargs["responses"] = {**PROBLEM_RESPONSES, 200: {"content": {"application/octet-stream": {
+            kwargs["responses"] = {**problems, 200: {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}, "description": "The file's bytes"}}
         elif op.response is None:
             kwargs["response_class"] = Response
-            kwargs["responses"] = {**PROBLEM_RESPONSES, op.status_code: {"description": "Done"}}
+            kwargs["responses"] = {**problems, op.status_code: {"description": "Done"}}
         else:
             kwargs["response_model"] = op.response
-            kwargs["responses"] = PROBLEM_RESPONSES
+            kwargs["responses"] = problems
         router.add_api_route(op.path, _endpoint(op), methods=[op.method], status_code=op.status_code,
-                             name=op.name, operation_id=op.name, summary=op.summary, **kwargs, **extra)
+                             name=op.operation_id, operation_id=op.operation_id, summary=op.summary,
+                             **kwargs, **extra)
     return router

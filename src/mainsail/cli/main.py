@@ -9,6 +9,7 @@ from mainsail.cli import common
 from mainsail.cli.quickstart import quickstart
 from mainsail.cli.registry import models_app
 from mainsail.cli.server import server
+from mainsail.cli.serving import batch_predict, deployments_app, predict, serve
 from mainsail.cli.tracking import experiments_app, runs_app
 
 app = typer.Typer(name="mainsail", help="Mainsail: end-to-end MLOps in one package.", no_args_is_help=True,
@@ -16,6 +17,10 @@ app = typer.Typer(name="mainsail", help="Mainsail: end-to-end MLOps in one packa
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(deployments_app, name="deployments")
+app.command()(serve)
+app.command()(predict)
+app.command("batch-predict")(batch_predict)
 app.command()(server)
 app.command()(quickstart)
 

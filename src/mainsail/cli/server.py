@@ -26,11 +26,19 @@ def server(
     runtime = Runtime.for_settings(settings)
     app = create_app(runtime=runtime)
     dispatcher = Dispatcher(runtime) if background else None
+    rollouts = None
     if dispatcher:
+        from mainsail.client.client import Client
+        from mainsail.serving.rollout import RolloutController
+
         dispatcher.start()
+        # time-based canary steps advance even when no replica reports
+        rollouts = RolloutController(Client(settings.uri, artifact_root=settings.artifact_root)).start()
     console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  metadata: {settings.uri}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
+        if rollouts:
+            rollouts.stop()
         if dispatcher:
             dispatcher.stop()

@@ -8,9 +8,10 @@ from mainsail.client.backends import Backend, LocalBackend, make_backend
 from mainsail.client.registry import RegistryMethods
 from mainsail.client.tracking import TrackingMethods
 from mainsail.core.ops import Operation
+from mainsail.serving.sdk import ServingMethods
 
 
-class Client(TrackingMethods, RegistryMethods):
+class Client(TrackingMethods, RegistryMethods, ServingMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import math
 import re
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 from mainsail.client.buffer import MetricBuffer
 from mainsail.client.client import Client
-from mainsail.client.tracking import metric_value
+from mainsail.client.tracking import metric_step, metric_timestamp, metric_value
 from mainsail.core.errors import Conflict, InvalidInput
 from mainsail.core.settings import Settings
 from mainsail.tracking.schemas import KEY_PATTERN, ArtifactInfo, Experiment, Run, RunStatus
@@ -110,10 +111,16 @@ class ActiveRun:
             value = metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
+        elif type(step) is not int or not -(2**63) <= step < 2**63:
+            step = metric_step(key, step)
+        if timestamp is None:
+            timestamp = time.time()
+        elif type(timestamp) is not float or not math.isfinite(timestamp):
+            timestamp = metric_timestamp(key, timestamp)
         self._steps[key] = step
         if self._buffer.error is not None:
             self._buffer.flush()  # raises the background error here, at a call site
-        self._buffer.add((self.id, key, value, step, time.time() if timestamp is None else timestamp))
+        self._buffer.add((self.id, key, value, step, timestamp))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         ts = time.time()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend
-from mainsail.core.errors import InvalidInput
+from mainsail.core.errors import IntegrityError, InvalidInput
 from mainsail.core.pagination import Page
 from mainsail.core.settings import Settings
 from mainsail.registry.ops import ops
@@ -135,17 +136,28 @@ class RegistryMethods:
             folder = Path(dest) if dest else _cache_dir() / "models" / v.id
             files = {rel: ref.digest for rel, ref in v.files.items()}
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
+        verified: dict[str, str] = {}
         for rel, digest in files.items():
             target = folder / rel
             if target.exists():
                 continue  # load_package re-verifies every digest before anything is deserialized
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(self._backend, LocalBackend):
-                self._backend.runtime.store.get_file(digest, target, name=rel)
+                self._backend.runtime.store.get_file(digest, target, name=rel)  # hashed while copied
             else:
+                data = fetch(rel, digest)
+                if hashlib.sha256(data).hexdigest() != digest:
+                    raise IntegrityError(f"{uri}: downloaded {rel!r} does not match its SHA-256 {digest}",
+                                         code="package_tampered", errors=[{"loc": ["files", rel],
+                                                                           "msg": "sha256 mismatch"}])
                 tmp = target.with_name(target.name + ".part")
-                tmp.write_bytes(fetch(rel, digest))
+                tmp.write_bytes(data)
                 tmp.replace(target)
+            verified[rel] = digest
+        if verified:
+            from mainsail.registry.packaging import record_verified
+
+            record_verified(folder, verified)
         return folder
 
     def load_model(self, uri: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from mainsail.client.backends import Backend
 from mainsail.core.errors import InvalidInput
 from mainsail.core.pagination import Page
+from mainsail.core.types import INT64_MAX, INT64_MIN
 from mainsail.tracking.ops import ops
 from mainsail.tracking.schemas import (
     ArtifactInfo,
@@ -30,6 +32,28 @@ def metric_value(key: str, value: Any) -> float:
         raise InvalidInput(f"metric {key!r}: value {value!r} is not a number",
                            errors=[{"loc": ["metrics", key], "msg": "value is not a number"}])
     return float(value)
+
+
+def metric_step(key: str, step: Any) -> int:
+    """``step`` as an int that fits a 64-bit column, or :class:`InvalidInput` naming the metric."""
+    if type(step) is not int:
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise InvalidInput(f"metric {key!r}: step {step!r} is not an integer",
+                               errors=[{"loc": ["metrics", "step"], "msg": "step is not an integer"}])
+        step = int(step)
+    if not INT64_MIN <= step <= INT64_MAX:
+        raise InvalidInput(f"metric {key!r}: step {step} does not fit a 64-bit integer",
+                           errors=[{"loc": ["metrics", "step"], "msg": "step is out of the 64-bit range"}])
+    return step
+
+
+def metric_timestamp(key: str, timestamp: Any) -> float:
+    """``timestamp`` (epoch seconds) as a finite float, or :class:`InvalidInput` naming the metric."""
+    value = metric_value(key, timestamp)
+    if not math.isfinite(value):
+        raise InvalidInput(f"metric {key!r}: timestamp {timestamp!r} is not a finite number",
+                           errors=[{"loc": ["metrics", "timestamp"], "msg": "timestamp is not finite"}])
+    return value
 
 
 class TrackingMethods:

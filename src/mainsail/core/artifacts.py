@@ -176,6 +176,27 @@ class ArtifactStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
+    def adopt_file(self, path: str | Path, digest: str) -> Blob:
+        """Store a local file whose SHA-256 this process has just computed, consuming the file: a local
+        store renames it into place (no copy) when it is on the same filesystem; otherwise it is copied
+        or uploaded and verified as by ``put_file``."""
+        if self._local:
+            final = self.path(check_digest(digest))
+            size = os.path.getsize(path)
+            if os.path.isfile(final):
+                os.unlink(path)
+                return Blob(digest, size)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            try:
+                os.replace(path, final)
+                return Blob(digest, size)
+            except OSError:  # another filesystem: copy and verify
+                pass
+        blob = self.put_file(path, expected_digest=digest)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return blob
+
     # -- reads ---------------------------------------------------------------------------------------
     def _open(self, digest: str, name: str | None) -> IO[bytes]:
         path = self.path(digest)

@@ -68,7 +68,11 @@ def upgrade(engine: Engine) -> None:
             return
         wanted = script_heads()
         with engine.connect() as conn:
-            if current_heads(conn) != wanted:
+            behind = current_heads(conn) != wanted
+            # End the check's transaction before waiting for the lock: on the SQLite write engine it is
+            # BEGIN IMMEDIATE, and holding the write lock while queueing would starve the migrator.
+            conn.commit()
+            if behind:
                 with _exclusive(engine, conn):
                     conn.commit()
                     if current_heads(conn) != wanted:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
 
 PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+REFERENCE = re.compile(r"(?:^|_)(?:ids?|source)$")  # a query parameter naming a resource: run_ids, source
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Operation:
     tag: str
     status_code: int = 200
     write: bool = True
+    auth: bool = False  # needs an authenticated actor with a role (answers 401/403)
     summary: str = ""
     params: list[Param] = field(default_factory=list)
     response: Any = None
@@ -82,6 +84,29 @@ class Operation:
             self._response_adapter = TypeAdapter(self.response)
         if not self.summary:
             self.summary = (inspect.getdoc(self.handler) or self.name).split("\n")[0]
+
+    @property
+    def operation_id(self) -> str:
+        """Unique across the API (op sets may reuse function names): ``registry_get_version``."""
+        return f"{self.tag}_{self.name}".replace("-", "_")
+
+    @property
+    def problem_statuses(self) -> list[int]:
+        """The error statuses this operation can answer with, by one rule for every operation:
+        422 (bad input) and 503 (a dependency is down) always; 404 when an input can name another
+        resource (a path parameter, a JSON body — at any depth, e.g. a deployment's ``models:/…``
+        variants — or a query parameter such as ``run_ids``); 409 for writes and for stored bytes (a
+        conflict, or a blob that failed its digest check); 401 and 403 when the operation needs an
+        authenticated actor. Only plain list reads (paging and filters) cannot answer 404."""
+        statuses = {422, 503}
+        if any(p.where in ("path", "body") or (p.where == "query" and REFERENCE.search(p.name))
+               for p in self.params):
+            statuses.add(404)
+        if self.write or self.response is bytes:
+            statuses.add(409)
+        if self.auth:
+            statuses |= {401, 403}
+        return sorted(statuses)
 
     def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validate call arguments; raise :class:`InvalidInput` naming each bad field."""
@@ -118,8 +143,9 @@ class Operation:
 class OpSet:
     """The operations of one domain, declared in its ``ops.py``."""
 
-    def __init__(self, tag: str):
+    def __init__(self, tag: str, *, auth: bool = False):
         self.tag = tag
+        self.auth = auth
         self.ops: dict[str, Operation] = {}
 
     def add(self, method: str, path: str, handler: Callable[..., Any], *, status: int = 200,
@@ -127,7 +153,7 @@ class OpSet:
         """Expose ``handler`` at ``method path``. Reads (GET) run in a read-only transaction."""
         op = Operation(
             name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
-            status_code=status, write=(method.upper() != "GET") if write is None else write,
+            status_code=status, write=(method.upper() != "GET") if write is None else write, auth=self.auth,
         )
         if op.name in self.ops:
             raise ValueError(f"operation {op.name!r} declared twice")

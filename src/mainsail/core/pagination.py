@@ -10,6 +10,7 @@ from annotated_types import Ge, Le
 from pydantic import BaseModel
 
 from mainsail.core.errors import InvalidInput
+from mainsail.core.types import INT64_MAX
 
 Limit = Annotated[int, Ge(1), Le(1000)]
 T = TypeVar("T")
@@ -37,7 +38,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any]:
         return state
     except Exception:  # noqa: BLE001
         raise InvalidInput("cursor is not a valid pagination cursor",
-                           errors=[{"loc": ["cursor"], "msg": "not a valid pagination cursor"}]) from None
+                           errors=[{"loc": ["query", "cursor"], "msg": "not a valid pagination cursor"}]) from None
 
 
 def offset_page(items: list[T], offset: int, limit: int) -> Page[T]:
@@ -48,7 +49,7 @@ def offset_page(items: list[T], offset: int, limit: int) -> Page[T]:
 
 def cursor_offset(cursor: str | None) -> int:
     off = decode_cursor(cursor).get("o", 0)
-    if not isinstance(off, int) or off < 0:
+    if type(off) is not int or not 0 <= off <= INT64_MAX:  # a bool is not an offset; OFFSET is a BIGINT
         raise InvalidInput("cursor is not a valid pagination cursor",
-                           errors=[{"loc": ["cursor"], "msg": "not a valid pagination cursor"}])
+                           errors=[{"loc": ["query", "cursor"], "msg": "not a valid pagination cursor"}])
     return off

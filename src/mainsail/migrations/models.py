@@ -4,6 +4,7 @@ from mainsail.core import events as _events  # noqa: F401
 from mainsail.core import idempotency as _idempotency  # noqa: F401
 from mainsail.core.db import Base
 from mainsail.registry import models as _registry  # noqa: F401
+from mainsail.serving import models as _serving  # noqa: F401
 from mainsail.tracking import models as _tracking  # noqa: F401
 
 target_metadata = Base.metadata

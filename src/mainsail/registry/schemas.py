@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from mainsail.core.types import PositiveInt64
+
 MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
 
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
@@ -78,7 +80,7 @@ class StageChange(BaseModel):
 
 
 class AliasSet(BaseModel):
-    version: int = Field(ge=1)
+    version: PositiveInt64
     reason: str | None = Field(None, max_length=2000)
 
 

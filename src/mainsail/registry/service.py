@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from pydantic import StringConstraints
 from sqlalchemy import func, select
 
 from mainsail.core.db import new_id, utcnow
-from mainsail.core.errors import InvalidInput, NotFound, not_found
+from mainsail.core.errors import IntegrityError, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
+from mainsail.core.types import PositiveInt64
 from mainsail.registry.card import render_card
 from mainsail.registry.gate import enforce_gate, evaluate_gate
 from mainsail.registry.lineage import build_graph
@@ -91,7 +91,7 @@ def get_version(ctx: Ctx, id: str) -> ModelVersion:
     return _version(ctx, _version_row(ctx, id))
 
 
-def get_version_by_number(ctx: Ctx, name: str, version: int) -> ModelVersion:
+def get_version_by_number(ctx: Ctx, name: str, version: PositiveInt64) -> ModelVersion:
     """A model version by model name and version number."""
     model = _model_row(ctx, name)
     return _version(ctx, _version_row_by_number(ctx, model, version), model.name)
@@ -99,11 +99,15 @@ def get_version_by_number(ctx: Ctx, name: str, version: int) -> ModelVersion:
 
 def get_version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
     """The version an alias points at."""
-    model = _model_row(ctx, name)
-    vid = _aliases(ctx, model.id).get(alias)
-    if vid is None:
+    # One join on the hot path (serving replicas and load_model resolve aliases constantly).
+    row = ctx.session.scalar(select(ModelVersionRow)
+                             .join(AliasRow, AliasRow.version_id == ModelVersionRow.id)
+                             .join(RegisteredModelRow, RegisteredModelRow.id == AliasRow.model_id)
+                             .where(RegisteredModelRow.name == name, AliasRow.alias == alias))
+    if row is None:
+        _model_row(ctx, name)  # 404 names the model when it is the model that is missing
         raise not_found("alias", f"{name}@{alias}")
-    return _version(ctx, _version_row(ctx, vid), model.name)
+    return _version(ctx, row, name)
 
 
 def get_latest_in_stage(ctx: Ctx, name: str, stage: Stage) -> ModelVersion:
@@ -210,6 +214,21 @@ def _files_from_digests(ctx: Ctx, artifacts: dict[str, str]) -> dict[str, dict[s
     return files
 
 
+def _manifest(ctx: Ctx, files: dict[str, dict[str, Any]], loc: list[str]) -> dict[str, Any] | None:
+    """The package manifest among ``files`` (None without one); a malformed one is bad input at ``loc``."""
+    from mainsail.registry.packaging import parse_manifest
+
+    if MANIFEST not in files:
+        return None
+    try:
+        return parse_manifest(ctx.store.get_bytes(files[MANIFEST]["digest"], name=MANIFEST)).to_dict()
+    except IntegrityError as exc:
+        if exc.code != "invalid_manifest":
+            raise
+        raise InvalidInput(exc.detail, code=exc.code,
+                           errors=[{**e, "loc": [*loc, *e["loc"]]} for e in exc.errors]) from None
+
+
 def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     """Register a new version of a model (the model is created on first use)."""
     run_id = body.run_id
@@ -223,9 +242,7 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     else:
         raise InvalidInput("give source (runs:/<run_id>/<path>) or artifacts (path -> sha256)",
                            errors=[{"loc": ["body", "source"], "msg": "source or artifacts is required"}])
-    package = None
-    if MANIFEST in files:
-        package = orjson.loads(ctx.store.get_bytes(files[MANIFEST]["digest"], name=MANIFEST))
+    package = _manifest(ctx, files, ["body", "source" if body.source else "artifacts"])
     lineage = body.lineage.model_copy()
     metrics: dict[str, Any] = {}
     params: dict[str, str] = {}

@@ -7,7 +7,9 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StringConstraints, model_validator
+
+from mainsail.core.types import Int64, UtcDatetime
 
 KEY_PATTERN = r"^[A-Za-z0-9_\-./: ]+$"
 Key = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=KEY_PATTERN)]
@@ -59,13 +61,13 @@ class RunCreate(BaseModel):
     name: Name | None = None
     tags: dict[Key, TagValue] = Field(default_factory=dict)
     params: dict[Key, ParamValue] = Field(default_factory=dict)
-    start_time: dt.datetime | None = None
+    start_time: UtcDatetime | None = None
     parent_run_id: str | None = None
 
 
 class RunUpdate(BaseModel):
     status: RunStatus | None = None
-    end_time: dt.datetime | None = None
+    end_time: UtcDatetime | None = None
     name: Name | None = None
 
 
@@ -94,8 +96,8 @@ class MetricBatch(BaseModel):
 
     key: list[Key]
     value: list[float | None]
-    step: list[int]
-    timestamp: list[float]
+    step: list[Int64]
+    timestamp: list[FiniteFloat]
 
     @model_validator(mode="after")
     def _same_length(self) -> MetricBatch:

@@ -34,6 +34,7 @@ from lark.exceptions import VisitError
 from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, literal, not_, or_, select
 
 from mainsail.core.errors import InvalidInput
+from mainsail.core.types import INT64_MAX, INT64_MIN, as_utc
 from mainsail.tracking.models import LatestMetricRow, ParamRow, RunRow, TagRow
 
 GRAMMAR = r"""
@@ -153,11 +154,10 @@ def _attr_value(f: _Field, lit: _Lit) -> Any:
     try:
         if lit.is_num:
             return dt.datetime.fromtimestamp(float(lit.value) / 1000, dt.UTC)
-        when = dt.datetime.fromisoformat(lit.raw)
+        return as_utc(dt.datetime.fromisoformat(lit.raw))  # naive means UTC; must exist in UTC
     except (ValueError, OverflowError, OSError):
-        raise _SemanticError(f"{f.text} takes an ISO-8601 timestamp or epoch milliseconds, "
-                             f"not {lit.raw!r}", lit.pos) from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        raise _SemanticError(f"{f.text} takes an ISO-8601 timestamp or epoch milliseconds (in range once "
+                             f"converted to UTC), not {lit.raw!r}", lit.pos) from None
 
 
 def _compare(f: _Field, op: str, lits: list[_Lit]) -> ColumnElement[bool]:
@@ -228,7 +228,11 @@ class _Compile(Transformer):
         raw = str(tok)
         if tok.type == "STRING":
             return _Lit(_unquote(raw), _unquote(raw), tok.start_pos or 0)
-        num: int | float = int(raw) if re.fullmatch(r"[+-]?\d+", raw) else float(raw)
+        # An integer a BIGINT can bind stays exact; any other number is a float (metrics are floats,
+        # and so is a numeric param/tag comparison), so 1000000000000000000000 means 1e21.
+        num: int | float = float(raw)
+        if re.fullmatch(r"[+-]?\d{1,19}", raw) and INT64_MIN <= int(raw) <= INT64_MAX:
+            num = int(raw)
         return _Lit(num, raw, tok.start_pos or 0)
 
     def values(self, args: list[_Lit]) -> list[_Lit]:

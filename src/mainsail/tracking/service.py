@@ -31,6 +31,7 @@ from mainsail.tracking.schemas import (
     ExperimentCreate,
     LogBatch,
     MetricHistory,
+    Name,
     Run,
     RunComparison,
     RunCreate,
@@ -79,7 +80,7 @@ def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
     return _experiment(row)
 
 
-def ensure_experiment(ctx: Ctx, name: str) -> Experiment:
+def ensure_experiment(ctx: Ctx, name: Name) -> Experiment:
     """Get the experiment with this name, creating it if there is none (idempotent)."""
     row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
     if row is not None:

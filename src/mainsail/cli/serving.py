@@ -1,0 +1,255 @@
+"""``mainsail deployments …``, ``mainsail serve``, ``mainsail predict`` and ``mainsail batch-predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mainsail.cli.common import client, console, handle_errors, print_json
+
+deployments_app = typer.Typer(help="Deployments: variants, traffic splits, shadows, canary rollouts.",
+                              no_args_is_help=True)
+STATUS_STYLE = {"healthy": "bold green", "degraded": "bold red"}
+
+
+def _variant(text: str) -> dict[str, object]:
+    """``NAME=URI[:WEIGHT][:shadow]`` → a variant."""
+    name, sep, rest = text.partition("=")
+    if not sep or not rest.startswith("models:/"):
+        raise typer.BadParameter(f"{text!r}: expected NAME=models:/MODEL@ALIAS[:WEIGHT][:shadow]")
+    parts = rest.split(":")
+    uri, extra = ":".join(parts[:2]), parts[2:]
+    variant: dict[str, object] = {"name": name, "model": uri}
+    for e in extra:
+        if e == "shadow":
+            variant["role"] = "shadow"
+        else:
+            try:
+                variant["weight"] = float(e)
+            except ValueError:
+                raise typer.BadParameter(f"{text!r}: {e!r} is neither a weight nor 'shadow'") from None
+    return variant
+
+
+def _show(d: object) -> None:
+    from mainsail.serving.schemas import Deployment
+
+    assert isinstance(d, Deployment)
+    console.print(f"[bold]{d.name}[/]  mode: {d.mode}  status: [{STATUS_STYLE[d.status]}]{d.status}[/]")
+    total = sum(v.weight for v in d.variants if v.role == "primary") or 1
+    t = Table("variant", "model", "version", "role", "weight", "share")
+    for v in d.variants:
+        share = f"{v.weight / total:.0%}" if v.role == "primary" else "copy"
+        t.add_row(v.name, v.model, str(v.version or "[red]unresolved[/]"), v.role, f"{v.weight:g}", share)
+    console.print(t)
+    if d.rollout:
+        r = d.rollout
+        console.print(f"rollout [bold]{r.state}[/] of {r.candidate}: step {r.step_index + 1}/{len(r.steps)} "
+                      f"({r.weight:g}%), {r.stats.requests} requests, {r.stats.errors} errors, "
+                      f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms  {r.reason or ''}")
+    for rep in d.replicas:
+        console.print(f"replica {rep.id}: [{STATUS_STYLE[rep.status]}]{rep.status}[/] "
+                      f"seen {rep.seen_at.astimezone():%H:%M:%S} {rep.message or ''}")
+
+
+@deployments_app.command("create")
+@handle_errors
+def create(name: str,
+           model: str = typer.Option(None, "--model", "-m", help="One model URI, e.g. models:/churn@champion."),
+           variant: list[str] = typer.Option(None, "--variant", "-v",
+                                             help="NAME=models:/…[:WEIGHT][:shadow] (repeatable)."),
+           description: str = typer.Option(None, help="What this deployment is for.")) -> None:
+    """Create a deployment of one model or of several weighted/shadow variants."""
+    if bool(model) == bool(variant):
+        raise typer.BadParameter("give --model or one or more --variant")
+    variants = model if model else [_variant(v) for v in variant]
+    _show(client().create_deployment(name, variants, description=description))
+
+
+@deployments_app.command("list")
+@handle_errors
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List deployments with their mode, status and variants."""
+    items = list(client().iter_deployments())
+    if as_json:
+        print_json(items)
+        return
+    t = Table("name", "mode", "status", "variants", "rollout", title=f"{len(items)} deployments")
+    for d in items:
+        t.add_row(d.name, d.mode, f"[{STATUS_STYLE[d.status]}]{d.status}[/]",
+                  ", ".join(f"{v.name}→v{v.version or '?'} {v.weight:g}{' shadow' if v.role == 'shadow' else ''}"
+                            for v in d.variants),
+                  f"{d.rollout.state} {d.rollout.weight:g}%" if d.rollout else "—")
+    console.print(t)
+
+
+@deployments_app.command("show")
+@handle_errors
+def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         history: bool = typer.Option(False, "--history", help="Also print every traffic change.")) -> None:
+    """Show a deployment: variants, resolved versions, rollout and replicas."""
+    c = client()
+    d = c.get_deployment(name)
+    if as_json:
+        print_json(d)
+        return
+    _show(d)
+    if history:
+        t = Table("when", "what", "weights", "who", "reason", title="history")
+        for h in c.deployment_history(name):
+            t.add_row(h.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), h.kind,
+                      ", ".join(f"{k}={v:g}" for k, v in h.weights.items()), h.actor or "—", h.reason or "")
+        console.print(t)
+
+
+@deployments_app.command("set-traffic")
+@handle_errors
+def set_traffic(name: str, weights: list[str] = typer.Argument(..., help="VARIANT=WEIGHT …"),
+                reason: str = typer.Option(None, help="Why (kept in the history).")) -> None:
+    """Change the traffic split, e.g. ``set-traffic churn a=50 b=50``."""
+    parsed: dict[str, float] = {}
+    for w in weights:
+        k, sep, v = w.partition("=")
+        try:
+            parsed[k] = float(v)
+        except ValueError:
+            raise typer.BadParameter(f"{w!r}: expected VARIANT=WEIGHT") from None
+        if not sep:
+            raise typer.BadParameter(f"{w!r}: expected VARIANT=WEIGHT")
+    _show(client().set_traffic(name, parsed, reason=reason))
+
+
+@deployments_app.command("rollout")
+@handle_errors
+def rollout(name: str, candidate: str = typer.Argument(..., help="models:/NAME/VERSION to canary."),
+            steps: str = typer.Option("10,50,100", help="Traffic percent per step."),
+            step_seconds: float = typer.Option(30.0, help="Minimum seconds per step."),
+            max_error_rate: float = typer.Option(0.05, help="Roll back above this error rate."),
+            max_p95_ms: float = typer.Option(None, help="Roll back above this p95 latency (ms)."),
+            min_requests: int = typer.Option(20, help="Requests a step needs before it passes."),
+            metric: list[str] = typer.Option(None, "--metric", help="Monitoring guard, e.g. 'drift<=0.2'."),
+            reason: str = typer.Option(None, help="Why (kept in the history).")) -> None:
+    """Start a canary rollout; guards breached → automatic rollback, all steps passed → promote."""
+    from mainsail.cli.registry import _threshold
+
+    try:
+        pcts = [float(s) for s in steps.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--steps {steps!r}: expected numbers such as 10,50,100") from None
+    metrics = dict(_threshold(m) for m in metric) if metric else None
+    _show(client().start_rollout(name, candidate, steps=pcts, step_seconds=step_seconds, max_error_rate=max_error_rate,
+                                 max_p95_ms=max_p95_ms, min_requests=min_requests, metrics=metrics, reason=reason))
+
+
+@deployments_app.command("rollback")
+@handle_errors
+def rollback(name: str, reason: str = typer.Option(None, help="Why (kept in the history).")) -> None:
+    """Roll back the running rollout now, or restore the previous traffic split."""
+    _show(client().rollback_deployment(name, reason=reason))
+
+
+@deployments_app.command("delete")
+@handle_errors
+def delete(name: str) -> None:
+    """Delete a deployment (its inference log files stay in the artifact store)."""
+    client().delete_deployment(name)
+    console.print(f"deleted {name}")
+
+
+@handle_errors
+def serve(deployment: str = typer.Argument(..., help="Deployment to serve."),
+          host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+          port: int = typer.Option(8000, help="Port to listen on."),
+          poll_interval: float = typer.Option(2.0, help="Seconds between syncs with the control plane."),
+          max_batch: int = typer.Option(256, help="Rows per micro-batch (1 turns batching off)."),
+          max_wait_ms: float = typer.Option(1.5, help="Longest wait for a batch to fill (ms)."),
+          log_inferences: bool = typer.Option(True, "--log-inferences/--no-log-inferences",
+                                              help="Write inference logs (Parquet) to the artifact store."),
+          replica_id: str = typer.Option(None, help="Stable replica id (default: host-pid-random)."),
+          log_level: str = typer.Option("warning", help="uvicorn log level.")) -> None:
+    """Serve a deployment: /predict, Open Inference Protocol v2 (/v2/…), /health, /ready, /metrics."""
+    import uvicorn
+
+    from mainsail.serving.app import create_replica_app
+    from mainsail.serving.replica import ReplicaState
+
+    state = ReplicaState(client(), deployment, replica_id=replica_id, poll_interval=poll_interval,
+                         max_batch=max_batch, max_wait=max_wait_ms / 1000, log_inferences=log_inferences).start()
+    console.print(f"serving [bold]{deployment}[/] on http://{host}:{port}  replica {state.replica_id}  "
+                  f"variants: {', '.join(f'{n}→{v.model_name} v{v.version}' for n, v in state.routing.variants.items())}")
+    try:
+        uvicorn.run(create_replica_app(state), host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        state.stop()
+
+
+@handle_errors
+def predict(deployment: str = typer.Argument(..., help="Deployment name or a replica URL (http://…)."),
+            input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False,
+                                       help="JSON records, JSON-lines, CSV or Parquet."),
+            url: str = typer.Option(None, help="Replica URL; without it the model is loaded here."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Predict on a file of records with a deployment's replica (--url) or its primary model in-process."""
+    import httpx
+    import orjson
+    import pandas as pd
+
+    suffix = input.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(input)
+    elif suffix == ".csv":
+        frame = pd.read_csv(input)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame = pd.read_json(input, lines=True)
+    else:
+        frame = pd.DataFrame(orjson.loads(input.read_bytes()))
+    records = frame.to_dict("records")
+    if url:
+        resp = httpx.post(url.rstrip("/") + "/predict", json={"records": records}, timeout=60)
+        body = resp.json()
+        if resp.status_code >= 400:
+            from mainsail.core.errors import from_problem
+
+            raise from_problem(resp.status_code, body)
+        preds, label = body["predictions"], f"{body['variant']} ({body['model']} v{body['version']})"
+    else:
+        from mainsail.serving.batch import _resolve_model
+
+        c = client()
+        v = _resolve_model(c, deployment)
+        preds = list(c.load_model(f"models:/{v.name}/{v.version}").predict(records))
+        label = f"{v.name} v{v.version}"
+    if as_json:
+        print_json([p.item() if hasattr(p, "item") else p for p in preds])
+        return
+    t = Table("row", "prediction", title=f"{len(preds)} predictions by {label}")
+    for i, p in enumerate(preds[:50]):
+        t.add_row(str(i), str(p))
+    console.print(t)
+
+
+@handle_errors
+def batch_predict(model: str = typer.Argument(..., help="models:/NAME@ALIAS|/VERSION or a deployment name."),
+                  source: str = typer.Argument(..., help="Parquet file/folder, or dataset:NAME[@VERSION]."),
+                  output: Path = typer.Option(..., "--output", "-o", help="Parquet file to write."),
+                  chunk_rows: int = typer.Option(50_000, help="Rows per chunk."),
+                  workers: int = typer.Option(None, help="Worker processes (default: CPUs; 0: in this process)."),
+                  proba: bool = typer.Option(False, help="Also write the positive-class probability."),
+                  output_dataset: str = typer.Option(None, help="Also store the output as a version of this dataset.")
+                  ) -> None:
+    """Score a Parquet path or a dataset version in chunks on a local process pool."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mainsail.serving.batch import batch_predict as run
+
+    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("rows", total=None)
+        result = run(client(), model, source, output, chunk_rows=chunk_rows, workers=workers, proba=proba,
+                     output_dataset=output_dataset, progress=lambda done, total: bar.update(task, completed=done,
+                                                                                           total=total))
+    console.print(f"wrote {result.rows:,} rows in {result.chunks} chunks to {result.output} "
+                  f"with {result.model} v{result.version}"
+                  + (f"; dataset version {result.dataset_version}" if result.dataset_version else ""))

@@ -1,0 +1,1 @@
+"""Model serving: deployments, routing (split, shadow, canary), the replica, rollouts, batch, inference logs."""

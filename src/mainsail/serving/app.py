@@ -1,0 +1,226 @@
+"""The replica's HTTP face: ``POST /predict``, the Open Inference Protocol v2 (``/v2/...``), ``/health``,
+``/ready`` and ``/metrics``. Bodies are parsed with orjson straight to numpy; errors are problem+json
+naming the field (or, for OIP, the tensor)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from mainsail import __version__
+from mainsail.core.errors import MainsailError, NotFound, ServiceUnavailable
+from mainsail.serving import codec
+from mainsail.serving.replica import Loaded, ReplicaState
+
+JSON = "application/json"
+_PREDICT_BODY = {"requestBody": {"required": True, "content": {JSON: {"schema": {"oneOf": [
+    {"type": "array", "items": {"type": "object"}, "description": "records"},
+    {"type": "object", "properties": {
+        "records": {"type": "array", "items": {"type": "object"}},
+        "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+        "key": {"type": "string", "description": "sticky routing key (e.g. a user id)"},
+        "request_id": {"type": "string"}}}]}}}}}
+_OIP_BODY = {"requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object", "properties": {
+    "id": {"type": "string"}, "parameters": {"type": "object"},
+    "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "shape", "datatype"]}},
+    "outputs": {"type": "array", "items": {"type": "object"}}}}}}}}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status, media_type=JSON,
+                    headers=headers)
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise codec.bad(["body"], f"not valid JSON: {exc}") from None
+
+
+def create_replica_app(state: ReplicaState) -> FastAPI:
+    """A FastAPI app serving ``state``'s deployment."""
+    from mainsail.api.app import install_error_handlers
+
+    app = FastAPI(title=f"Mainsail replica: {state.deployment}", version=__version__, docs_url="/docs")
+    install_error_handlers(app)
+    app.state.replica = state
+    dep = state.deployment
+
+    async def _shadow(loaded: Loaded, x: Any, rid: str, inputs: str) -> None:
+        start = time.perf_counter()
+        try:
+            pred = await loaded.run(x)
+            state.log(rid, loaded, time.perf_counter() - start, True, 200, inputs,
+                      orjson.dumps(codec.to_jsonable(pred)).decode())
+        except Exception as exc:  # noqa: BLE001 - a shadow never affects the answer
+            state.log(rid, loaded, time.perf_counter() - start, True, 500, inputs, orjson.dumps(str(exc)).decode())
+
+    async def _serve(loaded: Loaded, kind: str, data: Any, rid: str, start: float, routing: Any) -> Any:
+        try:
+            x = codec.records_to_input(data, loaded.spec) if kind == "records" else (
+                codec.columns_to_input(data, loaded.spec) if kind == "columns" else data)
+        finally:
+            state.arriving -= 1
+        state.m_in_flight.inc()
+        try:
+            pred = await loaded.run(x)
+        except MainsailError as exc:
+            state.record(loaded, 0, time.perf_counter() - start, exc.code)
+            raise
+        except Exception as exc:
+            state.record(loaded, 0, time.perf_counter() - start, "prediction_failed")
+            raise MainsailError(f"variant {loaded.variant} ({loaded.model_name} v{loaded.version}) failed to "
+                                f"predict: {type(exc).__name__}: {exc}", code="prediction_failed") from exc
+        finally:
+            state.m_in_flight.dec()
+        for shadow in routing.shadows:
+            if shadow is not loaded:
+                sx = x if shadow.spec == loaded.spec or kind == "tensor" else (
+                    codec.records_to_input(data, shadow.spec) if kind == "records"
+                    else codec.columns_to_input(data, shadow.spec))
+                asyncio.ensure_future(_shadow(shadow, sx, rid, _inputs_json(kind, data)))
+        return pred
+
+    def _inputs_json(kind: str, data: Any) -> str:
+        if kind == "tensor":
+            return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        return orjson.dumps(data).decode()
+
+    def _routing() -> Any:
+        routing = state.routing
+        if not routing.primaries:
+            raise ServiceUnavailable(f"deployment {dep!r} has no model loaded yet", code="not_ready")
+        return routing
+
+    @app.post("/predict", tags=["predict"], summary="Predict on records or columns", openapi_extra=_PREDICT_BODY)
+    async def predict(request: Request) -> Response:
+        start = time.perf_counter()
+        state.arriving += 1
+        try:
+            payload = _loads(await request.body())
+            kind, data, key, rid = codec.parse_predict(payload)
+            routing = _routing()
+            loaded = routing.pick(key or request.headers.get("x-mainsail-key"))
+        except BaseException:
+            state.arriving -= 1
+            raise
+        rid = rid or request.headers.get("x-request-id") or uuid.uuid4().hex
+        pred = await _serve(loaded, kind, data, rid, start, routing)
+        preds = codec.to_jsonable(pred)
+        elapsed = time.perf_counter() - start
+        state.record(loaded, len(preds), elapsed, None)
+        if state.logger is not None:
+            state.log(rid, loaded, elapsed, False, 200, _inputs_json(kind, data), orjson.dumps(preds).decode())
+        return _json({"predictions": preds, "request_id": rid, "variant": loaded.variant, "model": loaded.model_name,
+                      "version": loaded.version}, headers={"x-mainsail-variant": loaded.variant})
+
+    # ------------------------------------------------------------ Open Inference Protocol v2
+    def _model(name: str, routing: Any) -> Loaded | None:
+        """``None`` routes through the deployment; a variant name pins that variant."""
+        if name == dep:
+            return None
+        loaded = routing.variants.get(name)
+        if loaded is None:
+            raise NotFound(f"model {name!r} is not served here; use {dep!r} or a variant: "
+                           f"{', '.join(routing.variants) or 'none loaded'}", code="model_not_found")
+        return loaded
+
+    @app.get("/v2", tags=["oip"], summary="OIP server metadata")
+    def server_metadata() -> dict[str, Any]:
+        return {"name": "mainsail", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+    @app.get("/v2/health/live", tags=["oip"], summary="OIP liveness")
+    def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready", tags=["oip"], summary="OIP readiness")
+    def oip_ready() -> Response:
+        ok = bool(state.routing.primaries)
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @app.get("/v2/models/{name}", tags=["oip"], summary="OIP model metadata")
+    def model_metadata(name: str) -> dict[str, Any]:
+        routing = _routing()
+        loaded = _model(name, routing) or routing.primaries[0][1]
+        versions = sorted({str(v.version) for v in routing.variants.values()}) if name == dep else [str(loaded.version)]
+        return {"name": name, "versions": versions, "platform": f"mainsail_{loaded.model.flavor}",
+                "inputs": codec.oip_inputs_metadata(loaded.spec),
+                "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}]}
+
+    @app.get("/v2/models/{name}/ready", tags=["oip"], summary="OIP model readiness")
+    def model_ready(name: str) -> Response:
+        routing = state.routing
+        ok = bool(routing.primaries) and (name == dep or name in routing.variants)
+        return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
+
+    @app.post("/v2/models/{name}/infer", tags=["oip"], summary="OIP inference", openapi_extra=_OIP_BODY)
+    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["oip"], summary="OIP inference (version)",
+              openapi_extra=_OIP_BODY, include_in_schema=False)
+    async def infer(name: str, request: Request, version: str | None = None) -> Response:
+        start = time.perf_counter()
+        state.arriving += 1
+        try:
+            raw = await request.body()
+            header_len = request.headers.get("inference-header-content-length")
+            binary = None
+            if header_len is not None:
+                try:
+                    n = int(header_len)
+                except ValueError:
+                    raise codec.bad(["header", "inference-header-content-length"], "expected an integer") from None
+                raw, binary = raw[:n], memoryview(raw)[n:]
+            body = _loads(raw)
+            if not isinstance(body, dict):
+                raise codec.bad(["body"], "expected an inference request object")
+            routing = _routing()
+            pinned = _model(name, routing)
+            key = (body.get("parameters") or {}).get("key") if isinstance(body.get("parameters"), dict) else None
+            loaded = pinned or routing.pick(str(key) if key is not None else None)
+            if version is not None and version != str(loaded.version):
+                raise NotFound(f"model {name!r} version {version!r} is not served here (serving {loaded.version})",
+                               code="model_version_not_found")
+            x = codec.oip_to_input(body, loaded.spec, binary)
+        except BaseException:
+            state.arriving -= 1
+            raise
+        rid = str(body.get("id") or uuid.uuid4().hex)
+        pred = await _serve(loaded, "tensor", x, rid, start, routing)
+        outputs = [codec.oip_output("predict", pred)]
+        wanted = {o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)}
+        if "predict_proba" in wanted and hasattr(loaded.model, "predict_proba"):
+            outputs.append(codec.oip_output("predict_proba", loaded.model.predict_proba(x)))
+        elapsed = time.perf_counter() - start
+        state.record(loaded, int(outputs[0]["shape"][0]) if outputs[0]["shape"] else 1, elapsed, None)
+        if state.logger is not None:
+            state.log(rid, loaded, elapsed, False, 200, _inputs_json("tensor", x), orjson.dumps(outputs[0]["data"]).decode())
+        return _json({"model_name": name, "model_version": str(loaded.version), "id": rid, "outputs": outputs},
+                     headers={"x-mainsail-variant": loaded.variant})
+
+    # ------------------------------------------------------------ ops
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "deployment": dep, "version": __version__}
+
+    @app.get("/ready", tags=["ops"], summary="Readiness: a model is loaded", responses={503: {"description": "Not ready"}})
+    def ready() -> Response:
+        routing = state.routing
+        body = {"status": "ready" if routing.primaries else "loading", "deployment": dep,
+                "health": state.status.value, "message": state.message, "weights": routing.weights,
+                "variants": {n: {"model": v.model_name, "version": v.version} for n, v in routing.variants.items()}}
+        return JSONResponse(body, status_code=200 if routing.primaries else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+

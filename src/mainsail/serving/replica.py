@@ -1,0 +1,261 @@
+"""``mainsail serve DEPLOYMENT``: a stateless model-server replica.
+
+It loads each variant's model once (digests checked), routes each request by weight (sticky when a
+request key is given), mirrors traffic to shadow variants, and polls the control plane (a heartbeat
+that also carries its measurements for the rollout controller). When an alias or a weight changes it
+builds a new routing snapshot and swaps it in one assignment: requests in flight finish on the model
+they started with. A model that fails to load leaves the old one serving and the replica degraded."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mainsail.serving.batcher import MicroBatcher
+from mainsail.serving.codec import InputSpec
+from mainsail.serving.inference_log import InferenceLogger
+from mainsail.serving.schemas import LATENCY_BUCKETS_MS, Deployment, Role, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loaded:
+    """One variant's model, loaded once."""
+
+    variant: str
+    model_name: str
+    version: int
+    model: Any  # PyFuncModel
+    spec: InputSpec
+    batcher: MicroBatcher | None = None
+
+    def predict_direct(self, x: Any) -> Any:
+        if self.spec.fast and isinstance(x, np.ndarray):
+            return self.model._flavor.predict(self.model.raw, x)  # signature already enforced by the codec
+        return self.model.predict(x)
+
+    async def run(self, x: Any) -> Any:
+        if self.batcher is not None and isinstance(x, np.ndarray):
+            return await self.batcher.submit(x)
+        return self.predict_direct(x)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """An immutable routing snapshot: primaries with cumulative weights, shadows, and every variant."""
+
+    primaries: tuple[tuple[float, Loaded], ...]
+    total: float
+    shadows: tuple[Loaded, ...]
+    variants: dict[str, Loaded]
+    weights: dict[str, float]
+
+    def pick(self, key: str | None) -> Loaded:
+        """The variant for a request: by a hash of ``key`` (sticky) or at random."""
+        if key is None:
+            point = random.random() * self.total
+        else:
+            h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+            point = (h / 2**64) * self.total
+        for bound, loaded in self.primaries:
+            if point < bound:
+                return loaded
+        return self.primaries[-1][1]
+
+
+EMPTY = Routing((), 0.0, (), {}, {})
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    errors: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_MS))
+
+    def observe(self, ms: float, error: bool) -> None:
+        self.requests += 1
+        if error:
+            self.errors += 1
+        for i, bound in enumerate(LATENCY_BUCKETS_MS):
+            if ms <= bound:
+                self.buckets[i] += 1
+                return
+        self.buckets[-1] += 1
+
+
+class ReplicaState:
+    """What a replica serves and how it stays in step with its deployment."""
+
+    def __init__(self, client: Any, deployment: str, *, replica_id: str | None = None, poll_interval: float = 2.0,
+                 max_batch: int = 256, max_wait: float = 0.0015, log_interval: float = 2.0,
+                 log_inferences: bool = True):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.client = client
+        self.deployment = deployment
+        self.replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.poll_interval = poll_interval
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.routing: Routing = EMPTY
+        self.arriving = 0  # requests whose body is being read (the batcher waits briefly for them)
+        self.status = Status.healthy
+        self.message: str | None = None
+        self.counters: dict[str, Counters] = {}
+        self._reported: dict[str, Counters] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sync_lock = threading.Lock()
+        self.registry = CollectorRegistry()
+        labels = ["deployment", "model", "version", "variant"]
+        self.m_predictions = Counter("mainsail_predictions", "Rows predicted", labels, registry=self.registry)
+        self.m_requests = Counter("mainsail_prediction_requests", "Prediction requests answered", labels,
+                                  registry=self.registry)
+        self.m_errors = Counter("mainsail_prediction_errors", "Prediction requests that failed",
+                                ["deployment", "variant", "code"], registry=self.registry)
+        self.m_latency = Histogram("mainsail_prediction_latency_seconds", "Prediction latency", ["deployment", "variant"],
+                                   buckets=[b / 1000 for b in LATENCY_BUCKETS_MS[:-1]], registry=self.registry)
+        self.m_in_flight = Gauge("mainsail_predictions_in_flight", "Prediction requests being served", ["deployment"],
+                                 registry=self.registry).labels(deployment)
+        self.m_batch = Histogram("mainsail_batch_size", "Requests per micro-batch", ["deployment"],
+                                 buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256], registry=self.registry).labels(deployment)
+        self.m_loaded = Gauge("mainsail_model_loaded", "Loaded model version per variant", ["deployment", "variant"],
+                              registry=self.registry)
+        self.m_degraded = Gauge("mainsail_deployment_degraded", "1 when a model failed to load", ["deployment"],
+                                registry=self.registry).labels(deployment)
+        self.logger: InferenceLogger | None = None
+        if log_inferences:
+            self.logger = InferenceLogger(deployment, self._write_log, interval=log_interval)
+
+    # ------------------------------------------------------------ control plane
+    def _write_log(self, data: bytes, rows: int, first: Any, last: Any) -> None:
+        self.client.add_inference_log(self.deployment, data, rows=rows, first_at=first, last_at=last,
+                                      replica=self.replica_id)
+
+    def _stats(self) -> dict[str, Any]:
+        out = {}
+        for name, c in list(self.counters.items()):
+            prev = self._reported.get(name) or Counters()
+            snap = Counters(c.requests, c.errors, list(c.buckets))
+            if snap.requests != prev.requests:
+                out[name] = {"requests": snap.requests - prev.requests, "errors": snap.errors - prev.errors,
+                             "latency_buckets": [a - b for a, b in zip(snap.buckets, prev.buckets, strict=True)]}
+            self._reported[name] = snap
+        return out
+
+    def sync(self) -> Deployment:
+        """One heartbeat: report health and measurements, then apply the deployment as it is now."""
+        with self._sync_lock:
+            current = self.routing
+            report = {"status": self.status.value, "message": self.message, "stats": self._stats(),
+                      "loaded": {n: v.version for n, v in current.variants.items()}}
+            d = self.client.report_replica(self.deployment, self.replica_id, report)
+            self.apply(d)
+            return d
+
+    def _load(self, name: str, model_name: str, version: int) -> Loaded:
+        model = self.client.load_model(f"models:/{model_name}/{version}")
+        spec = InputSpec.from_signature(model.input_schema, model.flavor)
+        loaded = Loaded(name, model_name, version, model, spec)
+        if spec.fast and self.max_batch > 1:
+            loaded.batcher = MicroBatcher(loaded.predict_direct, max_batch=self.max_batch, max_wait=self.max_wait,
+                                          on_batch=self.m_batch.observe, arriving=lambda: self.arriving)
+        return loaded
+
+    def apply(self, d: Deployment) -> None:
+        """Load what changed (keeping the old model when a load fails) and swap the routing snapshot."""
+        old = self.routing.variants
+        variants: dict[str, Loaded] = {}
+        problems = []
+        for v in d.variants:
+            have = old.get(v.name)
+            if v.version is None:
+                problems.append(f"variant {v.name}: {v.model} does not resolve to a model version")
+            elif have is not None and (have.model_name, have.version) == (v.model_name, v.version):
+                variants[v.name] = have
+                continue
+            else:
+                try:
+                    variants[v.name] = self._load(v.name, v.model_name, v.version)
+                    self.m_loaded.labels(self.deployment, v.name).set(v.version)
+                    log.info("variant %s now serves %s v%s", v.name, v.model_name, v.version)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - keep serving the old model
+                    problems.append(f"variant {v.name}: loading {v.model_name} v{v.version} failed: "
+                                    f"{type(exc).__name__}: {exc}")
+                    log.warning(problems[-1])
+            if have is not None:
+                variants[v.name] = have
+        weights = {v.name: v.weight for v in d.variants}
+        prim: list[tuple[float, Loaded]] = []
+        total = 0.0
+        for v in d.variants:
+            if v.role == Role.primary and v.name in variants and v.weight > 0:
+                total += v.weight
+                prim.append((total, variants[v.name]))
+        if not prim:  # every weighted primary failed: keep answering with whatever primary is loaded
+            prim = [(1.0, variants[v.name]) for v in d.variants if v.role == Role.primary and v.name in variants][:1]
+            total = 1.0 if prim else 0.0
+        shadows = tuple(variants[v.name] for v in d.variants if v.role == Role.shadow and v.name in variants)
+        self.routing = Routing(tuple(prim), total, shadows, variants, weights)
+        self.status = Status.degraded if problems else Status.healthy
+        self.message = "; ".join(problems) or None
+        self.m_degraded.set(1 if problems else 0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.sync()
+            except Exception:  # noqa: BLE001 - the control plane may be briefly away; keep serving
+                log.exception("deployment sync failed; serving the last known routing")
+
+    def start(self) -> ReplicaState:
+        """Load the deployment (first sync), then keep polling in the background."""
+        self.sync()
+        if self.logger:
+            self.logger.start()
+        self._thread = threading.Thread(target=self._loop, name="mainsail-replica-sync", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+        if self.logger:
+            self.logger.close()
+        try:
+            self.sync()  # last measurements
+        except Exception:  # noqa: BLE001
+            log.warning("final deployment sync failed")
+
+    # ------------------------------------------------------------ request path bookkeeping
+    def record(self, loaded: Loaded, rows: int, seconds: float, error: str | None) -> None:
+        c = self.counters.get(loaded.variant)
+        if c is None:
+            c = self.counters[loaded.variant] = Counters()
+        c.observe(seconds * 1000, error is not None)
+        self.m_latency.labels(self.deployment, loaded.variant).observe(seconds)
+        if error is None:
+            labels = (self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
+            self.m_requests.labels(*labels).inc()
+            self.m_predictions.labels(*labels).inc(rows)
+        else:
+            self.m_errors.labels(self.deployment, loaded.variant, error).inc()
+
+    def log(self, request_id: str, loaded: Loaded, seconds: float, shadow: bool, status: int, inputs: str,
+            outputs: str) -> None:
+        if self.logger is not None:
+            self.logger.log(request_id, time.time(), loaded.variant, loaded.model_name, loaded.version,
+                            seconds * 1000, shadow, status, inputs, outputs)

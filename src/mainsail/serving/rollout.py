@@ -1,0 +1,105 @@
+"""The canary rollout controller's rules, as a pure function of measured stats and time (deterministic
+to test), plus :class:`RolloutController`, a background loop that ticks every running rollout so steps
+advance on time even when no replica is reporting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import operator
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from mainsail.serving.schemas import Guards, StepStats, p95
+
+log = logging.getLogger(__name__)
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq,
+        "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # hold | advance | promote | rollback
+    reason: str
+
+
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``">= 0.8"`` → (">=", 0.8); ``ValueError`` naming the problem otherwise."""
+    text = text.strip()
+    for sym in (">=", "<=", "==", "!=", ">", "<"):
+        if text.startswith(sym):
+            return sym, float(text[len(sym):])
+    raise ValueError(f"{text!r}: expected OP NUMBER, e.g. '<= 0.2'")
+
+
+def step_stats(stats: dict[str, Any]) -> StepStats:
+    n, e = int(stats.get("requests", 0)), int(stats.get("errors", 0))
+    return StepStats(requests=n, errors=e, error_rate=(e / n) if n else None,
+                     p95_ms=p95(list(stats.get("latency_buckets", []))))
+
+
+def decide(*, steps: list[float], step_index: int, step_started_at: dt.datetime, step_seconds: float,
+           guards: Guards, stats: dict[str, Any], now: dt.datetime) -> Decision:
+    """What the controller does now with the candidate's stats for the current step.
+
+    Guards are checked first and a breach rolls back at once: the error rate once ``min_requests``
+    have been seen (or as soon as the errors alone exceed it), p95 latency once ``min_requests``
+    have been seen, and each monitoring metric as soon as it is reported. A step passes when it has
+    lasted ``step_seconds`` and seen ``min_requests``; passing the last step promotes."""
+    s = step_stats(stats)
+    pct = f"{steps[step_index]:g}%"
+    if s.requests and s.errors / max(s.requests, guards.min_requests) > guards.max_error_rate:
+        return Decision("rollback", f"error rate {s.errors}/{s.requests} above {guards.max_error_rate:g} at {pct}")
+    if guards.max_p95_ms is not None and s.requests >= guards.min_requests and s.p95_ms is not None \
+            and s.p95_ms > guards.max_p95_ms:
+        return Decision("rollback", f"p95 latency {s.p95_ms:g} ms above {guards.max_p95_ms:g} ms at {pct}")
+    observed = stats.get("metrics") or {}
+    for metric, threshold in guards.metrics.items():
+        if metric in observed:
+            sym, bound = parse_threshold(threshold)
+            if not _OPS[sym](float(observed[metric]), bound):
+                return Decision("rollback", f"metric {metric} = {observed[metric]:g} fails {threshold} at {pct}")
+    elapsed = (now - step_started_at).total_seconds()
+    if s.requests >= guards.min_requests and elapsed >= step_seconds:
+        if step_index + 1 >= len(steps):
+            return Decision("promote", f"all steps passed ({', '.join(f'{x:g}%' for x in steps)})")
+        return Decision("advance", f"step {pct} passed: {s.requests} requests, {s.errors} errors")
+    return Decision("hold", f"at {pct}: {s.requests}/{guards.min_requests} requests, {elapsed:.0f}/"
+                            f"{step_seconds:g} s")
+
+
+class RolloutController:
+    """Ticks every running rollout every ``interval`` seconds (for ``mainsail server`` or a replica)."""
+
+    def __init__(self, client: Any, interval: float = 2.0):
+        self.client = client
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick_all(self) -> int:
+        """One pass over running rollouts; returns how many were ticked."""
+        n = 0
+        for d in self.client.iter_deployments():
+            if d.rollout is not None and d.rollout.state == "running":
+                self.client.tick_rollout(d.name)
+                n += 1
+        return n
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick_all()
+            except Exception:  # noqa: BLE001 - keep ticking; the next pass retries
+                log.exception("rollout tick failed")
+
+    def start(self) -> RolloutController:
+        self._thread = threading.Thread(target=self._loop, name="mainsail-rollouts", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)

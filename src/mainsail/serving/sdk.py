@@ -1,0 +1,107 @@
+"""Serving methods of the Client: deployments, traffic, rollouts, inference logs, predictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from mainsail.client.backends import Backend
+from mainsail.core.pagination import Page
+from mainsail.serving.ops import ops
+from mainsail.serving.schemas import Deployment, HistoryEntry, InferenceLogFile
+
+
+def _variants(variants: Sequence[Mapping[str, Any]] | Mapping[str, float] | str) -> list[dict[str, Any]]:
+    """``"models:/churn@champion"`` → one variant; ``{"models:/churn/1": 90, "models:/churn/2": 10}`` → named
+    a, b, …; a list of dicts passes through."""
+    if isinstance(variants, str):
+        return [{"name": "primary", "model": variants, "weight": 100.0}]
+    if isinstance(variants, Mapping):
+        return [{"name": chr(ord("a") + i), "model": uri, "weight": w} for i, (uri, w) in enumerate(variants.items())]
+    return [dict(v) for v in variants]
+
+
+class ServingMethods:
+    _backend: Backend
+
+    def create_deployment(self, name: str, variants: Sequence[Mapping[str, Any]] | Mapping[str, float] | str, *,
+                          description: str | None = None) -> Deployment:
+        """Deploy one model URI, ``{uri: weight}``, or variants ``[{"name", "model", "weight", "role"}]``
+        (role ``primary`` or ``shadow``)."""
+        body = {"name": name, "variants": _variants(variants), "description": description}
+        return self._backend.call(ops.create_deployment, {"body": body})
+
+    def get_deployment(self, name: str) -> Deployment:
+        return self._backend.call(ops.get_deployment, {"name": name})
+
+    def list_deployments(self, cursor: str | None = None, limit: int = 100) -> Page[Deployment]:
+        return self._backend.call(ops.list_deployments, {"cursor": cursor, "limit": limit})
+
+    def iter_deployments(self) -> Iterator[Deployment]:
+        cursor = None
+        while True:
+            page = self.list_deployments(cursor=cursor, limit=1000)
+            yield from page.items
+            if not (cursor := page.next_cursor):
+                return
+
+    def delete_deployment(self, name: str) -> None:
+        self._backend.call(ops.delete_deployment, {"name": name})
+
+    def deployment_history(self, name: str) -> list[HistoryEntry]:
+        return self._backend.call(ops.history, {"name": name})
+
+    def set_traffic(self, name: str, weights: Mapping[str, float], reason: str | None = None) -> Deployment:
+        """New weights by variant name, e.g. ``{"a": 50, "b": 50}``."""
+        return self._backend.call(ops.set_traffic, {"name": name, "body": {"weights": dict(weights), "reason": reason}})
+
+    def start_rollout(self, name: str, candidate: str, *, steps: Sequence[float] = (10, 50, 100),
+                      step_seconds: float = 30.0, max_error_rate: float = 0.05, max_p95_ms: float | None = None,
+                      min_requests: int = 20, metrics: Mapping[str, str] | None = None,
+                      reason: str | None = None) -> Deployment:
+        """Canary ``candidate`` (``models:/churn/2``) through ``steps`` percent of traffic; a guard breach
+        rolls back at once, passing the last step promotes (moving the primary's alias)."""
+        body = {"candidate": candidate, "steps": list(steps), "step_seconds": step_seconds, "reason": reason,
+                "guards": {"max_error_rate": max_error_rate, "max_p95_ms": max_p95_ms, "min_requests": min_requests,
+                           "metrics": dict(metrics or {})}}
+        return self._backend.call(ops.start_rollout, {"name": name, "body": body})
+
+    def tick_rollout(self, name: str) -> Deployment:
+        return self._backend.call(ops.tick_rollout, {"name": name})
+
+    def rollback_deployment(self, name: str, reason: str | None = None) -> Deployment:
+        """Roll back the running rollout, or restore the previous traffic split."""
+        return self._backend.call(ops.rollback, {"name": name, "body": {"reason": reason}})
+
+    def report_replica(self, name: str, replica_id: str, report: Mapping[str, Any]) -> Deployment:
+        return self._backend.call(ops.report_replica, {"name": name, "replica_id": replica_id, "body": dict(report)})
+
+    # ------------------------------------------------------------ inference logs
+    def add_inference_log(self, name: str, data: bytes, *, rows: int, first_at: dt.datetime, last_at: dt.datetime,
+                          replica: str | None = None) -> InferenceLogFile:
+        return self._backend.call(ops.add_inference_log, {
+            "name": name, "data": data, "digest": hashlib.sha256(data).hexdigest(), "rows": rows,
+            "first_at": first_at, "last_at": last_at, "replica": replica})
+
+    def list_inference_logs(self, name: str, since: dt.datetime | None = None) -> list[InferenceLogFile]:
+        return self._backend.call(ops.list_inference_logs, {"name": name, "since": since})
+
+    def load_inference_logs(self, name: str, since: dt.datetime | None = None) -> Any:
+        """Every logged request of a deployment as one pandas DataFrame (request_id, time, variant, model,
+        version, latency_ms, inputs, outputs, shadow)."""
+        import io
+
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from mainsail.serving.inference_log import SCHEMA
+
+        tables = [pq.read_table(io.BytesIO(self._backend.call(ops.read_inference_log,
+                                                              {"name": name, "digest": f.digest})))
+                  for f in self.list_inference_logs(name, since)]
+        table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+        df: pd.DataFrame = table.to_pandas()
+        return df

@@ -1,0 +1,142 @@
+"""Fuzz every operation in the OpenAPI document with schemathesis, with valid and invalid input:
+nothing a user can send may cause a 500, and every response must match its documented status code,
+content type and schema. A failure shows the request (as a curl command) and the server traceback."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from mainsail.api.app import create_app
+from mainsail.core.runtime import Runtime
+from mainsail.core.settings import Settings
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+SEEDED = ("experiment_id", "run_id", "id", "name", "version", "alias", "key", "path")  # path parameters
+PLACEHOLDER = "seeded-"  # the test swaps "seeded-<param>" for the seeded row's value just before the call
+
+# The OpenAPI document does not depend on the database, so collection needs none (a placeholder runtime).
+DOC = create_app(runtime=cast(Runtime, object())).openapi()
+schema = schemathesis.openapi.from_dict(DOC)
+schema.config.output.sanitization.update(enabled=False)  # show the Idempotency-Key a failure was sent with
+
+
+@schema.hook("flatmap_path_parameters")
+def _seeded(_ctx: Any, params: dict[str, Any] | None) -> st.SearchStrategy:
+    """Half the cases address seeded rows (so handlers get past their 404s); half keep fuzzed values."""
+    if not params:
+        return st.just(params)
+    return st.sampled_from([params, {k: f"{PLACEHOLDER}{k}" if k in SEEDED else v for k, v in params.items()}])
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[FastAPI]:
+    """A fresh database per test: experiment ``seed`` with a running run (param ``p``, metric ``m``,
+    artifact ``a.txt``) and registered model ``seed`` version 1 (file ``a.txt``, alias ``champion``)."""
+    app = create_app(Settings.from_env().with_uri(f"sqlite:///{tmp_path}/db.db", f"{tmp_path}/artifacts"))
+    with TestClient(app) as c:
+        def ok(method: str, url: str, **kw: Any) -> Any:
+            r = c.request(method, f"/api/v1{url}", **kw)
+            r.raise_for_status()
+            return r.json()
+
+        exp = ok("POST", "/experiments", json={"name": "seed"})["id"]
+        run = ok("POST", "/tracking-runs", json={"experiment_id": exp, "params": {"p": "1"}})["id"]
+        c.post(f"/api/v1/tracking-runs/{run}/log-batch",
+               json={"metrics": {"key": ["m"], "value": [0.5], "step": [0], "timestamp": [0.0]}}).raise_for_status()
+        digest = ok("PUT", f"/tracking-runs/{run}/artifacts/a.txt", content=b"hi")["digest"]
+        version = ok("POST", "/models", json={"name": "seed", "framework": "sklearn", "run_id": run,
+                                              "artifacts": {"a.txt": digest}})["id"]
+        ok("PUT", "/registered-models/seed/aliases/champion", json={"version": 1})
+    app.state.seeds = {"experiment_id": exp, "run_id": run, "id": version, "name": "seed", "version": "1",
+                       "alias": "champion", "key": "m", "path": "a.txt"}
+    yield app
+    app.state.runtime.dispose()
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+def test_fuzz_operation(case: schemathesis.Case, app: FastAPI) -> None:
+    if case.path_parameters:
+        case.path_parameters = {k: app.state.seeds[k] if v == f"{PLACEHOLDER}{k}" else v
+                                for k, v in case.path_parameters.items()}
+    case.call_and_validate(app=app, checks=CHECKS)
+
+
+def test_operation_ids_are_unique_and_every_error_is_a_problem_document() -> None:
+    ops = [(f"{method.upper()} {path}", op) for path, item in DOC["paths"].items() if path.startswith("/api/")
+           for method, op in item.items()]
+    ids = [op["operationId"] for _, op in ops]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for where, op in ops:
+        errors = {code: r for code, r in op["responses"].items() if code.startswith(("4", "5"))}
+        assert {"422", "503"} <= errors.keys(), where
+        for r in errors.values():
+            assert r["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert "Problem" in DOC["components"]["schemas"]
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(b'{"o":%d}' % offset).decode().rstrip("=")
+
+
+def _manifest(body: bytes) -> list[tuple[str, str, dict[str, Any]]]:
+    return [("PUT", "/tracking-runs/{run_id}/artifacts/pkg/mainsail-model.json", {"content": body}),
+            ("POST", "/models", {"json": {"name": "m", "source": "runs:/{run_id}/pkg"}})]
+
+
+EDGE: dict[str, list[tuple[str, str, dict[str, Any]]]] = {  # inputs the fuzzer (almost) never generates
+    "cursor offset past int64": [("GET", f"/tracking-runs?cursor={_cursor(2**63)}", {}),
+                                 ("GET", f"/experiments?cursor={_cursor(2**63)}", {}),
+                                 ("GET", f"/registered-models?cursor={_cursor(2**63)}", {})],
+    "metric step past int64": [("POST", "/tracking-runs/{run_id}/log-batch", {"json": {"metrics": {
+        "key": ["m"], "value": [1.0], "step": [2**63], "timestamp": [0.0]}}})],
+    "start_time out of range in UTC": [("POST", "/tracking-runs", {"json": {
+        "experiment_id": "{experiment_id}", "start_time": "0001-01-01T00:00:00+01:00"}})],
+    "end_time out of range in UTC": [("PATCH", "/tracking-runs/{run_id}", {"json": {
+        "status": "finished", "end_time": "9999-12-31T23:59:59-05:00"}})],
+    "filter number past int64": [("GET", "/tracking-runs", {"params": {"filter": "metrics.m > 1" + "0" * 20}}),
+                                 ("GET", "/tracking-runs", {"params": {"filter": "params.p < 1" + "0" * 20}})],
+    "filter time out of range in UTC": [("GET", "/tracking-runs", {"params": {
+        "filter": "start_time > '0001-01-01T00:00:00+01:00'"}})],
+    "blank experiment name": [("PUT", "/experiments/by-name/%20", {})],
+    "experiment name too long": [("PUT", "/experiments/by-name/" + "x" * 300, {})],
+    "version number past int64": [("GET", "/registered-models/seed/versions/" + str(2**63), {}),
+                                  ("PUT", "/registered-models/seed/aliases/a", {"json": {"version": 2**63}})],
+    "manifest not JSON": _manifest(b"not json"),
+    "manifest not an object": _manifest(b"[1]"),
+    "manifest signature not an object": _manifest(b'{"flavor": "x", "signature": [1]}'),
+    "manifest flavor not a string": _manifest(b'{"flavor": 5}'),
+}
+
+
+@pytest.mark.parametrize("steps", EDGE.values(), ids=EDGE.keys())
+def test_edge_input_is_not_a_server_error(steps: list[tuple[str, str, dict[str, Any]]], app: FastAPI) -> None:
+    def fill(text: str) -> str:
+        for k, v in app.state.seeds.items():
+            text = text.replace(f"{{{k}}}", v)
+        return text
+
+    with TestClient(app, raise_server_exceptions=False) as c:  # a 500's traceback is in the captured log
+        for method, path, kw in steps:
+            if "json" in kw:
+                kw = {**{k: v for k, v in kw.items() if k != "json"}, "content": fill(json.dumps(kw["json"])),
+                      "headers": {"content-type": "application/json"}}
+            r = c.request(method, "/api/v1" + fill(path), **kw)
+            assert r.status_code < 500, f"{method} {fill(path)} {kw} -> {r.status_code} {r.text}"
