@@ -105,6 +105,14 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> ServerProcess:
+        for _ in range(3):  # another process may grab the free port between free_port() and bind
+            if self._start(timeout):
+                return self
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise RuntimeError(f"server could not bind a port: {self.log.read_text()[-3000:]}")
+
+    def _start(self, timeout: float) -> bool:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
              "--port", str(self.port), "--no-background"],
@@ -115,10 +123,13 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "address already in use" in self.log.read_text():
+                    return False
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
-                    return self
+            try:  # the pid check: it must be our server that answers, not one that holds the port
+                if (httpx.get(self.url + "/ready", timeout=1).status_code == 200
+                        and httpx.get(self.url + "/health", timeout=1).json().get("pid") == self.proc.pid):
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)

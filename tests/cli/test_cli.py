@@ -46,6 +46,28 @@ def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     assert "params.model" in table and "metrics.auc" in table
     gb = next(r for r in runs if r["params"]["model"] == "gradient_boosting")
     assert "val_log_loss" in gb["metrics"]
+    # the churn data became a dataset version, profiled and validated, and the model's lineage points at it
+    versions = json.loads(mainsail("data", "versions", "churn", "--json", env=env).stdout)
+    assert len(versions) == 1 and versions[0]["row_count"] == 1500 and versions[0]["has_profile"]
+    ref = f"churn@{versions[0]['id']}"
+    assert f"dataset {ref}" in out and "checks passed" in out
+    assert all(r["tags"]["mainsail.dataset_version"] == ref for r in runs)
+    checks = json.loads(mainsail("data", "validate", ref, "--suite", str(suite_file(env)), "--json", env=env).stdout)
+    assert checks["passed"]
+    model = json.loads(mainsail("models", "show", "churn/1", "--json", env=env).stdout)
+    assert model["lineage"]["dataset_versions"] == [ref]
+    lineage = mainsail("models", "lineage", "churn", "1", env=env).stdout
+    assert f"dataset_version {ref}" in lineage
+    assert "1 version" in mainsail("data", "versions", "churn", env=env).stdout
+
+
+def suite_file(env: dict[str, str]) -> Path:
+    """The quickstart's suite, as a user would save it."""
+    from mainsail.quickstart.data import SUITE
+
+    path = Path(env["MAINSAIL_HOME"]) / "churn-suite.yaml"
+    path.write_text(SUITE.to_yaml())
+    return path
 
 
 def test_errors_are_one_clear_line_not_a_traceback(env: dict[str, str]) -> None:

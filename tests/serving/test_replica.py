@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import FEATURES, ReplicaProcess, churn_data, register
+from _serving_support import FEATURES, ReplicaProcess, churn_data, register
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 

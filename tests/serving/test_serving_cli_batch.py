@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-from conftest import churn_data, register
+from _serving_support import churn_data, register
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -80,8 +81,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", tags=["ops"], summary="Liveness")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def health() -> dict[str, str | int]:
+        return {"status": "ok", "version": __version__, "pid": os.getpid()}
 
     @app.get("/ready", tags=["ops"], summary="Readiness: the metadata database answers",
              responses={503: {"description": "Not ready"}})

@@ -6,18 +6,25 @@ import typer
 
 from mainsail import __version__
 from mainsail.cli import common
+from mainsail.cli.pipelines import pipelines_app, worker
 from mainsail.cli.quickstart import quickstart
 from mainsail.cli.registry import models_app
 from mainsail.cli.server import server
 from mainsail.cli.serving import batch_predict, deployments_app, predict, serve
 from mainsail.cli.tracking import experiments_app, runs_app
+from mainsail.data.cli import data_app
+from mainsail.features.cli import features_app
 
 app = typer.Typer(name="mainsail", help="Mainsail: end-to-end MLOps in one package.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
 app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
+app.add_typer(pipelines_app, name="pipelines")
+app.command()(worker)
 app.command()(serve)
 app.command()(predict)
 app.command("batch-predict")(batch_predict)

@@ -18,10 +18,13 @@ def quickstart(
     rows: int = typer.Option(5000, help="Customers to generate."),
     experiment: str = typer.Option("churn-quickstart", help="Experiment to track the runs in."),
 ) -> None:
-    """Generate churn data, train and track three models, register the best through a quality gate."""
+    """Generate churn data, ingest, profile and validate it as dataset version churn@…, train and track three
+    models on it, register the best through a quality gate (its lineage points at the data)."""
     import mainsail
     from mainsail.cli import common
+    from mainsail.core.errors import InvalidInput
     from mainsail.quickstart.churn import make_churn
+    from mainsail.quickstart.data import ingest_and_validate
     from mainsail.quickstart.train import CANDIDATES, train_one
 
     if common._uri:
@@ -36,11 +39,22 @@ def quickstart(
         df = make_churn(rows)
         progress.update(t, completed=1, description=f"generated {len(df):,} customers, churn rate "
                                                     f"{df['churned'].mean():.1%}")
+        t = progress.add_task("ingest, profile and validate dataset churn", total=1)
+        dataset, validation = ingest_and_validate(client, df)
+        passed = sum(c.passed for c in validation.checks)
+        progress.update(t, completed=1, description=f"dataset {dataset.ref} (version #{dataset.number}): profiled, "
+                                                    f"{passed}/{len(validation.checks)} checks passed")
+        if not validation.passed:
+            progress.stop()
+            failed = "; ".join(f"{c.name}: {c.message}" for c in validation.failed)
+            raise InvalidInput(f"the churn data failed suite {validation.suite}, so no model trains on it: {failed}",
+                               code="validation_failed")
+        df = client.load_dataset(dataset.ref)  # train on exactly the stored version
         mainsail.set_experiment(experiment)
         for name in CANDIDATES:
             steps = CANDIDATES[name][1].get("n_estimators", 1) if name == "gradient_boosting" else 1
             task = progress.add_task(f"train {name}", total=steps)
-            res = train_one(name, df, on_step=lambda task=task: progress.advance(task))
+            res = train_one(name, df, on_step=lambda task=task: progress.advance(task), dataset_version=dataset.ref)
             progress.update(task, completed=steps, description=f"trained {name}: auc {res.metrics['auc']:.3f}")
             results.append(res)
     best = max(results, key=lambda r: r.metrics["auc"])
@@ -60,7 +74,12 @@ def quickstart(
                   f"stage [bold green]{version.stage}[/], aliases {', '.join(version.aliases)}; "
                   f"models:/churn@champion predicts churned={escape(str(predicted))} for customers "
                   f"{escape(str(sample['customer_id'].tolist()))}")
+    console.print(f"data: [bold]{dataset.ref}[/] (version #{dataset.number}, {dataset.row_count:,} rows), profiled "
+                  f"and validated by suite {validation.suite} ({len(validation.checks)} checks passed); every run "
+                  f"is tagged with it, so {version.name} v{version.version}'s lineage points at it")
     console.print(f"best: [bold]{best.model_name}[/] (run {best.run_id}) in {time.perf_counter() - started:.1f}s\n"
                   f"next: [cyan]mainsail runs list -e {experiment} -o 'metrics.auc DESC'[/]   "
+                  f"[cyan]mainsail data profile {dataset.ref}[/]   "
+                  f"[cyan]mainsail models lineage churn {version.version}[/]   "
                   f"[cyan]mainsail runs compare {' '.join(r.run_id[:12] for r in results)}[/]   "
                   f"[cyan]mainsail models show churn[/]   [cyan]mainsail models card churn {version.version}[/]")

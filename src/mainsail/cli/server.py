@@ -27,6 +27,7 @@ def server(
     app = create_app(runtime=runtime)
     dispatcher = Dispatcher(runtime) if background else None
     rollouts = None
+    stop_pipelines = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -34,10 +35,15 @@ def server(
         dispatcher.start()
         # time-based canary steps advance even when no replica reports
         rollouts = RolloutController(Client(settings.uri, artifact_root=settings.artifact_root)).start()
+        from mainsail.pipelines.host import start_background
+
+        stop_pipelines = start_background(runtime)  # cron schedules, event triggers, local task executor
     console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  metadata: {settings.uri}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
+        if stop_pipelines:
+            stop_pipelines()
         if rollouts:
             rollouts.stop()
         if dispatcher:

@@ -4,6 +4,7 @@ way, and return the same types or raise the same errors."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -39,7 +40,7 @@ class LocalBackend:
     def __init__(self, settings: Settings, actor: str | None = None):
         self.uri = settings.uri
         self.runtime = Runtime.for_settings(settings)
-        self.actor = actor
+        self.actor = actor or _local_user()  # embedded: who is recorded on every change
 
     def call(self, op: Operation, kwargs: dict[str, Any]) -> Any:
         args = op.bind(kwargs)
@@ -61,6 +62,16 @@ class LocalBackend:
 
     def close(self) -> None:
         pass
+
+
+def _local_user() -> str | None:
+    """``MAINSAIL_USER``, else the OS login name (what an embedded Client records as the actor)."""
+    import getpass
+
+    try:
+        return os.environ.get("MAINSAIL_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return None
 
 
 def _dump(value: Any) -> Any:

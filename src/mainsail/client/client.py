@@ -8,10 +8,13 @@ from mainsail.client.backends import Backend, LocalBackend, make_backend
 from mainsail.client.registry import RegistryMethods
 from mainsail.client.tracking import TrackingMethods
 from mainsail.core.ops import Operation
+from mainsail.data.sdk import DataMethods
+from mainsail.features.sdk import FeatureMethods
+from mainsail.pipelines.sdk import PipelineMethods
 from mainsail.serving.sdk import ServingMethods
 
 
-class Client(TrackingMethods, RegistryMethods, ServingMethods):
+class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

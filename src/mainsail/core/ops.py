@@ -102,7 +102,7 @@ class Operation:
         if any(p.where in ("path", "body") or (p.where == "query" and REFERENCE.search(p.name))
                for p in self.params):
             statuses.add(404)
-        if self.write or self.response is bytes:
+        if self.write or self.method != "GET" or self.response is bytes:  # a POST may compute under a read txn
             statuses.add(409)
         if self.auth:
             statuses |= {401, 403}

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 import mainsail
 from mainsail.quickstart.churn import FEATURES
+from mainsail.registry.service import DATASET_TAG
 
 CANDIDATES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logreg": (lambda p: make_pipeline(StandardScaler(), LogisticRegression(C=p["C"], max_iter=500)), {"C": 1.0}),
@@ -44,12 +45,16 @@ def evaluate(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "log_loss": log_loss(y, proba)}
 
 
-def train_one(name: str, df: Any, on_step: Any = None) -> TrainResult:
-    """Train and evaluate one candidate inside a tracked run."""
+def train_one(name: str, df: Any, on_step: Any = None, dataset_version: str | None = None) -> TrainResult:
+    """Train and evaluate one candidate inside a tracked run; ``dataset_version`` (``"churn@<id>"``) is
+    tagged on the run as ``mainsail.dataset_version``, which a registered model's lineage reads."""
     build, params = CANDIDATES[name]
     x, y = df[FEATURES].to_numpy(float), df["churned"].to_numpy()
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
-    with mainsail.start_run(f"churn-{name}", tags={"model": name, "dataset": "churn-generated"}) as run:
+    tags = {"model": name, "dataset": dataset_version.partition("@")[0] if dataset_version else "churn-generated"}
+    if dataset_version:
+        tags[DATASET_TAG] = dataset_version
+    with mainsail.start_run(f"churn-{name}", tags=tags) as run:
         mainsail.log_params({"model": name, **params, "n_train": len(y_tr), "n_test": len(y_te)})
         model = build(params)
         model.fit(x_tr, y_tr)

@@ -105,3 +105,30 @@ class ServingMethods:
         table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
         df: pd.DataFrame = table.to_pandas()
         return df
+
+    # ------------------------------------------------------------ batch inference
+    def batch_predict(self, model: str, source: str, output: str | None = None, *, output_dataset: str | None = None,
+                      chunk_rows: int = 50_000, workers: int | None = None, column: str = "prediction",
+                      proba: bool = False, progress: Any = None) -> Any:
+        """Score ``source`` (a Parquet file or folder, or ``dataset:NAME[@VERSION]``) with ``model``
+        (``models:/…`` or a deployment name) in chunks on ``workers`` local processes (default: CPU count;
+        0: in this process). Write Parquet to ``output``, store it as a version of ``output_dataset``, or
+        both; without ``output`` the result's ``output`` is the stored version as ``dataset:NAME@VERSION``.
+        Returns a :class:`mainsail.serving.batch.BatchResult`."""
+        import tempfile
+        from pathlib import Path
+
+        from mainsail.core.errors import InvalidInput
+        from mainsail.serving.batch import batch_predict
+
+        kw = {"chunk_rows": chunk_rows, "workers": workers, "column": column, "proba": proba,
+              "output_dataset": output_dataset, "progress": progress}
+        if output is not None:
+            return batch_predict(self, model, source, output, **kw)
+        if not output_dataset:
+            raise InvalidInput("give output (a Parquet path) or output_dataset (a dataset to store the predictions "
+                               "in)", errors=[{"loc": ["output"], "msg": "output or output_dataset is required"}])
+        with tempfile.TemporaryDirectory(prefix="mainsail-batch-") as tmp:
+            result = batch_predict(self, model, source, Path(tmp) / "predictions.parquet", **kw)
+        result.output = f"dataset:{result.dataset_version}"
+        return result

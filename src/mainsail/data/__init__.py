@@ -1,0 +1,1 @@
+"""The data layer: connectors, content-addressed dataset versions, profiles and validation suites."""

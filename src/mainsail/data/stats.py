@@ -1,0 +1,58 @@
+"""Distribution-shift statistics: two-sample KS and the population stability index (PSI)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+EPS = 1e-4
+PSI_BINS = 10
+
+
+def ks(base: np.ndarray, other: np.ndarray) -> tuple[float | None, float | None]:
+    """Two-sample Kolmogorov–Smirnov statistic and p-value (None when a side is empty)."""
+    if base.size == 0 or other.size == 0:
+        return None, None
+    from scipy.stats import ks_2samp
+
+    res = ks_2samp(base, other)
+    return float(res.statistic), float(res.pvalue)
+
+
+def _psi(b: np.ndarray, o: np.ndarray) -> float:
+    b = np.clip(b, EPS, None)
+    o = np.clip(o, EPS, None)
+    b, o = b / b.sum(), o / o.sum()
+    return float(np.sum((o - b) * np.log(o / b)))
+
+
+def psi_numeric(base: np.ndarray, other: np.ndarray, bins: int = PSI_BINS) -> float | None:
+    """PSI over the base sample's decile bins (open-ended first and last bins)."""
+    if base.size == 0 or other.size == 0:
+        return None
+    edges = np.unique(np.quantile(base, np.linspace(0, 1, bins + 1)[1:-1]))
+    b = np.bincount(np.searchsorted(edges, base, side="right"), minlength=edges.size + 1)
+    o = np.bincount(np.searchsorted(edges, other, side="right"), minlength=edges.size + 1)
+    return _psi(b.astype(float), o.astype(float))
+
+
+def psi_categorical(base: Mapping[Any, float], other: Mapping[Any, float]) -> float | None:
+    """PSI over categories given as shares (or counts) of each side."""
+    keys = list(dict.fromkeys([*base, *other]))
+    if not keys:
+        return None
+    b = np.array([float(base.get(k, 0.0)) for k in keys])
+    o = np.array([float(other.get(k, 0.0)) for k in keys])
+    if b.sum() <= 0 or o.sum() <= 0:
+        return None
+    return _psi(b, o)
+
+
+def change(a: float | None, b: float | None) -> float | None:
+    """``b - a``, or None when either is missing or not finite."""
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    return b - a

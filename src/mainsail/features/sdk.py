@@ -1,0 +1,221 @@
+"""Feature store methods of :class:`mainsail.Client` (mixed into it), the same embedded or remote.
+
+In-process, online reads go straight to the online store through a per-process reader (cached
+definitions, no transaction, no HTTP) and point-in-time joins run in this process on the entity frame
+as given; remotely, the entity frame travels as Parquet and the server runs the join."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mainsail.client.backends import Backend, LocalBackend
+from mainsail.core.errors import InvalidInput
+from mainsail.features.ops import ops
+from mainsail.features.schemas import (
+    ApplyResult,
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureSets,
+    FeatureSetSpec,
+    FeatureView,
+    MaterializeResult,
+    OnlineFeatures,
+    PushResult,
+    ViewStats,
+)
+
+Defn = Entity | FeatureView | FeatureService
+
+
+def _as_arrow(df: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(df, pa.Table):
+        return df
+    if isinstance(df, pa.RecordBatch):
+        return pa.Table.from_batches([df])
+    if hasattr(df, "to_arrow_table") or hasattr(df, "fetch_arrow_table"):  # a DuckDB relation
+        out = (getattr(df, "to_arrow_table", None) or df.fetch_arrow_table)()
+        return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(df, pd.DataFrame):
+        return pa.Table.from_pandas(df, preserve_index=False)
+    if isinstance(df, list):
+        return pa.Table.from_pylist(df)
+    raise InvalidInput("entity_df must be a pandas DataFrame, an Arrow table or a list of dicts",
+                       errors=[{"loc": ["entity_df"], "msg": f"unsupported type {type(df).__name__}"}])
+
+
+def _time(value: str | dt.datetime | None) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class FeatureMethods:
+    _backend: Backend
+
+    # ------------------------------------------------------------ definitions
+    def apply_features(self, definitions: FeatureSetSpec | Sequence[Defn] | str | Path, *, force: bool = False,
+                       message: str | None = None) -> ApplyResult:
+        """Apply entities, feature views and services: objects, a ``FeatureSetSpec``, or a path to a Python
+        or YAML file (or a folder of them). Refused if it breaks a feature service, unless ``force``."""
+        from mainsail.features.definitions import load_path
+
+        if isinstance(definitions, (str, Path)):
+            spec = load_path(definitions)
+        elif isinstance(definitions, FeatureSetSpec):
+            spec = definitions
+        else:
+            items = list(definitions)
+            spec = FeatureSetSpec(entities=[d for d in items if isinstance(d, Entity)],
+                                  views=[d for d in items if isinstance(d, FeatureView)],
+                                  services=[d for d in items if isinstance(d, FeatureService)])
+        spec = spec.model_copy(update={"force": force or spec.force, "message": message or spec.message})
+        return self._backend.call(ops.apply, {"body": spec})
+
+    def list_feature_sets(self) -> FeatureSets:
+        """The current version of every entity, feature view and feature service."""
+        return self._backend.call(ops.list_feature_sets, {})
+
+    def get_feature_definition(self, kind: str, name: str, version: int | None = None) -> Definition:
+        """``kind`` is ``entities``, ``views`` or ``services``."""
+        return self._backend.call(ops.get_definition, {"kind": kind, "name": name, "version": version})
+
+    def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
+        return FeatureView.model_validate(self.get_feature_definition("views", name, version).spec)
+
+    def list_feature_definition_versions(self, kind: str, name: str) -> list[Definition]:
+        return self._backend.call(ops.list_versions, {"kind": kind, "name": name})
+
+    # ------------------------------------------------------------ offline
+    def get_historical_features(self, entity_df: Any, features: Sequence[str] | None = None, *,
+                                service: str | None = None, timestamp_column: str = "event_timestamp",
+                                full_feature_names: bool = False, as_: str = "pandas",
+                                output_dataset: str | None = None) -> Any:
+        """For each row of ``entity_df`` (join keys and ``timestamp_column``), the latest value of each
+        feature (``"view:feature"``, ``"view"``, or a ``service``) at or before that time and within the
+        view's TTL. Returns ``pandas`` (default) or ``arrow``, rows in the entity frame's order. With
+        ``output_dataset``, the result is also stored as a version of that dataset, its source recording
+        the features (``as_="version"`` returns that version instead)."""
+        import pyarrow.parquet as pq
+
+        if as_ not in ("pandas", "arrow", "version"):
+            raise InvalidInput(f"as_ must be pandas, arrow or version, not {as_!r}",
+                               errors=[{"loc": ["as_"], "msg": "unknown output"}])
+        if as_ == "version" and not output_dataset:
+            raise InvalidInput("as_='version' needs output_dataset", errors=[{"loc": ["output_dataset"],
+                                                                            "msg": "required"}])
+        entity = _as_arrow(entity_df)
+        feats = list(features) if features is not None else None
+        if isinstance(self._backend, LocalBackend):
+            from mainsail.features.service import historical_table
+
+            ops.get_historical_features.bind({"data": b"", "features": feats, "service": service,
+                                              "timestamp_column": timestamp_column,
+                                              "full_feature_names": full_feature_names})
+            table = historical_table(self._backend.runtime, self._backend.actor, entity, feats, service,
+                                     timestamp_column, full_feature_names)
+        else:
+            buf = io.BytesIO()
+            pq.write_table(entity, buf)
+            data = self._backend.call(ops.get_historical_features, {
+                "data": buf.getvalue(), "features": feats, "service": service,
+                "timestamp_column": timestamp_column, "full_feature_names": full_feature_names})
+            table = pq.read_table(io.BytesIO(data))
+        if output_dataset:
+            version = self._store_training_set(table, output_dataset, {
+                "kind": "features", "features": feats, "service": service, "timestamp_column": timestamp_column,
+                "entity_rows": entity.num_rows})
+            if as_ == "version":
+                return version
+        return table if as_ == "arrow" else table.to_pandas()
+
+    def _store_training_set(self, table: Any, name: str, source: dict[str, Any]) -> Any:
+        """Store a retrieval result as a dataset version whose source names the features (lineage)."""
+        import hashlib
+        import tempfile
+
+        import orjson
+
+        from mainsail.core.settings import Settings
+        from mainsail.data import canonical
+        from mainsail.data.ops import ops as data_ops
+        from mainsail.data.service import check_name, ingest_file
+
+        check_name(name)
+        local = isinstance(self._backend, LocalBackend)
+        home = self._backend.runtime.settings.home if local else Settings.from_env().home  # type: ignore[attr-defined]
+        (home / "tmp").mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="training-set-", dir=home / "tmp") as tmp:
+            path = canonical.write_parquet(table, Path(tmp) / "data.parquet")
+            desc = "training set: " + ", ".join(source.get("features") or [f"service {source.get('service')}"])
+            if local:
+                return ingest_file(self._backend.runtime, self._backend.actor, name, path, source,  # type: ignore[attr-defined]
+                                   desc[:2000], True)
+            data = path.read_bytes()
+            return self._backend.call(data_ops.upload_version, {
+                "name": name, "data": data, "source": orjson.dumps(source).decode(), "description": desc[:2000],
+                "digest": hashlib.sha256(data).hexdigest(), "profile": True})
+
+    # ------------------------------------------------------------ online
+    def get_online_features(self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str] | None = None,
+                            *, service: str | None = None, full_feature_names: bool = False) -> OnlineFeatures:
+        """The latest materialized or pushed values for each entity row (``[{"customer_id": 42}]``):
+        columns of join keys then features, ``None`` where an entity has no value."""
+        get = self._online_get
+        if get is None and isinstance(self._backend, LocalBackend):
+            from mainsail.features.online import Reader
+
+            get = self._online_get = Reader.for_runtime(self._backend.runtime).get
+        if get is not None:
+            rows = entity_rows if type(entity_rows) is list else list(entity_rows)
+            if not rows:
+                raise InvalidInput("entity_rows is empty", errors=[{"loc": ["entity_rows"], "msg": "empty"}])
+            return OnlineFeatures.of(get(rows, features, service, full_feature_names))
+        return self._backend.call(ops.get_online_features, {"body": {
+            "entity_rows": list(entity_rows), "features": list(features) if features is not None else None,
+            "service": service, "full_feature_names": full_feature_names}})
+
+    _online_get: Any = None  # the in-process reader's get, bound on first use
+
+    # ------------------------------------------------------------ materialize, push, stats
+    def materialize_features(self, views: str | Sequence[str] | None = None, start: str | dt.datetime | None = None,
+                             end: str | dt.datetime | None = None) -> MaterializeResult:
+        """Copy the latest values with event time in ``[start, end)`` to the online store. Without ``start``
+        it is incremental (from each view's watermark); ``end`` defaults to now; ``views`` to every online
+        view. Safe to rerun."""
+        names = [views] if isinstance(views, str) else (list(views) if views is not None else None)
+        return self._backend.call(ops.materialize, {"body": {"views": names, "start": _time(start),
+                                                             "end": _time(end)}})
+
+    def materialize(self, start: str | dt.datetime, end: str | dt.datetime,
+                    views: str | Sequence[str] | None = None) -> MaterializeResult:
+        return self.materialize_features(views, start=start, end=end)
+
+    def materialize_incremental(self, end: str | dt.datetime | None = None,
+                                views: str | Sequence[str] | None = None) -> MaterializeResult:
+        return self.materialize_features(views, end=end)
+
+    def push_features(self, view: str, rows: Any, *, to: str = "online_and_offline") -> PushResult:
+        """Write rows (dicts, or a DataFrame) to the online store at once and append them offline; rows of
+        the wrong type are refused (naming row and column) and nothing is written."""
+        if not isinstance(rows, list):
+            rows = _as_arrow(rows).to_pylist()
+        return self._backend.call(ops.push, {"body": {"view": view, "rows": rows, "to": to}})
+
+    def feature_view_stats(self, name: str) -> ViewStats:
+        """Freshness, null rates and usage counts of a view."""
+        if isinstance(self._backend, LocalBackend):
+            from mainsail.features.online import Reader
+
+            Reader.for_runtime(self._backend.runtime).flush_usage()
+        return self._backend.call(ops.view_stats, {"name": name})

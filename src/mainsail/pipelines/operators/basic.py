@@ -1,0 +1,143 @@
+"""General operators: noop, python (a callable by reference), notify, sql_query."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field
+
+from mainsail.pipelines.context import TaskContext
+from mainsail.pipelines.operators import OpParams, operator
+
+CALLABLE_REF = r"^[^:]+:[A-Za-z_][A-Za-z0-9_.]*$"
+
+
+class NoopParams(OpParams):
+    value: Any = Field(None, description="Returned as the task's output.")
+
+
+@operator("noop", NoopParams, deterministic=True)
+def noop(tc: TaskContext, p: NoopParams) -> Any:
+    """Do nothing; output ``value`` (for wiring, tests and benchmarks)."""
+    return p.value
+
+
+def import_path(file: str | Path) -> Any:
+    """Import a ``.py`` file as a module (once per process), its folder on ``sys.path``."""
+    path = Path(file).resolve()
+    mod_name = "mainsail_task_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    module = sys.modules.get(mod_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[mod_name]
+            raise
+    return module
+
+
+def resolve_callable(ref: str) -> Any:
+    """``package.module:qualname`` or ``/path/to/file.py:qualname`` → the object."""
+    target, _, qualname = ref.rpartition(":")
+    module = import_path(target) if target.endswith(".py") else importlib.import_module(target)
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return getattr(obj, "__wrapped_task__", obj)  # a @task-decorated function: the plain function
+
+
+class PythonParams(OpParams):
+    callable: str = Field(pattern=CALLABLE_REF, examples=["mypkg.steps:train", "/srv/flows/steps.py:train"])
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+@operator("python", PythonParams)
+def python(tc: TaskContext, p: PythonParams) -> Any:
+    """Call a Python function with ``kwargs`` (and ``context`` if it takes one); its return is the output."""
+    fn = resolve_callable(p.callable)
+    kwargs = dict(p.kwargs)
+    if "context" in inspect.signature(fn).parameters:
+        kwargs["context"] = tc
+    return fn(**kwargs)
+
+
+class NotifyParams(OpParams):
+    message: str = Field(min_length=1, max_length=10_000)
+    channel: Literal["log", "webhook"] = "log"
+    url: str | None = Field(None, pattern=r"^https?://", description="The webhook URL (channel 'webhook').")
+    timeout: float = Field(10.0, gt=0, le=300)
+
+
+@operator("notify", NotifyParams)
+def notify(tc: TaskContext, p: NotifyParams) -> dict[str, Any]:
+    """Send a message to the task log or POST it as JSON to a webhook."""
+    print(f"[notify] {p.message}", flush=True)
+    if p.channel == "webhook":
+        import httpx
+
+        if not p.url:
+            raise ValueError("params.url is required for channel 'webhook'")
+        resp = httpx.post(p.url, json={"message": p.message, "pipeline": tc.pipeline, "run_id": tc.run_id,
+                                       "task": tc.task}, timeout=p.timeout)
+        resp.raise_for_status()
+        return {"sent": True, "channel": "webhook", "status": resp.status_code}
+    return {"sent": True, "channel": "log"}
+
+
+class SqlQueryParams(OpParams):
+    query: str = Field(min_length=1, max_length=100_000)
+    url: str | None = Field(None, description="A SQLAlchemy URL; default: DuckDB in-process.")
+    datasets: dict[str, str] = Field(default_factory=dict, description="DuckDB views: name -> 'dataset@version'.")
+    max_rows: int = Field(1000, ge=0, le=100_000, description="Rows returned in the output (all are counted).")
+    output_dataset: str | None = Field(None, description="Store the whole result as a version of this dataset.")
+
+
+def _jsonable(rows: list[Any]) -> list[Any]:
+    return orjson.loads(orjson.dumps(rows, default=str, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+@operator("sql_query", SqlQueryParams)
+def sql_query(tc: TaskContext, p: SqlQueryParams) -> dict[str, Any]:
+    """Run SQL on DuckDB (over dataset versions) or on a SQLAlchemy URL; output rows or a dataset version."""
+    if p.url:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(p.url)
+        try:
+            with engine.connect() as conn:
+                result = conn.execute(text(p.query))
+                columns = list(result.keys())
+                import pandas as pd
+
+                frame = pd.DataFrame(result.fetchall(), columns=columns)
+        finally:
+            engine.dispose()
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+        for view, ref in p.datasets.items():
+            tc.client.load_dataset(ref, as_="duckdb", con=con).create_view(view)
+        frame = con.execute(p.query).df()
+        columns = list(frame.columns)
+    out: dict[str, Any] = {"columns": columns, "row_count": len(frame),
+                           "rows": _jsonable(frame.head(p.max_rows).values.tolist())}
+    if p.output_dataset:
+        v = tc.client.ingest_dataset(frame, p.output_dataset)
+        out["dataset_version"] = v.ref
+    print(f"[sql_query] {len(frame)} rows, columns {columns}", flush=True)
+    return out

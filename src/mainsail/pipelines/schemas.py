@@ -1,0 +1,183 @@
+"""Pipeline pydantic types: definitions (the seeds' JSON), runs, tasks and schedules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                                pattern=NAME_PATTERN)]
+TaskName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+
+
+class TaskSpec(BaseModel):
+    """One task: an operator with its params, run after ``depends_on`` (and after every task its
+    params refer to with ``${tasks.NAME…}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: TaskName
+    operator: str = Field(min_length=1, max_length=100, examples=["model_training"])
+    params: dict[str, Any] = Field(default_factory=dict, description="The operator's params; "
+                                   "'${tasks.T.key}' and '${params.p}' are filled in at run time.")
+    depends_on: list[TaskName] = Field(default_factory=list)
+    retries: int = Field(0, ge=0, le=20, description="Extra attempts after a failure.")
+    retry_backoff: float = Field(1.0, ge=0, le=3600, description="Seconds before the first retry; doubles.")
+    timeout: float | None = Field(None, gt=0, le=7 * 86400, description="Seconds before the task is killed.")
+    cache: bool | None = Field(None, description="Reuse the output of an identical earlier attempt "
+                               "(same operator and inputs). Default: the operator's own setting.")
+
+
+class PipelineSpec(BaseModel):
+    """A pipeline definition: ``{"name": …, "tasks": [{"name", "operator", "params", "depends_on"}, …]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PipelineName
+    description: str | None = Field(None, max_length=5000)
+    params: dict[str, Any] = Field(default_factory=dict, description="Run parameters and their defaults.")
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=20_000)
+
+
+class PipelineVersion(BaseModel):
+    id: str
+    pipeline_id: str
+    name: str
+    version: int
+    digest: str
+    spec: PipelineSpec
+    created: bool = Field(description="false when the same definition was already the latest version")
+    created_by: str | None = None
+    created_at: dt.datetime
+
+
+class Pipeline(BaseModel):
+    id: str
+    name: str
+    latest_version: int
+    description: str | None = None
+    tasks: int
+    spec: PipelineSpec
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class TaskStatus(StrEnum):
+    pending = "pending"
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+    cancelled = "cancelled"
+
+
+TERMINAL_TASK = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+TERMINAL_RUN = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class RunCreate(BaseModel):
+    """Start a run (the seeds' ``POST /api/v1/runs``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline_id: str = Field(min_length=1, max_length=200, description="The pipeline's id or name.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the latest version.")
+
+
+class TaskRun(BaseModel):
+    name: str
+    operator: str
+    status: TaskStatus
+    depends_on: list[str] = Field(default_factory=list)
+    attempt: int = 0
+    failures: int = 0
+    cached: bool = False
+    output: Any = None
+    error: str | None = None
+    has_log: bool = False
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    seconds: float | None = None
+
+
+class PipelineRun(BaseModel):
+    id: str
+    pipeline_id: str
+    pipeline: str
+    version: int
+    status: RunStatus
+    params: dict[str, Any] = Field(default_factory=dict)
+    trigger: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    cancel_requested: bool = False
+    counts: dict[str, int] = Field(default_factory=dict, description="tasks per status")
+    tasks: list[TaskRun] = Field(default_factory=list, description="Empty in lists; filled when reading one run.")
+    created_by: str | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_RUN
+
+    def task(self, name: str) -> TaskRun:
+        return next(t for t in self.tasks if t.name == name)
+
+
+class ScheduleCreate(BaseModel):
+    """A cron schedule (``cron``) or an event trigger (``event``, optionally with a ``filter`` on the
+    event's payload and subject)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(None, max_length=100, examples=["0 3 * * *"])
+    event: str | None = Field(None, max_length=100, examples=["drift.detected", "dataset.*"])
+    filter: dict[str, Any] = Field(default_factory=dict, description="Equality on payload keys "
+                                   "(and 'subject'); all must match.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Run params; '${event.KEY}' is "
+                                   "filled from the event payload ('${event.id}', '${event.subject}').")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleCreate:
+        if (self.cron is None) == (self.event is None):
+            raise ValueError("give exactly one of cron or event")
+        return self
+
+
+class Schedule(BaseModel):
+    id: str
+    pipeline_id: str
+    pipeline: str
+    kind: str
+    cron: str | None = None
+    event: str | None = None
+    filter: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    next_fire_at: dt.datetime | None = None
+    last_fired_at: dt.datetime | None = None
+    created_at: dt.datetime
+
+
+class OperatorInfo(BaseModel):
+    name: str
+    description: str
+    deterministic: bool
+    available: bool
+    unavailable_reason: str | None = None
+    params_schema: dict[str, Any]
