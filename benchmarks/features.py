@@ -3,12 +3,14 @@
 - **offline**: ``get_historical_features`` of E entity rows against 2 views of F/2 rows each (10 features,
   TTL 30 days) vs **the floor**, the same chained DuckDB ``ASOF LEFT JOIN`` over the same Parquet files
   written by hand, and **the peer**, Feast's ``get_historical_features`` (file offline store) on a
-  smaller slice (``--peer-entity-rows``/``--peer-feature-rows``) with Mainsail re-measured on that slice;
+  smaller slice (``--peer-entity-rows``/``--peer-feature-rows``) with Mainsail re-measured on that slice,
+  and with ``--peer-full`` at full size too (Feast: minutes and ~12 GB; fixed costs dominate a slice);
 - **online**: 1 entity × 10 features, N times, p50/p99: in-process over SQLite and Redis and over HTTP
   (a ``mainsail server`` subprocess) vs raw ``sqlite3`` primary-key lookups and raw Redis ``HMGET``
-  (the floors) and Feast ``get_online_features`` (SQLite online store).
+  (the floors, each call interleaved with ours so both see the same load) and Feast
+  ``get_online_features`` (SQLite online store).
 
-    python benchmarks/features.py [--entity-rows 1000000] [--feature-rows 10000000] [--smoke] [--json]
+    python benchmarks/features.py [--entity-rows 1000000] [--feature-rows 10000000] [--smoke] [--peer-full] [--json]
 
 Feast runs in its own venv (``python -m venv /tmp/feast-venv && /tmp/feast-venv/bin/pip install
 feast==0.67.0``), found there by default; it is skipped with a printed reason when missing. ``--smoke``
@@ -143,6 +145,21 @@ def timed(fn: Any, keys: list[int]) -> dict[str, float]:
     return pcts(out)
 
 
+def timed_pair(fn: Any, floor: Any, keys: list[int]) -> tuple[dict[str, float], dict[str, float]]:
+    """``fn`` and its floor interleaved call by call (alternating which goes first), so both see the
+    same background load on a shared machine: the p99 ratio compares like with like."""
+    for k in keys[:200]:  # warm-up
+        fn(k)
+        floor(k)
+    a, b = [], []
+    for i, k in enumerate(keys):
+        for f, out in ((fn, a), (floor, b)) if i % 2 else ((floor, b), (fn, a)):
+            t = now()
+            f(k)
+            out.append(now() - t)
+    return pcts(a), pcts(b)
+
+
 def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, Any]:
     import random
     import sqlite3
@@ -174,10 +191,10 @@ def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, 
     got = c.get_online_features([{"entity_id": keys[0]}], ONLINE).columns
     want = pd.read_parquet(src, filters=[("entity_id", "==", keys[0])]).iloc[0]
     assert abs(got["a0"][0] - want["a0"]) < 1e-9, "online value differs from the source"
-    res["sqlite"] = timed(lambda k: c.get_online_features([{"entity_id": k}], ONLINE), keys)
     conn = sqlite3.connect(f"{home / 'online-meta.db'}.online")
     q = "SELECT vals FROM online_features WHERE view = ? AND key = ?"
-    res["sqlite_floor"] = timed(lambda k: conn.execute(q, ("view_a", str(k))).fetchone(), keys)
+    res["sqlite"], res["sqlite_floor"] = timed_pair(lambda k: c.get_online_features([{"entity_id": k}], ONLINE),
+                                                    lambda k: conn.execute(q, ("view_a", str(k))).fetchone(), keys)
     try:
         import redis
 
@@ -190,9 +207,9 @@ def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, 
         rc.materialize_features(start="2025-01-01", end="2026-03-01")
         res["redis_materialize_s"] = now() - t
         assert rc.get_online_features([{"entity_id": keys[0]}], ONLINE).columns == got, "redis differs from sqlite"
-        res["redis"] = timed(lambda k: rc.get_online_features([{"entity_id": k}], ONLINE), keys)
         fields = ["_ts"] + [f.split(":")[1] for f in ONLINE]
-        res["redis_floor"] = timed(lambda k: r.hmget(f"{prefix}view_a:{k}", fields), keys)
+        res["redis"], res["redis_floor"] = timed_pair(lambda k: rc.get_online_features([{"entity_id": k}], ONLINE),
+                                                      lambda k: r.hmget(f"{prefix}view_a:{k}", fields), keys)
         for chunk in iter(lambda: list(r.scan_iter(f"{prefix}*", count=10_000))[:10_000], []):
             r.delete(*chunk)
         del os.environ["MAINSAIL_ONLINE_STORE"]
@@ -283,6 +300,73 @@ print(json.dumps(out))
 '''
 
 
+FEAST_OFFLINE_SCRIPT = r'''
+import json, sys, time, datetime as dt, tempfile, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast.repo_config import RepoConfig
+from feast.types import Float64
+va, vb, pit = sys.argv[1:4]
+repo = tempfile.mkdtemp()
+cfg = RepoConfig(project="bench", registry=f"{repo}/registry.db", provider="local",
+                 online_store={"type": "sqlite", "path": f"{repo}/online.db"}, offline_store={"type": "file"},
+                 entity_key_serialization_version=3, repo_path=repo)
+store = FeatureStore(config=cfg)
+ent = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.INT64)
+def view(name, path, cols):
+    return FeatureView(name=name, entities=[ent], ttl=dt.timedelta(days=30), schema=[Field(name=c, dtype=Float64) for c in cols],
+                       source=FileSource(path=path, timestamp_field="event_timestamp"), online=True)
+store.apply([ent, view("view_a", va, [f"a{i}" for i in range(5)]), view("view_b", vb, [f"b{i}" for i in range(5)])])
+edf = pd.read_parquet(pit)
+edf["event_timestamp"] = edf["event_timestamp"].astype("datetime64[us, UTC]")
+t = time.perf_counter()
+df = store.get_historical_features(entity_df=edf, features=[f"view_a:a{i}" for i in range(5)] + [f"view_b:b{i}" for i in range(5)]).to_df()
+print(json.dumps({"offline_s": time.perf_counter() - t, "rows": len(df)}))
+'''
+
+
+def peer_full(d: Path, home: Path) -> dict[str, Any]:
+    """Feast's offline retrieval on the full-size data (minutes, ~12 GB RSS), next to Mainsail on the same
+    files (timestamps as TIMESTAMPTZ, as Feast needs them) returning pandas as Feast does."""
+    if not FEAST_PY.exists():
+        return {"skipped": f"Feast not found at {FEAST_PY}"}
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from mainsail import Client
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    full = home / "full"
+    full.mkdir(exist_ok=True)
+    for v in ("view_a", "view_b", "entity"):
+        dest = d / f"peer_{v}_full.parquet"
+        if not dest.exists():
+            con.execute(f"COPY (SELECT * REPLACE (event_timestamp::TIMESTAMPTZ AS event_timestamp) FROM "
+                        f"read_parquet('{d / (v + '.parquet')}')) TO '{dest}' (FORMAT parquet)")
+        if v != "entity":
+            (full / f"{v}.parquet").symlink_to(dest)
+    c = Client(f"sqlite:///{home / 'full-meta.db'}")
+    define(c, full)
+    entity = pq.read_table(d / "peer_entity_full.parquet")
+    times, nonnull = [], 0
+    for _ in range(2):
+        t = now()
+        df = c.get_historical_features(entity, FEATURES, as_="pandas")
+        times.append(now() - t)
+        nonnull = int(df["a0"].notna().sum())
+    c.close()
+    proc = subprocess.run([str(FEAST_PY), "-c", FEAST_OFFLINE_SCRIPT, str(d / "peer_view_a_full.parquet"),
+                           str(d / "peer_view_b_full.parquet"), str(d / "peer_entity_full.parquet")],
+                          capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        return {"skipped": "Feast failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"feast_s": out["offline_s"], "feast_rows": out["rows"], "mainsail_s": min(times),
+            "mainsail_rows": entity.num_rows, "mainsail_rows_with_values": nonnull}
+
+
 def peer(d: Path, n: int, entities: int, e_rows: int, f_rows: int, home: Path) -> dict[str, Any]:
     """Feast on a slice (and Mainsail on the same slice, for the ratio)."""
     if not FEAST_PY.exists():
@@ -341,6 +425,8 @@ def main() -> int:
     ap.add_argument("--peer-feature-rows", type=int, default=1_000_000)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-full", action="store_true", help="also run Feast's offline retrieval at full size "
+                    "(minutes, ~12 GB)")
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -355,6 +441,8 @@ def main() -> int:
         res["online"] = online(d, a.reads, a.entities, home, http=not a.no_http)
         res["peer"] = {"skipped": "--no-peer"} if a.no_peer else peer(
             d, a.reads, a.entities, a.peer_entity_rows, a.peer_feature_rows, home)
+        if a.peer_full and not a.no_peer:
+            res["peer_full"] = peer_full(d, home)
     if a.json:
         print(json.dumps(res, indent=2, default=str))
         return 0
@@ -390,6 +478,14 @@ def main() -> int:
         print(f"  Feast get_online_features (sqlite) p50 {p['online_p50_us']:8.1f} us  p99 {p['online_p99_us']:8.1f} us"
               f"   (mainsail p99 {on['sqlite']['p99_us']:.1f} us)")
         print(f"  Feast materialize {entities_fmt(a.entities)} rows {p['materialize_s']:.2f} s")
+    pf = res.get("peer_full")
+    if pf and "skipped" in pf:
+        print(f"peer at full size skipped: {pf['skipped']}")
+    elif pf:
+        print(f"peer at full size: {a.entity_rows:,} entity rows x {a.feature_rows:,} feature rows, pandas out")
+        print(f"  Feast get_historical_features     {pf['feast_s']:.3f} s ({pf['feast_rows']:,} rows)   mainsail "
+              f"{pf['mainsail_s']:.3f} s ({pf['mainsail_rows']:,} rows, {pf['mainsail_rows_with_values']:,} with "
+              f"values) = {pf['feast_s'] / pf['mainsail_s']:.1f}x faster")
     return 0
 
 

@@ -96,7 +96,8 @@ def runtime_settings(request: pytest.FixtureRequest, tmp_path: Path):
 class ServerProcess:
     """A real ``mainsail server`` (uvicorn) subprocess on a free loopback port."""
 
-    def __init__(self, uri: str, artifact_root: str, home: Path):
+    def __init__(self, uri: str, artifact_root: str, home: Path, *extra: str):
+        self.extra = extra  # more ``mainsail server`` options, e.g. ``--deployments all``
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_ARTIFACT_ROOT": artifact_root,
@@ -115,7 +116,7 @@ class ServerProcess:
     def _start(self, timeout: float) -> bool:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-background"],
+             "--port", str(self.port), "--no-background", *self.extra],
             env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
         import httpx

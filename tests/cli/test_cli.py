@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,16 +26,28 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
-    out = mainsail("quickstart", "--rows", "1500", env=env).stdout
-    assert "churn models" in out and "best:" in out
+    out = " ".join(mainsail("quickstart", "--rows", "1500", env=env).stdout.split())  # as one line
+    assert "churn models" in out and "best:" in out and "next:" in out
     assert "registered churn v1" in out and "predicts churned=[" in out
+    # one pipeline run did it all, every task finished
+    pruns = json.loads(mainsail("pipelines", "runs", "churn-quickstart", "--json", env=env).stdout)
+    assert len(pruns) == 1 and pruns[0]["status"] == "succeeded"
+    prun = json.loads(mainsail("pipelines", "status", pruns[0]["id"][:12], "--json", env=env).stdout)
+    tasks = {t["name"]: t for t in prun["tasks"]}
+    assert {"ingest", "validate", "features", "materialize", "evaluate", "gate", "register"} <= set(tasks)
+    assert all(t["status"] == "succeeded" for t in tasks.values()), [(t["name"], t["status"]) for t in tasks.values()]
+    assert f"run {prun['id']} succeeded" in out and "churn-quickstart v1" in out  # the DAG was shown
     exps = json.loads(mainsail("experiments", "list", "--json", env=env).stdout)
     assert [e["name"] for e in exps] == ["churn-quickstart"]
-    runs = json.loads(mainsail("runs", "list", "-e", "churn-quickstart", "-o", "metrics.auc DESC", "--json",
-                               env=env).stdout)
-    assert len(runs) == 3 and all(r["status"] == "finished" for r in runs)
+    every = json.loads(mainsail("runs", "list", "-e", "churn-quickstart", "-o", "metrics.auc DESC", "--json",
+                                env=env).stdout)
+    runs = [r for r in every if not r.get("parent_run_id")]  # the candidates (the evaluation is a child run)
+    assert len(runs) == 3 and all(r["status"] == "finished" for r in every)
     aucs = [r["metrics"]["auc"] for r in runs]
     assert aucs == sorted(aucs, reverse=True) and aucs[0] > 0.7
+    assert all(r["tags"]["mainsail.pipeline_run_id"] == prun["id"] for r in every)
+    evaluation = [r for r in every if r not in runs]
+    assert len(evaluation) == 1 and evaluation[0]["parent_run_id"] == tasks["select"]["output"]["run_id"]
     rf = json.loads(mainsail("runs", "list", "-f", "params.model = 'random_forest'", "--json", env=env).stdout)
     assert [r["params"]["model"] for r in rf] == ["random_forest"]
     shown = mainsail("runs", "show", runs[0]["id"][:12], env=env).stdout
@@ -46,19 +59,40 @@ def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     assert "params.model" in table and "metrics.auc" in table
     gb = next(r for r in runs if r["params"]["model"] == "gradient_boosting")
     assert "val_log_loss" in gb["metrics"]
-    # the churn data became a dataset version, profiled and validated, and the model's lineage points at it
+    # the churn data became a dataset version, profiled and validated; the features' point-in-time join
+    # became the training set; the runs are tagged with it and the model's lineage points at both
     versions = json.loads(mainsail("data", "versions", "churn", "--json", env=env).stdout)
     assert len(versions) == 1 and versions[0]["row_count"] == 1500 and versions[0]["has_profile"]
     ref = f"churn@{versions[0]['id']}"
-    assert f"dataset {ref}" in out and "checks passed" in out
-    assert all(r["tags"]["mainsail.dataset_version"] == ref for r in runs)
+    training = tasks["features"]["output"]["dataset_version"]
+    assert training.startswith("churn-training@") and tasks["features"]["output"]["rows"] == 1500
+    assert f"dataset {ref}" in out and "checks passed" in out and training in out
+    assert all(r["tags"]["mainsail.dataset_version"] == training for r in runs)
     checks = json.loads(mainsail("data", "validate", ref, "--suite", str(suite_file(env)), "--json", env=env).stdout)
     assert checks["passed"]
     model = json.loads(mainsail("models", "show", "churn/1", "--json", env=env).stdout)
-    assert model["lineage"]["dataset_versions"] == [ref]
+    assert model["lineage"]["dataset_versions"] == [ref, training]
+    assert model["lineage"]["feature_views"] == ["customer_churn"] and model["stage"] == "production"
     lineage = mainsail("models", "lineage", "churn", "1", env=env).stdout
     assert f"dataset_version {ref}" in lineage
-    assert "1 version" in mainsail("data", "versions", "churn", env=env).stdout
+    # features: the view is listed and a customer's features are served online
+    feats = json.loads(mainsail("features", "list", "--json", env=env).stdout)
+    assert [v["name"] for v in feats["views"]] == ["customer_churn"]
+    assert [e["name"] for e in feats["entities"]] == ["customer"]
+    online = json.loads(mainsail("features", "get", "customer_id=C000042", "-s", "churn-features", "--json",
+                                 env=env).stdout)
+    assert len(online) == 1 and online[0]["customer_id"] == "C000042"
+    assert len(online[0]) == 11 and all(v is not None for v in online[0].values())
+    assert "online features of C000042" in out
+    # serving: the champion was deployed, the runner-up (v2) canaried to an end, requests were logged
+    dep = json.loads(mainsail("deployments", "show", "churn", "--json", env=env).stdout)
+    rollout = dep["rollout"]
+    assert rollout["state"] in ("promoted", "rolled_back") and rollout["candidate"] == "models:/churn/2"
+    assert [v["model"] for v in dep["variants"]] == ["models:/churn@champion"]
+    assert dep["variants"][0]["version"] == (2 if rollout["state"] == "promoted" else 1)
+    assert f"rollout {rollout['state']}" in out
+    logged = re.search(r"([\d,]+) inference logs written", out)
+    assert logged and int(logged.group(1).replace(",", "")) > 0, out
 
 
 def suite_file(env: dict[str, str]) -> Path:

@@ -128,3 +128,20 @@ def test_push_rows_join_offline(client: Client) -> None:
 def test_entity_frame_as_list_of_dicts(client: Client) -> None:
     rows = [{"customer_id": 1, "event_timestamp": dt.datetime(2026, 1, 1, 21)}]
     assert client.get_historical_features(rows, ["stats:plan"])["plan"].tolist() == ["c"]
+
+
+def test_same_timestamp_types_compare_natively_with_ttl(client: Client, tmp_path: Path) -> None:
+    """A view whose times have the entity frame's type is joined without casts (TTL edges included),
+    next to a view of another type that needs them."""
+    utc = pd.DataFrame({"customer_id": [1, 1], "event_timestamp": [t(0), t(10)], "bal": [5.0, 6.0]})
+    utc["event_timestamp"] = utc["event_timestamp"].astype("datetime64[us]").dt.tz_localize("UTC")
+    utc.to_parquet(tmp_path / "bal.parquet")
+    client.apply_features([FeatureView(name="bal", entities=["customer"], features={"bal": "float64"},
+                                       source=str(tmp_path / "bal.parquet"), ttl="2h")])
+    ent = entity_frame([(1, t(12)), (1, t(12) + pd.Timedelta(microseconds=1)), (1, t(1)), (1, t(-1)), (2, t(1))])
+    ent["event_timestamp"] = ent["event_timestamp"].astype("datetime64[us]").dt.tz_localize("UTC")
+    out = client.get_historical_features(ent, ["bal:bal", "risk:score"])
+    assert list(out.columns) == ["customer_id", "event_timestamp", "bal", "score"]
+    assert [None if pd.isna(x) else x for x in out["bal"]] == [6.0, None, 5.0, None, None]
+    assert [None if pd.isna(x) else x for x in out["score"]] == [0.7, 0.7, None, None, None]
+    assert out["customer_id"].tolist() == [1, 1, 1, 1, 2]

@@ -29,7 +29,8 @@ def churn_data(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
     return x, ((x["tenure"] < 20) | (x["calls"] > 3)).astype(int).to_numpy()
 
 
-def register(client: Client, tmp_path: Path, model: object, name: str = "churn") -> int:
+def register(client: Client, tmp_path: Path, model: object, name: str = "churn",
+             lineage: dict[str, object] | None = None) -> int:
     """Package ``model`` (fitted on a numpy matrix, signature from a DataFrame), log it and register it."""
     from mainsail.registry.packaging import save_model
 
@@ -40,7 +41,7 @@ def register(client: Client, tmp_path: Path, model: object, name: str = "churn")
     save_model(model, folder, input_example=x.head(3))
     client.log_artifacts(run.id, folder, "model")
     client.end_run(run.id)
-    return client.register_model_version(name, source=f"runs:/{run.id}/model").version
+    return client.register_model_version(name, source=f"runs:/{run.id}/model", lineage=lineage).version
 
 
 @pytest.fixture

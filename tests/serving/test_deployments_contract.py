@@ -159,3 +159,14 @@ def test_inference_log_files(churn: Client) -> None:
     assert list(churn.load_inference_logs("api")["request_id"]) == ["r1"]
     with pytest.raises(NotFound):
         churn.list_inference_logs("nope")
+
+
+def test_client_errors_do_not_trip_the_canary_and_it_inherits_the_feature_service(churn: Client) -> None:
+    d = churn.create_deployment("api", "models:/churn@champion", feature_service="churn_fs")
+    assert d.variants[0].feature_service == "churn_fs"
+    d = churn.start_rollout("api", "models:/churn/2", steps=[10, 100], step_seconds=3600, min_requests=10)
+    assert {v.name: v.feature_service for v in d.variants} == {"primary": "churn_fs", "canary": "churn_fs"}
+    d = churn.report_replica("api", "r1", {"stats": {"canary": {**_stats(5), "client_errors": 500}}})
+    assert d.rollout.state == "running" and d.rollout.stats.client_errors == 500  # bad requests: not the model's
+    d = churn.report_replica("api", "r1", {"stats": {"canary": _stats(5, errors=3)}})
+    assert d.rollout.state == "rolled_back" and "error rate 3/10" in (d.rollout.reason or "")

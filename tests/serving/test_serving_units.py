@@ -98,3 +98,34 @@ def test_codecs_name_the_field() -> None:
         with pytest.raises(InvalidInput) as ei:
             call()
         assert ei.value.errors[0]["loc"] == loc
+
+
+def test_entity_payloads_parse_and_errors_are_classified() -> None:
+    from mainsail.core.errors import MainsailError, NotFound
+    from mainsail.serving.replica import ReplicaState, error_kind
+
+    assert parse_predict({"entity_id": "C1"}) == ("entity_id", "C1", "C1", None)  # an entity keeps its variant
+    assert parse_predict({"entities": [{"customer_id": "C1"}], "key": "k"})[:3] == (
+        "entities", [{"customer_id": "C1"}], "k")
+    with pytest.raises(InvalidInput) as ei:
+        parse_predict({"entity_id": "C1", "records": []})
+    assert ei.value.errors[0]["loc"] == ["body", "entity_id"]
+
+    assert error_kind(InvalidInput("x")) == ("invalid_input", "client")
+    assert error_kind(NotFound("x", code="entity_not_found")) == ("entity_not_found", "client")
+    assert error_kind(MainsailError("x", code="prediction_failed")) == ("prediction_failed", "model")
+    assert error_kind(RuntimeError("x")) == ("internal_error", "server")
+    state = ReplicaState(None, "d", log_inferences=False)
+    a = _loaded("a")
+    state.record_error(a, InvalidInput("bad field"), 0.001)
+    state.record_error(None, InvalidInput("bad json"), 0.001)
+    state.record_error(a, MainsailError("boom", code="prediction_failed"), 0.001)
+    state.record_error(a, MainsailError("store down", code="feature_source_unavailable"), 0.001)
+    state.record(a, 1, 0.001)
+    stats = state._stats()["a"]
+    assert (stats["requests"], stats["errors"], stats["client_errors"]) == (3, 2, 1)  # 4xx not held against "a"
+    text = state.metrics.text().decode()
+    assert 'code="invalid_model_input"' not in text
+    assert 'mainsail_prediction_errors_total{code="invalid_input",deployment="d",kind="client",variant=""} 1.0' in text
+    assert 'mainsail_prediction_errors_total{code="prediction_failed",deployment="d",kind="model",variant="a"} 1.0' \
+        in text

@@ -67,8 +67,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                   description="End-to-end MLOps: tracking, registry, data, features, pipelines, serving, "
                               "monitoring. Errors are application/problem+json with a stable `code`.")
     app.state.runtime = runtime
+    app.state.extra_metrics = []  # callables returning more Prometheus text (deployments hosted in-process)
     install_error_handlers(app)
     app.add_middleware(PrometheusMiddleware)
+    from mainsail.features.http import routes as feature_routes
+
+    app.router.routes.extend(feature_routes())  # hot paths served without pydantic, ahead of the derived routes
     for opset in OPSETS:
         app.include_router(build_router(opset), prefix="/api/v1")
     fastapi_openapi = app.openapi
@@ -93,6 +97,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:
-        return metrics_response()
+        response = metrics_response()
+        if app.state.extra_metrics:
+            response.body += b"".join(text() for text in app.state.extra_metrics)
+            response.headers["content-length"] = str(len(response.body))
+        return response
 
     return app

@@ -11,6 +11,7 @@ import orjson
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 
 from mainsail.core.errors import MainsailError
 
@@ -39,10 +40,12 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MainsailError as exc:
-            err_console.print(f"[bold red]error[/] ({exc.code}): {exc.detail}")
+            # soft_wrap: an error stays one line however long its paths are (scripts grep it);
+            # escape: details may hold brackets, e.g. a list of allowed values
+            err_console.print(f"[bold red]error[/] ({exc.code}): {escape(str(exc.detail))}", soft_wrap=True)
             for e in exc.errors[:10]:
                 loc = ".".join(str(p) for p in e.get("loc", []))
-                err_console.print(f"  [red]•[/] {loc}: {e.get('msg', '')}")
+                err_console.print(f"  [red]•[/] {escape(loc)}: {escape(str(e.get('msg', '')))}", soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -2,84 +2,158 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
-import numpy as np
 import typer
+from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mainsail.cli.common import console, handle_errors
+from mainsail.cli.common import console, err_console, handle_errors
+
+
+def _run_pipeline(client: Any, name: str, params: dict[str, Any]) -> Any:
+    """Start a run and follow its DAG live; embedded, this process executes it on local processes."""
+    from mainsail.cli.pipelines import dag_table
+
+    run = client.run_pipeline(name, params, wait=False)
+    failure: list[BaseException] = []
+    executing: threading.Thread | None = None
+    if not client.is_remote:
+        def execute() -> None:
+            try:
+                client.wait_pipeline_run(run.id)
+            except BaseException as exc:  # noqa: BLE001 - reported after the live view ends
+                failure.append(exc)
+
+        executing = threading.Thread(target=execute, daemon=True, name="quickstart-pipeline")
+        executing.start()
+    with Live(dag_table(run), console=console, refresh_per_second=4) as live:
+        while not run.done and (executing is None or executing.is_alive()):
+            time.sleep(0.25)
+            run = client.get_pipeline_run(run.id)
+            live.update(dag_table(run))
+        if executing is not None:
+            executing.join()
+        run = client.get_pipeline_run(run.id)
+        live.update(dag_table(run))
+    if not console.is_terminal:
+        console.line()  # rich leaves the last render of a non-terminal Live without a line end
+    if failure:
+        raise failure[0]
+    return run
+
+
+def _models_table(out: dict[str, Any], best_run: str) -> Table:
+    trains = sorted((o for k, o in out.items() if k.startswith("train_")), key=lambda o: -o["metrics"]["auc"])
+    table = Table("model", "run", "auc", "accuracy", "f1", "log_loss", title="churn models (test split)")
+    for o in trains:
+        m = o["metrics"]
+        table.add_row(o["model"], o["run_id"][:12], f"{m['auc']:.4f}", f"{m['accuracy']:.4f}", f"{m['f1']:.4f}",
+                      f"{m['log_loss']:.4f}",
+                      style="bold green" if o["run_id"] == best_run else None)
+    return table
 
 
 @handle_errors
 def quickstart(
     rows: int = typer.Option(5000, help="Customers to generate."),
     experiment: str = typer.Option("churn-quickstart", help="Experiment to track the runs in."),
+    serve: bool = typer.Option(True, "--serve/--skip-serving", help="Deploy the champion, send traffic and canary "
+                               "the runner-up (skip for a shorter run)."),
 ) -> None:
-    """Generate churn data, ingest, profile and validate it as dataset version churn@…, train and track three
-    models on it, register the best through a quality gate (its lineage points at the data)."""
+    """Run the whole loop on generated churn data as pipeline churn-quickstart: ingest, validate, build
+    features (point-in-time join) and materialize them, train and track three models, evaluate, gate and
+    register the best; then deploy it, send traffic, canary the runner-up live and read online features."""
     import mainsail
     from mainsail.cli import common
-    from mainsail.core.errors import InvalidInput
-    from mainsail.quickstart.churn import make_churn
-    from mainsail.quickstart.data import ingest_and_validate
-    from mainsail.quickstart.train import CANDIDATES, train_one
+    from mainsail.core.errors import MainsailError
+    from mainsail.quickstart.features import SERVICE, VIEW
+    from mainsail.quickstart.pipeline import PIPELINE, definition, outputs
 
     if common._uri:
         mainsail.set_tracking_uri(common._uri)
     client = mainsail.get_client()
-    console.print(f"[bold]Mainsail quickstart[/]  metadata: {client.uri}")
     started = time.perf_counter()
-    results = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as progress:
-        t = progress.add_task("generate churn data", total=1)
-        df = make_churn(rows)
-        progress.update(t, completed=1, description=f"generated {len(df):,} customers, churn rate "
-                                                    f"{df['churned'].mean():.1%}")
-        t = progress.add_task("ingest, profile and validate dataset churn", total=1)
-        dataset, validation = ingest_and_validate(client, df)
-        passed = sum(c.passed for c in validation.checks)
-        progress.update(t, completed=1, description=f"dataset {dataset.ref} (version #{dataset.number}): profiled, "
-                                                    f"{passed}/{len(validation.checks)} checks passed")
-        if not validation.passed:
-            progress.stop()
-            failed = "; ".join(f"{c.name}: {c.message}" for c in validation.failed)
-            raise InvalidInput(f"the churn data failed suite {validation.suite}, so no model trains on it: {failed}",
-                               code="validation_failed")
-        df = client.load_dataset(dataset.ref)  # train on exactly the stored version
-        mainsail.set_experiment(experiment)
-        for name in CANDIDATES:
-            steps = CANDIDATES[name][1].get("n_estimators", 1) if name == "gradient_boosting" else 1
-            task = progress.add_task(f"train {name}", total=steps)
-            res = train_one(name, df, on_step=lambda task=task: progress.advance(task), dataset_version=dataset.ref)
-            progress.update(task, completed=steps, description=f"trained {name}: auc {res.metrics['auc']:.3f}")
-            results.append(res)
-    best = max(results, key=lambda r: r.metrics["auc"])
-    table = Table("model", "run", "auc", "accuracy", "f1", "log_loss", title="churn models (test split)")
-    for r in sorted(results, key=lambda r: -r.metrics["auc"]):
-        style = "bold green" if r is best else None
-        table.add_row(r.model_name, r.run_id[:12], f"{r.metrics['auc']:.4f}", f"{r.metrics['accuracy']:.4f}",
-                      f"{r.metrics['f1']:.4f}", f"{r.metrics['log_loss']:.4f}", style=style)
-    console.print(table)
-    from mainsail.quickstart.register import GATE, register_best
-
-    version, champion = register_best(best.run_id)
-    gate = ", ".join(f"{k} {v}" for k, v in GATE.items())
-    sample = df.head(3)
-    predicted = np.asarray(champion.predict(sample)).tolist()
-    console.print(f"registered [bold]{version.name} v{version.version}[/] through the gate ({gate}), "
-                  f"stage [bold green]{version.stage}[/], aliases {', '.join(version.aliases)}; "
-                  f"models:/churn@champion predicts churned={escape(str(predicted))} for customers "
+    console.print(f"[bold]Mainsail quickstart[/]  metadata: {client.uri}")
+    applied = client.apply_pipeline(definition(experiment))
+    console.print(f"pipeline [bold]{PIPELINE}[/] v{applied.version} "
+                  f"({'new version' if applied.created else 'unchanged'}, {len(applied.spec.tasks)} tasks)")
+    run = _run_pipeline(client, PIPELINE, {"rows": rows, "experiment": experiment})
+    if run.status != "succeeded":
+        failed = next((t for t in run.tasks if t.status == "failed"), None)
+        if failed is not None:
+            try:
+                log = client.pipeline_task_log(run.id, failed.name).strip().splitlines()
+            except MainsailError:  # no log stored
+                log = []
+            shown = [line for line in log[:-4] if "FAIL" in line][:10] + log[-4:]  # failed checks, the error
+            err_console.print(escape("\n".join(shown)))
+        err_console.print(f"[bold red]run {run.id} {run.status}[/]: {escape(run.error or '')}  (log: mainsail "
+                          f"pipelines logs {run.id[:12]} {failed.name if failed else 'TASK'})")
+        raise typer.Exit(1)
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0.0
+    out = outputs(run)
+    data, training, best = out["ingest"]["dataset_version"], out["features"]["dataset_version"], out["select"]
+    registered = out["register"]
+    console.print(f"[green]run {run.id} succeeded[/]: {len(run.tasks)} tasks in {took:.1f}s")
+    console.print(f"data: dataset [bold]{data}[/] ({out['ingest']['rows']:,} rows, churn rate "
+                  f"{out['generate']['churn_rate']:.1%}), profiled; {out['validate']['checks']}/"
+                  f"{out['validate']['checks']} checks passed (suite churn-quickstart)")
+    mat = out["materialize"]["views"][0] if out["materialize"].get("views") else {"rows": 0}
+    console.print(f"features: entity [bold]customer[/], view [bold]{VIEW.name}[/] ({len(VIEW.features)} features) "
+                  f"over dataset churn; point-in-time join → training set [bold]{training}[/]; "
+                  + (f"{mat['rows']:,} customers materialized online" if mat["rows"] else
+                     "online store already up to date"))
+    console.print(_models_table(out, best["run_id"]))
+    ev = out["evaluate"]["metrics"]
+    console.print(f"evaluated [bold]{best['model']}[/] on {out['evaluate']['rows']:,} held-out rows: "
+                  f"roc_auc {ev['roc_auc']:.4f}, accuracy {ev['accuracy']:.4f} → quality gate passed")
+    champion = client.load_model("models:/churn@champion")
+    sample = client.load_dataset(training, limit=3)
+    predicted = [int(p) for p in champion.predict(sample)]
+    console.print(f"registered [bold]churn v{registered['version']}[/] (run {best['run_id'][:12]}, lineage: "
+                  f"{data}, {training}, view {VIEW.name}), stage [bold green]production[/], alias champion")
+    console.print(f"models:/churn@champion predicts churned={escape(str(predicted))} for customers "
                   f"{escape(str(sample['customer_id'].tolist()))}")
-    console.print(f"data: [bold]{dataset.ref}[/] (version #{dataset.number}, {dataset.row_count:,} rows), profiled "
-                  f"and validated by suite {validation.suite} ({len(validation.checks)} checks passed); every run "
-                  f"is tagged with it, so {version.name} v{version.version}'s lineage points at it")
-    console.print(f"best: [bold]{best.model_name}[/] (run {best.run_id}) in {time.perf_counter() - started:.1f}s\n"
-                  f"next: [cyan]mainsail runs list -e {experiment} -o 'metrics.auc DESC'[/]   "
-                  f"[cyan]mainsail data profile {dataset.ref}[/]   "
-                  f"[cyan]mainsail models lineage churn {version.version}[/]   "
-                  f"[cyan]mainsail runs compare {' '.join(r.run_id[:12] for r in results)}[/]   "
-                  f"[cyan]mainsail models show churn[/]   [cyan]mainsail models card churn {version.version}[/]")
+
+    served = None
+    if serve and best.get("runner_up"):
+        from mainsail.quickstart.churn import FEATURES
+        from mainsail.quickstart.register import register_challenger
+        from mainsail.quickstart.serving import GUARDS, STEPS, serve_and_canary
+
+        up = best["runner_up"]
+        v2 = register_challenger(client, up["run_id"], [data], [VIEW.name])
+        console.print(f"\n[bold]serving[/]: deployment churn → models:/churn@champion (v{registered['version']}); "
+                      f"canary of the runner-up [bold]{up['model']}[/] as churn v{v2.version} (auc "
+                      f"{up['metrics']['auc']:.4f} vs {best['metrics']['auc']:.4f}) through "
+                      f"{' → '.join(f'{s:g}%' for s in STEPS)}; its guards (error rate ≤ "
+                      f"{GUARDS['max_error_rate']:g}, p95 ≤ {GUARDS['max_p95_ms']:g} ms, ≥ {GUARDS['min_requests']} "
+                      "requests per step) watch errors and latency, not accuracy")
+        records = client.load_dataset(training, columns=FEATURES, limit=1000).to_dict("records")
+        served = serve_and_canary(client, v2.version, records, console)
+        style = "bold green" if served.state == "promoted" else "bold red"
+        console.print(f"rollout [{style}]{served.state}[/]: {served.requests:,} requests ({served.errors} errors) in "
+                      f"{served.seconds:.1f}s; champion now churn v{served.champion_now}; {served.log_rows:,} "
+                      f"inference logs written ({served.log_files} Parquet files)")
+
+    online = client.get_online_features([{"customer_id": "C000042"}], service=SERVICE.name).rows()[0]
+    table = Table("feature", "value", title="online features of C000042",
+                  caption=f"service {SERVICE.name}")
+    for k, v in online.items():
+        table.add_row(k, "—" if v is None else f"{v:g}" if isinstance(v, float) else str(v))
+    console.print(table)
+    console.print(f"best: [bold]{best['model']}[/] (run {best['run_id']}); pipeline run {run.id}")
+    if served is not None:
+        console.print(f"deployment: churn, rollout of v{served.candidate} {served.state}, "
+                      f"{served.log_rows:,} inference logs")
+    console.print(f"done in {time.perf_counter() - started:.1f}s\n"
+                  "next: [cyan]mainsail pipelines runs[/]   [cyan]mainsail pipelines status "
+                  f"{run.id[:12]}[/]   [cyan]mainsail data versions churn[/]   [cyan]mainsail features list[/]   "
+                  "[cyan]mainsail features get customer_id=C000042 -s churn-features[/]   "
+                  "[cyan]mainsail deployments show churn --history[/]   [cyan]mainsail models show churn[/]   "
+                  f"[cyan]mainsail models lineage churn {registered['version']}[/]   "
+                  f"[cyan]mainsail runs list -e {experiment} -o 'metrics.auc DESC'[/]")

@@ -13,14 +13,19 @@ def server(
     background: bool = typer.Option(True, "--background/--no-background",
                                      help="Run the event dispatcher and other background services."),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
+    deployments: str = typer.Option(
+        None, "--deployments", help="Host deployments in this process at /deployments/NAME/predict and OIP "
+                                    "/v2/models/NAME/…: 'all', 'none' or NAME,NAME (default: all when the "
+                                    "metadata store is embedded SQLite and background services run)."),
 ) -> None:
-    """Serve the REST API (/api/v1), /docs, /health, /ready and /metrics."""
+    """Serve the REST API (/api/v1), /docs, /health, /ready and /metrics (and hosted deployments)."""
     import uvicorn
 
     from mainsail.api.app import create_app
     from mainsail.core.events import Dispatcher
     from mainsail.core.runtime import Runtime
     from mainsail.core.settings import Settings
+    from mainsail.serving.host import DeploymentHost, parse_names
 
     settings = Settings.from_env()
     runtime = Runtime.for_settings(settings)
@@ -38,10 +43,21 @@ def server(
         from mainsail.pipelines.host import start_background
 
         stop_pipelines = start_background(runtime)  # cron schedules, event triggers, local task executor
+    hosting = None
+    enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
+    if enabled:
+        from mainsail.client.client import Client
+
+        hosting = DeploymentHost(Client(settings.uri, artifact_root=settings.artifact_root), hosted).start()
+        hosting.mount(app)
+        console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
+                      f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
     console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  metadata: {settings.uri}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
+        if hosting:
+            hosting.stop()
         if stop_pipelines:
             stop_pipelines()
         if rollouts:

@@ -39,10 +39,11 @@ def _show(d: object) -> None:
     assert isinstance(d, Deployment)
     console.print(f"[bold]{d.name}[/]  mode: {d.mode}  status: [{STATUS_STYLE[d.status]}]{d.status}[/]")
     total = sum(v.weight for v in d.variants if v.role == "primary") or 1
-    t = Table("variant", "model", "version", "role", "weight", "share")
+    t = Table("variant", "model", "version", "role", "weight", "share", "features")
     for v in d.variants:
         share = f"{v.weight / total:.0%}" if v.role == "primary" else "copy"
-        t.add_row(v.name, v.model, str(v.version or "[red]unresolved[/]"), v.role, f"{v.weight:g}", share)
+        feats = v.feature_service or ", ".join(v.feature_views) or "—"
+        t.add_row(v.name, v.model, str(v.version or "[red]unresolved[/]"), v.role, f"{v.weight:g}", share, feats)
     console.print(t)
     if d.rollout:
         r = d.rollout
@@ -60,12 +61,14 @@ def create(name: str,
            model: str = typer.Option(None, "--model", "-m", help="One model URI, e.g. models:/churn@champion."),
            variant: list[str] = typer.Option(None, "--variant", "-v",
                                              help="NAME=models:/…[:WEIGHT][:shadow] (repeatable)."),
-           description: str = typer.Option(None, help="What this deployment is for.")) -> None:
+           description: str = typer.Option(None, help="What this deployment is for."),
+           feature_service: str = typer.Option(None, help="Feature service answering entity requests "
+                                                          "({\"entity_id\": …}) from the online store.")) -> None:
     """Create a deployment of one model or of several weighted/shadow variants."""
     if bool(model) == bool(variant):
         raise typer.BadParameter("give --model or one or more --variant")
     variants = model if model else [_variant(v) for v in variant]
-    _show(client().create_deployment(name, variants, description=description))
+    _show(client().create_deployment(name, variants, description=description, feature_service=feature_service))
 
 
 @deployments_app.command("list")

@@ -325,6 +325,10 @@ def _csv(fh: IO[bytes], size: int | None, path: str, schema: dict[str, str] | No
                                parse_options=pcsv.ParseOptions(delimiter=delim),
                                convert_options=pcsv.ConvertOptions(column_types=types))
     except pa.ArrowInvalid as exc:
+        # close now: pyarrow's read-ahead threads may still hold the Python file, and a file torn
+        # down at interpreter exit under a live C++ thread aborts the process (exit 134)
+        stream.close()
+        fh.close()
         raise _csv_error(path, str(exc), delim) from None
 
     def batches() -> Iterator[pa.RecordBatch]:

@@ -11,13 +11,15 @@ and dropped at once when this process applies definitions)."""
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import hashlib
+import operator
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +40,25 @@ class OnlineStore(Protocol):
     def write(self, view: str, rows: Iterable[Row]) -> int: ...
     def read(self, view: str, keys: Sequence[str], features: Sequence[str]) -> list[list[Any] | None]: ...
     def read1(self, view: str, key: str, features: Sequence[str]) -> list[Any] | None: ...
+    def getter(self, view: str, features: Sequence[str]) -> Callable[[str], Sequence[Any] | None]: ...
     def close(self) -> None: ...
+
+
+def _picker(features: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
+    """``features``' values from a stored record, ``None`` for a feature the record lacks (added to the
+    view after it was written): one ``itemgetter`` call in the common case."""
+    if len(features) == 1:
+        f = features[0]
+        return lambda vals: (vals.get(f),)
+    get = operator.itemgetter(*features)
+
+    def pick(vals: dict[str, Any]) -> Sequence[Any]:
+        try:
+            return get(vals)  # type: ignore[no-any-return]
+        except KeyError:
+            return [vals.get(f) for f in features]
+
+    return pick
 
 
 class SqliteOnlineStore:
@@ -92,6 +112,19 @@ class SqliteOnlineStore:
             return None
         vals = orjson.loads(row[0])
         return [vals.get(f) for f in features]
+
+    def getter(self, view: str, features: Sequence[str]) -> Callable[[str], Sequence[Any] | None]:
+        """A function reading one entity's ``features`` of ``view`` (the in-process hot path): the
+        statement, decoder and value picker are bound once, per call only the lookup and one decode."""
+        local, conn_of, get, loads = self._local, self._conn, self.GET, orjson.loads
+        pick = _picker(features)
+
+        def read1(key: str) -> Sequence[Any] | None:
+            conn = getattr(local, "conn", None) or conn_of()
+            row = conn.execute(get, (view, key)).fetchone()
+            return None if row is None else pick(loads(row[0]))
+
+        return read1
 
     def read(self, view: str, keys: Sequence[str], features: Sequence[str]) -> list[list[Any] | None]:
         ex, loads, out = self._conn().execute, orjson.loads, []
@@ -161,6 +194,39 @@ class RedisOnlineStore:
 
     def read1(self, view: str, key: str, features: Sequence[str]) -> list[Any] | None:
         return self.read(view, (key,), features)[0]
+
+    def getter(self, view: str, features: Sequence[str]) -> Callable[[str], Sequence[Any] | None]:
+        """A function reading one entity's ``features`` of ``view`` with one ``HMGET`` (parsed by hiredis
+        when installed); field list, key prefix and decoder bound once."""
+        import redis
+
+        hmget, loads, url = self.r.hmget, orjson.loads, self.url
+        fields, pre = ["_ts", *features], f"{self.prefix}{view}:"
+
+        def read1(key: str) -> Sequence[Any] | None:
+            try:
+                vals = hmget(pre + key, fields)
+            except redis.RedisError as exc:
+                raise ServiceUnavailable(f"online store {url}: {exc}") from None
+            return None if vals[0] is None else [None if v is None else loads(v) for v in vals[1:]]
+
+        return read1
+
+    def fetch_many(self, reads: Sequence[tuple[str, str, Sequence[str]]]) -> list[list[Any] | None]:
+        """Several views' records of one entity (``(view, key, features)``) in one round trip: a
+        pipeline without MULTI/EXEC, one ``HMGET`` per view."""
+        import redis
+
+        loads = orjson.loads
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for view, key, features in reads:
+                pipe.hmget(f"{self.prefix}{view}:{key}", ["_ts", *features])
+            results = pipe.execute()
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"online store {self.url}: {exc}") from None
+        return [None if vals[0] is None else [None if v is None else loads(v) for v in vals[1:]]
+                for vals in results]
 
     def read(self, view: str, keys: Sequence[str], features: Sequence[str]) -> list[list[Any] | None]:
         import redis
@@ -242,11 +308,7 @@ class ViewRead:
 class Plan:
     keys: tuple[str, ...]          # every join key column, in first-mention order
     reads: tuple[ViewRead, ...]
-
-    @property
-    def simple(self) -> bool:
-        """Every view has a single join key (the common case, read without generic loops)."""
-        return all(len(r.keys) == 1 for r in self.reads)
+    one: Callable[[dict[str, Any]], dict[str, list[Any]]] | None = None  # compiled read of one entity row
 
 
 class Reader:
@@ -264,6 +326,7 @@ class Reader:
         self._loaded = 0.0
         self._plans: dict[Any, Plan] = {}
         self.usage: dict[tuple[str, str], int] = {}
+        self._hits: collections.deque[str] = collections.deque()  # one view name per hot-path read
         self._usage_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
 
@@ -287,6 +350,10 @@ class Reader:
 
     def invalidate(self) -> None:
         self._loaded = 0.0
+
+    def fresh(self) -> bool:
+        """The cached definitions are still valid (a read will not query the metadata database)."""
+        return self._defs is not None and time.monotonic() - self._loaded <= self.ttl
 
     def defs(self) -> Any:
         now = time.monotonic()
@@ -323,30 +390,75 @@ class Reader:
                                        errors=[{"loc": ["features"], "msg": f"{name!r} twice"}])
                 seen.add(name)
             reads.append(ViewRead(vname, jk, tuple(e.type for e in ents), tuple(fnames), out))
-        plan = self._plans[cache_key] = Plan(tuple(keys), tuple(reads))
+        plan = Plan(tuple(keys), tuple(reads))
+        plan = self._plans[cache_key] = Plan(plan.keys, plan.reads, self._compile(plan))
         return plan
+
+    def _compile(self, plan: Plan) -> Callable[[dict[str, Any]], dict[str, list[Any]]] | None:
+        """The read of one entity row as one closure (the in-process hot path): key encoding, store
+        statement, value picking and output names are bound here, so a call does the lookup, one
+        decode and builds the columns. ``None`` for composite keys (read by the generic path)."""
+        if not all(len(r.keys) == 1 for r in plan.reads):
+            return None
+        if self._flusher is None:
+            self._start_flusher()
+        hits = self._hits.append
+        parts = [(r.keys[0], r.key_types[0][0] == "i", r.key_types, self.store.getter(r.view, r.features), r.out,
+                  r.view, r.features) for r in plan.reads]
+        if len(parts) == 1:
+            k, isint, types, get, out, view, _ = parts[0]
+
+            def one(row: dict[str, Any]) -> dict[str, list[Any]]:
+                v = row[k]
+                tv = type(v)
+                found = get(str(v) if isint and tv is int else v if tv is str and not isint else encode_key((v,), types))
+                hits(view)
+                cols = {k: [v]}
+                if found is None:
+                    for o in out:
+                        cols[o] = [None]
+                else:
+                    for o, x in zip(out, found):  # noqa: B905 - same length by construction
+                        cols[o] = [x]
+                return cols
+
+            return one
+        jk = plan.keys
+        fetch_many = getattr(self.store, "fetch_many", None)  # Redis: every view in one round trip
+
+        def many(row: dict[str, Any]) -> dict[str, list[Any]]:
+            cols = {k: [row[k]] for k in jk}
+            keys = []
+            for k, isint, types, _, _, _, _ in parts:
+                v = row[k]
+                tv = type(v)
+                keys.append(str(v) if isint and tv is int else v if tv is str and not isint else encode_key((v,), types))
+            if fetch_many is not None:
+                founds = fetch_many([(p[5], key, p[6]) for p, key in zip(parts, keys)])  # noqa: B905
+            else:
+                founds = [p[3](key) for p, key in zip(parts, keys)]  # noqa: B905
+            for p, found in zip(parts, founds):  # noqa: B905
+                hits(p[5])
+                if found is None:
+                    for o in p[4]:
+                        cols[o] = [None]
+                else:
+                    for o, x in zip(p[4], found):  # noqa: B905
+                        cols[o] = [x]
+            return cols
+
+        return many
 
     def get(self, entity_rows: Sequence[dict[str, Any]], features: Sequence[str] | None = None,
             service: str | None = None, full_names: bool = False) -> dict[str, list[Any]]:
         """Columns: each join key, then each feature; one store read per view per entity row."""
-        plan = self.plan(features, service, full_names)
-        if len(entity_rows) == 1 and plan.simple:
-            row = entity_rows[0]
+        if time.monotonic() - self._loaded > self.ttl:
+            self.defs()
+        plan = self._plans.get((tuple(features) if features else None, service, full_names)) \
+            or self.plan(features, service, full_names)
+        if plan.one is not None and len(entity_rows) == 1:
             try:
-                columns = {k: [row[k]] for k in plan.keys}
-                for vr in plan.reads:
-                    v, t = row[vr.keys[0]], vr.key_types[0]
-                    key = v if (type(v) is str and t == "string") else str(v) if (type(v) is int and t[0] == "i") \
-                        else encode_key((v,), vr.key_types)
-                    found = self.store.read1(vr.view, key, vr.features)
-                    if found is None:
-                        for name in vr.out:
-                            columns[name] = [None]
-                    else:
-                        for name, value in zip(vr.out, found):  # noqa: B905 - same length by construction
-                            columns[name] = [value]
-                    self.count(vr.view, "online", 1)
-                return columns
+                return plan.one(entity_rows[0])
             except (KeyError, TypeError, ValueError):
                 pass  # the generic path below names the problem
         columns = {}
@@ -395,9 +507,23 @@ class Reader:
             with contextlib.suppress(Exception):  # kept and counted again at the next flush
                 self.flush_usage()
 
+    def pending_usage(self) -> dict[tuple[str, str], int]:
+        """The reads counted and not yet flushed to the database."""
+        with self._usage_lock:
+            self._fold()
+            return dict(self.usage)
+
+    def _fold(self) -> None:
+        """Move hot-path hits into ``usage`` (under ``_usage_lock``)."""
+        hits, usage = self._hits, self.usage
+        while hits:
+            key = (hits.popleft(), "online")
+            usage[key] = usage.get(key, 0) + 1
+
     def flush_usage(self) -> None:
         """Add the counted reads to the database (the counters are kept if that fails)."""
         with self._usage_lock:
+            self._fold()
             pending, self.usage = self.usage, {}
         if not pending:
             return

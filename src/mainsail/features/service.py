@@ -344,7 +344,7 @@ def view_stats(ctx: Ctx, name: Name) -> ViewStats:
     view = view_of(defs, name, ["path", "name"])
     if ctx.runtime is not None:
         reader = Reader.for_runtime(ctx.runtime)
-        pending = {k: v for k, v in reader.usage.items() if k[0] == name}
+        pending = {k: v for k, v in reader.pending_usage().items() if k[0] == name}
     else:
         pending = {}
     st = ctx.session.get(FeatureViewStateRow, name)

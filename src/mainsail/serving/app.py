@@ -12,18 +12,23 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from mainsail import __version__
-from mainsail.core.errors import MainsailError, NotFound, ServiceUnavailable
+from mainsail.core.errors import InvalidInput, MainsailError, NotFound, ServiceUnavailable
 from mainsail.serving import codec
 from mainsail.serving.replica import Loaded, ReplicaState
 
 JSON = "application/json"
+ENTITY_KINDS = ("entity_id", "entities")
 _PREDICT_BODY = {"requestBody": {"required": True, "content": {JSON: {"schema": {"oneOf": [
     {"type": "array", "items": {"type": "object"}, "description": "records"},
     {"type": "object", "properties": {
         "records": {"type": "array", "items": {"type": "object"}},
         "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+        "entity_id": {"description": "an entity id (or a list): features come from the online store"},
+        "entities": {"type": "array", "items": {"type": "object"}, "description": "join-key rows, e.g. "
+                     "[{\"customer_id\": \"C1\"}], optionally with request-time features"},
         "key": {"type": "string", "description": "sticky routing key (e.g. a user id)"},
         "request_id": {"type": "string"}}}]}}}}}
 _OIP_BODY = {"requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object", "properties": {
@@ -62,31 +67,47 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - a shadow never affects the answer
             state.log(rid, loaded, time.perf_counter() - start, True, 500, inputs, orjson.dumps(str(exc)).decode())
 
-    async def _serve(loaded: Loaded, kind: str, data: Any, rid: str, start: float, routing: Any) -> Any:
-        try:
-            x = codec.records_to_input(data, loaded.spec) if kind == "records" else (
-                codec.columns_to_input(data, loaded.spec) if kind == "columns" else data)
-        finally:
-            state.arriving -= 1
+    def _to_input(loaded: Loaded, kind: str, data: Any) -> Any:
+        if kind == "records":
+            return codec.records_to_input(data, loaded.spec)
+        return codec.columns_to_input(data, loaded.spec) if kind == "columns" else data
+
+    async def _run(loaded: Loaded, x: Any) -> Any:
         state.m_in_flight.inc()
         try:
-            pred = await loaded.run(x)
-        except MainsailError as exc:
-            state.record(loaded, 0, time.perf_counter() - start, exc.code)
+            return await loaded.run(x)
+        except MainsailError:
             raise
         except Exception as exc:
-            state.record(loaded, 0, time.perf_counter() - start, "prediction_failed")
             raise MainsailError(f"variant {loaded.variant} ({loaded.model_name} v{loaded.version}) failed to "
                                 f"predict: {type(exc).__name__}: {exc}", code="prediction_failed") from exc
         finally:
             state.m_in_flight.dec()
+
+    def _mirror(routing: Any, loaded: Loaded, kind: str, data: Any, x: Any, rid: str) -> None:
+        """Send a copy of the request to each shadow variant (off the answer's path)."""
         for shadow in routing.shadows:
-            if shadow is not loaded:
-                sx = x if shadow.spec == loaded.spec or kind == "tensor" else (
-                    codec.records_to_input(data, shadow.spec) if kind == "records"
-                    else codec.columns_to_input(data, shadow.spec))
-                asyncio.ensure_future(_shadow(shadow, sx, rid, _inputs_json(kind, data)))
-        return pred
+            if shadow is loaded:
+                continue
+            try:
+                sx = x if shadow.spec == loaded.spec or kind == "tensor" else _to_input(shadow, kind, data)
+            except MainsailError:  # the shadow takes other inputs; it never affects the answer
+                continue
+            asyncio.ensure_future(_shadow(shadow, sx, rid, _inputs_json(kind, data)))
+
+    async def _entity_records(loaded: Loaded, kind: str, data: Any) -> list[dict[str, Any]]:
+        source = loaded.features
+        if source is None:
+            raise InvalidInput(f"variant {loaded.variant} ({loaded.model_name} v{loaded.version}) has no feature "
+                               "service: set feature_service on the deployment, or send records",
+                               code="no_feature_service",
+                               errors=[{"loc": ["body", kind], "msg": "this deployment takes records, not entities"}])
+
+        def lookup() -> list[dict[str, Any]]:
+            rows = source.rows(state.client, kind, data)
+            return source.records(state.client, rows, kind, loaded.spec.columns)
+
+        return await run_in_threadpool(lookup)
 
     def _inputs_json(kind: str, data: Any) -> str:
         if kind == "tensor":
@@ -99,23 +120,36 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
             raise ServiceUnavailable(f"deployment {dep!r} has no model loaded yet", code="not_ready")
         return routing
 
-    @app.post("/predict", tags=["predict"], summary="Predict on records or columns", openapi_extra=_PREDICT_BODY)
+    @app.post("/predict", tags=["predict"], summary="Predict on records, columns or entities",
+              openapi_extra=_PREDICT_BODY)
     async def predict(request: Request) -> Response:
         start = time.perf_counter()
         state.arriving += 1
+        arriving, loaded = True, None
         try:
-            payload = _loads(await request.body())
-            kind, data, key, rid = codec.parse_predict(payload)
-            routing = _routing()
-            loaded = routing.pick(key or request.headers.get("x-mainsail-key"))
-        except BaseException:
-            state.arriving -= 1
+            try:
+                payload = _loads(await request.body())
+                kind, data, key, rid = codec.parse_predict(payload)
+                routing = _routing()
+                loaded = routing.pick(key or request.headers.get("x-mainsail-key"))
+                if kind in ENTITY_KINDS:  # features from the online store; the batcher need not wait for this
+                    state.arriving -= 1
+                    arriving = False
+                    data = await _entity_records(loaded, kind, data)
+                    kind = "records"
+                x = _to_input(loaded, kind, data)
+            finally:
+                if arriving:
+                    state.arriving -= 1
+            pred = await _run(loaded, x)
+        except Exception as exc:
+            state.record_error(loaded, exc, time.perf_counter() - start)
             raise
         rid = rid or request.headers.get("x-request-id") or uuid.uuid4().hex
-        pred = await _serve(loaded, kind, data, rid, start, routing)
+        _mirror(routing, loaded, kind, data, x, rid)
         preds = codec.to_jsonable(pred)
         elapsed = time.perf_counter() - start
-        state.record(loaded, len(preds), elapsed, None)
+        state.record(loaded, len(preds), elapsed)
         if state.logger is not None:
             state.log(rid, loaded, elapsed, False, 200, _inputs_json(kind, data), orjson.dumps(preds).decode())
         return _json({"predictions": preds, "request_id": rid, "variant": loaded.variant, "model": loaded.model_name,
@@ -166,38 +200,44 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
     async def infer(name: str, request: Request, version: str | None = None) -> Response:
         start = time.perf_counter()
         state.arriving += 1
+        loaded = None
         try:
-            raw = await request.body()
-            header_len = request.headers.get("inference-header-content-length")
-            binary = None
-            if header_len is not None:
-                try:
-                    n = int(header_len)
-                except ValueError:
-                    raise codec.bad(["header", "inference-header-content-length"], "expected an integer") from None
-                raw, binary = raw[:n], memoryview(raw)[n:]
-            body = _loads(raw)
-            if not isinstance(body, dict):
-                raise codec.bad(["body"], "expected an inference request object")
-            routing = _routing()
-            pinned = _model(name, routing)
-            key = (body.get("parameters") or {}).get("key") if isinstance(body.get("parameters"), dict) else None
-            loaded = pinned or routing.pick(str(key) if key is not None else None)
-            if version is not None and version != str(loaded.version):
-                raise NotFound(f"model {name!r} version {version!r} is not served here (serving {loaded.version})",
-                               code="model_version_not_found")
-            x = codec.oip_to_input(body, loaded.spec, binary)
-        except BaseException:
-            state.arriving -= 1
+            try:
+                raw = await request.body()
+                header_len = request.headers.get("inference-header-content-length")
+                binary = None
+                if header_len is not None:
+                    try:
+                        n = int(header_len)
+                    except ValueError:
+                        raise codec.bad(["header", "inference-header-content-length"], "expected an integer") from None
+                    raw, binary = raw[:n], memoryview(raw)[n:]
+                body = _loads(raw)
+                if not isinstance(body, dict):
+                    raise codec.bad(["body"], "expected an inference request object")
+                routing = _routing()
+                pinned = _model(name, routing)
+                params = body.get("parameters")
+                key = params.get("key") if isinstance(params, dict) else None
+                loaded = pinned or routing.pick(str(key) if key is not None else None)
+                if version is not None and version != str(loaded.version):
+                    raise NotFound(f"model {name!r} version {version!r} is not served here (serving {loaded.version})",
+                                   code="model_version_not_found")
+                x = codec.oip_to_input(body, loaded.spec, binary)
+            finally:
+                state.arriving -= 1
+            pred = await _run(loaded, x)
+        except Exception as exc:
+            state.record_error(loaded, exc, time.perf_counter() - start)
             raise
         rid = str(body.get("id") or uuid.uuid4().hex)
-        pred = await _serve(loaded, "tensor", x, rid, start, routing)
+        _mirror(routing, loaded, "tensor", x, x, rid)
         outputs = [codec.oip_output("predict", pred)]
         wanted = {o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)}
         if "predict_proba" in wanted and hasattr(loaded.model, "predict_proba"):
             outputs.append(codec.oip_output("predict_proba", loaded.model.predict_proba(x)))
         elapsed = time.perf_counter() - start
-        state.record(loaded, int(outputs[0]["shape"][0]) if outputs[0]["shape"] else 1, elapsed, None)
+        state.record(loaded, int(outputs[0]["shape"][0]) if outputs[0]["shape"] else 1, elapsed)
         if state.logger is not None:
             state.log(rid, loaded, elapsed, False, 200, _inputs_json("tensor", x), orjson.dumps(outputs[0]["data"]).decode())
         return _json({"model_name": name, "model_version": str(loaded.version), "id": rid, "outputs": outputs},
@@ -218,9 +258,9 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(state.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -51,10 +51,13 @@ class InputSpec:
 
 # ------------------------------------------------------------------------------------ /predict
 
+PAYLOADS = ("records", "columns", "entity_id", "entities")
+
+
 def parse_predict(body: Any) -> tuple[str, Any, str | None, str | None]:
     """``(kind, data, key, request_id)`` from a ``/predict`` body: a list of records, or an object with
-    ``records`` (a list of objects) or ``columns`` (an object of equal-length lists), optional ``key``
-    (sticky routing) and ``request_id``."""
+    ``records`` (a list of objects), ``columns`` (an object of equal-length lists), ``entity_id`` (an id or
+    a list of ids) or ``entities`` (join-key rows), optional ``key`` (sticky routing) and ``request_id``."""
     if isinstance(body, list):
         return "records", body, None, None
     if not isinstance(body, dict):
@@ -64,14 +67,20 @@ def parse_predict(body: Any) -> tuple[str, Any, str | None, str | None]:
         raise bad(["body", "key"], "expected a string")
     if rid is not None and not isinstance(rid, str):
         raise bad(["body", "request_id"], "expected a string")
-    unknown = sorted(set(body) - {"records", "columns", "key", "request_id"})
+    unknown = sorted(set(body) - {*PAYLOADS, "key", "request_id"})
     if unknown:
-        raise bad(["body", unknown[0]], "unknown field; expected 'records' or 'columns' (and 'key', 'request_id')")
-    if "records" in body:
-        return "records", body["records"], None if key is None else str(key), rid
-    if "columns" in body:
-        return "columns", body["columns"], None if key is None else str(key), rid
-    raise bad(["body", "records"], "field required ('records' or 'columns')")
+        raise bad(["body", unknown[0]], "unknown field; expected 'records', 'columns', 'entity_id' or 'entities' "
+                                        "(and 'key', 'request_id')")
+    given = [k for k in PAYLOADS if k in body]
+    if len(given) > 1:
+        raise bad(["body", given[1]], f"give one of 'records', 'columns', 'entity_id', 'entities', not {given[0]!r} "
+                                      "too")
+    if not given:
+        raise bad(["body", "records"], "field required ('records', 'columns', 'entity_id' or 'entities')")
+    data = body[given[0]]
+    if key is None and given[0] == "entity_id" and isinstance(data, str | int):
+        key = data  # an entity keeps its variant
+    return given[0], data, None if key is None else str(key), rid
 
 
 def _check_records(records: Any) -> list[Mapping[str, Any]]:

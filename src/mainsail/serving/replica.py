@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from mainsail.core.errors import MainsailError
 from mainsail.serving.batcher import MicroBatcher
 from mainsail.serving.codec import InputSpec
+from mainsail.serving.entities import FeatureSource
 from mainsail.serving.inference_log import InferenceLogger
-from mainsail.serving.schemas import LATENCY_BUCKETS_MS, Deployment, Role, Status
+from mainsail.serving.schemas import LATENCY_BUCKETS_MS, Deployment, Role, Status, Variant
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class Loaded:
     model: Any  # PyFuncModel
     spec: InputSpec
     batcher: MicroBatcher | None = None
+    features: FeatureSource | None = None  # for entity requests
 
     def predict_direct(self, x: Any) -> Any:
         if self.spec.fast and isinstance(x, np.ndarray):
@@ -80,8 +83,9 @@ EMPTY = Routing((), 0.0, (), {}, {})
 @dataclass
 class Counters:
     requests: int = 0
-    errors: int = 0
+    errors: int = 0  # model failures and 5xx: what the canary guard counts
     buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_MS))
+    client_errors: int = 0  # 4xx: counted apart, neither a request nor an error of the variant
 
     def observe(self, ms: float, error: bool) -> None:
         self.requests += 1
@@ -94,14 +98,53 @@ class Counters:
         self.buckets[-1] += 1
 
 
+def error_kind(exc: BaseException) -> tuple[str, str]:
+    """``(code, kind)`` of a failed request: kind ``client`` (4xx), ``model`` (the model raised) or
+    ``server`` (any other 5xx)."""
+    if isinstance(exc, MainsailError):
+        if exc.code == "prediction_failed":
+            return exc.code, "model"
+        return exc.code, "client" if exc.status < 500 else "server"
+    return "internal_error", "server"
+
+
+class ReplicaMetrics:
+    """The Prometheus metrics of one or more replicas (``mainsail server`` hosts several in one registry)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        labels = ["deployment", "model", "version", "variant"]
+        self.predictions = Counter("mainsail_predictions", "Rows predicted", labels, registry=self.registry)
+        self.requests = Counter("mainsail_prediction_requests", "Prediction requests answered", labels,
+                                registry=self.registry)
+        self.errors = Counter("mainsail_prediction_errors", "Prediction requests that failed, by kind: client "
+                              "(4xx), model (the model raised) or server (other 5xx)",
+                              ["deployment", "variant", "code", "kind"], registry=self.registry)
+        self.latency = Histogram("mainsail_prediction_latency_seconds", "Prediction latency", ["deployment", "variant"],
+                                 buckets=[b / 1000 for b in LATENCY_BUCKETS_MS[:-1]], registry=self.registry)
+        self.in_flight = Gauge("mainsail_predictions_in_flight", "Prediction requests being served", ["deployment"],
+                               registry=self.registry)
+        self.batch = Histogram("mainsail_batch_size", "Requests per micro-batch", ["deployment"],
+                               buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256], registry=self.registry)
+        self.loaded = Gauge("mainsail_model_loaded", "Loaded model version per variant", ["deployment", "variant"],
+                            registry=self.registry)
+        self.degraded = Gauge("mainsail_deployment_degraded", "1 when a model failed to load", ["deployment"],
+                              registry=self.registry)
+
+    def text(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
 class ReplicaState:
     """What a replica serves and how it stays in step with its deployment."""
 
     def __init__(self, client: Any, deployment: str, *, replica_id: str | None = None, poll_interval: float = 2.0,
                  max_batch: int = 256, max_wait: float = 0.0015, log_interval: float = 2.0,
-                 log_inferences: bool = True):
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
+                 log_inferences: bool = True, metrics: ReplicaMetrics | None = None):
         self.client = client
         self.deployment = deployment
         self.replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -117,23 +160,14 @@ class ReplicaState:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sync_lock = threading.Lock()
-        self.registry = CollectorRegistry()
-        labels = ["deployment", "model", "version", "variant"]
-        self.m_predictions = Counter("mainsail_predictions", "Rows predicted", labels, registry=self.registry)
-        self.m_requests = Counter("mainsail_prediction_requests", "Prediction requests answered", labels,
-                                  registry=self.registry)
-        self.m_errors = Counter("mainsail_prediction_errors", "Prediction requests that failed",
-                                ["deployment", "variant", "code"], registry=self.registry)
-        self.m_latency = Histogram("mainsail_prediction_latency_seconds", "Prediction latency", ["deployment", "variant"],
-                                   buckets=[b / 1000 for b in LATENCY_BUCKETS_MS[:-1]], registry=self.registry)
-        self.m_in_flight = Gauge("mainsail_predictions_in_flight", "Prediction requests being served", ["deployment"],
-                                 registry=self.registry).labels(deployment)
-        self.m_batch = Histogram("mainsail_batch_size", "Requests per micro-batch", ["deployment"],
-                                 buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256], registry=self.registry).labels(deployment)
-        self.m_loaded = Gauge("mainsail_model_loaded", "Loaded model version per variant", ["deployment", "variant"],
-                              registry=self.registry)
-        self.m_degraded = Gauge("mainsail_deployment_degraded", "1 when a model failed to load", ["deployment"],
-                                registry=self.registry).labels(deployment)
+        self.metrics = m = metrics or ReplicaMetrics()
+        self.registry = m.registry
+        self.m_predictions, self.m_requests, self.m_errors, self.m_latency = m.predictions, m.requests, m.errors, \
+            m.latency
+        self.m_in_flight = m.in_flight.labels(deployment)
+        self.m_batch = m.batch.labels(deployment)
+        self.m_loaded = m.loaded
+        self.m_degraded = m.degraded.labels(deployment)
         self.logger: InferenceLogger | None = None
         if log_inferences:
             self.logger = InferenceLogger(deployment, self._write_log, interval=log_interval)
@@ -147,9 +181,10 @@ class ReplicaState:
         out = {}
         for name, c in list(self.counters.items()):
             prev = self._reported.get(name) or Counters()
-            snap = Counters(c.requests, c.errors, list(c.buckets))
-            if snap.requests != prev.requests:
+            snap = Counters(c.requests, c.errors, list(c.buckets), c.client_errors)
+            if (snap.requests, snap.client_errors) != (prev.requests, prev.client_errors):
                 out[name] = {"requests": snap.requests - prev.requests, "errors": snap.errors - prev.errors,
+                             "client_errors": snap.client_errors - prev.client_errors,
                              "latency_buckets": [a - b for a, b in zip(snap.buckets, prev.buckets, strict=True)]}
             self._reported[name] = snap
         return out
@@ -164,10 +199,12 @@ class ReplicaState:
             self.apply(d)
             return d
 
-    def _load(self, name: str, model_name: str, version: int) -> Loaded:
-        model = self.client.load_model(f"models:/{model_name}/{version}")
+    def _load(self, v: Variant) -> Loaded:
+        assert v.version is not None
+        model = self.client.load_model(f"models:/{v.model_name}/{v.version}")
         spec = InputSpec.from_signature(model.input_schema, model.flavor)
-        loaded = Loaded(name, model_name, version, model, spec)
+        loaded = Loaded(v.name, v.model_name, v.version, model, spec,
+                        features=FeatureSource.of(v.feature_service, v.feature_views))
         if spec.fast and self.max_batch > 1:
             loaded.batcher = MicroBatcher(loaded.predict_direct, max_batch=self.max_batch, max_wait=self.max_wait,
                                           on_batch=self.m_batch.observe, arriving=lambda: self.arriving)
@@ -183,11 +220,14 @@ class ReplicaState:
             if v.version is None:
                 problems.append(f"variant {v.name}: {v.model} does not resolve to a model version")
             elif have is not None and (have.model_name, have.version) == (v.model_name, v.version):
+                source = FeatureSource.of(v.feature_service, v.feature_views)
+                if FeatureSource.key(source) != FeatureSource.key(have.features):
+                    have.features = source  # the feature service changed; the model did not
                 variants[v.name] = have
                 continue
             else:
                 try:
-                    variants[v.name] = self._load(v.name, v.model_name, v.version)
+                    variants[v.name] = self._load(v)
                     self.m_loaded.labels(self.deployment, v.name).set(v.version)
                     log.info("variant %s now serves %s v%s", v.name, v.model_name, v.version)
                     continue
@@ -241,18 +281,32 @@ class ReplicaState:
             log.warning("final deployment sync failed")
 
     # ------------------------------------------------------------ request path bookkeeping
-    def record(self, loaded: Loaded, rows: int, seconds: float, error: str | None) -> None:
-        c = self.counters.get(loaded.variant)
+    def _counters(self, variant: str) -> Counters:
+        c = self.counters.get(variant)
         if c is None:
-            c = self.counters[loaded.variant] = Counters()
-        c.observe(seconds * 1000, error is not None)
+            c = self.counters[variant] = Counters()
+        return c
+
+    def record(self, loaded: Loaded, rows: int, seconds: float) -> None:
+        """An answered request."""
+        self._counters(loaded.variant).observe(seconds * 1000, False)
         self.m_latency.labels(self.deployment, loaded.variant).observe(seconds)
-        if error is None:
-            labels = (self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
-            self.m_requests.labels(*labels).inc()
-            self.m_predictions.labels(*labels).inc(rows)
-        else:
-            self.m_errors.labels(self.deployment, loaded.variant, error).inc()
+        labels = (self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
+        self.m_requests.labels(*labels).inc()
+        self.m_predictions.labels(*labels).inc(rows)
+
+    def record_error(self, loaded: Loaded | None, exc: BaseException, seconds: float) -> None:
+        """A failed request: ``errors_total{kind}``; model and server errors of a routed request also count
+        against its variant (the canary guard), client errors only as its ``client_errors``."""
+        code, kind = error_kind(exc)
+        self.m_errors.labels(self.deployment, loaded.variant if loaded else "", code, kind).inc()
+        if loaded is None:
+            return
+        if kind == "client":
+            self._counters(loaded.variant).client_errors += 1
+            return
+        self._counters(loaded.variant).observe(seconds * 1000, True)
+        self.m_latency.labels(self.deployment, loaded.variant).observe(seconds)
 
     def log(self, request_id: str, loaded: Loaded, seconds: float, shadow: bool, status: int, inputs: str,
             outputs: str) -> None:

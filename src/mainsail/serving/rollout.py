@@ -35,7 +35,8 @@ def parse_threshold(text: str) -> tuple[str, float]:
 
 def step_stats(stats: dict[str, Any]) -> StepStats:
     n, e = int(stats.get("requests", 0)), int(stats.get("errors", 0))
-    return StepStats(requests=n, errors=e, error_rate=(e / n) if n else None,
+    return StepStats(requests=n, errors=e, client_errors=int(stats.get("client_errors", 0)),
+                     error_rate=(e / n) if n else None,
                      p95_ms=p95(list(stats.get("latency_buckets", []))))
 
 

@@ -14,6 +14,7 @@ VariantName = Annotated[str, StringConstraints(min_length=1, max_length=60, patt
 ModelUri = Annotated[str, StringConstraints(strip_whitespace=True, min_length=9, max_length=400,
                                             pattern=r"^models:/[A-Za-z0-9][A-Za-z0-9_.\-]*(@[A-Za-z][A-Za-z0-9_\-]*|/[A-Za-z0-9]+)$")]
 Weight = Annotated[float, Field(ge=0, le=100)]
+FeatureServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # Latency histogram bucket upper bounds (ms) shared by replicas and the rollout controller.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 60_000)
 
@@ -41,12 +42,17 @@ class VariantSpec(BaseModel):
     model: ModelUri
     weight: Weight = 100.0
     role: Role = Role.primary
+    feature_service: FeatureServiceName | None = Field(
+        None, description="feature service whose online features answer entity requests (default: the "
+                          "deployment's, else the feature views in the model version's lineage)")
 
 
 class DeploymentCreate(BaseModel):
     name: DeploymentName
     variants: list[VariantSpec] = Field(min_length=1, max_length=20)
     description: str | None = Field(None, max_length=2000)
+    feature_service: FeatureServiceName | None = Field(
+        None, description="default feature service of every variant that names none")
 
     @field_validator("variants")
     @classmethod
@@ -103,7 +109,8 @@ class VariantStats(BaseModel):
     """What one replica measured for one variant since its last report."""
 
     requests: int = Field(0, ge=0)
-    errors: int = Field(0, ge=0)
+    errors: int = Field(0, ge=0, description="model failures and server errors (5xx); the canary guard's count")
+    client_errors: int = Field(0, ge=0, description="bad requests (4xx); not held against the variant")
     latency_buckets: list[int] = Field(default_factory=list, description="counts per LATENCY_BUCKETS_MS bucket")
     metrics: dict[str, float] = Field(default_factory=dict)
 
@@ -123,14 +130,17 @@ class Variant(BaseModel):
     weight: float
     role: Role
     model_name: str
+    feature_service: str | None = None
     version: int | None = None  # what the model URI resolves to now
     version_id: str | None = None
     manifest_digest: str | None = None
+    feature_views: list[str] = Field(default_factory=list)  # from the version's lineage
 
 
 class StepStats(BaseModel):
     requests: int = 0
     errors: int = 0
+    client_errors: int = 0
     error_rate: float | None = None
     p95_ms: float | None = None
 

@@ -27,10 +27,12 @@ class ServingMethods:
     _backend: Backend
 
     def create_deployment(self, name: str, variants: Sequence[Mapping[str, Any]] | Mapping[str, float] | str, *,
-                          description: str | None = None) -> Deployment:
-        """Deploy one model URI, ``{uri: weight}``, or variants ``[{"name", "model", "weight", "role"}]``
-        (role ``primary`` or ``shadow``)."""
-        body = {"name": name, "variants": _variants(variants), "description": description}
+                          description: str | None = None, feature_service: str | None = None) -> Deployment:
+        """Deploy one model URI, ``{uri: weight}``, or variants ``[{"name", "model", "weight", "role",
+        "feature_service"}]`` (role ``primary`` or ``shadow``). ``feature_service`` answers entity requests
+        (``{"entity_id": …}``) from the online store for every variant that names none."""
+        body = {"name": name, "variants": _variants(variants), "description": description,
+                "feature_service": feature_service}
         return self._backend.call(ops.create_deployment, {"body": body})
 
     def get_deployment(self, name: str) -> Deployment:

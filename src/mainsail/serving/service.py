@@ -74,7 +74,7 @@ def _variant(ctx: Ctx, spec: dict[str, Any]) -> Variant:
         return Variant(**spec, model_name=name)
     ref = v.files.get(MANIFEST)
     return Variant(**spec, model_name=name, version=v.version, version_id=v.id,
-                   manifest_digest=ref.digest if ref else None)
+                   manifest_digest=ref.digest if ref else None, feature_views=list(v.lineage.feature_views))
 
 
 # ---------------------------------------------------------------- reading
@@ -166,7 +166,9 @@ def create_deployment(ctx: Ctx, body: DeploymentCreate) -> Deployment:
     for i, v in enumerate(body.variants):
         resolve(ctx, v.model, ["body", "variants", i, "model"])
     now = utcnow()
-    variants = [v.model_dump(mode="json") for v in body.variants]
+    variants = [v.model_dump(mode="json", exclude_none=True) for v in body.variants]
+    if body.feature_service:
+        variants = [{"feature_service": body.feature_service, **v} for v in variants]
     row = DeploymentRow(id=new_id(), name=body.name, description=body.description, variants=variants,
                         created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
@@ -219,7 +221,10 @@ def _canary_variants(previous: list[dict[str, Any]], candidate: str, pct: float)
     total = sum(v["weight"] for v in previous if v["role"] == Role.primary) or 1.0
     out = [{**v, "weight": round(v["weight"] / total * (100 - pct), 6)} if v["role"] == Role.primary else dict(v)
            for v in previous]
-    return [*out, {"name": CANARY, "model": candidate, "weight": pct, "role": Role.primary.value}]
+    canary = {"name": CANARY, "model": candidate, "weight": pct, "role": Role.primary.value}
+    if fs := _baseline(previous).get("feature_service"):  # the candidate reads the same features
+        canary["feature_service"] = fs
+    return [*out, canary]
 
 
 def start_rollout(ctx: Ctx, name: str, body: RolloutStart) -> Deployment:
@@ -343,6 +348,7 @@ def report_replica(ctx: Ctx, name: str, replica_id: ReplicaId, body: ReplicaRepo
             acc = dict(r.stats)
             acc["requests"] = acc.get("requests", 0) + s.requests
             acc["errors"] = acc.get("errors", 0) + s.errors
+            acc["client_errors"] = acc.get("client_errors", 0) + s.client_errors
             acc["latency_buckets"] = merge_buckets(acc.get("latency_buckets", []), s.latency_buckets)
             acc["metrics"] = {**acc.get("metrics", {}), **s.metrics}
             r.stats = acc

@@ -1,0 +1,174 @@
+"""Deployments served inside ``mainsail server`` (the embedded default): one :class:`ReplicaState` and
+replica app per hosted deployment, exactly as ``mainsail serve`` runs them (loading, hot swap, heartbeats,
+micro-batching, inference logs), mounted in the API process:
+
+- ``/deployments/{name}/…``: the whole replica app (``/predict``, ``/v2/…`` with variants pinnable,
+  ``/health``, ``/ready``, ``/metrics``);
+- ``/v2/models/{name}/…``: OIP v2 by deployment name, plus ``/v2``, ``/v2/health/live|ready``.
+
+With ``names=None`` every deployment is hosted, including ones created later; deleted ones are dropped.
+Metrics of every hosted deployment share one registry, appended to the API's ``/metrics``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from mainsail import __version__
+from mainsail.core.errors import NotFound
+from mainsail.serving.replica import ReplicaMetrics, ReplicaState
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+Scope = dict[str, Any]
+
+
+def parse_names(text: str | None, *, embedded: bool, background: bool) -> tuple[bool, list[str] | None]:
+    """``--deployments`` as ``(host any, names)``: ``all`` → every deployment (names ``None``), ``none`` →
+    nothing, ``a,b`` → those. Unset: every deployment when the metadata store is embedded and background
+    services run."""
+    if text is None:
+        return embedded and background, None
+    text = text.strip()
+    if text.lower() in ("none", ""):
+        return False, None
+    if text.lower() == "all":
+        return True, None
+    return True, [n.strip() for n in text.split(",") if n.strip()]
+
+
+class DeploymentHost:
+    def __init__(self, client: Any, names: Sequence[str] | None = None, *, poll_interval: float = 2.0,
+                 max_batch: int = 256, max_wait: float = 0.0015, log_inferences: bool = True):
+        self.client = client
+        self.names = list(names) if names is not None else None
+        self.poll_interval = poll_interval
+        self.options = {"poll_interval": poll_interval, "max_batch": max_batch, "max_wait": max_wait,
+                        "log_inferences": log_inferences}
+        self.replica_id = f"server-{socket.gethostname()}-{os.getpid()}"
+        self.metrics = ReplicaMetrics()
+        self.states: dict[str, ReplicaState] = {}
+        self.apps: dict[str, Any] = {}  # replaced whole (copy on write): the request path reads it lock-free
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ hosting
+    def _wanted(self) -> list[str]:
+        if self.names is not None:
+            return self.names
+        return [d.name for d in self.client.iter_deployments()]
+
+    def refresh(self) -> None:
+        """Host what is wanted and not hosted yet; drop what no longer exists (``all`` mode)."""
+        from mainsail.serving.app import create_replica_app
+
+        with self._lock:
+            wanted = self._wanted()
+            apps = dict(self.apps)
+            for name in wanted:
+                if name in self.states:
+                    continue
+                state = ReplicaState(self.client, name, replica_id=self.replica_id, metrics=self.metrics,
+                                     **self.options)  # type: ignore[arg-type]
+                try:
+                    state.start()
+                except NotFound:
+                    continue  # named but not created yet: retried on the next pass
+                except Exception:  # noqa: BLE001 - one bad deployment must not stop the others
+                    log.exception("hosting deployment %s failed; retrying", name)
+                    continue
+                self.states[name] = state
+                apps[name] = create_replica_app(state)
+                log.info("hosting deployment %s", name)
+            if self.names is None:
+                for name in [n for n in self.states if n not in wanted]:
+                    apps.pop(name, None)
+                    self.states.pop(name).stop()
+            self.apps = apps
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - the next pass retries
+                log.exception("refreshing hosted deployments failed")
+
+    def start(self) -> DeploymentHost:
+        self.refresh()
+        self._thread = threading.Thread(target=self._loop, name="mainsail-deployment-host", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+        for state in list(self.states.values()):
+            state.stop()
+
+    # ------------------------------------------------------------ ASGI
+    async def _not_found(self, scope: Scope, receive: Any, send: Any, name: str) -> None:
+        hosted = ", ".join(sorted(self.apps)) or "none"
+        err = NotFound(f"deployment {name!r} is not hosted by this server (hosted: {hosted})",
+                       code="deployment_not_hosted")
+        await JSONResponse(err.to_problem(), status_code=404, media_type=PROBLEM)(scope, receive, send)
+
+    @staticmethod
+    def _rest(scope: Scope) -> str:
+        path, root = scope["path"], scope.get("root_path", "")
+        return path[len(root):] if root and path.startswith(root) else path
+
+    async def deployments_asgi(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Mounted at ``/deployments``: ``/deployments/{name}/…`` goes to that deployment's replica app."""
+        name, _, _ = self._rest(scope).lstrip("/").partition("/")
+        app = self.apps.get(name)
+        if app is None:
+            await self._not_found(scope, receive, send, name)
+            return
+        await app({**scope, "root_path": scope.get("root_path", "") + "/" + name}, receive, send)
+
+    async def oip_asgi(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Mounted at ``/v2``: ``/v2/models/{deployment}/…`` and the server-level OIP endpoints."""
+        rest = self._rest(scope)
+        if rest in ("", "/"):
+            await JSONResponse(self.server_metadata())(scope, receive, send)
+            return
+        if rest == "/health/live":
+            await JSONResponse({"live": True})(scope, receive, send)
+            return
+        if rest == "/health/ready":
+            ok = self.ready()
+            await JSONResponse({"ready": ok}, status_code=200 if ok else 503)(scope, receive, send)
+            return
+        parts = rest.lstrip("/").split("/")
+        if parts[0] != "models" or len(parts) < 2:
+            await self._not_found(scope, receive, send, rest)
+            return
+        app = self.apps.get(parts[1])
+        if app is None:
+            await self._not_found(scope, receive, send, parts[1])
+            return
+        root = scope.get("root_path", "")
+        await app({**scope, "root_path": root.removesuffix("/v2")}, receive, send)
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "mainsail", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+    def ready(self) -> bool:
+        states = list(self.states.values())
+        return bool(states) and all(s.routing.primaries for s in states)
+
+    def mount(self, app: FastAPI) -> None:
+        """Mount the hosted deployments on the API app and add their metrics to its ``/metrics``."""
+        app.add_api_route("/v2", self.server_metadata, methods=["GET"], tags=["oip"], summary="OIP server metadata")
+        app.mount("/deployments", self.deployments_asgi)  # type: ignore[arg-type]
+        app.mount("/v2", self.oip_asgi)  # type: ignore[arg-type]
+        app.state.extra_metrics.append(self.metrics.text)
