@@ -93,6 +93,34 @@ def runtime_settings(request: pytest.FixtureRequest, tmp_path: Path):
     return Settings.from_env().with_uri(uri, str(tmp_path / "artifacts"))
 
 
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, what: str, timeout: float) -> None:
+    """Poll ``url``/ready until it answers 200; fail with the log's tail if ``proc`` exits or time is up."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not become ready: {log.read_text()[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 15) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class ServerProcess:
     """A real ``mainsail server`` (uvicorn) subprocess on a free loopback port."""
 

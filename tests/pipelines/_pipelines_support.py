@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _services import free_port, stop_process, wait_ready
 
 STEPS = str(Path(__file__).with_name("steps.py").resolve())
 
@@ -24,8 +24,6 @@ class BackgroundServer:
     """``mainsail server`` with its background services (scheduler, triggers, executor) on."""
 
     def __init__(self, uri: str, artifact_root: str, home: Path, env: dict[str, str] | None = None):
-        from _services import free_port
-
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_ARTIFACT_ROOT": artifact_root,
@@ -34,31 +32,14 @@ class BackgroundServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> BackgroundServer:
-        import httpx
-
         self.proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
                                       "--port", str(self.port)], env=self.env, stdout=self.log.open("ab"),
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready: {self.log.read_text()[-3000:]}")
+        wait_ready(self.proc, self.url, self.log, "server", timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 @pytest.fixture(params=["sqlite", "postgres", "http"])

@@ -238,11 +238,17 @@ def batch_predict(model: str = typer.Argument(..., help="models:/NAME@ALIAS|/VER
                   source: str = typer.Argument(..., help="Parquet file/folder, or dataset:NAME[@VERSION]."),
                   output: Path = typer.Option(..., "--output", "-o", help="Parquet file to write."),
                   chunk_rows: int = typer.Option(50_000, help="Rows per chunk."),
-                  workers: int = typer.Option(None, help="Worker processes (default: CPUs; 0: in this process)."),
+                  workers: int = typer.Option(None, help="Worker processes (default: CPUs; 0: in this process); "
+                                              "with --executor ray, half the chunks in flight (default: the "
+                                              "cluster's CPUs)."),
                   proba: bool = typer.Option(False, help="Also write the positive-class probability."),
-                  output_dataset: str = typer.Option(None, help="Also store the output as a version of this dataset.")
+                  output_dataset: str = typer.Option(None, help="Also store the output as a version of this dataset."),
+                  executor: str = typer.Option("local", help="Where chunks are scored: 'local' processes or 'ray' "
+                                               "(one Ray task per chunk)."),
+                  ray_address: str = typer.Option(None, help="The Ray cluster for --executor ray (default "
+                                                  "MAINSAIL_RAY_ADDRESS, else a local one).")
                   ) -> None:
-    """Score a Parquet path or a dataset version in chunks on a local process pool."""
+    """Score a Parquet path or a dataset version in chunks on a local process pool or on Ray."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mainsail.serving.batch import batch_predict as run
@@ -251,8 +257,8 @@ def batch_predict(model: str = typer.Argument(..., help="models:/NAME@ALIAS|/VER
                   console=console) as bar:
         task = bar.add_task("rows", total=None)
         result = run(client(), model, source, output, chunk_rows=chunk_rows, workers=workers, proba=proba,
-                     output_dataset=output_dataset, progress=lambda done, total: bar.update(task, completed=done,
-                                                                                           total=total))
+                     output_dataset=output_dataset, executor=executor, ray_address=ray_address,
+                     progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"wrote {result.rows:,} rows in {result.chunks} chunks to {result.output} "
                   f"with {result.model} v{result.version}"
                   + (f"; dataset version {result.dataset_version}" if result.dataset_version else ""))

@@ -111,10 +111,12 @@ class ServingMethods:
     # ------------------------------------------------------------ batch inference
     def batch_predict(self, model: str, source: str, output: str | None = None, *, output_dataset: str | None = None,
                       chunk_rows: int = 50_000, workers: int | None = None, column: str = "prediction",
-                      proba: bool = False, progress: Any = None) -> Any:
+                      proba: bool = False, progress: Any = None, executor: str = "local",
+                      ray_address: str | None = None) -> Any:
         """Score ``source`` (a Parquet file or folder, or ``dataset:NAME[@VERSION]``) with ``model``
         (``models:/…`` or a deployment name) in chunks on ``workers`` local processes (default: CPU count;
-        0: in this process). Write Parquet to ``output``, store it as a version of ``output_dataset``, or
+        0: in this process), or with ``executor="ray"`` each chunk as a Ray task on ``ray_address``
+        (default ``MAINSAIL_RAY_ADDRESS``, else a local cluster). Write Parquet to ``output``, store it as a version of ``output_dataset``, or
         both; without ``output`` the result's ``output`` is the stored version as ``dataset:NAME@VERSION``.
         Returns a :class:`mainsail.serving.batch.BatchResult`."""
         import tempfile
@@ -124,7 +126,8 @@ class ServingMethods:
         from mainsail.serving.batch import batch_predict
 
         kw = {"chunk_rows": chunk_rows, "workers": workers, "column": column, "proba": proba,
-              "output_dataset": output_dataset, "progress": progress}
+              "output_dataset": output_dataset, "progress": progress, "executor": executor,
+              "ray_address": ray_address}
         if output is not None:
             return batch_predict(self, model, source, output, **kw)
         if not output_dataset:

@@ -5,7 +5,7 @@ whose domain has not landed stays registered and says which capability it is mis
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -61,7 +61,11 @@ class BatchParams(OpParams):
     proba: bool = Field(False, description="Also write the positive-class probability.")
     chunk_rows: int = Field(50_000, ge=1)
     workers: int = Field(0, ge=0, le=256, description="Scoring processes inside the task (0: the task's own "
-                         "process).")
+                         "process; with executor 'ray': half the chunks in flight, 0 meaning the cluster's CPUs).")
+    executor: Literal["local", "ray"] = Field("local", description="Score chunks in local processes or as Ray "
+                                              "tasks (one per chunk).")
+    ray_address: str | None = Field(None, description="The Ray cluster (default MAINSAIL_RAY_ADDRESS, else the "
+                                    "task's connection or a local one).")
 
     @model_validator(mode="after")
     def _somewhere(self) -> BatchParams:
@@ -75,7 +79,9 @@ def batch_inference(tc: TaskContext, p: BatchParams) -> dict[str, Any]:
     """Score a dataset version or Parquet path with a registered model (or a deployment's) in chunks;
     output the predictions by reference (a dataset version and/or a path)."""
     r = tc.client.batch_predict(p.model, p.source, p.output, output_dataset=p.output_dataset, column=p.column,
-                                proba=p.proba, chunk_rows=p.chunk_rows, workers=p.workers)
+                                proba=p.proba, chunk_rows=p.chunk_rows,
+                                workers=(p.workers or None) if p.executor == "ray" else p.workers,
+                                executor=p.executor, ray_address=p.ray_address)
     out = dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r.model_dump(mode="json")
     print(f"[batch_inference] {out['rows']:,} rows scored by {out['model']} v{out['version']} -> {out['output']}",
           flush=True)
