@@ -11,6 +11,7 @@ import weakref
 from collections import deque
 
 from mainsail.client.backends import Backend
+from mainsail.core.background import Periodic
 from mainsail.core.errors import MainsailError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,26 +29,16 @@ class MetricBuffer:
         self.batch = batch
         self.rows: deque[Row] = deque()
         self.error: MainsailError | None = None
-        self._wake = threading.Event()
         self._flush_lock = threading.Lock()
-        self._stop = False
-        self._thread = threading.Thread(target=self._loop, name="mainsail-metrics", daemon=True)
-        self._thread.start()
+        # a background error is kept in self.error and raised to the caller at its next call
+        self._loop = Periodic("mainsail-metrics", lambda: self.flush(raise_error=False), interval,
+                              "background metric flush").start()
         _all.add(self)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
         if len(self.rows) == self.max_rows:  # wake the flusher once, not on every later append
-            self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                self.flush(raise_error=False)
-            except Exception:  # noqa: BLE001 - kept in self.error and raised to the caller later
-                log.exception("background metric flush failed")
+            self._loop.wake()
 
     def flush(self, raise_error: bool = True) -> None:
         """Send every buffered row now. Raises the first error a flush met since the last raise."""
@@ -77,8 +68,7 @@ class MetricBuffer:
             raise err
 
     def close(self) -> None:
-        self._stop = True
-        self._wake.set()
+        self._loop.stop(0)  # no join: the flush below (under the same lock) does the work
         self.flush(raise_error=False)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mainsail.core.background import Periodic
 from mainsail.core.db import Base, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,8 @@ class Dispatcher:
         self.batch = batch
         self.interval = interval
         self._subs = subscriptions if subscriptions is not None else _subscriptions
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # a failing subscriber must not stop delivery to others: the loop logs and retries
+        self._loop = Periodic("mainsail-events", self.run_once, interval, "event dispatch", run_first=True)
 
     def _cursor(self, session: Session, name: str) -> int:
         row = session.get(EventCursor, name)
@@ -151,19 +151,8 @@ class Dispatcher:
                         ctx.session.execute(update(EventCursor).where(EventCursor.subscriber == sub.name)
                                             .values(last_event_id=last, updated_at=utcnow()))
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - a failing subscriber must not stop delivery to others
-                log.exception("event dispatch failed; will retry")
-            self._stop.wait(self.interval)
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="mainsail-events", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
+        self._loop.stop(5)

@@ -319,25 +319,44 @@ def _csv(fh: IO[bytes], size: int | None, path: str, schema: dict[str, str] | No
 
     delim = delimiter or ("\t" if path.lower().split(".gz")[0].endswith(".tsv") else ",")
     types = {k: parse_type(v, k) for k, v in (schema or {}).items()}
-    stream = _decompressed(path, _Counting(fh, size, progress))
+    raw: pa.NativeFile | None = None
+    if os.path.isfile(path):
+        # A local file is read by pyarrow natively: a Python file object would be called back from
+        # pyarrow's read-ahead thread, and such a callback during interpreter exit aborts the process.
+        fh.close()
+        raw = pa.OSFile(path)
+        codec = _codec(path)
+        stream: Any = pa.CompressedInputStream(raw, codec) if codec else raw
+        closer: Any = stream
+    else:
+        stream = _decompressed(path, _Counting(fh, size, progress))
+        closer = fh
     try:
         reader = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
                                parse_options=pcsv.ParseOptions(delimiter=delim),
                                convert_options=pcsv.ConvertOptions(column_types=types))
     except pa.ArrowInvalid as exc:
-        # close now: pyarrow's read-ahead threads may still hold the Python file, and a file torn
-        # down at interpreter exit under a live C++ thread aborts the process (exit 134)
-        stream.close()
-        fh.close()
+        closer.close()
         raise _csv_error(path, str(exc), delim) from None
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from reader
+            for batch in reader:
+                if raw is not None and progress:
+                    progress(raw.tell(), size)
+                yield batch
         except pa.ArrowInvalid as exc:
             raise _csv_error(path, str(exc), delim) from None
 
-    return Stream(reader.schema, _closing(fh, batches()))
+    return Stream(reader.schema, _closing(closer, batches()))
+
+
+def _codec(path: str) -> str | None:
+    name = path.lower()
+    for ext, codec in ((".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd"), (".lz4", "lz4")):
+        if name.endswith(ext):
+            return codec
+    return None
 
 
 def _csv_error(path: str, message: str, delim: str) -> InvalidInput:

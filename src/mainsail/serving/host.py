@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from mainsail import __version__
+from mainsail.core.background import Periodic
 from mainsail.core.errors import NotFound
 from mainsail.serving.replica import ReplicaMetrics, ReplicaState
 
@@ -56,8 +57,8 @@ class DeploymentHost:
         self.metrics = ReplicaMetrics()
         self.states: dict[str, ReplicaState] = {}
         self.apps: dict[str, Any] = {}  # replaced whole (copy on write): the request path reads it lock-free
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("mainsail-deployment-host", self.refresh, poll_interval,
+                              "refreshing hosted deployments")
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ hosting
@@ -94,23 +95,13 @@ class DeploymentHost:
                     self.states.pop(name).stop()
             self.apps = apps
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_interval):
-            try:
-                self.refresh()
-            except Exception:  # noqa: BLE001 - the next pass retries
-                log.exception("refreshing hosted deployments failed")
-
     def start(self) -> DeploymentHost:
         self.refresh()
-        self._thread = threading.Thread(target=self._loop, name="mainsail-deployment-host", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)
+        self._loop.stop()
         for state in list(self.states.values()):
             state.stop()
 

@@ -15,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mainsail.core.background import Periodic
+
 log = logging.getLogger(__name__)
 
 SCHEMA = pa.schema([
@@ -38,17 +40,16 @@ class InferenceLogger:
         self.dropped = 0
         self.written = 0
         self._rows: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        # on a sink failure the rows stay buffered and the next round retries
+        self._loop = Periodic("mainsail-inference-log", self._drain, interval, "writing inference logs")
 
     def log(self, request_id: str, time: float, variant: str, model: str, version: int, latency_ms: float,
             shadow: bool, status: int, inputs: str, outputs: str) -> None:
         """Record one request (``time`` in seconds since the epoch; inputs and outputs as JSON text)."""
         self._rows.append((request_id, time, variant, model, version, latency_ms, shadow, status, inputs, outputs))
         if len(self._rows) >= self.max_rows:
-            self._wake.set()
+            self._loop.wake()
 
     def flush(self) -> int:
         """Write what has gathered now; returns the number of rows written. On a sink failure the rows
@@ -80,26 +81,16 @@ class InferenceLogger:
             self.written += len(rows)
             return len(rows)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                while self.flush() >= self.max_rows:
-                    pass
-            except Exception:  # noqa: BLE001 - keep the rows and retry on the next round
-                log.exception("writing inference logs failed; will retry")
+    def _drain(self) -> None:
+        while self.flush() >= self.max_rows:
+            pass
 
     def start(self) -> InferenceLogger:
-        self._thread = threading.Thread(target=self._loop, name="mainsail-inference-log", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(10)
+        self._loop.stop()
         try:
             while self.flush():
                 pass

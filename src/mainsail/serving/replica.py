@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mainsail.core.background import Periodic
 from mainsail.core.errors import MainsailError
 from mainsail.serving.batcher import MicroBatcher
 from mainsail.serving.codec import InputSpec
@@ -157,8 +158,8 @@ class ReplicaState:
         self.message: str | None = None
         self.counters: dict[str, Counters] = {}
         self._reported: dict[str, Counters] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # the control plane may be briefly away: keep serving the last known routing
+        self._loop = Periodic("mainsail-replica-sync", self.sync, poll_interval, "deployment sync")
         self._sync_lock = threading.Lock()
         self.metrics = m = metrics or ReplicaMetrics()
         self.registry = m.registry
@@ -253,26 +254,16 @@ class ReplicaState:
         self.message = "; ".join(problems) or None
         self.m_degraded.set(1 if problems else 0)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_interval):
-            try:
-                self.sync()
-            except Exception:  # noqa: BLE001 - the control plane may be briefly away; keep serving
-                log.exception("deployment sync failed; serving the last known routing")
-
     def start(self) -> ReplicaState:
         """Load the deployment (first sync), then keep polling in the background."""
         self.sync()
         if self.logger:
             self.logger.start()
-        self._thread = threading.Thread(target=self._loop, name="mainsail-replica-sync", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)
+        self._loop.stop()
         if self.logger:
             self.logger.close()
         try:

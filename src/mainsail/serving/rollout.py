@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
-import threading
 from dataclasses import dataclass
 from typing import Any
 
+from mainsail.core.background import Periodic
 from mainsail.serving.schemas import Guards, StepStats, p95
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ class RolloutController:
     def __init__(self, client: Any, interval: float = 2.0):
         self.client = client
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("mainsail-rollouts", self.tick_all, interval, "rollout tick")
 
     def tick_all(self) -> int:
         """One pass over running rollouts; returns how many were ticked."""
@@ -88,19 +87,9 @@ class RolloutController:
                 n += 1
         return n
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.tick_all()
-            except Exception:  # noqa: BLE001 - keep ticking; the next pass retries
-                log.exception("rollout tick failed")
-
     def start(self) -> RolloutController:
-        self._thread = threading.Thread(target=self._loop, name="mainsail-rollouts", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
+        self._loop.stop(5)
