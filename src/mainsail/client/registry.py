@@ -121,8 +121,10 @@ class RegistryMethods:
                                f"({', '.join(Stage.__members__)})", errors=[{"loc": ["uri"], "msg": "unknown stage"}])
         return self.get_latest_model_version(name, ref)
 
-    def download_model(self, uri: str, dest: str | Path | None = None) -> Path:
-        """Fetch a model package's files into a local folder (a per-version cache by default)."""
+    def download_model(self, uri: str, dest: str | Path | None = None, *, version: ModelVersion | None = None
+                       ) -> Path:
+        """Fetch a model package's files into a local folder (a per-version cache by default).
+        ``version``: the model version ``uri`` already resolved to (saves resolving it again)."""
         if uri.startswith("runs:/"):
             run_id, _, path = uri.removeprefix("runs:/").partition("/")
             folder = Path(dest) if dest else _cache_dir() / "runs" / run_id / (path or "_root")
@@ -132,7 +134,7 @@ class RegistryMethods:
                 raise InvalidInput(f"{uri}: no artifacts at that path", errors=[{"loc": ["uri"], "msg": "no artifacts"}])
             fetch = lambda rel, digest: self.read_artifact(run_id, f"{path}/{rel}" if path else rel)  # type: ignore[attr-defined]  # noqa: E731
         else:
-            v = self.resolve_model(uri)
+            v = version or self.resolve_model(uri)
             folder = Path(dest) if dest else _cache_dir() / "models" / v.id
             files = {rel: ref.digest for rel, ref in v.files.items()}
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
@@ -168,7 +170,7 @@ class RegistryMethods:
 
         if Path(uri).exists():
             return load_package(Path(uri))
-        pinned = None
+        pinned, version = None, None
         if uri.startswith("models:/"):
             version = self.resolve_model(uri)
             ref = version.files.get(MANIFEST)
@@ -177,8 +179,7 @@ class RegistryMethods:
                                    f"{MANIFEST}; fetch its files with download_model()",
                                    code="not_a_model_package", errors=[{"loc": ["uri"], "msg": "no manifest"}])
             pinned = ref.digest
-            uri = f"models:/{version.name}/{version.version}"
-        return load_package(self.download_model(uri), manifest_sha256=pinned)
+        return load_package(self.download_model(uri, version=version), manifest_sha256=pinned)
 
 
 def _cache_dir() -> Path:

@@ -38,16 +38,6 @@ def split_ref(name: str, version: str | None = None) -> tuple[str, str]:
     return name, (version or "latest")
 
 
-def _os_user() -> str | None:
-    """Who ingests in-process without an authenticated actor: the operating-system user."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return None
-
-
 class DataMethods:
     """Datasets, versions, profiles, validation and diffs (mixed into ``Client``)."""
     _backend: Backend
@@ -121,7 +111,7 @@ class DataMethods:
             if local:
                 if progress:
                     progress("profile" if profile else "store", 0, None)
-                actor = self._backend.actor or _os_user()  # type: ignore[attr-defined]
+                actor = self._backend.actor  # type: ignore[attr-defined]  (the OS user by default)
                 return ingest_file(self._backend.runtime, actor, name, path, stream.info,  # type: ignore[attr-defined]
                                    description, profile)
             import orjson
