@@ -5,14 +5,18 @@ transaction on a worker thread, and returns its result as the declared response 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core import idempotency
+from mainsail.core.errors import body_not_json
 from mainsail.core.ops import Operation, OpSet
 from mainsail.core.runtime import Runtime
 
@@ -41,6 +45,7 @@ class Problem(BaseModel):
 
 PROBLEM_DESCRIPTIONS = {401: "Not authenticated", 403: "Not allowed", 404: "Not found",
                         409: "Conflict, or stored data failed its integrity check",
+                        415: "The body is not JSON (the detail names the Content-Type header sent)",
                         422: "Invalid input; `errors` names each field at fault",
                         503: "Service unavailable: a dependency is down or not installed"}
 
@@ -49,8 +54,45 @@ def problem_responses(op: Operation) -> dict[int | str, dict[str, Any]]:
     """The documented error responses of ``op`` (see :attr:`Operation.problem_statuses`), each an
     ``application/problem+json`` document as :mod:`mainsail.api.app` renders it."""
     content = {PROBLEM_MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    return {status: {"description": PROBLEM_DESCRIPTIONS[status], "content": content}
-            for status in op.problem_statuses}
+    statuses = op.problem_statuses + ([415] if _json_body(op) else [])
+    return {status: {"description": PROBLEM_DESCRIPTIONS[status], "content": content} for status in sorted(statuses)}
+
+
+def _json_body(op: Operation) -> bool:
+    return any(p.where == "body" for p in op.params)
+
+
+def is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class JsonBodyRoute(APIRoute):
+    """A route whose body is JSON whatever ``Content-Type`` the client declared: ``curl -d '{…}'`` and
+    ``curl -d @file.json`` send JSON labelled ``application/x-www-form-urlencoded``. A body that parses
+    as JSON is read as JSON; one that does not is a 415 naming the ``Content-Type`` header (never a
+    422 about the body's shape that hides the cause)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def read_as_json(request: Request) -> Response:
+            declared = request.headers.get("content-type")
+            if declared is not None and not is_json_type(declared):
+                body = await request.body()
+                if body.strip():
+                    try:
+                        orjson.loads(body)
+                    except orjson.JSONDecodeError:
+                        raise body_not_json(declared) from None
+                scope = dict(request.scope)
+                scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+                scope["headers"].append((b"content-type", b"application/json"))
+                request = Request(scope, request.receive)
+                request._body = body  # read once: the route's own parsing reuses it
+            return await handler(request)
+
+        return read_as_json
 
 
 def problem_schemas() -> dict[str, Any]:
@@ -153,6 +195,8 @@ def build_router(opset: OpSet) -> APIRouter:
         else:
             kwargs["response_model"] = op.response
             kwargs["responses"] = problems
+        if _json_body(op):
+            kwargs["route_class_override"] = JsonBodyRoute
         router.add_api_route(op.path, _endpoint(op), methods=[op.method], status_code=op.status_code,
                              name=op.operation_id, operation_id=op.operation_id, summary=op.summary,
                              **kwargs, **extra)

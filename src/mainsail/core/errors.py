@@ -73,6 +73,23 @@ class IntegrityError(MainsailError):
     title = "Integrity error"
 
 
+class UnsupportedMediaType(MainsailError):
+    """A request body that is not in a format the operation reads (names the ``Content-Type`` header)."""
+
+    status = 415
+    default_code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+def body_not_json(content_type: str) -> UnsupportedMediaType:
+    """The 415 for a body that is not JSON, naming the ``Content-Type`` header the client sent."""
+    return UnsupportedMediaType(
+        f"the body is not JSON: the Content-Type header says {content_type!r}; send a JSON body "
+        "(Content-Type: application/json)",
+        errors=[{"loc": ["header", "content-type"], "msg": f"a {content_type!r} body that is not JSON",
+                 "type": "unsupported_media_type"}])
+
+
 class ServiceUnavailable(MainsailError):
     status = 503
     default_code = "unavailable"
@@ -80,7 +97,8 @@ class ServiceUnavailable(MainsailError):
 
 
 _BY_STATUS: dict[int, type[MainsailError]] = {
-    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, ServiceUnavailable)
+    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, UnsupportedMediaType,
+                                 ServiceUnavailable)
 }
 
 

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mainsail.core.errors import InvalidInput
+from mainsail.api.routes import is_json_type
+from mainsail.core.errors import InvalidInput, body_not_json
 from mainsail.features.online import Reader, SqliteOnlineStore
 
 ONLINE_PATH = "/api/v1/feature-sets/online"
@@ -46,6 +47,9 @@ async def online(request: Request) -> Response:
     try:
         req = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        declared = request.headers.get("content-type")
+        if declared is not None and not is_json_type(declared):
+            raise body_not_json(declared) from None
         raise InvalidInput(f"invalid request: body: not JSON ({exc})", errors=[
             {"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]) from None
     if _plain(req):
