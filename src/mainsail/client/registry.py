@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,49 @@ class RegistryMethods:
                 "gate": dict(gate) if gate else None}
         return self._backend.call(ops.register_version, {"body": body})
 
+    # ------------------------------------------------------------ the seeds' spelling
+    def register_model(self, name: str, *, framework: str | None = None, metrics: Mapping[str, float] | None = None,
+                       artifacts: Sequence[str | Path] | Mapping[str, str] | None = None, run_id: str | None = None,
+                       artifact_uri: str | None = None, **options: Any) -> ModelVersion:
+        """The seeds' spelling of :meth:`register_model_version`: ``artifacts`` are local files, uploaded
+        with the registration (stored by their file name); with ``run_id`` or ``artifact_uri``
+        (``runs:/<run_id>/<path>``) a name that is not a local file is taken from that run's artifacts.
+        ``options``: ``params``, ``tags``, ``description``, ``lineage``, ``stage``, ``gate``."""
+        body: dict[str, Any] = {"name": name, "framework": framework, "metrics": dict(metrics or {}),
+                                "run_id": run_id, "source": artifact_uri}
+        if isinstance(artifacts, Mapping):
+            body["artifacts"] = dict(artifacts)
+        elif artifacts is not None:
+            names, files = [], {}
+            for item in artifacts:
+                local = Path(item)
+                if local.is_file():
+                    names.append(local.name)
+                    files[local.name] = base64.b64encode(local.read_bytes()).decode()
+                else:
+                    names.append(str(item))  # located on the server (the run's artifacts) or named as missing
+            body.update(artifacts=names, files=files)
+        if "params" in options:
+            options["params"] = {k: str(v) for k, v in options["params"].items()}
+        return self._backend.call(ops.register_version, {"body": {**body, **options}})
+
+    def promote_model(self, id: str, stage: str = "production", *, archive_existing: bool = True,
+                      reason: str | None = None) -> ModelVersion:
+        """The seeds' spelling of :meth:`set_model_stage`, by version id (what ``register_model``
+        returned): the versions already in ``stage`` are archived unless ``archive_existing=False``.
+        Stage names in any case, and MLflow's (``Production``, ``Staging``, ``Archived``)."""
+        return self._backend.call(ops.set_stage, {"id": id, "body": {
+            "stage": stage, "archive_existing": archive_existing, "reason": reason}})
+
+    def get_model(self, name: str, stage: str | None = None, version: int | None = None) -> ModelVersion:
+        """The seeds' spelling of :meth:`resolve_model`: the latest version of ``name`` in ``stage``
+        (any case, MLflow's names too), that ``version``, or the latest version. Load it with
+        ``load_model(f"models:/{name}/{v.version}")``."""
+        if stage is not None:
+            return self.get_latest_model_version(name, stage)
+        return self.resolve_model(f"models:/{name}/{version}" if version is not None else f"models:/{name}")
+
+    # ------------------------------------------------------------ reading
     def get_model_version(self, name_or_id: str, version: int | None = None) -> ModelVersion:
         """By version id, or by model name and version number."""
         if version is None:
@@ -116,10 +160,12 @@ class RegistryMethods:
             return self.get_model_version(name, latest)
         if ref.isdigit():
             return self.get_model_version(name, int(ref))
-        if ref not in Stage.__members__:
+        stage = Stage.parse(ref)
+        if stage is None:
             raise InvalidInput(f"model URI {uri!r}: {ref!r} is neither a version number nor a stage "
-                               f"({', '.join(Stage.__members__)})", errors=[{"loc": ["uri"], "msg": "unknown stage"}])
-        return self.get_latest_model_version(name, ref)
+                               f"({', '.join(Stage.__members__)}, or MLflow's Staging, Production, Archived)",
+                               errors=[{"loc": ["uri"], "msg": "unknown stage"}])
+        return self.get_latest_model_version(name, stage.value)
 
     def download_model(self, uri: str, dest: str | Path | None = None, *, version: ModelVersion | None = None
                        ) -> Path:

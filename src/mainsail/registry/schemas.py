@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AliasChoices, Base64Bytes, BaseModel, Field, StringConstraints
 
 from mainsail.core.types import PositiveInt64
 
@@ -19,10 +19,31 @@ Threshold = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2
 
 
 class Stage(StrEnum):
+    """A version's stage. Any case is accepted, and MLflow's names: ``None`` (development), ``Staging``,
+    ``Production``, ``Archived`` (deprecated)."""
+
     development = "development"
     staging = "staging"
     production = "production"
     deprecated = "deprecated"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Stage | None:
+        if not isinstance(value, str):
+            return None
+        key = value.strip().lower()
+        return cls.__members__.get(STAGE_ALIASES.get(key, key))
+
+    @classmethod
+    def parse(cls, value: str) -> Stage | None:
+        """The stage ``value`` names (any case, MLflow's names too), or None."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+STAGE_ALIASES = {"archived": "deprecated", "none": "development", "dev": "development", "prod": "production"}
 
 
 class FileRef(BaseModel):
@@ -52,17 +73,29 @@ class ModelCardFields(BaseModel):
     owners: list[str] | None = None
 
 
-class RegisterVersion(BaseModel):
-    """Register a model version (creating the registered model on first use).
+ArtifactName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
-    Give either ``source`` — a ``runs:/<run_id>/<path>`` URI of a package logged to a run — or
-    ``artifacts``, a map of file path to SHA-256 digest of blobs already in the artifact store."""
+
+class RegisterVersion(BaseModel):
+    """Register a model version (creating the registered model on first use). Its files come from:
+
+    - ``source`` (or ``artifact_uri``): ``runs:/<run_id>/<path>``, the files a run logged under a path
+      (all of them, or only those ``artifacts`` lists);
+    - ``artifacts`` as a map of file path to SHA-256 digest of blobs already in the artifact store;
+    - ``artifacts`` as a list of file names (the seeds' CI shape), each found in ``files`` (uploaded in
+      the same call, base64), else among the artifacts of ``source`` or of the run ``run_id``. A file
+      found nowhere is named in the error."""
 
     name: ModelName
     framework: str | None = Field(None, max_length=50)
-    source: str | None = Field(None, max_length=1000)
+    source: str | None = Field(None, max_length=1000, validation_alias=AliasChoices("source", "artifact_uri"),
+                               examples=["runs:/0123abcd/model"])
     run_id: str | None = None
-    artifacts: dict[str, str] | None = None
+    artifacts: dict[str, str] | list[ArtifactName] | None = Field(
+        None, examples=[["model.pkl", "preprocessor.pkl"]],
+        description="path -> sha256 of a stored blob, or a list of file names to find (see above)")
+    files: dict[ArtifactName, Base64Bytes] = Field(
+        default_factory=dict, description="Files uploaded with the registration: name -> base64 content.")
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)

@@ -229,19 +229,70 @@ def _manifest(ctx: Ctx, files: dict[str, dict[str, Any]], loc: list[str]) -> dic
                            errors=[{**e, "loc": [*loc, *e["loc"]]} for e in exc.errors]) from None
 
 
+def _safe_name(name: str, loc: list[Any]) -> str:
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\x00" in name:
+        raise InvalidInput(f"artifact name {name!r} must be a relative path without '.' or '..' parts",
+                           errors=[{"loc": loc, "msg": "not a relative file path"}])
+    return name
+
+
+def _files_from_names(ctx: Ctx, body: RegisterVersion) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """The seeds' ``artifacts: ["model.pkl", …]``: each name from ``files`` (uploaded in this call), else
+    from the artifacts of ``source``/``run_id``. A name found nowhere is an error naming it."""
+    names = list(body.artifacts) if isinstance(body.artifacts, list) else list(body.files)
+    files: dict[str, dict[str, Any]] = {}
+    for name, data in body.files.items():
+        _safe_name(name, ["body", "files", name])
+        if name not in names:
+            raise InvalidInput(f"uploaded file {name!r} is not listed in artifacts ({', '.join(names)})",
+                               errors=[{"loc": ["body", "files", name], "msg": "not listed in artifacts"}])
+        blob = ctx.store.put_bytes(data)
+        files[name] = {"digest": blob.digest, "size": blob.size}
+    run_id, logged = body.run_id, {}
+    if body.source:
+        run_id, logged = _files_from_source(ctx, body.source)
+    elif run_id:
+        logged = {a.path: {"digest": a.digest, "size": a.size} for a in tracking.list_artifacts(ctx, run_id)}
+    missing = []
+    for i, name in enumerate(names):
+        _safe_name(name, ["body", "artifacts", i])
+        if name in files:
+            continue
+        if name in logged:
+            files[name] = logged[name]
+        else:
+            missing.append((i, name))
+    if missing:
+        listed = ", ".join(repr(n) for _, n in missing)
+        errors = [{"loc": ["body", "artifacts", i], "msg": f"file {n!r} not found"} for i, n in missing]
+        if run_id is None:
+            raise InvalidInput(f"artifact {listed} not found: the request does not say where the files are; upload "
+                               "them in the same call (files: name -> base64 content) or name the run that logged "
+                               "them (run_id, or artifact_uri runs:/<run_id>/<path>)",
+                               code="artifact_not_found", errors=errors)
+        where = body.source or f"run {run_id}"
+        raise NotFound(f"artifact {listed} not found in {where} (it has: {', '.join(sorted(logged)[:20]) or 'none'})",
+                       code="artifact_not_found", errors=errors)
+    return run_id, files
+
+
 def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     """Register a new version of a model (the model is created on first use)."""
     run_id = body.run_id
-    if body.source:
+    if isinstance(body.artifacts, list) or body.files:
+        run_id, files = _files_from_names(ctx, body)
+    elif body.source:
         run_id, files = _files_from_source(ctx, body.source)
-        if body.run_id and body.run_id != run_id:
-            raise InvalidInput("run_id does not match the run in source",
-                               errors=[{"loc": ["body", "run_id"], "msg": f"source names run {run_id}"}])
     elif body.artifacts:
         files = _files_from_digests(ctx, body.artifacts)
     else:
-        raise InvalidInput("give source (runs:/<run_id>/<path>) or artifacts (path -> sha256)",
+        raise InvalidInput("give source (runs:/<run_id>/<path>), artifacts (path -> sha256), or artifacts as "
+                           "file names with the files uploaded (files) or logged to a run (run_id)",
                            errors=[{"loc": ["body", "source"], "msg": "source or artifacts is required"}])
+    if body.source and body.run_id and body.run_id != run_id:
+        raise InvalidInput("run_id does not match the run in source",
+                           errors=[{"loc": ["body", "run_id"], "msg": f"source names run {run_id}"}])
     package = _manifest(ctx, files, ["body", "source" if body.source else "artifacts"])
     lineage = body.lineage.model_copy()
     metrics: dict[str, Any] = {}

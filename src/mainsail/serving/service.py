@@ -60,8 +60,8 @@ def resolve(ctx: Ctx, uri: str, loc: list[Any] | None = None) -> Any:
         return registry.get_version_by_alias(ctx, name, alias)
     if ref and ref.isdigit():
         return registry.get_version_by_number(ctx, name, int(ref))
-    if ref in Stage.__members__:
-        return registry.get_latest_in_stage(ctx, name, Stage(ref))
+    if ref and (stage := Stage.parse(ref)) is not None:
+        return registry.get_latest_in_stage(ctx, name, stage)
     raise InvalidInput(f"model URI {uri!r}: {ref!r} is neither a version number nor a stage",
                        errors=[{"loc": loc or ["model"], "msg": "expected models:/NAME@ALIAS, /VERSION or /STAGE"}])
 
