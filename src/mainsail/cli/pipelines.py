@@ -92,7 +92,7 @@ def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JS
     console.print(f"[bold]{p.name}[/] v{p.latest_version}  id {p.id}  params {json.dumps(p.spec.params)}")
     from mainsail.pipelines.dag import validate
 
-    upstream = validate(p.spec, prefix=()).upstream  # explicit and from ${tasks.…} references
+    upstream = validate(p.spec, prefix=(), defer=True).upstream  # explicit and from ${tasks.…} references
     table = Table("task", "operator", "depends on", "retries", "timeout", "cache", "params")
     for t in p.spec.tasks:
         table.add_row(t.name, t.operator, ", ".join(upstream[t.name]) or "—", str(t.retries),

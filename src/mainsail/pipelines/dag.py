@@ -7,7 +7,7 @@ from __future__ import annotations
 import graphlib
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
 from mainsail.pipelines import operators
-from mainsail.pipelines.schemas import PipelineSpec
+from mainsail.pipelines.schemas import PipelineSpec, TaskSpec
 
 REF = re.compile(r"\$\{\s*(tasks|params|run|event)\.([A-Za-z0-9_.\-]+?)\s*\}")
 
@@ -79,8 +79,42 @@ def check_params(op: operators.Operator, params: dict[str, Any], loc: list[Any])
     return [{**e, "loc": [*loc, *e["loc"]]} for e in errs if not _under_ref(params, e["loc"])]
 
 
-def validate(spec: PipelineSpec, prefix: tuple[Any, ...] = ("body",)) -> Dag:
-    """Check a definition; raise :class:`InvalidInput` listing every problem with its ``loc``."""
+def task_params(spec: PipelineSpec, task: TaskSpec, run_params: dict[str, Any]) -> dict[str, Any]:
+    """A task's params with those its run gives it by task name (``{"TASK": {…}}``) on top."""
+    given = run_params.get(task.name) if task.name not in spec.params else None
+    return {**task.params, **given} if isinstance(given, dict) else task.params
+
+
+def check_run(spec: PipelineSpec, run_params: dict[str, Any], loc: list[Any]) -> None:
+    """Every task has its operator's params once the run's are added: an error names task and param."""
+    errors: list[dict[str, Any]] = []
+    missing: dict[str, list[str]] = {}
+    for t in spec.tasks:
+        op = operators.get(t.operator)
+        if op is None or op.unavailable():
+            continue
+        for e in check_params(op, task_params(spec, t, run_params), [*loc, t.name]):
+            if e.get("type") == "missing" and len(e["loc"]) > len(loc) + 1:
+                field = str(e["loc"][len(loc) + 1])
+                missing.setdefault(t.name, []).append(field)
+                e = {**e, "msg": f"task {t.name!r} ({t.operator}) needs param {field!r}"}
+            errors.append(e)
+    if missing:
+        first, fields = next(iter(missing.items()))
+        lacks = "; ".join(f"task {task!r} needs {', '.join(repr(f) for f in fs)}" for task, fs in missing.items())
+        raise InvalidInput(f"pipeline {spec.name!r}: the run does not give every task its params: {lacks}. Give "
+                           f"them per task with the run, e.g. params: {{{first!r}: {{{fields[0]!r}: …}}}}",
+                           code="missing_task_param", errors=errors)
+    if errors:
+        raise InvalidInput(f"pipeline {spec.name!r}: invalid task params from the run: {describe_errors(errors)}",
+                           code="invalid_run_params", errors=errors)
+
+
+def validate(spec: PipelineSpec, prefix: tuple[Any, ...] = ("body",), *,
+             defer: bool | Collection[str] = ()) -> Dag:
+    """Check a definition; raise :class:`InvalidInput` listing every problem with its ``loc``. The
+    required operator params of the tasks in ``defer`` (all with ``True``) may be missing: each run
+    gives them (see :func:`check_run`)."""
     errors: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for i, t in enumerate(spec.tasks):
@@ -100,7 +134,9 @@ def validate(spec: PipelineSpec, prefix: tuple[Any, ...] = ("body",)) -> Dag:
         elif reason := op.unavailable():
             errors.append({"loc": [*loc, "operator"], "type": "operator_unavailable", "msg": reason})
         else:
-            errors.extend(check_params(op, t.params, [*loc, "params"]))
+            deferred = defer is True or (not isinstance(defer, bool) and t.name in defer)
+            errors.extend(e for e in check_params(op, t.params, [*loc, "params"])
+                          if not (deferred and e.get("type") == "missing"))
         deps: list[str] = []
         for j, d in enumerate(t.depends_on):
             if d not in index:

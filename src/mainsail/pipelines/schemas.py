@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -16,9 +18,23 @@ TaskName = Annotated[str, StringConstraints(min_length=1, max_length=100, patter
 
 class TaskSpec(BaseModel):
     """One task: an operator with its params, run after ``depends_on`` (and after every task its
-    params refer to with ``${tasks.NAME…}``)."""
+    params refer to with ``${tasks.NAME…}``). The operator's params may also be written at the task's
+    top level (the seeds' ``{"name": "q", "operator": "sql_query", "query": "…"}``); they are moved
+    into ``params``. A task given no params at all takes its operator's required params from each
+    run (``params: {"TASK": {…}}``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # other keys are the operator's params (moved into ``params``, checked against its model)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"additionalProperties": True})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top_level_params(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (extra := [k for k in data if k not in cls.model_fields]):
+            own = {k: v for k, v in data.items() if k in cls.model_fields}
+            params = own.get("params")
+            own["params"] = {**(params if isinstance(params, dict) else {}), **{k: data[k] for k in extra}}
+            return own
+        return data
 
     name: TaskName
     operator: str = Field(min_length=1, max_length=100, examples=["model_training"])
@@ -33,9 +49,18 @@ class TaskSpec(BaseModel):
 
 
 class PipelineSpec(BaseModel):
-    """A pipeline definition: ``{"name": …, "tasks": [{"name", "operator", "params", "depends_on"}, …]}``."""
+    """A pipeline definition: ``{"name": …, "tasks": [{"name", "operator", "params", "depends_on"}, …]}``,
+    or just the list of tasks (named ``pipeline-`` and the first 12 hex digits of the list's SHA-256)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_task_list(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
+            return {"name": "pipeline-" + hashlib.sha256(canonical).hexdigest()[:12], "tasks": data}
+        return data
 
     name: PipelineName
     description: str | None = Field(None, max_length=5000)
@@ -94,7 +119,9 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pipeline_id: str = Field(min_length=1, max_length=200, description="The pipeline's id or name.")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="The pipeline's declared params, and "
+                                   "per task name the operator params it was defined without: "
+                                   '{"fetch-data": {"source": "s3://…/data.csv", "name": "raw"}}.')
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the latest version.")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class PipelineMethods:
             definition = definition.spec()
         if isinstance(definition, PipelineSpec):
             definition = definition.model_dump(mode="json", exclude_unset=True)
+        elif isinstance(definition, tuple):
+            definition = list(definition)
         return self._backend.call(ops.apply_pipeline, {"body": definition})
 
     def get_pipeline(self, name: str) -> Pipeline:
@@ -56,11 +58,20 @@ class PipelineMethods:
         return self._backend.call(ops.list_operators, {})
 
     # ------------------------------------------------------------ runs
-    def run_pipeline(self, name: str, params: Mapping[str, Any] | None = None, *, version: int | None = None,
+    def run_pipeline(self, name: Any, params: Mapping[str, Any] | None = None, *, version: int | None = None,
                      wait: bool = True, timeout: float | None = None, processes: int | None = None,
                      executor: str | None = None, ray_address: str | None = None) -> PipelineRun:
         """Start a run; with ``wait`` return it finished (embedded: executed here on ``processes``
-        local processes, or on Ray with ``executor="ray"``; remote: executed by the server or workers)."""
+        local processes, or on Ray with ``executor="ray"``; remote: executed by the server or workers).
+        ``name`` is a pipeline's name or id, or (the seeds' ``run_pipeline(definition)``) a definition
+        as :meth:`apply_pipeline` takes it, even a bare list of tasks: applied, then run. ``params``: the
+        pipeline's declared params and, per task name, operator params the definition left out."""
+        if not isinstance(name, str) or Path(name).suffix in (".json", ".yaml", ".yml", ".py") and Path(name).is_file():
+            applied = self.apply_pipeline(name)
+            if isinstance(applied, list):
+                raise InvalidInput(f"{name} holds {len(applied)} pipelines: run one by name",
+                                   errors=[{"loc": ["definition"], "msg": "several pipelines"}])
+            name, version = applied.pipeline_id, applied.version
         run = self._backend.call(ops.create_run, {"body": {"pipeline_id": name, "params": dict(params or {}),
                                                            "version": version}})
         if not wait:
@@ -134,6 +145,28 @@ class PipelineMethods:
             raise InvalidInput("give exactly one of cron or event", errors=[{"loc": ["cron"], "msg": "cron or event"}])
         return self._backend.call(ops.create_schedule, {"name": name, "body": {
             "cron": cron, "event": event, "filter": dict(filter or {}), "params": dict(params or {})}})
+
+    def schedule(self, cron: str, *, name: str | None = None, params: Mapping[str, Any] | None = None
+                 ) -> Callable[[Any], Any]:
+        """The seeds' ``@registry.schedule("0 0 * * 0")`` decorator, a spelling of :meth:`apply_pipeline`
+        plus :meth:`schedule_pipeline`: a ``@pipeline`` is applied as it is; a plain function becomes a
+        one-task pipeline (its ``python`` operator calls the function) named after it. The function
+        comes back unchanged, with the :class:`Schedule` as its ``schedule`` attribute."""
+        from mainsail.pipelines.dsl import PipelineDefinition, callable_ref
+
+        def register(fn: Any) -> Any:
+            if isinstance(fn, PipelineDefinition):
+                definition: Any = fn
+            else:
+                task = name or fn.__name__
+                definition = {"name": task, "tasks": [
+                    {"name": task, "operator": "python", "params": {"callable": callable_ref(fn)}}]}
+            applied = self.apply_pipeline(definition)
+            assert not isinstance(applied, list)
+            fn.schedule = self.schedule_pipeline(applied.name, cron=cron, params=params)
+            return fn
+
+        return register
 
     def list_pipeline_schedules(self, pipeline: str | None = None) -> list[Schedule]:
         return self._backend.call(ops.list_schedules, {"pipeline": pipeline})

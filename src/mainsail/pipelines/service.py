@@ -68,8 +68,9 @@ def _version(row: PipelineVersionRow, name: str, created: bool) -> PipelineVersi
 
 
 def apply_pipeline(ctx: Ctx, body: PipelineSpec) -> PipelineVersion:
-    """Register a pipeline definition; a changed definition becomes a new version, the same one is a no-op."""
-    dag.validate(body)
+    """Register a pipeline definition; a changed definition becomes a new version, the same one is a no-op.
+    A task given no params takes its operator's required ones from each run."""
+    dag.validate(body, defer={t.name for t in body.tasks if "params" not in t.model_fields_set})
     digest = dag.spec_digest(body)
     now = utcnow()
     row = ctx.session.scalar(select(PipelineRow).where(PipelineRow.name == body.name).with_for_update())
@@ -129,18 +130,27 @@ def list_operators(ctx: Ctx) -> list[OperatorInfo]:
 # ---------------------------------------------------------------- runs
 
 def _run_params(spec: PipelineSpec, given: dict[str, Any], loc: list[Any]) -> dict[str, Any]:
-    unknown = [k for k in given if k not in spec.params]
+    """The run's params: the declared ones with their defaults, and per task name its operator params."""
+    tasks = {t.name for t in spec.tasks}
+    unknown = [k for k in given if k not in spec.params and k not in tasks]
     if unknown:
         raise InvalidInput(f"pipeline {spec.name!r} has no param {unknown[0]!r}; declared: "
-                           f"{', '.join(spec.params) or 'none'}", code="unknown_param",
+                           f"{', '.join(spec.params) or 'none'} (or a task name with its operator's params: "
+                           f"{', '.join(sorted(tasks)[:20])})", code="unknown_param",
                            errors=[{"loc": [*loc, k], "msg": "not a declared param of the pipeline"} for k in unknown])
-    return {**spec.params, **given}
+    bad = [k for k in given if k not in spec.params and not isinstance(given[k], dict)]
+    if bad:
+        raise InvalidInput(f"params for task {bad[0]!r} must be an object of its operator's params",
+                           errors=[{"loc": [*loc, k], "msg": "expected an object"} for k in bad])
+    values = {**spec.params, **given}
+    dag.check_run(spec, values, loc)
+    return values
 
 
 def start_run(ctx: Ctx, pipeline: PipelineRow, version: PipelineVersionRow, params: dict[str, Any],
               trigger: dict[str, Any], loc: list[Any]) -> str:
     spec = PipelineSpec.model_validate(version.spec)
-    d = dag.validate(spec)
+    d = dag.validate(spec, defer=True)
     values = _run_params(spec, params, loc)
     now = utcnow()
     run_id = new_id()
@@ -203,7 +213,7 @@ def _runs(ctx: Ctx, rows: list[PipelineRunRow], with_tasks: bool) -> list[Pipeli
     if with_tasks:
         specs = {r.version_id: PipelineSpec.model_validate(ctx.session.get(PipelineVersionRow, r.version_id).spec)
                  for r in rows}
-        ups = {v: dag.validate(s).upstream for v, s in specs.items()}
+        ups = {v: dag.validate(s, defer=True).upstream for v, s in specs.items()}
         vid = {r.id: r.version_id for r in rows}
         for t in ctx.session.scalars(select(T).where(T.run_id.in_(ids)).order_by(T.position)):
             tasks.setdefault(t.run_id, []).append(TaskRun(

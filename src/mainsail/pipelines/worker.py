@@ -107,7 +107,8 @@ class Worker:
             with self.runtime.transaction(write=False) as ctx:
                 raw = ctx.session.scalar(select(PipelineVersionRow.spec).where(PipelineVersionRow.id == version_id))
             spec = PipelineSpec.model_validate(raw)
-            plan = self._plans[version_id] = _Plan(spec, {t.name: t for t in spec.tasks}, dag.validate(spec))
+            plan = self._plans[version_id] = _Plan(spec, {t.name: t for t in spec.tasks},
+                                                   dag.validate(spec, defer=True))
         return plan
 
     def _outcome(self, c: queue.Claimed, ts: TaskSpec, status: str, **kw: Any) -> queue.Outcome:
@@ -135,7 +136,7 @@ class Worker:
                                                  f"unknown operator {ts.operator!r}"))
                 continue
             try:
-                params = dag.render(ts.params, c.inputs, c.params, c.run_id)
+                params = dag.render(dag.task_params(plan.spec, ts, c.params), c.inputs, c.params, c.run_id)
             except dag.RenderError as exc:
                 self._ready.append(self._outcome(c, ts, "failed", error=f"params: {exc}"))
                 continue

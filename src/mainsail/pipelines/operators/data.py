@@ -91,12 +91,19 @@ def batch_inference(tc: TaskContext, p: BatchParams) -> dict[str, Any]:
 class MaterializeParams(OpParams):
     feature_view: str | list[str] | None = Field(None, description="A feature view or several (default: every "
                                                  "online view).")
+    feature_set: str | None = Field(None, description="A feature set (feature service): materialize the views "
+                                    "its features come from.")
     start: str | None = Field(None, description="ISO time; default: incremental from each view's watermark.")
     end: str | None = Field(None, description="ISO time; default: now.")
 
 
 @operator("feature_materialization", MaterializeParams, requires="materialize_features", capability="the feature store")
 def feature_materialization(tc: TaskContext, p: MaterializeParams) -> dict[str, Any]:
-    """Materialize a feature view into the online store."""
-    r = tc.client.materialize_features(p.feature_view, start=p.start, end=p.end)
+    """Materialize a feature view (or the views of a feature set) into the online store."""
+    views = p.feature_view
+    if p.feature_set:
+        refs = tc.client.get_feature_definition("services", p.feature_set).spec["features"]
+        named = [views] if isinstance(views, str) else list(views or [])
+        views = list(dict.fromkeys([*named, *(ref.partition(":")[0] for ref in refs)]))
+    r = tc.client.materialize_features(views, start=p.start, end=p.end)
     return r.model_dump(mode="json") if hasattr(r, "model_dump") else dict(r)
