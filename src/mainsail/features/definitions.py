@@ -63,6 +63,8 @@ def resolve(defs: Defs, features: list[str] | None = None, service: str | None =
     out: dict[str, list[str]] = {}
     for i, ref in enumerate(features):
         vname, sep, fname = ref.partition(":")
+        if not sep and vname not in defs.views:  # a bare feature name: the one view that has it
+            vname, sep, fname = _feature_owner(defs, ref, [loc, i]), ":", ref
         view = view_of(defs, vname, [loc, i])
         names = [f.name for f in view.features]
         if not sep or fname == "*":
@@ -74,6 +76,23 @@ def resolve(defs: Defs, features: list[str] | None = None, service: str | None =
         have = out.setdefault(vname, [])
         have.extend(n for n in chosen if n not in have)
     return list(out.items())
+
+
+def _feature_owner(defs: Defs, name: str, loc: list[Any]) -> str:
+    """The view holding feature ``name`` (a reference without a view); unknown or ambiguous is an error."""
+    owners = sorted(v.name for v in defs.views.values() if name in v.feature_types)
+    if len(owners) == 1:
+        return owners[0]
+    if owners:
+        raise InvalidInput(f"feature {name!r} is in several views ({', '.join(owners)}): write it as "
+                           f"'{owners[0]}:{name}'", code="ambiguous_feature",
+                           errors=[{"loc": loc, "msg": f"in views {', '.join(owners)}"}])
+    known = sorted(f"{v.name}:{f}" for v in defs.views.values() for f in v.feature_types)
+    close = difflib.get_close_matches(name, sorted({k.partition(':')[2] for k in known}), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    listed = ", ".join(known[:50]) + ("…" if len(known) > 50 else "") if known else "none defined"
+    raise NotFound(f"unknown feature {name!r}{hint}; known features: {listed}", code="feature_not_found",
+                   errors=[{"loc": loc, "msg": "unknown feature (not a view name either)"}])
 
 
 def _service_refs(defs: Defs, svc: FeatureService, i: int) -> list[str]:

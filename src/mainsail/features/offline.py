@@ -211,6 +211,36 @@ def latest_rows(src: ViewSource, start: dt.datetime | None, end: dt.datetime) ->
         con.close()
 
 
+def entity_rows(srcs: list[ViewSource], ts_col: str, start: dt.datetime | None, end: dt.datetime | None
+                ) -> pa.Table:
+    """Every distinct (join keys, event time) of the views' rows with an event time in ``[start, end)``:
+    the entity frame of a training set taken over a period. The views must share their join keys."""
+    keys = srcs[0].keys
+    con = connect()
+    try:
+        parts = []
+        for src in srcs:
+            if src.keys != keys:
+                raise InvalidInput(f"feature views {srcs[0].view.name!r} and {src.view.name!r} have different join "
+                                   f"keys ({', '.join(keys)} / {', '.join(src.keys)}): give an entity frame",
+                                   code="mixed_join_keys", errors=[{"loc": ["entity_df"], "msg": "required"}])
+            if not src.sql:
+                continue
+            stypes = _columns(con, src)
+            ts = _ts(q(src.view.timestamp_field), stypes[src.view.timestamp_field])
+            cond = [f"{ts} IS NOT NULL", *([f"{ts} >= {_bound(start)}"] if start else []),
+                    *([f"{ts} < {_bound(end)}"] if end else [])]
+            cols = [f"CAST({q(k)} AS {DUCK_TYPES[t]}) AS {q(k)}" for k, t in zip(keys, src.key_types, strict=True)]
+            parts.append(f"SELECT {', '.join(cols)}, {ts} AS {q(ts_col)} FROM {src.sql} WHERE {' AND '.join(cond)}")
+        if not parts:
+            return pa.table({**{k: pa.array([], arrow_type(t)) for k, t in zip(keys, srcs[0].key_types, strict=True)},
+                             ts_col: pa.array([], pa.timestamp("us"))})
+        order = ", ".join([q(ts_col), *(q(k) for k in keys)])
+        return _arrow(con.sql(f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}"))
+    finally:
+        con.close()
+
+
 def stats(src: ViewSource) -> dict[str, Any]:
     """Row and entity counts, event time range, and per feature its null rate, distinct count, min,
     max and mean (numeric)."""

@@ -162,9 +162,19 @@ class FeatureService(BaseModel):
 
 class FeatureSetSpec(BaseModel):
     """A set of definitions to apply (``POST /api/v1/feature-sets``). Objects not named are left as they
-    are; a change that breaks a feature service is refused unless ``force``."""
+    are; a change that breaks a feature service is refused unless ``force``. The seeds' shape, a named
+    set over existing features (``{"name": "user_features", "features": ["age", …]}``), is one feature
+    service: features are ``view:feature``, ``view``, or a feature name that one view has."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_set(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data and not data.keys() & {"entities", "views", "services"}:
+            own = {k: data[k] for k in ("force", "message") if k in data}
+            return {**own, "services": [{k: v for k, v in data.items() if k not in own}]}
+        return data
     entities: list[Entity] = Field(default_factory=list)
     views: list[FeatureView] = Field(default_factory=list)
     services: list[FeatureService] = Field(default_factory=list)

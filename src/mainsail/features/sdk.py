@@ -60,6 +60,16 @@ def _time(value: str | dt.datetime | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _entity_rows(entities: Any) -> list[dict[str, Any]]:
+    """Rows from the seeds' ``entities=``: rows, one row, or columns of equal length."""
+    if isinstance(entities, Mapping):
+        values = list(entities.values())
+        if values and all(isinstance(v, (list, tuple)) for v in values):
+            return [dict(zip(entities, row, strict=True)) for row in zip(*values, strict=True)]
+        return [dict(entities)]
+    return [dict(e) for e in entities]
+
+
 class FeatureMethods:
     _backend: Backend
 
@@ -100,12 +110,14 @@ class FeatureMethods:
     def get_historical_features(self, entity_df: Any, features: Sequence[str] | None = None, *,
                                 service: str | None = None, timestamp_column: str = "event_timestamp",
                                 full_feature_names: bool = False, as_: str = "pandas",
-                                output_dataset: str | None = None) -> Any:
+                                output_dataset: str | None = None, start: str | dt.datetime | None = None,
+                                end: str | dt.datetime | None = None) -> Any:
         """For each row of ``entity_df`` (join keys and ``timestamp_column``), the latest value of each
         feature (``"view:feature"``, ``"view"``, or a ``service``) at or before that time and within the
         view's TTL. Returns ``pandas`` (default) or ``arrow``, rows in the entity frame's order. With
         ``output_dataset``, the result is also stored as a version of that dataset, its source recording
-        the features (``as_="version"`` returns that version instead)."""
+        the features (``as_="version"`` returns that version instead). ``entity_df=None``: every (keys,
+        event time) of the views' rows with an event time in ``[start, end)`` is the entity frame."""
         import pyarrow.parquet as pq
 
         if as_ not in ("pandas", "arrow", "version"):
@@ -114,27 +126,29 @@ class FeatureMethods:
         if as_ == "version" and not output_dataset:
             raise InvalidInput("as_='version' needs output_dataset", errors=[{"loc": ["output_dataset"],
                                                                             "msg": "required"}])
-        entity = _as_arrow(entity_df)
+        entity = _as_arrow(entity_df) if entity_df is not None else None
         feats = list(features) if features is not None else None
+        period = {"start": _time(start), "end": _time(end)}
         if isinstance(self._backend, LocalBackend):
             from mainsail.features.service import historical_table
 
-            ops.get_historical_features.bind({"data": b"", "features": feats, "service": service,
-                                              "timestamp_column": timestamp_column,
-                                              "full_feature_names": full_feature_names})
+            args = ops.get_historical_features.bind({"data": b"", "features": feats, "service": service,
+                                                     "timestamp_column": timestamp_column,
+                                                     "full_feature_names": full_feature_names, **period})
             table = historical_table(self._backend.runtime, self._backend.actor, entity, feats, service,
-                                     timestamp_column, full_feature_names)
+                                     timestamp_column, full_feature_names, args["start"], args["end"])
         else:
             buf = io.BytesIO()
-            pq.write_table(entity, buf)
+            if entity is not None:
+                pq.write_table(entity, buf)
             data = self._backend.call(ops.get_historical_features, {
                 "data": buf.getvalue(), "features": feats, "service": service,
-                "timestamp_column": timestamp_column, "full_feature_names": full_feature_names})
+                "timestamp_column": timestamp_column, "full_feature_names": full_feature_names, **period})
             table = pq.read_table(io.BytesIO(data))
         if output_dataset:
             version = self._store_training_set(table, output_dataset, {
                 "kind": "features", "features": feats, "service": service, "timestamp_column": timestamp_column,
-                "entity_rows": entity.num_rows})
+                "entity_rows": table.num_rows})
             if as_ == "version":
                 return version
         return table if as_ == "arrow" else table.to_pandas()
@@ -167,10 +181,19 @@ class FeatureMethods:
                 "digest": hashlib.sha256(data).hexdigest(), "profile": True})
 
     # ------------------------------------------------------------ online
-    def get_online_features(self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str] | None = None,
-                            *, service: str | None = None, full_feature_names: bool = False) -> OnlineFeatures:
+    def get_online_features(self, entity_rows: Sequence[Mapping[str, Any]] | None = None,
+                            features: Sequence[str] | str | None = None, *, service: str | None = None,
+                            full_feature_names: bool = False, entities: Any = None) -> OnlineFeatures:
         """The latest materialized or pushed values for each entity row (``[{"customer_id": 42}]``):
-        columns of join keys then features, ``None`` where an entity has no value."""
+        columns of join keys then features, ``None`` where an entity has no value. The seeds' spelling:
+        ``entities=`` (rows, one row ``{"customer_id": 42}``, or columns ``{"customer_id": [42, 43]}``)
+        and ``features=`` a list of features or the name of a feature set."""
+        if entities is not None:
+            entity_rows = _entity_rows(entities)
+        if entity_rows is None:
+            raise InvalidInput("give entity_rows (or entities)", errors=[{"loc": ["entity_rows"], "msg": "required"}])
+        if isinstance(features, str):
+            features, service = None, features
         get = self._online_get
         if get is None and isinstance(self._backend, LocalBackend):
             from mainsail.features.online import Reader
@@ -223,6 +246,49 @@ class FeatureMethods:
         if not isinstance(rows, list):
             rows = _as_arrow(rows).to_pylist()
         return self._backend.call(ops.push, {"body": {"view": view, "rows": rows, "to": to}})
+
+    # ------------------------------------------------------------ the seeds' spelling
+    def create_feature_set(self, name: str, features: Sequence[str], **options: Any) -> ApplyResult:
+        """The seeds' spelling of :meth:`apply_features` with one :class:`FeatureService`: a named set
+        over existing features (``view:feature``, ``view``, or a feature name one view has).
+        ``options``: ``owner``, ``tags``, ``description``."""
+        return self.apply_features([FeatureService(name=name, features=list(features), **options)])
+
+    def get_training_data(self, feature_set: str, start_date: str | dt.datetime | None = None,
+                          end_date: str | dt.datetime | None = None, *, entity_df: Any = None,
+                          as_: str = "pandas") -> Any:
+        """The seeds' spelling of :meth:`get_historical_features` over a feature set: for every entity and
+        event time of its views' rows from ``start_date`` (until ``end_date``), the features as they were
+        then (or for the rows of ``entity_df``)."""
+        return self.get_historical_features(entity_df, service=feature_set, start=start_date, end=end_date, as_=as_)
+
+    def update_online_features(self, entity_id: Any, features: Mapping[str, Any], *,
+                               event_time: str | dt.datetime | None = None,
+                               to: str = "online_and_offline") -> list[PushResult]:
+        """The seeds' spelling of :meth:`push_features` for one entity: ``features`` (``{"age": 31}``;
+        names as in a feature set) are pushed, at ``event_time`` (default now), to each view that has
+        them; the view's other features keep their current online values. ``entity_id`` is the key
+        value, or ``{join_key: value}`` for a view with several entities."""
+        from mainsail.features.definitions import Defs, resolve
+
+        sets = self.list_feature_sets()
+        defs = Defs(entities={d.name: Entity.model_validate(d.spec) for d in sets.entities},
+                    views={d.name: FeatureView.model_validate(d.spec) for d in sets.views})
+        when = _time(event_time) or dt.datetime.now(dt.UTC)
+        out = []
+        for vname, fnames in resolve(defs, list(features)):
+            view = defs.views[vname]
+            keys = [str(defs.entities[e].join_key) for e in view.entities]
+            key = dict(entity_id) if isinstance(entity_id, Mapping) else {keys[0]: entity_id}
+            others = [f.name for f in view.features if f.name not in fnames]
+            row: dict[str, Any] = {}
+            if others:
+                current = self.get_online_features([key], [f"{vname}:{f}" for f in others]).rows()[0]
+                row.update({f: current.get(f) for f in others})
+            given = {f.partition(":")[2] or f: v for f, v in features.items()}
+            row.update({**key, view.timestamp_field: when.isoformat(), **{f: given[f] for f in fnames}})
+            out.append(self.push_features(vname, [row], to=to))
+        return out
 
     def feature_view_stats(self, name: str) -> ViewStats:
         """Freshness, null rates and usage counts of a view."""

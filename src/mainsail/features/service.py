@@ -23,6 +23,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput
 from mainsail.core.events import emit
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import UtcDatetime
 from mainsail.features.definitions import Defs, plan_apply, resolve, unknown, view_of
 from mainsail.features.models import FeatureDefinitionRow, FeaturePushBatchRow, FeatureViewStateRow
 from mainsail.features.schemas import (
@@ -203,13 +204,17 @@ def offline_reads(ctx: Ctx, features: list[str] | None, service: str | None,
 
 
 def historical_table(runtime: Runtime, actor: str | None, entity: Any, features: list[str] | None,
-                     service: str | None, timestamp_column: str, full_feature_names: bool) -> Any:
-    """The point-in-time join (an Arrow table); no transaction is open while DuckDB runs."""
+                     service: str | None, timestamp_column: str, full_feature_names: bool,
+                     start: dt.datetime | None = None, end: dt.datetime | None = None) -> Any:
+    """The point-in-time join (an Arrow table); no transaction is open while DuckDB runs. Without an
+    ``entity`` frame, every (keys, event time) of the views' rows in ``[start, end)`` is one."""
     from mainsail.features import offline
     from mainsail.features.online import Reader
 
     with runtime.transaction(write=False, actor=actor) as ctx:
         reads = offline_reads(ctx, features, service, full_feature_names)
+    if entity is None:
+        entity = offline.entity_rows([src for src, _, _ in reads], timestamp_column, start, end)
     table = offline.historical(entity, timestamp_column, reads)
     reader = Reader.for_runtime(runtime)
     for src, _, _ in reads:
@@ -218,20 +223,24 @@ def historical_table(runtime: Runtime, actor: str | None, entity: Any, features:
 
 
 def get_historical_features(ctx: Ctx, data: bytes, features: list[str] | None = None, service: Name | None = None,
-                            timestamp_column: str = "event_timestamp", full_feature_names: bool = False) -> bytes:
+                            timestamp_column: str = "event_timestamp", full_feature_names: bool = False,
+                            start: UtcDatetime | None = None, end: UtcDatetime | None = None) -> bytes:
     """Point-in-time join of an entity frame (Parquet body: join keys and ``timestamp_column``) with the
-    features; answers Parquet. For each row, each view's latest values at or before its time, within TTL."""
+    features; answers Parquet. For each row, each view's latest values at or before its time, within TTL.
+    An empty body takes every (keys, event time) of the views' rows in ``[start, end)`` as the frame."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        entity = pq.read_table(io.BytesIO(data))
-    except (pa.ArrowException, OSError) as exc:
-        raise InvalidInput(f"the body is not a readable Parquet file: {exc}", code="invalid_parquet",
-                           errors=[{"loc": ["body"], "msg": "not a readable Parquet file"}]) from None
+    entity = None
+    if data:
+        try:
+            entity = pq.read_table(io.BytesIO(data))
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInput(f"the body is not a readable Parquet file: {exc}", code="invalid_parquet",
+                               errors=[{"loc": ["body"], "msg": "not a readable Parquet file"}]) from None
     assert ctx.runtime is not None
     table = historical_table(ctx.runtime, ctx.actor, entity, features, service, timestamp_column,
-                             full_feature_names)
+                             full_feature_names, start, end)
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
