@@ -63,8 +63,12 @@ class RegistryMethods:
                 if local.is_file():
                     names.append(local.name)
                     files[local.name] = base64.b64encode(local.read_bytes()).decode()
+                elif run_id or artifact_uri:
+                    names.append(str(item))  # located on the server among the run's artifacts
                 else:
-                    names.append(str(item))  # located on the server (the run's artifacts) or named as missing
+                    raise InvalidInput(f"artifact {str(item)!r} not found: no such local file (give run_id or "
+                                       "artifact_uri to take it from a run's artifacts)", code="artifact_not_found",
+                                       errors=[{"loc": ["artifacts", len(names)], "msg": "no such file"}])
             body.update(artifacts=names, files=files)
         if "params" in options:
             options["params"] = {k: str(v) for k, v in options["params"].items()}
