@@ -134,6 +134,19 @@ def test_run_pipeline(registry: mainsail.Client) -> None:
     assert ei.value.code == "missing_task_param" and "task 'fetch-data' needs 'source', 'name'" in ei.value.detail
 
 
+def test_run_params_may_refer_to_any_earlier_task(registry: mainsail.Client) -> None:
+    chain = {"name": "chain", "tasks": [{"name": "a", "operator": "noop", "value": {"rows": 7}},
+                                        {"name": "b", "operator": "noop", "depends_on": ["a"]},
+                                        {"name": "c", "operator": "noop", "depends_on": ["b"]}]}
+    with pytest.raises(InvalidInput) as ei:
+        registry.run_pipeline(chain, {"a": {"value": "${tasks.c}"}}, wait=False)
+    assert ei.value.errors[0]["loc"] == ["body", "params", "a", "value"] and "runs before 'a'" in ei.value.detail
+    run = registry.run_pipeline(chain, {"c": {"value": "${tasks.a.rows}"}}, wait=not registry.is_remote,
+                                timeout=120)
+    if not registry.is_remote:
+        assert run.status == "succeeded" and run.task("c").output == 7
+
+
 def weekly_retrain() -> dict:
     return {"retrained": True}
 

@@ -27,6 +27,14 @@ class Dag:
     upstream: dict[str, list[str]]  # task -> tasks it waits for (explicit and from references)
     downstream: dict[str, list[str]]
 
+    def ancestors(self) -> dict[str, list[str]]:
+        """task -> every task finished before it starts (whose outputs its params may refer to)."""
+        out: dict[str, list[str]] = {}
+        for name in self.order:
+            seen = dict.fromkeys(a for u in self.upstream[name] for a in (*out[u], u))
+            out[name] = list(seen)
+        return out
+
 
 def spec_digest(spec: PipelineSpec) -> str:
     """SHA-256 of the canonical JSON of a definition: same digest, same version."""
@@ -89,7 +97,15 @@ def check_run(spec: PipelineSpec, run_params: dict[str, Any], loc: list[Any]) ->
     """Every task has its operator's params once the run's are added: an error names task and param."""
     errors: list[dict[str, Any]] = []
     missing: dict[str, list[str]] = {}
+    before = validate(spec, (), defer=True).ancestors()
     for t in spec.tasks:
+        given = run_params.get(t.name) if t.name not in spec.params else None
+        for rloc, kind, path in iter_refs(given if isinstance(given, dict) else {}):
+            hit = split_task_ref(path, before) if kind == "tasks" else None
+            if kind == "tasks" and (hit is None or hit[0] not in before[t.name]):
+                errors.append({"loc": [*loc, t.name, *rloc], "type": "dangling_reference",
+                               "msg": f"'${{tasks.{path}}}' names no task that runs before {t.name!r} "
+                                      f"(before it: {', '.join(before[t.name]) or 'none'})"})
         op = operators.get(t.operator)
         if op is None or op.unavailable():
             continue

@@ -51,6 +51,10 @@ class _Plan:
     tasks: dict[str, TaskSpec]
     dag: dag.Dag
     closures: dict[str, list[str]] = field(default_factory=dict)
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # task -> the tasks whose outputs it may read
+
+    def __post_init__(self) -> None:
+        self.inputs = self.dag.ancestors()  # run params may refer to any task finished before
 
     def closure(self, name: str) -> list[str]:
         if name not in self.closures:
@@ -121,7 +125,7 @@ class Worker:
         """Render params and look up cached outputs; tasks that cannot start get their outcome now."""
         for c in claimed:
             self._plan(c.version_id)
-        queue.fill_inputs(session, claimed, {v: p.dag.upstream for v, p in self._plans.items()}, self._memo)
+        queue.fill_inputs(session, claimed, {v: p.inputs for v, p in self._plans.items()}, self._memo)
         todo: list[tuple[queue.Claimed, TaskSpec, dict[str, Any], str | None]] = []
         for c in claimed:
             plan = self._plans[c.version_id]
@@ -162,7 +166,8 @@ class Worker:
             "env": {"MAINSAIL_HOME": str(self.home)},
             "context": {"run_id": c.run_id, "task": c.name, "pipeline": plan.spec.name, "attempt": c.attempt,
                         "uri": self.runtime.settings.uri, "artifact_root": self.runtime.settings.artifact_root,
-                        "params": c.params, "inputs": c.inputs, "executor": self.executor,
+                        "params": c.params, "executor": self.executor,
+                        "inputs": {u: c.inputs.get(u) for u in plan.dag.upstream[c.name]},
                         "ray_address": self.ray_address},
         }
         self.pool.submit(c.id, payload, ts.timeout)

@@ -43,7 +43,7 @@ class Stage(StrEnum):
             return None
 
 
-STAGE_ALIASES = {"archived": "deprecated", "none": "development", "dev": "development", "prod": "production"}
+STAGE_ALIASES = {"archived": "deprecated", "none": "development"}  # MLflow's names for ours
 
 
 class FileRef(BaseModel):
