@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mainsail.pipelines.context import TaskContext
 from mainsail.pipelines.operators import OpParams, operator
@@ -338,6 +338,14 @@ class RegistrationParams(OpParams):
     alias: str | None = None
     gate: dict[str, str] | None = None
     description: str | None = None
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage_name(cls, v: Any) -> Any:
+        """Any case, and MLflow's names (``Production``, ``Staging``, ``None``)."""
+        from mainsail.registry.schemas import Stage
+
+        return (Stage.parse(v) or v) if isinstance(v, str) else v
 
 
 @operator("model_registration", RegistrationParams)
