@@ -29,10 +29,10 @@ class TaskSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _top_level_params(cls, data: Any) -> Any:
-        if isinstance(data, dict) and (extra := [k for k in data if k not in cls.model_fields]):
+        if (isinstance(data, dict) and isinstance(data.get("params", {}), dict)
+                and (extra := [k for k in data if k not in cls.model_fields])):
             own = {k: v for k, v in data.items() if k in cls.model_fields}
-            params = own.get("params")
-            own["params"] = {**(params if isinstance(params, dict) else {}), **{k: data[k] for k in extra}}
+            own["params"] = {**own.get("params", {}), **{k: data[k] for k in extra}}
             return own
         return data
 
