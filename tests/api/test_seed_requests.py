@@ -127,9 +127,9 @@ def test_seed_feature_set(api: httpx.Client, http_server) -> None:
 
 SEED_PIPELINE = {"name": "training-pipeline", "tasks": [
     {"name": "fetch-data", "operator": "data_ingestion"},
-    {"name": "validate", "operator": "data_validation", "depends_on": ["fetch-data"]},
-    {"name": "train", "operator": "model_training", "depends_on": ["validate"]},
-    {"name": "register", "operator": "model_registration", "depends_on": ["train"]},
+    {"name": "validate", "operator": "data_validation"},
+    {"name": "train", "operator": "model_training"},
+    {"name": "register", "operator": "model_registration"},
 ]}
 
 
@@ -145,6 +145,9 @@ def test_seed_pipelines_and_runs(api: httpx.Client, http_server) -> None:
     assert spec["tasks"][1]["params"] == {"feature_set": "user_features"}
     status, applied = curl(f"{http_server.url}/api/v1/pipelines", "POST", "-d", json.dumps(SEED_PIPELINE))
     assert status == 201 and applied["version"] == 1
+    steps = [(t["name"], t["depends_on"]) for t in applied["spec"]["tasks"]]  # the seeds' steps run in order
+    assert steps == [("fetch-data", []), ("validate", ["fetch-data"]), ("train", ["validate"]),
+                     ("register", ["train"])]
     status, problem = curl(f"{http_server.url}/api/v1/runs", "POST", "-d",
                            json.dumps({"pipeline_id": applied["pipeline_id"], "params": {}}))
     assert status == 422 and problem["code"] == "missing_task_param"

@@ -120,13 +120,15 @@ def test_update_online_features(users: mainsail.Client) -> None:
 
 
 def test_run_pipeline(registry: mainsail.Client) -> None:
-    definition = [{"name": "answer", "operator": "sql_query", "query": "SELECT 42 AS x"}]
+    definition = [{"name": "answer", "operator": "sql_query", "query": "SELECT 42 AS x"},
+                  {"name": "echo", "operator": "noop", "value": "done"}]
     if registry.is_remote:  # the test server runs no executor: the run is queued for one
         run = registry.run_pipeline(definition, wait=False)
         assert run.status == "queued" and run.pipeline.startswith("pipeline-")
     else:
         run = registry.run_pipeline(definition, timeout=120)
         assert run.status == "succeeded" and run.task("answer").output["rows"] == [[42]]
+    assert registry.get_pipeline_run(run.id).task("echo").depends_on == ["answer"]  # a list is steps
     seed = {"name": "training-pipeline", "tasks": [{"name": "fetch-data", "operator": "data_ingestion"},
                                                    {"name": "train", "operator": "model_training"}]}
     with pytest.raises(InvalidInput) as ei:

@@ -50,22 +50,38 @@ class TaskSpec(BaseModel):
 
 class PipelineSpec(BaseModel):
     """A pipeline definition: ``{"name": …, "tasks": [{"name", "operator", "params", "depends_on"}, …]}``,
-    or just the list of tasks (named ``pipeline-`` and the first 12 hex digits of the list's SHA-256)."""
+    or just the list of tasks (named ``pipeline-`` and the first 12 hex digits of the list's SHA-256).
+
+    Tasks without ``depends_on`` run in parallel, except in the seeds' two shapes, which are steps: a
+    bare list of tasks, and a definition whose tasks all come without params. When none of their tasks
+    declares ``depends_on`` or refers to another, each task depends on the one before it."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _bare_task_list(cls, data: Any) -> Any:
-        if isinstance(data, list):
+    def _seed_shapes(cls, data: Any) -> Any:
+        bare = isinstance(data, list)
+        if bare:
             canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
-            return {"name": "pipeline-" + hashlib.sha256(canonical).hexdigest()[:12], "tasks": data}
+            data = {"name": "pipeline-" + hashlib.sha256(canonical).hexdigest()[:12], "tasks": data}
+        tasks = data.get("tasks") if isinstance(data, dict) else None
+        if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, dict) and "name" in t for t in tasks):
+            return data
+        templates = all(t.keys() <= TEMPLATE_KEYS for t in tasks)
+        linked = any("depends_on" in t for t in tasks) or b"${tasks." in orjson.dumps(tasks, default=str)
+        if (bare or templates) and not linked:
+            data = {**data, "tasks": [tasks[0], *({**t, "depends_on": [tasks[i]["name"]]}
+                                                  for i, t in enumerate(tasks[1:]))]}
         return data
 
     name: PipelineName
     description: str | None = Field(None, max_length=5000)
     params: dict[str, Any] = Field(default_factory=dict, description="Run parameters and their defaults.")
     tasks: list[TaskSpec] = Field(min_length=1, max_length=20_000)
+
+
+TEMPLATE_KEYS = frozenset(set(TaskSpec.model_fields) - {"params", "depends_on"})  # a task given without params
 
 
 class PipelineVersion(BaseModel):
