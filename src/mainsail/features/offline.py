@@ -236,7 +236,12 @@ def entity_rows(srcs: list[ViewSource], ts_col: str, start: dt.datetime | None, 
             return pa.table({**{k: pa.array([], arrow_type(t)) for k, t in zip(keys, srcs[0].key_types, strict=True)},
                              ts_col: pa.array([], pa.timestamp("us"))})
         order = ", ".join([q(ts_col), *(q(k) for k in keys)])
-        return _arrow(con.sql(f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}"))
+        try:
+            return _arrow(con.sql(f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}"))
+        except duckdb.Error as exc:
+            msg = str(exc).strip().splitlines()[0]
+            raise InvalidInput(f"reading the entities of the feature views failed: {msg}", code="invalid_source",
+                               errors=[{"loc": ["entity_df"], "msg": msg}]) from None
     finally:
         con.close()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -63,13 +63,13 @@ class PipelineSpec(BaseModel):
     def _seed_shapes(cls, data: Any) -> Any:
         bare = isinstance(data, list)
         if bare:
-            canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
+            canonical = json.dumps(data, sort_keys=True, default=str).encode()  # any int, unlike orjson
             data = {"name": "pipeline-" + hashlib.sha256(canonical).hexdigest()[:12], "tasks": data}
         tasks = data.get("tasks") if isinstance(data, dict) else None
         if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, dict) and "name" in t for t in tasks):
             return data
         templates = all(t.keys() <= TEMPLATE_KEYS for t in tasks)
-        linked = any("depends_on" in t for t in tasks) or b"${tasks." in orjson.dumps(tasks, default=str)
+        linked = any("depends_on" in t for t in tasks) or "${tasks." in json.dumps(tasks, default=str)
         if (bare or templates) and not linked:
             data = {**data, "tasks": [tasks[0], *({**t, "depends_on": [tasks[i]["name"]]}
                                                   for i, t in enumerate(tasks[1:]))]}
