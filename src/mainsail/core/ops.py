@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
 
 PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-REFERENCE = re.compile(r"(?:^|_)(?:ids?|source)$")  # a query parameter naming a resource: run_ids, source
+REFERENCE = re.compile(r"(?:^|_)(?:ids?|source|service|features)$")  # query parameters naming resources: run_ids, service
 
 
 @dataclass
