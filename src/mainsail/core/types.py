@@ -8,10 +8,10 @@ same on the embedded and the HTTP client."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -35,3 +35,53 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
 """A datetime stored in UTC (naive input means UTC); one outside year 1–9999 in UTC is rejected."""
+
+
+# ---------------------------------------------------------------- text every database stores
+
+_ATOMS = frozenset((int, float, bool, type(None), bytes))
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain a NUL character (\\x00): the database cannot store it"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"is not valid Unicode text (a lone surrogate {text[exc.start]!r} at {exc.start})"
+    return None
+
+
+def unstorable_text(value: Any, loc: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+    """Pydantic-style errors for every string in ``value`` (models, dicts — keys too — lists, at any
+    depth) that no database stores: one holding NUL (PostgreSQL refuses it in TEXT and JSONB) or a lone
+    surrogate (not encodable as UTF-8). Each error's ``loc`` names where the string is."""
+    errors: list[dict[str, Any]] = []
+    _scan(value, loc, errors)
+    return errors
+
+
+def _scan(value: Any, loc: tuple[str | int, ...], errors: list[dict[str, Any]]) -> None:
+    kind = type(value)
+    if kind in _ATOMS:
+        return
+    if isinstance(value, str):
+        msg = _text_problem(value)
+        if msg:
+            errors.append({"loc": list(loc), "msg": f"Value {msg}", "type": "string_unstorable"})
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _scan(getattr(value, name), (*loc, name), errors)
+        for name, extra in (value.model_extra or {}).items():
+            _scan(extra, (*loc, name), errors)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (msg := _text_problem(key)):
+                errors.append({"loc": [*loc, key], "msg": f"Key {msg}", "type": "string_unstorable"})
+            if type(item) not in _ATOMS:
+                _scan(item, (*loc, key), errors)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            if type(item) not in _ATOMS:  # long numeric columns (metric batches) cost one type check each
+                _scan(item, (*loc, i), errors)
