@@ -5,7 +5,7 @@ transaction on a worker thread, and returns its result as the declared response 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -119,15 +119,12 @@ def _endpoint(op: Operation) -> Any:
     for p in op.params:
         if p.where == "raw":
             continue
-        default: Any
-        if p.where == "path":
-            default = Path()
-        elif p.where == "body":
-            default = Body() if p.required else Body(default=p.default)
-        else:
-            default = Query() if p.required else Query(default=p.default)
-        params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation,
-                                        default=default))
+        # Annotated[T, Path()] (not ``= Path()``): FastAPI then keeps T's own constraints (Ge/Le,
+        # StringConstraints) in the OpenAPI document, so the document says what the server accepts.
+        where = {"path": Path, "body": Body}.get(p.where, Query)
+        default = inspect.Parameter.empty if p.required else p.default
+        params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[p.annotation, where()], default=default))
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     endpoint.__name__ = op.name
     return endpoint

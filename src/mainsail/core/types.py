@@ -8,10 +8,12 @@ same on the embedded and the HTTP client."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, StringConstraints
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -20,7 +22,12 @@ Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX)]
 """An integer that fits a BIGINT column."""
 
 PositiveInt64 = Annotated[int, Ge(1), Le(INT64_MAX)]
-"""A positive integer that fits a BIGINT column (version numbers, counts)."""
+"""A positive integer that fits a BIGINT column (counts)."""
+
+INT32_MAX = 2**31 - 1
+
+VersionNumber = Annotated[int, Ge(1), Le(INT32_MAX)]
+"""A version number (model, dataset, pipeline, definition) as stored: an INTEGER column, 1 to 2^31-1."""
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
@@ -85,3 +92,30 @@ def _scan(value: Any, loc: tuple[str | int, ...], errors: list[dict[str, Any]]) 
         for i, item in enumerate(value):
             if type(item) not in _ATOMS:  # long numeric columns (metric batches) cost one type check each
                 _scan(item, (*loc, i), errors)
+
+
+# ---------------------------------------------------------------- artifact keys
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def artifact_key(path: str) -> str:
+    """``path`` as a stored artifact key (``a/b.txt``: '/'-separated, ``.`` and empty segments dropped);
+    ``ValueError`` if it is absolute (``/etc/x``, ``C:\\x``), climbs out (``..``, also percent-encoded
+    as ``%2e%2e``) or holds control characters. The same rule on every write path (run artifacts,
+    model files), so a key never escapes the folder it is downloaded into."""
+    if _CONTROL.search(path):
+        raise ValueError("must not contain control characters")
+    posix = path.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+        raise ValueError(f"{path!r} is absolute: give a path relative to the run's artifact root")
+    parts = [p for p in posix.split("/") if p not in ("", ".")]
+    if not parts:
+        raise ValueError("must name a file")
+    if any(".." in unquote(unquote(p)).replace("\\", "/").split("/") for p in parts):
+        raise ValueError(f"{path!r} must not climb out of the artifact root ('..', also percent-encoded)")
+    return "/".join(parts)
+
+
+ArtifactKey = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(artifact_key)]
+"""A relative artifact path (see :func:`artifact_key`)."""

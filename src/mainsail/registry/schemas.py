@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from mainsail.core.types import PositiveInt64
+from mainsail.core.types import ArtifactKey, VersionNumber
 
 MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
 
@@ -62,7 +62,7 @@ class RegisterVersion(BaseModel):
     framework: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=1000)
     run_id: str | None = None
-    artifacts: dict[str, str] | None = None
+    artifacts: dict[ArtifactKey, str] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -80,7 +80,7 @@ class StageChange(BaseModel):
 
 
 class AliasSet(BaseModel):
-    version: PositiveInt64
+    version: VersionNumber
     reason: str | None = Field(None, max_length=2000)
 
 
