@@ -30,6 +30,37 @@ VersionNumber = Annotated[int, Ge(1), Le(INT32_MAX)]
 """A version number (model, dataset, pipeline, definition) as stored: an INTEGER column, 1 to 2^31-1."""
 
 
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter, a digit or '_'"
+
+
+def object_name(max_length: int = 200) -> Any:
+    """The one name rule of every named object (experiment, dataset, model, entity, feature view and
+    service, pipeline, deployment): :data:`NAME_RULE`, at most ``max_length`` characters (the
+    column's width), surrounding spaces ignored. A name is safe in a URL path, a file name, a
+    ``models:/NAME/…`` or ``dataset:NAME@…`` reference, a log line and an HTML page; ``../``,
+    ``<script>``, NUL, spaces, '/', '@' and ':' are refused with a 422 naming the field."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length,
+                                            pattern=NAME_PATTERN)]
+
+
+ObjectName = object_name()
+"""A name by :func:`object_name`'s rule, at most 200 characters."""
+
+
+def check_name(name: object, kind: str, loc: str = "name", max_length: int = 200) -> str:
+    """``name`` if it follows the name rule, else ``InvalidInput`` naming ``kind`` and ``loc`` (for code
+    paths that take a name outside an operation's arguments)."""
+    from mainsail.core.errors import InvalidInput
+
+    if isinstance(name, str):
+        name = name.strip()
+    if not isinstance(name, str) or not 1 <= len(name) <= max_length or not re.fullmatch(NAME_PATTERN, name):
+        msg = f"must hold only {NAME_RULE} (at most {max_length})"
+        raise InvalidInput(f"invalid {kind} name {name!r}: {msg}", errors=[{"loc": [loc], "msg": msg}])
+    return name
+
+
 def as_utc(value: dt.datetime) -> dt.datetime:
     """``value`` as an aware UTC datetime (naive means UTC); ``ValueError`` if UTC has no such time."""
     if value.tzinfo is None:

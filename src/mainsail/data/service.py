@@ -25,6 +25,7 @@ from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, not_fou
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import check_name as core_check_name
 from mainsail.data.models import DatasetRow, DatasetVersionRow, ValidationResultRow
 from mainsail.data.schemas import (
     VERSION_ID_LENGTH,
@@ -57,15 +58,8 @@ def writer(ctx: Ctx) -> Iterator[Ctx]:
 # ---------------------------------------------------------------- datasets
 
 def check_name(name: object) -> str:
-    """``name`` if it is a valid dataset name, else ``InvalidInput`` naming ``name``."""
-    import re
-
-    from mainsail.data.schemas import NAME_PATTERN
-
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
-        msg = "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' (max 200)"
-        raise InvalidInput(f"invalid dataset name {name!r}: {msg}", errors=[{"loc": ["name"], "msg": msg}])
-    return name
+    """``name`` if it is a valid dataset name (the one name rule), else ``InvalidInput`` naming ``name``."""
+    return core_check_name(name, "dataset")
 
 
 def _dataset(ctx: Ctx, row: DatasetRow) -> Dataset:

@@ -8,11 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from mainsail.core.types import VersionNumber
+from mainsail.core.types import NAME_PATTERN, ObjectName, VersionNumber
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                                pattern=NAME_PATTERN)]
+PipelineName = ObjectName
 TaskName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from mainsail.core.types import ArtifactKey, VersionNumber
+from mainsail.core.types import ArtifactKey, VersionNumber, object_name
 
 MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
-                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ModelName = object_name(256)
 AliasName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
 Threshold = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
 
