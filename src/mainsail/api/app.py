@@ -17,7 +17,7 @@ from starlette.routing import Route, compile_path
 from mainsail import __version__
 from mainsail.api.metrics import PrometheusMiddleware, metrics_response
 from mainsail.api.registry import OPSETS
-from mainsail.api.routes import build_router, problem_schemas
+from mainsail.api.routes import build_router, problem_schemas, tighten_schema
 from mainsail.core.errors import InvalidInput, MainsailError, describe_errors
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
@@ -97,7 +97,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use
         if app.openapi_schema is None:
-            fastapi_openapi().setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            doc = fastapi_openapi()
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            tighten_schema(doc)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, not_fou
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import INT64_MAX
 from mainsail.core.types import check_name as core_check_name
 from mainsail.data.models import DatasetRow, DatasetVersionRow, ValidationResultRow
 from mainsail.data.schemas import (
@@ -326,7 +327,7 @@ def download_version(ctx: Ctx, name: DatasetName, version: VersionRef) -> bytes:
 
 
 def select_rows(ctx: Ctx, name: DatasetName, version: VersionRef, columns: str | None = None,
-                where: str | None = None, limit: Annotated[int, Field(ge=0)] | None = None) -> bytes:
+                where: str | None = None, limit: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None) -> bytes:
     """Parquet bytes of a selection of the version: ``columns`` (comma-separated), rows matching ``where``
     (a SQL condition over the version's columns) and at most ``limit`` rows, pushed down into the scan,
     so a remote reader moves only what it asked for. The condition runs in a DuckDB connection with

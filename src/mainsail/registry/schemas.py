@@ -14,7 +14,9 @@ MANIFEST = "mainsail-model.json"  # the package manifest's file name (see regist
 
 ModelName = object_name(256)
 AliasName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
-Threshold = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
+Threshold = Annotated[str, StringConstraints(  # what registry.gate.parse_threshold accepts: ">= 0.85"
+    strip_whitespace=True, min_length=2, max_length=60,
+    pattern=r"^\s*(>=|<=|==|!=|>|<)\s*-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$")]
 
 
 class Stage(StrEnum):
