@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, BaseModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints, WithJsonSchema
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -23,6 +23,9 @@ Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX)]
 
 PositiveInt64 = Annotated[int, Ge(1), Le(INT64_MAX)]
 """A positive integer that fits a BIGINT column (counts)."""
+
+Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""A SHA-256 digest: 64 lowercase hex characters."""
 
 INT32_MAX = 2**31 - 1
 
@@ -148,5 +151,13 @@ def artifact_key(path: str) -> str:
     return "/".join(parts)
 
 
-ArtifactKey = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(artifact_key)]
+_SEP = r"(?:[/\\]|%(?:25)?2[fF]|%(?:25)?5[cC])"  # a separator, also percent-encoded
+_DOTDOT = r"(?:\.|%(?:25)?2[eE]){2}"
+ARTIFACT_KEY_PATTERN = (rf"^(?![/\\]|[A-Za-z]:)(?!(?:.*{_SEP})?{_DOTDOT}(?:{_SEP}|$))"
+                        r"(?=.*[^/\\.])[^\x00-\x1f\x7f]+$")
+""":func:`artifact_key`'s rule as an (ECMA-262) pattern for the OpenAPI document."""
+
+ArtifactKey = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(artifact_key),
+                        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 1000,
+                                        "pattern": ARTIFACT_KEY_PATTERN})]
 """A relative artifact path (see :func:`artifact_key`)."""

@@ -25,7 +25,7 @@ from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, not_fou
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx, Runtime
-from mainsail.core.types import INT64_MAX
+from mainsail.core.types import INT64_MAX, Digest
 from mainsail.core.types import check_name as core_check_name
 from mainsail.data.models import DatasetRow, DatasetVersionRow, ValidationResultRow
 from mainsail.data.schemas import (
@@ -258,7 +258,7 @@ def ingest_file(runtime: Runtime, actor: str | None, name: str, path: Path, sour
 
 
 def upload_version(ctx: Ctx, name: DatasetName, data: bytes, source: str | None = None,
-                   description: str | None = None, digest: str | None = None, profile: bool = True) -> DatasetVersion:
+                   description: str | None = None, digest: Digest | None = None, profile: bool = True) -> DatasetVersion:
     """Add a version from Parquet bytes (the remote client converts every source to Parquet). ``source``
     is a JSON object describing where the data came from; ``digest`` (SHA-256 of the body) is verified."""
     src = _parse_source(source)

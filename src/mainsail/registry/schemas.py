@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from mainsail.core.types import ArtifactKey, VersionNumber, object_name
+from mainsail.core.types import ArtifactKey, Digest, VersionNumber, object_name
 
 MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
 
@@ -16,7 +16,7 @@ ModelName = object_name(256)
 AliasName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
 Threshold = Annotated[str, StringConstraints(  # what registry.gate.parse_threshold accepts: ">= 0.85"
     strip_whitespace=True, min_length=2, max_length=60,
-    pattern=r"^\s*(>=|<=|==|!=|>|<)\s*-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$")]
+    pattern=r"^\s*(>=|<=|==|!=|>|<)\s*-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?\s*$")]  # finite
 
 
 class Stage(StrEnum):
@@ -63,7 +63,7 @@ class RegisterVersion(BaseModel):
     framework: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=1000)
     run_id: str | None = None
-    artifacts: dict[ArtifactKey, str] | None = None
+    artifacts: dict[ArtifactKey, Digest] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)

@@ -15,7 +15,7 @@ from mainsail.core.errors import Conflict, InvalidInput, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
-from mainsail.core.types import ArtifactKey, artifact_key
+from mainsail.core.types import ArtifactKey, Digest, artifact_key
 from mainsail.tracking import bulk
 from mainsail.tracking.models import (
     ArtifactRow,
@@ -280,7 +280,7 @@ def clean_artifact_path(path: str, read: bool = False) -> str:
 
 
 def upload_artifact(ctx: Ctx, run_id: str, path: ArtifactKey, data: bytes,
-                    digest: str | None = None) -> ArtifactInfo:
+                    digest: Digest | None = None) -> ArtifactInfo:
     """Store a file's bytes as a run artifact at ``path``; ``digest`` (SHA-256) is verified if given."""
     path = clean_artifact_path(path)
     _running(ctx, run_id)
