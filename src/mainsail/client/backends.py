@@ -56,6 +56,7 @@ class LocalBackend:
     def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
         from mainsail.tracking import service
 
+        path = service.clean_artifact_path(path)  # bad input refused before the bytes are stored
         blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
         with self.runtime.transaction(actor=self.actor) as ctx:
             return service.record_artifact(ctx, run_id, path, blob.digest, blob.size)

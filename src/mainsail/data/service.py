@@ -25,6 +25,8 @@ from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, not_fou
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import INT64_MAX, Digest
+from mainsail.core.types import check_name as core_check_name
 from mainsail.data.models import DatasetRow, DatasetVersionRow, ValidationResultRow
 from mainsail.data.schemas import (
     VERSION_ID_LENGTH,
@@ -57,15 +59,8 @@ def writer(ctx: Ctx) -> Iterator[Ctx]:
 # ---------------------------------------------------------------- datasets
 
 def check_name(name: object) -> str:
-    """``name`` if it is a valid dataset name, else ``InvalidInput`` naming ``name``."""
-    import re
-
-    from mainsail.data.schemas import NAME_PATTERN
-
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
-        msg = "must start with a letter or digit and hold only letters, digits, '_', '.' and '-' (max 200)"
-        raise InvalidInput(f"invalid dataset name {name!r}: {msg}", errors=[{"loc": ["name"], "msg": msg}])
-    return name
+    """``name`` if it is a valid dataset name (the one name rule), else ``InvalidInput`` naming ``name``."""
+    return core_check_name(name, "dataset")
 
 
 def _dataset(ctx: Ctx, row: DatasetRow) -> Dataset:
@@ -263,7 +258,7 @@ def ingest_file(runtime: Runtime, actor: str | None, name: str, path: Path, sour
 
 
 def upload_version(ctx: Ctx, name: DatasetName, data: bytes, source: str | None = None,
-                   description: str | None = None, digest: str | None = None, profile: bool = True) -> DatasetVersion:
+                   description: str | None = None, digest: Digest | None = None, profile: bool = True) -> DatasetVersion:
     """Add a version from Parquet bytes (the remote client converts every source to Parquet). ``source``
     is a JSON object describing where the data came from; ``digest`` (SHA-256 of the body) is verified."""
     src = _parse_source(source)
@@ -332,7 +327,7 @@ def download_version(ctx: Ctx, name: DatasetName, version: VersionRef) -> bytes:
 
 
 def select_rows(ctx: Ctx, name: DatasetName, version: VersionRef, columns: str | None = None,
-                where: str | None = None, limit: Annotated[int, Field(ge=0)] | None = None) -> bytes:
+                where: str | None = None, limit: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None) -> bytes:
     """Parquet bytes of a selection of the version: ``columns`` (comma-separated), rows matching ``where``
     (a SQL condition over the version's columns) and at most ``limit`` rows, pushed down into the scan,
     so a remote reader moves only what it asked for. The condition runs in a DuckDB connection with

@@ -13,16 +13,16 @@ import datetime as dt
 import hashlib
 import io
 import time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from pydantic import Field
 from sqlalchemy import select, update
 
 from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput
 from mainsail.core.events import emit
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import VersionNumber
 from mainsail.features.definitions import Defs, plan_apply, resolve, unknown, view_of
 from mainsail.features.models import FeatureDefinitionRow, FeaturePushBatchRow, FeatureViewStateRow
 from mainsail.features.schemas import (
@@ -128,7 +128,7 @@ def list_feature_sets(ctx: Ctx) -> FeatureSets:
 
 
 def get_definition(ctx: Ctx, kind: Literal["entities", "views", "services"], name: Name,
-                   version: Annotated[int, Field(ge=1)] | None = None) -> Definition:
+                   version: VersionNumber | None = None) -> Definition:
     """One definition: its current version, or ``version``."""
     k = PLURAL[kind]
     q = select(FeatureDefinitionRow).where(FeatureDefinitionRow.kind == k, FeatureDefinitionRow.name == name)

@@ -12,7 +12,7 @@ from mainsail.core.errors import IntegrityError, InvalidInput, NotFound, not_fou
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
-from mainsail.core.types import PositiveInt64
+from mainsail.core.types import INT32_MAX, VersionNumber
 from mainsail.registry.card import render_card
 from mainsail.registry.gate import enforce_gate, evaluate_gate
 from mainsail.registry.lineage import build_graph
@@ -79,6 +79,8 @@ def _version_row(ctx: Ctx, version_id: str) -> ModelVersionRow:
 
 
 def _version_row_by_number(ctx: Ctx, model: RegisteredModelRow, version: int) -> ModelVersionRow:
+    if not 1 <= version <= INT32_MAX:  # no such version can be stored (e.g. from a models:/NAME/VERSION URI)
+        raise not_found("model version", f"{model.name}/{version}")
     row = ctx.session.scalar(select(ModelVersionRow).where(ModelVersionRow.model_id == model.id,
                                                            ModelVersionRow.version == version))
     if row is None:
@@ -91,7 +93,7 @@ def get_version(ctx: Ctx, id: str) -> ModelVersion:
     return _version(ctx, _version_row(ctx, id))
 
 
-def get_version_by_number(ctx: Ctx, name: str, version: PositiveInt64) -> ModelVersion:
+def get_version_by_number(ctx: Ctx, name: str, version: VersionNumber) -> ModelVersion:
     """A model version by model name and version number."""
     model = _model_row(ctx, name)
     return _version(ctx, _version_row_by_number(ctx, model, version), model.name)
