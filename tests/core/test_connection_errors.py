@@ -54,6 +54,8 @@ def test_missing_postgres_database(pg: None) -> None:
     assert "s3cret" not in str(err) and "postgres:***@" in err.detail
     line = one_line_error(cli("experiments", "list", uri=uri), "database_missing")
     assert name in line and "s3cret" not in line
+    line = one_line_error(cli("server", "--port", str(free_port()), uri=uri), "database_missing")  # --uri obeyed
+    assert name in line
 
 
 def test_refused_port_and_unknown_host_and_bad_role(pg: None) -> None:

@@ -91,7 +91,9 @@ def run_session(files: Path, env: dict[str, str]) -> None:
     assert failed["allowed_values(plan)"]["failing_count"] == 2
     assert [r["row"] for r in failed["allowed_values(plan)"]["failing_rows"]] == [7, 11]
 
-    diff = cli("data", "diff", "customers", v1["id"], v2["id"], env=env).stdout
+    shown = cli("data", "diff", "customers", v1["id"], v2["id"], env=env)
+    assert shown.stderr == "", shown.stderr  # no library warning in front of the table
+    diff = shown.stdout
     assert "rows 2,000 → 2,000" in diff and "+ region" in diff and "- age" in diff
     assert "spend" in diff and "distribution shift" in diff
     d = json.loads(cli("data", "diff", "customers", v1["id"][:6], "latest", "--json", env=env).stdout)
