@@ -71,6 +71,17 @@ def test_refused_port_and_unknown_host_and_bad_role(pg: None) -> None:
                    "database_unreachable")
 
 
+def test_server_unreachable() -> None:
+    from mainsail import Client
+
+    port = free_port()
+    with pytest.raises(ServiceUnavailable) as info:
+        Client(f"http://user:tok3n@127.0.0.1:{port}").list_experiments()
+    assert info.value.code == "server_unreachable" and f"127.0.0.1:{port}" in info.value.detail
+    assert "tok3n" not in info.value.detail
+    one_line_error(cli("experiments", "list", uri=f"http://127.0.0.1:{port}"), "server_unreachable")
+
+
 def test_sqlite_folder_that_cannot_be_made(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -14,12 +14,12 @@ db_app = typer.Typer(help="The metadata database: create it, upgrade its schema,
 
 def _url() -> str:
     """The database URI from ``--uri``/``MAINSAIL_URI`` (else the embedded SQLite); refuses a server URL."""
-    from mainsail.core.errors import InvalidInput
+    from mainsail.core.errors import InvalidInput, redact
     from mainsail.core.settings import Settings
 
     uri = common._uri or Settings.from_env().uri
     if uri.startswith(("http://", "https://")):
-        raise InvalidInput(f"`mainsail db` works on a database URI, not a server URL ({uri}); run it where "
+        raise InvalidInput(f"`mainsail db` works on a database URI, not a server URL ({redact(uri)}); run it where "
                            "the server's MAINSAIL_URI is set", code="database_uri_required")
     return uri
 

@@ -24,7 +24,7 @@ def server(
     import uvicorn
 
     from mainsail.api.app import create_app
-    from mainsail.core.errors import InvalidInput
+    from mainsail.core.errors import InvalidInput, redact
     from mainsail.core.events import Dispatcher
     from mainsail.core.runtime import Runtime
     from mainsail.core.settings import Settings
@@ -58,7 +58,8 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
-    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  metadata: {settings.uri}")
+    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  "
+                  f"metadata: {redact(settings.uri)}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
