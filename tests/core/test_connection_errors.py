@@ -82,6 +82,22 @@ def test_server_unreachable() -> None:
     one_line_error(cli("experiments", "list", uri=f"http://127.0.0.1:{port}"), "server_unreachable")
 
 
+def test_unknown_scheme_and_missing_driver() -> None:
+    import importlib.util
+
+    from mainsail import Client
+    from mainsail.core.errors import InvalidInput, MainsailError
+
+    with pytest.raises(InvalidInput) as info:
+        Client("foo://u:pw@h/db")
+    assert info.value.code == "invalid_database_uri" and ":pw@" not in info.value.detail
+    one_line_error(cli("runs", "list", uri="foo://u:pw@h/db"), "invalid_database_uri")
+    if importlib.util.find_spec("pymysql") is None:
+        with pytest.raises(MainsailError) as info:
+            Client("mysql+pymysql://u:pw@h/db")
+        assert info.value.code == "database_driver_missing" and "pymysql" in info.value.detail
+
+
 def test_sqlite_folder_that_cannot_be_made(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

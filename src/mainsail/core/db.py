@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as exc_mod
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from mainsail.core.errors import ServiceUnavailable, redact
+from mainsail.core.errors import InvalidInput, ServiceUnavailable, redact
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -128,6 +129,14 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    try:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except (exc_mod.ArgumentError, exc_mod.NoSuchModuleError) as exc:
+        raise InvalidInput(f"cannot use the database URI {redact(url)}: {exc}; use sqlite:///path or "
+                           "postgresql+psycopg://user@host:5432/db", code="invalid_database_uri") from None
+    except ModuleNotFoundError as exc:  # the driver is an extra
+        hint = " pip install 'mainsail[postgres]'" if "psycopg" in str(exc) else ""
+        raise ServiceUnavailable(f"the database URI {redact(url)} needs a driver that is not installed "
+                                 f"({exc.name}):{hint}", code="database_driver_missing") from None
     _translate_connection_errors(engine, url)
     return engine
