@@ -179,3 +179,22 @@ def test_s3_bucket_missing(moto_s3_server: str, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(ServiceUnavailable) as info:
         client.log_artifact(run.id, tmp_path / "f.txt")
     assert info.value.code == "bucket_missing"
+
+
+def test_s3_endpoint_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("s3fs")
+    from mainsail.core.artifacts import ArtifactStore
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, os.environ.get(key, value))
+    port = free_port()
+    monkeypatch.setenv("MAINSAIL_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    store = ArtifactStore("s3://some-bucket/artifacts")
+    with pytest.raises(ServiceUnavailable) as info:
+        store.put_bytes(b"hello")
+    assert info.value.code == "artifact_store_unreachable" and "s3://some-bucket/artifacts" in info.value.detail
+    s3fs.S3FileSystem.clear_instance_cache()

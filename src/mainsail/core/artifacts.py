@@ -116,7 +116,8 @@ class ArtifactStore:
         if self._local:
             return os.path.isfile(path)
         self.fs.invalidate_cache(path)
-        return self.fs.exists(path)
+        with self._reachable():
+            return self.fs.exists(path)
 
     # -- writes --------------------------------------------------------------------------------------
     @staticmethod
@@ -150,7 +151,8 @@ class ArtifactStore:
             return blob
         if not self._local:  # a single PUT of the final key is atomic on object stores
             try:
-                self.fs.pipe_file(self.path(blob.digest), data)
+                with self._reachable():
+                    self.fs.pipe_file(self.path(blob.digest), data)
             except FileNotFoundError:
                 raise self._missing_bucket() from None
             return blob
@@ -170,7 +172,8 @@ class ArtifactStore:
             self._check_expected(blob, expected_digest)
             if not self.exists(blob.digest):
                 try:
-                    self.fs.put_file(str(path), self.path(blob.digest))
+                    with self._reachable():
+                        self.fs.put_file(str(path), self.path(blob.digest))
                 except FileNotFoundError:
                     raise self._missing_bucket() from None
             return blob
@@ -210,6 +213,21 @@ class ArtifactStore:
             os.unlink(path)
         return blob
 
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn an object store's connection failure (botocore's ``EndpointConnectionError`` and kin) into
+        one ``artifact_store_unreachable`` line naming the store."""
+        try:
+            yield
+        except (FileNotFoundError, MainsailError):
+            raise
+        except Exception as exc:
+            names = {c.__name__ for c in type(exc).__mro__}
+            if names & {"ConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "TimeoutError"}:
+                raise ServiceUnavailable(f"cannot reach the artifact store {redact(self.root)}: {exc}",
+                                         code="artifact_store_unreachable") from None
+            raise
+
     def _missing_bucket(self) -> MainsailError:
         """``bucket_missing`` naming the bucket when the object store's bucket does not exist."""
         bucket = self._base.split("/", 1)[0]
@@ -232,7 +250,8 @@ class ArtifactStore:
         if not self._local:
             self.fs.invalidate_cache(path)
         try:
-            return self.fs.open(path, "rb")
+            with self._reachable():
+                return self.fs.open(path, "rb")
         except FileNotFoundError:
             raise self._missing(name or digest) from None
 
@@ -248,7 +267,8 @@ class ArtifactStore:
         """The object's content, verified against ``digest``. ``name`` labels errors."""
         path = self.path(digest)
         try:
-            data = self.fs.cat_file(path)
+            with self._reachable():
+                data = self.fs.cat_file(path)
         except FileNotFoundError:
             raise self._missing(name or digest) from None
         self._verify(hashlib.sha256(data).hexdigest(), digest, name)
