@@ -198,3 +198,20 @@ def test_s3_endpoint_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
         store.put_bytes(b"hello")
     assert info.value.code == "artifact_store_unreachable" and "s3://some-bucket/artifacts" in info.value.detail
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_a_dropped_pooled_connection_is_replaced_not_reported(pg_url: str) -> None:
+    """Only real failures become ``database_unreachable``: a pooled connection the server closed (restart,
+    idle timeout) is replaced by the pool's pre-ping and the call succeeds."""
+    import psycopg
+
+    from mainsail import Client
+
+    with Client(pg_url) as c:
+        c.create_experiment("before")
+        engine = c._backend.runtime.write_engine
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert {e.name for e in c.list_experiments()} >= {"before"}

@@ -91,6 +91,8 @@ def _translate_connection_errors(engine: Engine, url: str) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _on_error(ctx: Any) -> None:
+        if getattr(ctx, "is_pre_ping", False):
+            return  # a stale pooled connection: the pool replaces it (a failing reconnect comes back here)
         if ctx.connection is None or ctx.is_disconnect:
             raise connection_error(ctx.original_exception, url) from None
 
