@@ -340,11 +340,13 @@ def _csv(fh: IO[bytes], size: int | None, path: str, schema: dict[str, str] | No
         raise _csv_error(path, str(exc), delim) from None
 
     def batches() -> Iterator[pa.RecordBatch]:
+        checked = False  # the whole file is scanned for an unclosed quote at most once
         try:
             for batch in reader:
                 if raw is not None and progress:
                     progress(raw.tell(), size)
-                if _swallowed(batch):
+                if not checked and _swallowed(batch):
+                    checked = True
                     line = _unterminated_quote(path, delim)
                     if line is not None:
                         raise _quote_error(path, line)
