@@ -215,3 +215,18 @@ def test_a_dropped_pooled_connection_is_replaced_not_reported(pg_url: str) -> No
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         assert {e.name for e in c.list_experiments()} >= {"before"}
+
+
+def test_db_create_without_createdb_says_so(pg: None) -> None:
+    import psycopg
+
+    role = f"mainsail_nocreate_{uuid.uuid4().hex[:8]}"
+    name = f"mainsail_denied_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+        try:
+            line = one_line_error(cli("db", "create", uri=f"postgresql+psycopg://{role}:pw@{PG}/{name}"),
+                                  "database_create_denied")
+            assert "CREATEDB" in line and f'CREATE DATABASE "{name}"' in line and ":pw@" not in line
+        finally:
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
