@@ -101,7 +101,7 @@ def ingest(
         shape = f"{v.row_count:,} rows × {len(v.columns)} columns, {_size(v.size)}"
         if v.deduplicated:
             console.print(f"[yellow]unchanged[/]: [bold]{v.ref}[/] (version #{v.number}) already holds this data "
-                          f"({shape})", soft_wrap=True)
+                          f"({shape}); it is the latest version", soft_wrap=True)
         else:
             console.print(f"[green]created[/] [bold]{v.ref}[/] (version #{v.number}): {shape}", soft_wrap=True)
         if result:
