@@ -230,3 +230,21 @@ def test_db_create_without_createdb_says_so(pg: None) -> None:
             assert "CREATEDB" in line and f'CREATE DATABASE "{name}"' in line and ":pw@" not in line
         finally:
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_a_server_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts TCP but never speaks (a wrong host or a hung server) fails within the connect
+    timeout (``MAINSAIL_DB_CONNECT_TIMEOUT``, default 10 s) as one ``database_unreachable`` line."""
+    import socket
+    import time
+
+    pytest.importorskip("psycopg")
+    monkeypatch.setenv("MAINSAIL_DB_CONNECT_TIMEOUT", "2")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nobody ever answers
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        err = sdk_error(f"postgresql+psycopg://postgres:pw@127.0.0.1:{port}/db")
+    assert err.code == "database_unreachable" and f"127.0.0.1:{port}" in err.detail
+    assert time.monotonic() - t0 < 30 and "timeout" in err.detail.lower()

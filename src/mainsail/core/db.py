@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import uuid
 from pathlib import Path
@@ -131,8 +132,12 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        # an unroutable host or a server that never answers fails in seconds, not at the OS's TCP timeout
+        connect_args["connect_timeout"] = int(os.environ.get("MAINSAIL_DB_CONNECT_TIMEOUT", "10"))
     try:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
     except (exc_mod.ArgumentError, exc_mod.NoSuchModuleError) as exc:
         raise InvalidInput(f"cannot use the database URI {redact(url)}: {exc}; use sqlite:///path or "
                            "postgresql+psycopg://user@host:5432/db", code="invalid_database_uri") from None
