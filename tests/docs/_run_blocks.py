@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def main(blocks_file: str) -> int:
     for b in blocks:
         where = f"{b['file']}:{b['line']}"
         print(f"\n=== {b['lang']} block at {where}", flush=True)
+        started = time.perf_counter()
         try:
             if b.get("file_name"):
                 Path(b["file_name"]).write_text(b["code"])
@@ -35,6 +37,7 @@ def main(blocks_file: str) -> int:
             traceback.print_exc(file=sys.stdout)
             print(f"\nDOCS-BLOCK-FAILED {where}", flush=True)
             return 1
+        print(f"=== {where} took {time.perf_counter() - started:.1f}s", flush=True)
     return 0
 
 
