@@ -297,7 +297,8 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
                 ModelVersionRow.model_id == model.id, ModelVersionRow.stage == change.stage.value,
                 ModelVersionRow.id != row.id)):
             _record(ctx, model.id, other.id, "stage", other.stage, Stage.deprecated.value,
-                    reason=f"archived when v{row.version} moved to {change.stage.value}")
+                    reason=f"archived when v{row.version} moved to {change.stage.value}"
+                    + (f": {change.reason}" if change.reason else ""))
             emit(ctx.session, "stage.changed", other.id, {"name": model.name, "version": other.version,
                                                            "from": other.stage, "to": Stage.deprecated.value}, ctx.actor)
             other.stage = Stage.deprecated.value
