@@ -102,29 +102,40 @@ def delete_model_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
     return {}
 
 
-_CLAUSE = re.compile(r"^\s*(?:attributes\.)?(\w+)\s*(=|!=|LIKE|ILIKE)\s*(?:'((?:[^']|'')*)'|(\d+))\s*$", re.I)
+_CLAUSE = re.compile(r"^\s*(?:attributes\.)?(?:(tags?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/:]+))|(\w+))\s*"
+                     r"(=|!=|LIKE|ILIKE)\s*(?:'((?:[^']|'')*)'|(\d+))\s*$", re.I)
 
 
 def _filter(text: str | None, allowed: set[str]) -> list[tuple[str, str, str]]:
-    """``a = 'x' AND b LIKE 'y%'`` as [(field, op, value)], fields limited to ``allowed``."""
+    """``a = 'x' AND tags.`k` != 'y'`` as [(field, op, value)]; a tag field is ``tag:<key>``, other fields
+    are limited to ``allowed``."""
     if not text or not text.strip():
         return []
     out = []
     for part in re.split(r"\s+and\s+", text.strip(), flags=re.I):
         m = _CLAUSE.match(part)
-        if not m or m.group(1).lower() not in allowed:
-            raise invalid(f"Unsupported filter {text!r}: Mainsail answers comparisons of "
-                          f"{', '.join(sorted(allowed))} joined by AND")
-        value = m.group(3).replace("''", "'") if m.group(3) is not None else m.group(4)
-        out.append((m.group(1).lower(), m.group(2).upper(), value))
+        field = f"tag:{m.group(2) or m.group(3) or m.group(4)}" if m and m.group(1) else (m and m.group(5).lower())
+        if not m or not (field.startswith("tag:") or field in allowed):
+            raise invalid(f"Unsupported filter {text!r}: Mainsail answers comparisons (=, !=, LIKE, ILIKE) of "
+                          f"{', '.join(sorted(allowed))} and tags.<key>, joined by AND")
+        value = m.group(7).replace("''", "'") if m.group(7) is not None else m.group(8)
+        out.append((field, m.group(6).upper(), value))
     return out
 
 
-def _match(op: str, value: str, actual: str) -> bool:
+def _match(op: str, value: str, actual: str | None) -> bool:
     from mainsail.mlflow_compat.tracking import _like
 
+    if actual is None:  # an absent tag equals nothing
+        return op == "!="
     return {"=": actual == value, "!=": actual != value, "LIKE": _like(value, actual, True),
             "ILIKE": _like(value, actual, False)}[op]
+
+
+def _field(obj: Any, field: str) -> str | None:
+    if field.startswith("tag:"):
+        return obj.tags.get(field[4:])
+    return str(getattr(obj, field))
 
 
 def _page(req: Req, items: list[Any], key: str, default: int) -> dict[str, Any]:
@@ -138,7 +149,7 @@ def _page(req: Req, items: list[Any], key: str, default: int) -> dict[str, Any]:
 @route("GET", "/mlflow/registered-models/search")
 def search_models(ctx: Ctx, req: Req) -> dict[str, Any]:
     clauses = _filter(req.get("filter"), {"name"})
-    models = [m for m in registry.find_models(ctx) if all(_match(op, v, m.name) for _, op, v in clauses)]
+    models = [m for m in registry.find_models(ctx) if all(_match(op, v, _field(m, f)) for f, op, v in clauses)]
     for item in reversed(req.list("order_by")):
         field, _, direction = str(item).strip().partition(" ")
         attr = {"name": "name", "last_updated_timestamp": "updated_at", "timestamp": "updated_at",
@@ -252,7 +263,7 @@ def search_versions(ctx: Ctx, req: Req) -> dict[str, Any]:
         found = registry.find_versions(ctx, name=eq.get("name"), run_id=eq.get("run_id"))
     except NotFound:
         found = []
-    found = [v for v in found if all(_match(op, val, str(getattr(v, f))) for f, op, val in clauses)]
+    found = [v for v in found if all(_match(op, val, _field(v, f)) for f, op, val in clauses)]
     return _page(req, [version_json(v) for v in found], "model_versions", 10000)
 
 
