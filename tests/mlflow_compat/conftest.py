@@ -22,12 +22,16 @@ def mlflow_server(request: pytest.FixtureRequest, tmp_path: Path,
                        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}.items():
         monkeypatch.setenv(key, value)
     import mlflow
+    import mlflow.tracking.fluent as fluent
 
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    fluent._active_experiment_id = None  # MLflow keeps the last set_experiment in a global: start fresh
     mlflow.set_tracking_uri(srv.url)
     mlflow.set_registry_uri(srv.url)
     monkeypatch.chdir(tmp_path)  # anything MLflow writes locally stays in the test's folder
     yield srv
     while mlflow.active_run():
         mlflow.end_run()
-    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+    fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set_experiment exports it for child processes
     srv.stop()
