@@ -286,9 +286,29 @@ def _log(ctx: Ctx, run_id: str, metrics: list[Any] | None = None, params: dict[s
     return {}
 
 
+def _new_points(ctx: Ctx, run_id: str, metrics: list[Any]) -> list[Any]:
+    """``metrics`` without the points the run already holds. MLflow 3 logs a run's latest metrics again,
+    linked to a model (``model_id``), when the model is logged; MLflow's store keeps one copy of an identical
+    point, and so does this (only those linked points are checked, so plain batches cost no lookup)."""
+    linked = {m.get("key") for m in metrics if isinstance(m, dict) and m.get("model_id")}
+    if not linked:
+        return metrics
+    seen: set[tuple[Any, ...]] = set()
+    for key in linked:
+        try:
+            h = tracking.get_metric_history(ctx, run_id, str(key))
+        except NotFound:
+            continue
+        seen.update((key, s, v, round(t * 1000)) for s, v, t in zip(h.step, h.value, h.timestamp, strict=True))
+    return [m for m in metrics if not (isinstance(m, dict) and m.get("model_id") and (
+        m.get("key"), int(m.get("step") or 0), float(m["value"]) if m.get("value") is not None else None,
+        int(m.get("timestamp") or 0)) in seen)]
+
+
 @route("POST", "/mlflow/runs/log-batch")
 def log_batch(ctx: Ctx, req: Req) -> dict[str, Any]:
-    return _log(ctx, _run_id(req), req.list("metrics"), from_kv(req.get("params"), "params"),
+    run_id = _run_id(req)
+    return _log(ctx, run_id, _new_points(ctx, run_id, req.list("metrics")), from_kv(req.get("params"), "params"),
                 from_kv(req.get("tags"), "tags"))
 
 
