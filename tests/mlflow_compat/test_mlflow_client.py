@@ -75,6 +75,26 @@ def test_tracking_calls_land_on_mainsail_runs(mlflow_server, tmp_path: Path) -> 
     assert [r.info.run_name for r in nxt] == ["first"]
 
 
+def test_inputs_nested_runs_and_logged_dicts(mlflow_server) -> None:
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_experiment("extras")
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+    with mlflow.start_run() as parent:
+        mlflow.log_input(mlflow.data.from_pandas(df, name="train", targets="y"), context="training")
+        mlflow.log_dict({"depth": 3}, "cfg/config.json")
+        with mlflow.start_run(nested=True) as child:
+            mlflow.log_metric("x", 1.0)
+    got = mlflow.get_run(parent.info.run_id)
+    [ds] = got.inputs.dataset_inputs
+    assert ds.dataset.name == "train" and [t.value for t in ds.tags] == ["training"]
+    assert mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/cfg/config.json") == {"depth": 3}
+    ms = Client(mlflow_server.url)
+    assert ms.get_run(child.info.run_id).parent_run_id == parent.info.run_id
+    assert ms.read_artifact(parent.info.run_id, "cfg/config.json") == b'{\n  "depth": 3\n}'
+
+
 def test_sklearn_model_registry_alias_stage_and_load(mlflow_server) -> None:
     import mlflow
     from sklearn.linear_model import LogisticRegression
