@@ -71,6 +71,13 @@ class Req:
         except (TypeError, ValueError):
             raise invalid(f"Parameter '{key}' must be an integer, got {value!r}.") from None
 
+    def page_size(self, default: int, most: int = 50_000) -> int:
+        """``max_results``, checked to lie in 1..``most``."""
+        size = self.int("max_results", default)
+        if not 1 <= size <= most:
+            raise invalid(f"Invalid value {size} for parameter 'max_results': it must be between 1 and {most}.")
+        return size
+
     def list(self, key: str) -> list[Any]:
         value = self.get(key, [])
         return value if isinstance(value, list) else [value]

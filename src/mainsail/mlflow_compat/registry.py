@@ -139,7 +139,7 @@ def _field(obj: Any, field: str) -> str | None:
 
 
 def _page(req: Req, items: list[Any], key: str, default: int) -> dict[str, Any]:
-    start, size = req.int("page_token", 0), req.int("max_results", default)
+    start, size = req.int("page_token", 0), req.page_size(default, max(default, 1000))
     out: dict[str, Any] = {key: items[start:start + size]}
     if start + size < len(items):
         out["next_page_token"] = str(start + size)

@@ -172,7 +172,7 @@ def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
             raise invalid(f"Unsupported experiment order_by {item!r}")
         exps.sort(key=lambda e, k=key: getattr(e, k), reverse=direction.strip().upper() == "DESC")
     start = req.int("page_token", 0)
-    size = req.int("max_results", 1000)
+    size = req.page_size(1000)
     page = exps[start:start + size]
     out: dict[str, Any] = {"experiments": [experiment_json(e) for e in page]}
     if start + size < len(exps):
@@ -381,7 +381,7 @@ def search_runs(ctx: Ctx, req: Req) -> dict[str, Any]:
         return {"runs": []}
     page = tracking.search_runs(ctx, experiment_ids=ids or None, filter=req.get("filter"),
                                 order_by=[str(o) for o in req.list("order_by")] or None,
-                                cursor=req.get("page_token"), limit=min(req.int("max_results", 1000), 1000))
+                                cursor=req.get("page_token"), limit=min(req.page_size(1000), 1000))
     out: dict[str, Any] = {"runs": [run_json(r) for r in page.items]}
     if page.next_cursor:
         out["next_page_token"] = page.next_cursor
@@ -534,7 +534,7 @@ def search_logged_models(ctx: Ctx, req: Req) -> dict[str, Any]:
         cursor = page.next_cursor
         if not cursor:
             break
-    start, size = req.int("page_token", 0), req.int("max_results", 100)
+    start, size = req.int("page_token", 0), req.page_size(100)
     out: dict[str, Any] = {"models": found[start:start + size]}
     if start + size < len(found):
         out["next_page_token"] = str(start + size)
