@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from _services import ServerProcess
 
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before MLflow is imported: it sends nothing
+os.environ.setdefault("DO_NOT_TRACK", "true")
 pytest.importorskip("mlflow", reason="the mlflow test extra is not installed (pip install -e '.[mlflow]')")
 
 

@@ -27,7 +27,7 @@ BAD = [
     ("POST", "/experiments/create", {}, "INVALID_PARAMETER_VALUE", "name"),
     ("POST", "/experiments/create", {"name": "x", "tags": {"a": "b"}}, "INVALID_PARAMETER_VALUE", "tags"),
     ("GET", "/experiments/get", {"experiment_id": "nope"}, "RESOURCE_DOES_NOT_EXIST", "nope"),
-    ("POST", "/experiments/search", {"filter": "tags.x = 1"}, "INVALID_PARAMETER_VALUE", "filter"),
+    ("POST", "/experiments/search", {"filter": "owner = 'x'"}, "INVALID_PARAMETER_VALUE", "filter"),
     ("POST", "/experiments/search", {"page_token": "abc"}, "INVALID_PARAMETER_VALUE", "page_token"),
     ("POST", "/runs/create", {"experiment_id": "nope"}, "RESOURCE_DOES_NOT_EXIST", "nope"),
     ("POST", "/runs/create", {"start_time": "yesterday"}, "INVALID_PARAMETER_VALUE", "yesterday"),

@@ -160,7 +160,7 @@ def test_lifecycle_and_errors_in_mlflow_shape(mlflow_server) -> None:
     ms = Client(mlflow_server.url)
     assert ms.get_experiment(exp_id).name == "lifecycle-2"
     assert ms.get_experiment(exp_id).tags == {"owner": "ana", "stage": "dev"}
-    assert "lifecycle-2" in [e.name for e in client.search_experiments(filter_string="name LIKE 'life%'")]
+    assert [e.name for e in client.search_experiments(filter_string="name LIKE 'life%' and tags.owner = 'ana'")] == ["lifecycle-2"]
     client.delete_experiment(exp_id)
     assert client.get_experiment(exp_id).lifecycle_stage == "deleted"
     assert "lifecycle-2" not in [e.name for e in client.search_experiments()]

@@ -15,6 +15,7 @@ from mainsail.core.errors import NotFound
 from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat.artifacts import RUN_PATH, version_uri
 from mainsail.mlflow_compat.dispatch import Req, invalid, route
+from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
 from mainsail.mlflow_compat.tracking import from_kv, kv, model_location, ms
 from mainsail.registry import service as registry
 from mainsail.registry.schemas import (
@@ -102,42 +103,6 @@ def delete_model_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
     return {}
 
 
-_CLAUSE = re.compile(r"^\s*(?:attributes\.)?(?:(tags?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/:]+))|(\w+))\s*"
-                     r"(=|!=|LIKE|ILIKE)\s*(?:'((?:[^']|'')*)'|(\d+))\s*$", re.I)
-
-
-def _filter(text: str | None, allowed: set[str]) -> list[tuple[str, str, str]]:
-    """``a = 'x' AND tags.`k` != 'y'`` as [(field, op, value)]; a tag field is ``tag:<key>``, other fields
-    are limited to ``allowed``."""
-    if not text or not text.strip():
-        return []
-    out = []
-    for part in re.split(r"\s+and\s+", text.strip(), flags=re.I):
-        m = _CLAUSE.match(part)
-        field = f"tag:{m.group(2) or m.group(3) or m.group(4)}" if m and m.group(1) else (m and m.group(5).lower())
-        if not m or not (field.startswith("tag:") or field in allowed):
-            raise invalid(f"Unsupported filter {text!r}: Mainsail answers comparisons (=, !=, LIKE, ILIKE) of "
-                          f"{', '.join(sorted(allowed))} and tags.<key>, joined by AND")
-        value = m.group(7).replace("''", "'") if m.group(7) is not None else m.group(8)
-        out.append((field, m.group(6).upper(), value))
-    return out
-
-
-def _match(op: str, value: str, actual: str | None) -> bool:
-    from mainsail.mlflow_compat.tracking import _like
-
-    if actual is None:  # an absent tag equals nothing
-        return op == "!="
-    return {"=": actual == value, "!=": actual != value, "LIKE": _like(value, actual, True),
-            "ILIKE": _like(value, actual, False)}[op]
-
-
-def _field(obj: Any, field: str) -> str | None:
-    if field.startswith("tag:"):
-        return obj.tags.get(field[4:])
-    return str(getattr(obj, field))
-
-
 def _page(req: Req, items: list[Any], key: str, default: int) -> dict[str, Any]:
     start, size = req.int("page_token", 0), req.page_size(default, max(default, 1000))
     out: dict[str, Any] = {key: items[start:start + size]}
@@ -148,8 +113,8 @@ def _page(req: Req, items: list[Any], key: str, default: int) -> dict[str, Any]:
 
 @route("GET", "/mlflow/registered-models/search")
 def search_models(ctx: Ctx, req: Req) -> dict[str, Any]:
-    clauses = _filter(req.get("filter"), {"name"})
-    models = [m for m in registry.find_models(ctx) if all(_match(op, v, _field(m, f)) for f, op, v in clauses)]
+    clauses = parse_filter(req.get("filter"), {"name"})
+    models = [m for m in registry.find_models(ctx) if all(matches(op, v, field_of(m, f)) for f, op, v in clauses)]
     for item in reversed(req.list("order_by")):
         field, _, direction = str(item).strip().partition(" ")
         attr = {"name": "name", "last_updated_timestamp": "updated_at", "timestamp": "updated_at",
@@ -257,13 +222,13 @@ def transition_stage(ctx: Ctx, req: Req) -> dict[str, Any]:
 
 @route("GET", "/mlflow/model-versions/search")
 def search_versions(ctx: Ctx, req: Req) -> dict[str, Any]:
-    clauses = _filter(req.get("filter"), {"name", "run_id", "version"})
+    clauses = parse_filter(req.get("filter"), {"name", "run_id", "version"})
     eq = {f: v for f, op, v in clauses if op == "="}
     try:
         found = registry.find_versions(ctx, name=eq.get("name"), run_id=eq.get("run_id"))
     except NotFound:
         found = []
-    found = [v for v in found if all(_match(op, val, _field(v, f)) for f, op, val in clauses)]
+    found = [v for v in found if all(matches(op, val, field_of(v, f)) for f, op, val in clauses)]
     return _page(req, [version_json(v) for v in found], "model_versions", 10000)
 
 

@@ -16,6 +16,7 @@ from mainsail.core.db import utcnow
 from mainsail.core.errors import NotFound
 from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat.dispatch import MlflowError, Req, invalid, route
+from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
 from mainsail.tracking import service as tracking
 from mainsail.tracking.schemas import (
     Experiment,
@@ -140,29 +141,13 @@ def get_experiment_by_name(ctx: Ctx, req: Req) -> dict[str, Any]:
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'") from None
 
 
-_EXP_FILTER = re.compile(r"^\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*'((?:[^']|'')*)'\s*$", re.I)
-
-
-def _like(pattern: str, text: str, case: bool) -> bool:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, text, 0 if case else re.I | re.S) is not None
-
-
 @route("POST", "/mlflow/experiments/search", write=False)
 def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
     view = str(req.get("view_type", "ACTIVE_ONLY")).upper()
     lifecycle = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted"}.get(view)
     exps = tracking.all_experiments(ctx, lifecycle)
-    text = req.get("filter")
-    if text:
-        m = _EXP_FILTER.match(text)
-        if not m:
-            raise invalid(f"Unsupported experiment filter {text!r}: Mainsail answers name =, !=, LIKE "
-                          "and ILIKE comparisons")
-        op, value = m.group(1).upper(), m.group(2).replace("''", "'")
-        keep = {"=": lambda n: n == value, "!=": lambda n: n != value,
-                "LIKE": lambda n: _like(value, n, True), "ILIKE": lambda n: _like(value, n, False)}[op]
-        exps = [e for e in exps if keep(e.name)]
+    clauses = parse_filter(req.get("filter"), {"name"})
+    exps = [e for e in exps if all(matches(op, v, field_of(e, f)) for f, op, v in clauses)]
     for item in reversed(req.list("order_by")):
         field, _, direction = str(item).strip().partition(" ")
         key = {"name": "name", "attributes.name": "name", "creation_time": "created_at",
