@@ -82,5 +82,7 @@ def test_a_rejected_batch_writes_nothing_and_unknown_calls_name_the_endpoint(api
     assert r.status_code == 404 and r.json() == {
         "error_code": "ENDPOINT_NOT_FOUND",
         "message": "Mainsail's MLflow-compatible API does not support DELETE /api/2.0/mlflow-artifacts/artifacts/x/y/artifacts/z"}
+    r = api.post("/api/3.0/mlflow/traces", json={})
+    assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND" and "/api/3.0/mlflow/traces" in r.text
     r = api.get("/api/2.0/mlflow-artifacts/artifacts/elsewhere/file.txt")
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -26,8 +26,10 @@ from mainsail.core.errors import (
 from mainsail.core.runtime import Ctx, Runtime
 
 log = logging.getLogger(__name__)
-PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
-ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+# URL prefix -> the base of the route table's paths (3.0 calls have no routes: they answer ENDPOINT_NOT_FOUND)
+PREFIXES = {"/api/2.0/mlflow-artifacts": "/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts": "/mlflow-artifacts",
+            "/api/2.0/mlflow": "/mlflow", "/ajax-api/2.0/mlflow": "/mlflow", "/api/2.0/preview/mlflow": "/mlflow",
+            "/api/3.0/mlflow": "/v3/mlflow", "/ajax-api/3.0/mlflow": "/v3/mlflow"}
 STATUS = {"RESOURCE_DOES_NOT_EXIST": 404, "RESOURCE_ALREADY_EXISTS": 400, "INVALID_PARAMETER_VALUE": 400,
           "ENDPOINT_NOT_FOUND": 404, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
           "TEMPORARILY_UNAVAILABLE": 503, "INTERNAL_ERROR": 500, "BAD_REQUEST": 400}
@@ -164,13 +166,12 @@ def _call(runtime: Runtime, r: Route, req: Req, actor: str | None) -> Any:
 async def handle(request: Request) -> Response:
     """The one endpoint behind every MLflow path."""
     full = request.url.path
-    prefix = next(p for p in (*ARTIFACT_PREFIXES, *PREFIXES) if full.startswith(p))
-    rel = ("/mlflow-artifacts" if "mlflow-artifacts" in prefix else "/mlflow") + full[len(prefix):]
+    prefix = next(p for p in PREFIXES if full == p or full.startswith(p + "/"))
+    rel = PREFIXES[prefix] + full[len(prefix):]
     r, path_args, other = _find(request.method, rel)
     if r is None:
         verb = "does not support" if other else "does not implement"
-        return _error("ENDPOINT_NOT_FOUND", f"Mainsail's MLflow-compatible API {verb} "
-                                            f"{request.method} /api/2.0{rel}")
+        return _error("ENDPOINT_NOT_FOUND", f"Mainsail's MLflow-compatible API {verb} {request.method} {full}")
     args: dict[str, Any] = {}
     for key, value in request.query_params.multi_items():
         if key in args:
@@ -198,10 +199,10 @@ async def handle(request: Request) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Mount the MLflow REST API (``/api/2.0/mlflow``, ``/api/2.0/mlflow-artifacts`` and their
-    ``/ajax-api`` twins) on ``app``; kept out of the OpenAPI document, which describes ``/api/v1``."""
+    """Mount the MLflow REST API (``/api/2.0/mlflow``, ``/api/2.0/mlflow-artifacts``, their ``/ajax-api``
+    twins, and ``/api/3.0/mlflow`` answering ``ENDPOINT_NOT_FOUND``) on ``app``; kept out of the OpenAPI document, which describes ``/api/v1``."""
     from mainsail.mlflow_compat import artifacts, registry, tracking  # noqa: F401  (register their routes)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    for prefix in (*PREFIXES, *ARTIFACT_PREFIXES):
+    for prefix in PREFIXES:
         app.add_api_route(prefix + "/{rest:path}", handle, methods=methods, include_in_schema=False)
