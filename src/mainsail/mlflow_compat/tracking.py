@@ -358,14 +358,49 @@ def log_model(ctx: Ctx, req: Req) -> dict[str, Any]:
     return _log(ctx, run_id, tags={"mlflow.log-model.history": json.dumps(history)})
 
 
+_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+_START = r"(?<![\w.`\"])"  # where an identifier starts (not inside a key such as params.my.tag)
+_SPELLINGS = [
+    (re.compile(_START + r"(metric|param|parameter|parameters|tag|attribute)\."),
+     lambda m: {"metric": "metrics.", "tag": "tags.", "attribute": "attributes."}.get(m.group(1), "params.")),
+    (re.compile(_START + r"((?:attributes|attr|run)\.)?user_id\b"), lambda m: f"{m.group(1) or ''}created_by"),
+    (re.compile(_START + r"((?:attributes|attr|run)\.)?[Cc]reated\b"), lambda m: f"{m.group(1) or ''}start_time"),
+    (re.compile(_START + r"((?:attributes|attr|run)\.)?[`\"][Rr]un [Nn]ame[`\"]"),
+     lambda m: f"{m.group(1) or ''}run_name"),
+]
+
+
+def translate(text: str | None) -> str | None:
+    """An MLflow run filter or order_by item in Mainsail's search language, a superset of MLflow's but for
+    spellings: ``metric.``/``param.``/``tag.``/``attribute.`` prefixes, ``user_id`` (``created_by``),
+    ``created`` (``start_time``) and ```Run Name``` (``run_name``). String literals are left as they are."""
+    if not text:
+        return text
+    out, last = [], 0
+    for m in _STRING.finditer(text):
+        out.append(_respell(text[last:m.start()]))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(_respell(text[last:]))
+    return "".join(out)
+
+
+def _respell(code: str) -> str:
+    for pattern, repl in _SPELLINGS:
+        code = pattern.sub(repl, code)
+    if re.search(_START + r"(datasets?|attributes\.artifact_uri|artifact_uri)\b", code):
+        raise invalid("Mainsail's run search does not answer datasets.* or artifact_uri comparisons")
+    return code
+
+
 @route("POST", "/mlflow/runs/search", write=False)
 def search_runs(ctx: Ctx, req: Req) -> dict[str, Any]:
     ids = [experiment_id(ctx, e) for e in req.list("experiment_ids")]
     view = str(req.get("run_view_type", "ACTIVE_ONLY")).upper()
     if view == "DELETED_ONLY":
         return {"runs": []}
-    page = tracking.search_runs(ctx, experiment_ids=ids or None, filter=req.get("filter"),
-                                order_by=[str(o) for o in req.list("order_by")] or None,
+    page = tracking.search_runs(ctx, experiment_ids=ids or None, filter=translate(req.get("filter")),
+                                order_by=[translate(str(o)) or "" for o in req.list("order_by")] or None,
                                 cursor=req.get("page_token"), limit=min(req.page_size(1000), 1000))
     out: dict[str, Any] = {"runs": [run_json(r) for r in page.items]}
     if page.next_cursor:
