@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.router.routes.extend(feature_routes())  # hot paths served without pydantic, ahead of the derived routes
     for opset in OPSETS:
         app.include_router(build_router(opset), prefix="/api/v1")
+    from mainsail.mlflow_compat import install as install_mlflow_api
+
+    install_mlflow_api(app)  # MLflow's REST API on the same objects (/api/2.0/mlflow, /api/2.0/mlflow-artifacts)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use

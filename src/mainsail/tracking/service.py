@@ -333,3 +333,85 @@ def run_count(ctx: Ctx, experiment_id: str) -> int:
                               .where(RunRow.experiment_id == experiment_id)) or 0
 
 
+
+
+# ---------------------------------------------------------------- lifecycle and tag edits (MLflow API)
+
+def _experiment_row(ctx: Ctx, experiment_id: str) -> ExperimentRow:
+    row = ctx.session.get(ExperimentRow, experiment_id)
+    if row is None:
+        raise not_found("experiment", experiment_id)
+    return row
+
+
+def rename_experiment(ctx: Ctx, experiment_id: str, name: Name) -> Experiment:
+    """Give an experiment a new, unique name."""
+    row = _experiment_row(ctx, experiment_id)
+    if row.name != name:
+        if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
+            raise Conflict(f"experiment {name!r} already exists", code="experiment_exists")
+        row.name, row.updated_at = name, utcnow()
+        ctx.session.flush()
+    return _experiment(row)
+
+
+def set_experiment_lifecycle(ctx: Ctx, experiment_id: str, lifecycle: str) -> Experiment:
+    """Delete (``deleted``) or restore (``active``) an experiment; deleted experiments leave listings."""
+    if lifecycle not in ("active", "deleted"):
+        raise InvalidInput(f"lifecycle must be 'active' or 'deleted', not {lifecycle!r}",
+                           errors=[{"loc": ["lifecycle"], "msg": "expected active or deleted"}])
+    row = _experiment_row(ctx, experiment_id)
+    if row.lifecycle != lifecycle:
+        row.lifecycle, row.updated_at = lifecycle, utcnow()
+        emit(ctx.session, f"experiment.{'restored' if lifecycle == 'active' else 'deleted'}", row.id,
+             {"name": row.name}, ctx.actor)
+    return _experiment(row)
+
+
+def set_experiment_tag(ctx: Ctx, experiment_id: str, key: str, value: str | None) -> Experiment:
+    """Set an experiment tag, or remove it when ``value`` is None."""
+    row = _experiment_row(ctx, experiment_id)
+    tags = dict(row.tags or {})
+    if value is None:
+        tags.pop(key, None)
+    else:
+        tags[key] = value
+    row.tags, row.updated_at = tags, utcnow()
+    return _experiment(row)
+
+
+def all_experiments(ctx: Ctx, lifecycle: str | None = "active") -> list[Experiment]:
+    """Every experiment in a lifecycle (None: all), by name."""
+    q = select(ExperimentRow).order_by(ExperimentRow.name)
+    if lifecycle:
+        q = q.where(ExperimentRow.lifecycle == lifecycle)
+    return [_experiment(r) for r in ctx.session.scalars(q)]
+
+
+def restore_run(ctx: Ctx, run_id: str) -> Run:
+    """Bring a deleted run back."""
+    row = ctx.session.scalar(select(RunRow).where(RunRow.id == run_id).with_for_update())
+    if row is None:
+        raise not_found("run", run_id)
+    if row.lifecycle != "active":
+        row.lifecycle = "active"
+        emit(ctx.session, "run.restored", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+    return _load_runs(ctx, [row])[0]
+
+
+def delete_tag(ctx: Ctx, run_id: str, key: str) -> None:
+    """Remove a tag from a running run."""
+    _running(ctx, run_id)
+    gone = ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+    if not gone.rowcount:
+        raise not_found("tag", f"{run_id}/{key}")
+
+
+def set_bookkeeping_tag(ctx: Ctx, run_id: str, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) a tag that records bookkeeping about the run rather than what it
+    measured (e.g. the MLflow API's logged-model records); allowed after the run ended."""
+    _run_row(ctx, run_id, lock=True)
+    if value is None:
+        ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+    else:
+        _write_tags(ctx, run_id, {key: value})
