@@ -35,7 +35,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import fmt_spread, missing, peer_python, print_load, ratio_spread, rounds, scratch_postgres, skip, spread
+from _common import (
+    fmt_spread,
+    missing,
+    peer_python,
+    print_load,
+    ratio_spread,
+    rounds,
+    scratch_postgres,
+    skip,
+    spread,
+)
 
 KEY = "loss"
 now = time.perf_counter
