@@ -177,22 +177,29 @@ class FeastOnline:
     """Feast ``get_online_features`` in a worker process of Feast's venv, fed blocks of keys on stdin."""
 
     def __init__(self, py: Path, d: Path, entities: int, check: int) -> None:
-        self.proc = subprocess.Popen([str(py), "-c", FEAST_ONLINE_WORKER, str(d), str(entities), str(check)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=peer_env())
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("READY"):
-            err = self.proc.stderr.read()[-500:]  # type: ignore[union-attr]
-            raise RuntimeError(f"Feast online worker failed: {err}")
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen([str(py), "-c", FEAST_ONLINE_WORKER, str(d), str(entities), str(check)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                     env=peer_env())
+        line = self._line("READY ")  # Feast prints progress on stdout: skip to our marker
         self.info = json.loads(line.removeprefix("READY "))
+
+    def _line(self, prefix: str) -> str:
+        while line := self.proc.stdout.readline():  # type: ignore[union-attr]
+            if line.startswith(prefix):
+                return line
+        self.err.seek(0)
+        raise RuntimeError(f"Feast online worker failed: {self.err.read().decode(errors='replace')[-500:]}")
 
     def reads(self, keys: list[int]) -> list[float]:
         self.proc.stdin.write(json.dumps(keys) + "\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
-        return json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
+        return json.loads(self._line("LAT ").removeprefix("LAT "))
 
     def close(self) -> None:
         self.proc.stdin.close()  # type: ignore[union-attr]
         self.proc.wait(30)
+        self.err.close()
 
 
 def online(d: Path, n: int, n_rounds: int, entities: int, home: Path, http: bool, feast: Path | None,
@@ -396,7 +403,7 @@ for line in sys.stdin:
         t = time.perf_counter()
         get(k)
         lat.append(time.perf_counter() - t)
-    print(json.dumps(lat), flush=True)
+    print("LAT " + json.dumps(lat), flush=True)
 '''
 
 
