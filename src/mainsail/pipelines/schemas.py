@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                                pattern=NAME_PATTERN)]
+from mainsail.core.types import NAME_PATTERN, ObjectName, VersionNumber
+
+PipelineName = ObjectName
 TaskName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 
@@ -82,6 +82,14 @@ class PipelineSpec(BaseModel):
 
 
 TEMPLATE_KEYS = frozenset(set(TaskSpec.model_fields) - {"params", "depends_on"})  # a task given without params
+MAX_CODE = 8 << 20  # bytes of one shipped module's source
+
+
+class CodeRef(BaseModel):
+    """A module's source shipped with a definition, stored by its SHA-256."""
+
+    digest: str
+    size: int
 
 
 class PipelineVersion(BaseModel):
@@ -138,7 +146,7 @@ class RunCreate(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="The pipeline's declared params, and "
                                    "per task name the operator params it was defined without: "
                                    '{"fetch-data": {"source": "s3://…/data.csv", "name": "raw"}}.')
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the latest version.")
+    version: VersionNumber | None = Field(None, description="Default: the latest version.")
 
 
 class TaskRun(BaseModel):

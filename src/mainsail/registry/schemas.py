@@ -8,14 +8,15 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Base64Bytes, BaseModel, Field, StringConstraints
 
-from mainsail.core.types import PositiveInt64
+from mainsail.core.types import ArtifactKey, Digest, VersionNumber, object_name
 
 MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
-                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ModelName = object_name(256)
 AliasName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
-Threshold = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
+Threshold = Annotated[str, StringConstraints(  # what registry.gate.parse_threshold accepts: ">= 0.85"
+    strip_whitespace=True, min_length=2, max_length=60,
+    pattern=r"^\s*(>=|<=|==|!=|>|<)\s*-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?\s*$")]  # finite
 
 
 class Stage(StrEnum):
@@ -73,9 +74,6 @@ class ModelCardFields(BaseModel):
     owners: list[str] | None = None
 
 
-ArtifactName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-
-
 class RegisterVersion(BaseModel):
     """Register a model version (creating the registered model on first use). Its files come from:
 
@@ -91,10 +89,10 @@ class RegisterVersion(BaseModel):
     source: str | None = Field(None, max_length=1000, validation_alias=AliasChoices("source", "artifact_uri"),
                                examples=["runs:/0123abcd/model"])
     run_id: str | None = None
-    artifacts: dict[str, str] | list[ArtifactName] | None = Field(
+    artifacts: dict[ArtifactKey, Digest] | list[ArtifactKey] | None = Field(
         None, examples=[["model.pkl", "preprocessor.pkl"]],
         description="path -> sha256 of a stored blob, or a list of file names to find (see above)")
-    files: dict[ArtifactName, Base64Bytes] = Field(
+    files: dict[ArtifactKey, Base64Bytes] = Field(
         default_factory=dict, description="Files uploaded with the registration: name -> base64 content.")
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
@@ -113,7 +111,7 @@ class StageChange(BaseModel):
 
 
 class AliasSet(BaseModel):
-    version: PositiveInt64
+    version: VersionNumber
     reason: str | None = Field(None, max_length=2000)
 
 
@@ -168,6 +166,22 @@ class ModelVersion(BaseModel):
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def registered(self) -> bool:
+        """Always True: lets ``log_model``'s result be tested the same way whether it registered or not."""
+        return True
+
+
+class LoggedModel(BaseModel):
+    """What ``log_model`` returns when it logged the package but registered nothing, e.g. because its
+    quality gate did not hold (``gate`` says which thresholds failed; the run carries the same as tags)."""
+
+    registered: bool = False
+    run_id: str
+    model_uri: str = Field(description="runs:/<run_id>/<path> of the logged package")
+    name: str | None = Field(None, description="the registered model it would have become a version of")
+    gate: GateResult | None = None
 
 
 class Transition(BaseModel):
