@@ -159,15 +159,15 @@ class PipelineMethods:
         plus :meth:`schedule_pipeline`: a ``@pipeline`` is applied as it is; a plain function becomes a
         one-task pipeline (its ``python`` operator calls the function) named after it. The function
         comes back unchanged, with the :class:`Schedule` as its ``schedule`` attribute."""
-        from mainsail.pipelines.dsl import PipelineDefinition, callable_ref
+        from mainsail.pipelines.dsl import PipelineDefinition, callable_ref, ship
 
         def register(fn: Any) -> Any:
             if isinstance(fn, PipelineDefinition):
                 definition: Any = fn
             else:
                 task = name or fn.__name__
-                definition = {"name": task, "tasks": [
-                    {"name": task, "operator": "python", "params": {"callable": callable_ref(fn)}}]}
+                target = ship(fn) or {"callable": callable_ref(fn)}  # its source travels with it (by digest)
+                definition = {"name": task, "tasks": [{"name": task, "operator": "python", "params": target}]}
             applied = self.apply_pipeline(definition)
             assert not isinstance(applied, list)
             fn.schedule = self.schedule_pipeline(applied.name, cron=cron, params=params)
