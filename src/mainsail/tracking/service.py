@@ -15,6 +15,7 @@ from mainsail.core.errors import Conflict, InvalidInput, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
+from mainsail.core.types import ArtifactKey, Digest, artifact_key
 from mainsail.tracking import bulk
 from mainsail.tracking.models import (
     ArtifactRow,
@@ -39,7 +40,7 @@ from mainsail.tracking.schemas import (
     RunUpdate,
 )
 
-ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]  # a read: see _clean_path
 
 
 # ---------------------------------------------------------------- experiments
@@ -270,18 +271,18 @@ def compare_runs(ctx: Ctx, run_ids: list[str]) -> RunComparison:
 
 # ---------------------------------------------------------------- artifacts
 
-def _clean_path(path: str) -> str:
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise InvalidInput(f"artifact path {path!r} must be a relative path without '..'",
-                           errors=[{"loc": ["path"], "msg": "must be relative, without '..'"}])
-    return "/".join(parts)
+def clean_artifact_path(path: str, read: bool = False) -> str:
+    """``path`` as a stored key (:func:`~mainsail.core.types.artifact_key`); a read also finds ``/a.txt``."""
+    try:
+        return artifact_key(path.lstrip("/") if read else path)
+    except ValueError as exc:
+        raise InvalidInput(f"artifact path {path!r}: {exc}", errors=[{"loc": ["path"], "msg": str(exc)}]) from None
 
 
-def upload_artifact(ctx: Ctx, run_id: str, path: ArtifactPath, data: bytes,
-                    digest: str | None = None) -> ArtifactInfo:
+def upload_artifact(ctx: Ctx, run_id: str, path: ArtifactKey, data: bytes,
+                    digest: Digest | None = None) -> ArtifactInfo:
     """Store a file's bytes as a run artifact at ``path``; ``digest`` (SHA-256) is verified if given."""
-    path = _clean_path(path)
+    path = clean_artifact_path(path)
     _running(ctx, run_id)
     blob = ctx.store.put_bytes(data, expected_digest=digest)
     return _record_artifact(ctx, run_id, path, blob.digest, blob.size)
@@ -296,7 +297,7 @@ def _record_artifact(ctx: Ctx, run_id: str, path: str, digest: str, size: int) -
 
 def record_artifact(ctx: Ctx, run_id: str, path: str, digest: str, size: int) -> ArtifactInfo:
     """In-process path: link a blob already in the artifact store to a run."""
-    path = _clean_path(path)
+    path = clean_artifact_path(path)
     _running(ctx, run_id)
     if not ctx.store.exists(digest):
         raise not_found("artifact blob", digest)
@@ -315,7 +316,7 @@ def list_artifacts(ctx: Ctx, run_id: str, prefix: str | None = None) -> list[Art
 
 def artifact_info(ctx: Ctx, run_id: str, path: str) -> ArtifactInfo:
     _run_row(ctx, run_id)
-    row = ctx.session.get(ArtifactRow, (run_id, _clean_path(path)))
+    row = ctx.session.get(ArtifactRow, (run_id, clean_artifact_path(path, read=True)))
     if row is None:
         raise not_found("artifact", f"{run_id}/{path}")
     return ArtifactInfo.model_validate(row, from_attributes=True)
