@@ -121,3 +121,20 @@ def test_upload_routes_take_larger_bodies(server: str) -> None:
         r = c.put(url, content=b"x" * (4 * 2**20), headers={"content-type": "application/octet-stream"})
         assert r.status_code == 413 and "MAINSAIL_MAX_UPLOAD_BODY" in r.json()["detail"]
         assert c.get(url).content == two_mb  # the refused upload left the stored artifact as it was
+
+
+def test_huge_metric_batches_are_split_into_short_transactions(server: str) -> None:
+    from mainsail import Client
+
+    with httpx.Client(base_url=server, timeout=60) as c:
+        exp = c.post("/api/v1/experiments", json={"name": "b"}).json()
+        run = c.post("/api/v1/tracking-runs", json={"experiment_id": exp["id"]}).json()
+        n = 10_001  # one past the default MAINSAIL_MAX_BATCH_POINTS
+        body = {"metrics": {"key": ["m"] * n, "value": [0.5] * n, "step": list(range(n)), "timestamp": [1.0] * n}}
+        r = c.post(f"/api/v1/tracking-runs/{run['id']}/log-batch", json=body)
+        assert r.status_code == 413 and r.json()["code"] == "batch_too_large"
+        assert "10,000" in r.json()["detail"]
+    client = Client(server)  # the SDK splits instead: every point stored, params with the first chunk
+    client.log_batch(run["id"], [("m", float(i), i, 1.0) for i in range(25_000)], params={"p": 1})
+    assert client.get_metric_history(run["id"], "m").step == list(range(25_000))
+    assert client.get_run(run["id"]).params == {"p": "1"}
