@@ -70,8 +70,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.state.extra_metrics = []  # callables returning more Prometheus text (deployments hosted in-process)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, json_limit=runtime.settings.max_json_body,
-                       upload_limit=runtime.settings.max_upload_body)
+    limits = getattr(runtime, "settings", None) or Settings()  # (a placeholder runtime builds the OpenAPI doc)
+    app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
     app.add_middleware(PrometheusMiddleware)
     from mainsail.features.http import routes as feature_routes
 
