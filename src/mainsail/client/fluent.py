@@ -18,7 +18,7 @@ from typing import Any
 from mainsail.client.buffer import MetricBuffer
 from mainsail.client.client import Client
 from mainsail.client.tracking import metric_step, metric_timestamp, metric_value
-from mainsail.core.errors import Conflict, InvalidInput
+from mainsail.core.errors import Conflict, InvalidInput, MainsailError, ServiceUnavailable
 from mainsail.core.settings import Settings
 from mainsail.tracking.schemas import KEY_PATTERN, ArtifactInfo, Experiment, Run, RunStatus
 
@@ -162,14 +162,29 @@ class ActiveRun:
         ``timeout`` this raises and the run stays active with its points kept: call ``end()`` again."""
         if self.ended:
             return self.info
-        self._buffer.flush(timeout=timeout)  # raises, keeping the points and this run active
+        refused: MainsailError | None = None
+        try:
+            self._buffer.flush(timeout=timeout)
+        except ServiceUnavailable:
+            raise  # the points are kept and the run stays active
+        except MainsailError as exc:  # points the store refused for good: end the run, then say so
+            refused = exc
         try:
             self.info = self.client.end_run(self.id, status)
-        except Conflict as exc:  # an earlier end() reached the store but its answer was lost
-            current = self.client.get_run(self.id)
-            if exc.code != "run_not_running" or current.status != RunStatus(status):
+        except Conflict as exc:  # ended elsewhere, or an earlier end() reached the store but its answer was lost
+            if exc.code != "run_not_running":
                 raise
-            self.info = current
+            self.info = self.client.get_run(self.id)
+            self._forget()
+            if self.info.status != RunStatus(status):
+                raise
+        self._forget()
+        if refused is not None:
+            raise refused
+        return self.info
+
+    def _forget(self) -> None:
+        """This run is over: no more heartbeats, no longer active."""
         self.ended = True
         self._buffer.unwatch(self.id)
         stack = _stack()
@@ -178,7 +193,6 @@ class ActiveRun:
         with _lock:
             if self in _all_active:
                 _all_active.remove(self)
-        return self.info
 
 
 @functools.lru_cache(maxsize=1)
