@@ -16,7 +16,7 @@ from mainsail.cli.common import console, err_console, handle_errors
 
 def _run_pipeline(client: Any, name: str, params: dict[str, Any]) -> Any:
     """Start a run and follow its DAG live; embedded, this process executes it on local processes."""
-    from mainsail.cli.pipelines import dag_table
+    from mainsail.pipelines.cli import dag_table
 
     run = client.run_pipeline(name, params, wait=False)
     failure: list[BaseException] = []

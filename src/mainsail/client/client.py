@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend, make_backend
-from mainsail.client.registry import RegistryMethods
-from mainsail.client.tracking import TrackingMethods
 from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
 from mainsail.pipelines.sdk import PipelineMethods
+from mainsail.registry.sdk import RegistryMethods
 from mainsail.serving.sdk import ServingMethods
+from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods):

@@ -17,10 +17,10 @@ from typing import Any
 
 from mainsail.client.buffer import MetricBuffer
 from mainsail.client.client import Client
-from mainsail.client.tracking import metric_step, metric_timestamp, metric_value
 from mainsail.core.errors import Conflict, InvalidInput, MainsailError, ServiceUnavailable
 from mainsail.core.settings import Settings
 from mainsail.tracking.schemas import KEY_PATTERN, ArtifactInfo, Experiment, Run, RunStatus
+from mainsail.tracking.sdk import metric_step, metric_timestamp, metric_value
 
 _KEY = re.compile(KEY_PATTERN)
 _lock = threading.RLock()

@@ -1,8 +1,8 @@
 """Operations: each API call is declared once, as a service function plus its HTTP method and path.
 
 From that one declaration :mod:`mainsail.api.routes` derives the FastAPI route and
-:mod:`mainsail.client.remote` derives the HTTP call; :mod:`mainsail.client.local` calls the service
-in-process. Argument validation (:meth:`Operation.bind`) is the same pydantic model on every side, so
+:class:`mainsail.client.backends.RemoteBackend` derives the HTTP call;
+:class:`mainsail.client.backends.LocalBackend` calls the service in-process. Argument validation (:meth:`Operation.bind`) is the same pydantic model on every side, so
 embedded and remote clients raise the same errors for the same input.
 
 A service function's signature decides how each argument travels: names in the path template are
