@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from _services import ServerProcess
+from _services import ServerProcess, serve_in_thread
 
 import mainsail
 from mainsail import Client
@@ -121,3 +121,33 @@ def test_run_end_waits_for_the_store_and_stays_active_if_it_cannot(tmp_path) -> 
     finally:
         mainsail.set_tracking_uri(None)
         srv.stop()
+
+
+def test_a_batch_whose_answer_was_lost_is_stored_once(sqlite_settings) -> None:
+    """The server commits a batch but the SDK never hears back: the buffer resends it with the same
+    idempotency key, and the server answers from its record instead of storing it twice."""
+    from mainsail.api.app import create_app
+    from mainsail.core.runtime import Runtime
+
+    inner = create_app(runtime=Runtime.for_settings(sqlite_settings))
+    lost: list[str] = []
+
+    async def app(scope, receive, send):  # drops the answer to the first log-batch, after the commit
+        if scope["type"] == "http" and scope["path"].endswith("/log-batch") and not lost:
+            lost.append(scope["path"])
+
+            async def swallow(_message) -> None:
+                return None
+
+            await inner(scope, receive, swallow)
+            raise RuntimeError("the answer was lost")  # uvicorn answers a bare 500 instead
+        await inner(scope, receive, send)
+
+    with serve_in_thread(app) as url:
+        mainsail.set_tracking_uri(url)
+        run = mainsail.start_run("once")
+        for i in range(50):
+            run.log_metric("m", float(i))
+        run.end()
+        assert lost, "the fault was not injected"
+        assert Client(url).get_metric_history(run.id, "m").step == list(range(50))  # 50, not 100

@@ -5,7 +5,6 @@ server reads it whole. Real uvicorn, in a thread of the test process so a fault 
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,8 +12,7 @@ from dataclasses import replace
 import httpx
 import orjson
 import pytest
-import uvicorn
-from _services import free_port
+from _services import serve_in_thread
 
 from mainsail.api.app import create_app
 from mainsail.core.runtime import Runtime
@@ -25,19 +23,8 @@ from mainsail.tracking.ops import ops
 def server(sqlite_settings) -> Iterator[str]:
     """An in-process uvicorn on a fresh SQLite store, 1 MiB JSON limit and 3 MiB upload limit."""
     settings = replace(sqlite_settings, max_json_body=2**20, max_upload_body=3 * 2**20)
-    app = create_app(runtime=Runtime.for_settings(settings))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical",
-                                        timeout_keep_alive=30))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(create_app(runtime=Runtime.for_settings(settings))) as url:
+        yield url
 
 
 def _raw(sock: socket.socket, request: bytes) -> tuple[int, bytes]:

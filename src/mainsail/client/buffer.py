@@ -37,13 +37,22 @@ class _Batch:
     run_id: str
     rows: list[Row]
     key: str  # idempotency key, the same on every resend
+    failures: int = 0  # server-side errors met (an unreachable store does not count)
 
 
-def _transient(exc: Exception) -> bool:
-    """Worth retrying: the store is unreachable or failed on its side (not a refusal of the input)."""
-    if isinstance(exc, MainsailError):
-        return isinstance(exc, ServiceUnavailable) or exc.status >= 500
-    return True  # e.g. a database error in-process: keep the rows rather than guess they are bad
+MAX_FAILURES = 5  # a batch that keeps failing on the store's side is dropped, not retried forever
+
+
+def _transient(exc: Exception, batch: _Batch) -> bool:
+    """Worth retrying: the store is unreachable (always), or failed on its side (a 5xx, an
+    in-process database error: up to MAX_FAILURES times, so one poisoned batch cannot block the
+    buffer). A 4xx is a refusal of the input: never retried."""
+    if isinstance(exc, ServiceUnavailable):
+        return True
+    if isinstance(exc, MainsailError) and exc.status < 500:
+        return False
+    batch.failures += 1
+    return batch.failures < MAX_FAILURES
 
 
 class MetricBuffer:
@@ -99,7 +108,7 @@ class MetricBuffer:
             try:
                 self.backend.log_metric_rows(b.run_id, b.rows, idempotency_key=b.key)
             except Exception as exc:  # noqa: BLE001 - sorted into transient (kept) and refused (dropped)
-                if _transient(exc):
+                if _transient(exc, b):
                     self.last_failure = exc
                     return False
                 log.error("dropping %d metric points for run %s: %s", len(b.rows), b.run_id, exc)
