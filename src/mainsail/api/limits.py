@@ -52,11 +52,15 @@ class BodyLimitMiddleware:
         self.app = app
         self.json_limit = json_limit
         self.upload_limit = upload_limit
-        self.uploads = upload_routes()
+        self._uploads: list[tuple[re.Pattern[str], str]] | None = None
 
     def _upload(self, scope: dict[str, Any]) -> bool:
         path, method = scope["path"], scope["method"]
-        return any(method == m and rx.match(path) for rx, m in self.uploads)
+        if not path.startswith(API_PREFIX):
+            return False
+        if self._uploads is None:  # on first use: a model-server replica never imports every domain
+            self._uploads = upload_routes()
+        return any(method == m and rx.match(path) for rx, m in self._uploads)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
