@@ -120,30 +120,28 @@ class MetricBuffer:
         self.last_failure = None
         return True
 
-    def _attempt(self) -> bool:
-        """One pass: everything buffered so far is sent, or kept. True when nothing is left unsent."""
-        self._take()
-        return self._send_pending() and not self.rows
-
     def flush(self, raise_error: bool = True, timeout: float | None = None) -> None:
         """Store every buffered point now, retrying an unreachable store for up to ``timeout``
         seconds (default ``flush_timeout``). Raises :class:`ServiceUnavailable` if points remain
         unsent (they stay buffered: flush again later), or the error that made the store refuse
-        points since the last raise."""
+        points since the last raise. Points logged (by other threads) while it runs are left to the
+        next flush."""
         deadline = time.monotonic() + (self.flush_timeout if timeout is None else timeout)
         delay = 0.25
         with self._flush_lock:
-            while not self._attempt() and raise_error and time.monotonic() < deadline:
+            self._take()
+            while not self._send_pending() and raise_error and time.monotonic() < deadline:
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 2.0)
+            unsent = sum(len(b.rows) for b in self.pending)
         if not raise_error:
             return
         if self.error is not None:
             err, self.error = self.error, None
             raise err
-        if self.unsent:
+        if unsent:
             raise ServiceUnavailable(
-                f"{self.unsent} metric points could not be stored ({self.last_failure}); they stay "
+                f"{unsent} metric points could not be stored ({self.last_failure}); they stay "
                 "buffered in this process: call flush() again once the store is reachable")
 
     # ------------------------------------------------------------ heartbeats

@@ -277,10 +277,12 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
     return run.client.log_artifacts(run.id, local_dir, artifact_path)
 
 
-def flush() -> None:
-    """Write all buffered metrics now."""
+def flush(timeout: float | None = None) -> None:
+    """Store every buffered metric point now: the durability point of ``log_metric``. Raises
+    ``ServiceUnavailable`` (keeping the points) if the store stays unreachable for ``timeout`` seconds
+    (``MAINSAIL_METRIC_FLUSH_TIMEOUT``, 30 by default); see docs/durability.md."""
     if _buffer is not None:
-        _buffer.flush()
+        _buffer.flush(timeout=timeout)
 
 
 @atexit.register
