@@ -108,6 +108,9 @@ def test_upload_routes_take_larger_bodies(server: str) -> None:
         r = c.put(url, content=b"x" * (4 * 2**20), headers={"content-type": "application/octet-stream"})
         assert r.status_code == 413 and "MAINSAIL_MAX_UPLOAD_BODY" in r.json()["detail"]
         assert c.get(url).content == two_mb  # the refused upload left the stored artifact as it was
+        mlflow = f"/api/2.0/mlflow-artifacts/artifacts/{exp['id']}/{run['id']}/artifacts/m.bin"
+        assert c.put(mlflow, content=two_mb).status_code == 200  # MLflow's upload route is an upload too
+        assert c.get(f"/api/v1/tracking-runs/{run['id']}/artifacts/m.bin").content == two_mb
 
 
 def test_huge_metric_batches_are_split_into_short_transactions(server: str) -> None:
@@ -121,6 +124,9 @@ def test_huge_metric_batches_are_split_into_short_transactions(server: str) -> N
         r = c.post(f"/api/v1/tracking-runs/{run['id']}/log-batch", json=body)
         assert r.status_code == 413 and r.json()["code"] == "batch_too_large"
         assert "10,000" in r.json()["detail"]
+        r = c.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run["id"], "metrics": [
+            {"key": "m", "value": 0.5, "step": i, "timestamp": 1000} for i in range(n)]})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"  # not a 500
     client = Client(server)  # the SDK splits instead: every point stored, params with the first chunk
     client.log_batch(run["id"], [("m", float(i), i, 1.0) for i in range(25_000)], params={"p": 1})
     assert client.get_metric_history(run["id"], "m").step == list(range(25_000))

@@ -2,8 +2,8 @@
 
 Every route takes a JSON (or other non-upload) body of at most ``Settings.max_json_body`` bytes
 (``MAINSAIL_MAX_JSON_BODY``, 16 MiB by default); the octet-stream upload routes (run artifacts,
-dataset files, historical-feature entity frames) take up to ``Settings.max_upload_body``
-(``MAINSAIL_MAX_UPLOAD_BODY``, 1 GiB). A larger body is answered ``413`` problem+json with code
+dataset files, historical-feature entity frames, inference logs, MLflow artifact uploads) take up to
+``Settings.max_upload_body`` (``MAINSAIL_MAX_UPLOAD_BODY``, 1 GiB). A larger body is answered ``413`` problem+json with code
 ``body_too_large``: at once when its ``Content-Length`` says so (uvicorn discards the unread bytes and
 the connection stays usable), else as soon as the streamed (chunked) bytes pass the limit."""
 
@@ -37,6 +37,17 @@ def upload_routes() -> list[tuple[re.Pattern[str], str]]:
             for opset in OPSETS for op in opset.ops.values() if any(p.where == "raw" for p in op.params)]
 
 
+def _mlflow_upload(method: str, path: str) -> bool:
+    """True for an upload route of the MLflow-compatible API (a raw-body route that is not a GET)."""
+    from mainsail.mlflow_compat.dispatch import PREFIXES, ROUTES
+
+    for prefix, base in PREFIXES.items():
+        if path.startswith(prefix + "/"):
+            rel = base + path[len(prefix):]
+            return any(r.raw and r.method == method != "GET" and r.pattern.match(rel) for r in ROUTES)
+    return False
+
+
 def _problem(limit: int, upload: bool) -> bytes:
     setting = "MAINSAIL_MAX_UPLOAD_BODY" if upload else "MAINSAIL_MAX_JSON_BODY"
     kind = "an upload" if upload else "a request body"
@@ -56,6 +67,8 @@ class BodyLimitMiddleware:
 
     def _upload(self, scope: dict[str, Any]) -> bool:
         path, method = scope["path"], scope["method"]
+        if "/mlflow-artifacts/" in path:
+            return _mlflow_upload(method, path)
         if not path.startswith(API_PREFIX):
             return False
         if self._uploads is None:  # on first use: a model-server replica never imports every domain
