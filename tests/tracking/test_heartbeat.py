@@ -91,8 +91,8 @@ def test_killed_process_run_is_marked_killed_embedded(tmp_path, short_timeout) -
         live.wait(10)
 
 
-def test_a_write_brings_a_silent_run_back(tmp_path, short_timeout) -> None:
-    client = Client(f"sqlite:///{tmp_path / 'm.db'}")
+def test_a_write_brings_a_silent_run_back(short_timeout, backend) -> None:
+    client = Client(backend)  # sqlite, postgres and http (env set before the server started)
     run = client.create_run(client.create_experiment("e").id)
     time.sleep(3.5)  # a pause longer than the timeout: a laptop asleep, a long blocking call
     assert client.get_run(run.id).status == "killed"
