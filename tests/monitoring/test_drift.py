@@ -141,3 +141,20 @@ def test_multivariate_drift_sees_a_broken_correlation() -> None:
     same = {"x": again["x"], "y": 0.95 * again["x"] + np.sqrt(1 - 0.95 ** 2) * rng.normal(0, 1, n),
             "z": again["z"]}
     assert not compute_multivariate_drift(ref, same)["drifted"]
+
+
+def test_distribution_check_can_test_a_p_value(tmp_path) -> None:
+    """A small but certain shift passes a KS statistic threshold; a p-value threshold catches it."""
+    from mainsail import Client
+
+    client = Client(f"sqlite:///{tmp_path}/m.db")
+    n = 20_000
+    client.ingest_dataset(pd.DataFrame({"x": rng.normal(0, 1, n)}), "shift")
+    client.ingest_dataset(pd.DataFrame({"x": rng.normal(0.25, 1, n)}), "shift")
+    suite = {"name": "d", "checks": [{"type": "distribution", "column": "x", "metric": "ks", "threshold": 0.5},
+                                     {"type": "distribution", "column": "x", "metric": "ks", "threshold": 0.5,
+                                      "p_value": 0.05}]}
+    res = client.validate_dataset("shift", suite)
+    statistic_only, with_p = res.checks
+    assert statistic_only.passed
+    assert not with_p.passed and "p-value" in with_p.message and with_p.observed < 1e-10
