@@ -91,6 +91,14 @@ def body_not_json(content_type: str) -> UnsupportedMediaType:
                  "type": "unsupported_media_type"}])
 
 
+class TooLarge(MainsailError):
+    """A request (body, batch) larger than the limit its route documents; ``detail`` names the limit."""
+
+    status = 413
+    default_code = "too_large"
+    title = "Content too large"
+
+
 class ServiceUnavailable(MainsailError):
     status = 503
     default_code = "unavailable"
@@ -98,8 +106,8 @@ class ServiceUnavailable(MainsailError):
 
 
 _BY_STATUS: dict[int, type[MainsailError]] = {
-    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, UnsupportedMediaType,
-                                 ServiceUnavailable)
+    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, TooLarge,
+                                UnsupportedMediaType, ServiceUnavailable)
 }
 
 
