@@ -272,12 +272,10 @@ def _manifest(ctx: Ctx, files: dict[str, dict[str, Any]], loc: list[str]) -> dic
 def _files_from_names(ctx: Ctx, body: RegisterVersion) -> tuple[str | None, dict[str, dict[str, Any]]]:
     """The seeds' ``artifacts: ["model.pkl", …]``: each name from ``files`` (uploaded in this call), else
     from the artifacts of ``source``/``run_id``. A name found nowhere is an error naming it."""
-    names = list(body.artifacts) if isinstance(body.artifacts, list) else list(body.files)
+    names = list(body.artifacts) if isinstance(body.artifacts, list) else []
+    names += [n for n in body.files if n not in names]  # an uploaded file is an artifact, listed or not
     files: dict[str, dict[str, Any]] = {}
     for name, data in body.files.items():  # names are artifact keys (core.types.artifact_key): relative
-        if name not in names:
-            raise InvalidInput(f"uploaded file {name!r} is not listed in artifacts ({', '.join(names)})",
-                               errors=[{"loc": ["body", "files", name], "msg": "not listed in artifacts"}])
         blob = ctx.store.put_bytes(data)
         files[name] = {"digest": blob.digest, "size": blob.size}
     run_id, logged = body.run_id, {}
