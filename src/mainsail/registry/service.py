@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Annotated, Any
 
-from pydantic import StringConstraints
-from sqlalchemy import func, select
+from pydantic import StringConstraints, TypeAdapter, ValidationError
+from sqlalchemy import delete, func, select
 
 from mainsail.core.db import new_id, utcnow
-from mainsail.core.errors import IntegrityError, InvalidInput, NotFound, not_found
+from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
-from mainsail.core.types import PositiveInt64
+from mainsail.core.types import INT32_MAX, VersionNumber
 from mainsail.registry.card import render_card
 from mainsail.registry.gate import enforce_gate, evaluate_gate
 from mainsail.registry.lineage import build_graph
@@ -28,6 +28,7 @@ from mainsail.registry.schemas import (
     LineageGraph,
     ModelCard,
     ModelCardFields,
+    ModelName,
     ModelVersion,
     RegisteredModel,
     RegisterVersion,
@@ -80,6 +81,8 @@ def _version_row(ctx: Ctx, version_id: str) -> ModelVersionRow:
 
 
 def _version_row_by_number(ctx: Ctx, model: RegisteredModelRow, version: int) -> ModelVersionRow:
+    if not 1 <= version <= INT32_MAX:  # no such version can be stored (e.g. from a models:/NAME/VERSION URI)
+        raise not_found("model version", f"{model.name}/{version}")
     row = ctx.session.scalar(select(ModelVersionRow).where(ModelVersionRow.model_id == model.id,
                                                            ModelVersionRow.version == version))
     if row is None:
@@ -92,7 +95,7 @@ def get_version(ctx: Ctx, id: str) -> ModelVersion:
     return _version(ctx, _version_row(ctx, id))
 
 
-def get_version_by_number(ctx: Ctx, name: str, version: PositiveInt64) -> ModelVersion:
+def get_version_by_number(ctx: Ctx, name: str, version: VersionNumber) -> ModelVersion:
     """A model version by model name and version number."""
     model = _model_row(ctx, name)
     return _version(ctx, _version_row_by_number(ctx, model, version), model.name)
@@ -331,7 +334,8 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
                 ModelVersionRow.model_id == model.id, ModelVersionRow.stage == change.stage.value,
                 ModelVersionRow.id != row.id)):
             _record(ctx, model.id, other.id, "stage", other.stage, Stage.deprecated.value,
-                    reason=f"archived when v{row.version} moved to {change.stage.value}")
+                    reason=f"archived when v{row.version} moved to {change.stage.value}"
+                    + (f": {change.reason}" if change.reason else ""))
             emit(ctx.session, "stage.changed", other.id, {"name": model.name, "version": other.version,
                                                            "from": other.stage, "to": Stage.deprecated.value}, ctx.actor)
             other.stage = Stage.deprecated.value
@@ -439,3 +443,103 @@ def download_file(ctx: Ctx, id: str, path: FilePath) -> bytes:
 
 def version_count(ctx: Ctx) -> int:
     return ctx.session.scalar(select(func.count()).select_from(ModelVersionRow)) or 0
+
+
+# ---------------------------------------------------------------- model and version edits (MLflow API)
+
+def create_model(ctx: Ctx, name: str, description: str | None = None,
+                 tags: dict[str, str] | None = None) -> RegisteredModel:
+    """Create a registered model with no versions yet; its name must be unique."""
+    try:
+        name = TypeAdapter(ModelName).validate_python(name)
+    except ValidationError:
+        raise InvalidInput(f"model name {name!r} must start with a letter or digit and hold only "
+                           "letters, digits, '_', '.', '-'", errors=[{"loc": ["name"], "msg": "bad name"}]) from None
+    if ctx.session.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.name == name)):
+        raise Conflict(f"registered model {name!r} already exists", code="model_exists")
+    now = utcnow()
+    row = RegisteredModelRow(id=new_id(), name=name, description=description, tags=dict(tags or {}),
+                             next_version=1, created_by=ctx.actor, created_at=now, updated_at=now)
+    ctx.session.add(row)
+    ctx.session.flush()
+    emit(ctx.session, "registered_model.created", row.id, {"name": name}, ctx.actor)
+    return _registered(ctx, row)
+
+
+def update_model(ctx: Ctx, name: str, description: str | None = None,
+                 tags: dict[str, str | None] | None = None) -> RegisteredModel:
+    """Change a model's description and/or set tags (a None value removes the tag)."""
+    row = _model_row(ctx, name, lock=True)
+    if description is not None:
+        row.description = description
+    if tags:
+        merged = dict(row.tags or {})
+        for k, v in tags.items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        row.tags = merged
+    row.updated_at = utcnow()
+    ctx.session.flush()
+    return _registered(ctx, row)
+
+
+def delete_model(ctx: Ctx, name: str) -> None:
+    """Delete a registered model with its versions, aliases and history (the blobs stay)."""
+    row = _model_row(ctx, name, lock=True)
+    for table in (AliasRow, TransitionRow, ModelVersionRow):
+        ctx.session.execute(delete(table).where(table.model_id == row.id))
+    ctx.session.delete(row)
+    emit(ctx.session, "registered_model.deleted", row.id, {"name": name}, ctx.actor)
+
+
+def update_version(ctx: Ctx, name: str, version: int, description: str | None = None,
+                   tags: dict[str, str | None] | None = None) -> ModelVersion:
+    """Change a version's description and/or set tags (a None value removes the tag)."""
+    model = _model_row(ctx, name)
+    row = _version_row_by_number(ctx, model, version)
+    if description is not None:
+        row.description = description
+    if tags:
+        merged = dict(row.tags or {})
+        for k, v in tags.items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        row.tags = merged
+    row.updated_at = utcnow()
+    ctx.session.flush()
+    return _version(ctx, row, model.name)
+
+
+def delete_version(ctx: Ctx, name: str, version: int) -> None:
+    """Delete one version (and the aliases pointing at it)."""
+    model = _model_row(ctx, name, lock=True)
+    row = _version_row_by_number(ctx, model, version)
+    ctx.session.execute(delete(AliasRow).where(AliasRow.version_id == row.id))
+    _record(ctx, model.id, row.id, "deleted", str(version), None)
+    ctx.session.delete(row)
+    emit(ctx.session, "model_version.deleted", row.id, {"name": name, "version": version}, ctx.actor)
+
+
+def find_versions(ctx: Ctx, name: str | None = None, run_id: str | None = None,
+                  limit: Limit = 1000) -> list[ModelVersion]:
+    """Versions of one model and/or from one run, newest first."""
+    q = select(ModelVersionRow, RegisteredModelRow.name).join(
+        RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+    if name is not None:
+        q = q.where(RegisteredModelRow.name == name)
+    if run_id is not None:
+        q = q.where(ModelVersionRow.run_id == run_id)
+    rows = ctx.session.execute(q.order_by(RegisteredModelRow.name, ModelVersionRow.version.desc()).limit(limit))
+    return [_version(ctx, row, model_name) for row, model_name in rows]
+
+
+def find_models(ctx: Ctx, name_like: str | None = None, limit: Limit = 1000) -> list[RegisteredModel]:
+    """Registered models whose name matches a SQL LIKE pattern (all without one), by name."""
+    q = select(RegisteredModelRow).order_by(RegisteredModelRow.name).limit(limit)
+    if name_like is not None:
+        q = q.where(RegisteredModelRow.name.like(name_like))
+    return [_registered(ctx, r) for r in ctx.session.scalars(q)]
