@@ -21,6 +21,7 @@ from mainsail.core.errors import (
     MainsailError,
     NotFound,
     ServiceUnavailable,
+    TooLarge,
     Unauthorized,
 )
 from mainsail.core.runtime import Ctx, Runtime
@@ -128,7 +129,7 @@ def _translate(exc: Exception) -> Response:
     if isinstance(exc, Conflict):
         code = "RESOURCE_ALREADY_EXISTS" if exc.code.endswith("_exists") else "INVALID_PARAMETER_VALUE"
         return _error(code, exc.detail)
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidInput | TooLarge):  # e.g. a log-batch over MAINSAIL_MAX_BATCH_POINTS
         return _error("INVALID_PARAMETER_VALUE", exc.detail)
     if isinstance(exc, ValidationError):
         from mainsail.core.errors import describe_errors, pydantic_errors
@@ -201,7 +202,7 @@ async def handle(request: Request) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the MLflow REST API (``/api/2.0/mlflow``, ``/api/2.0/mlflow-artifacts``, their ``/ajax-api``
     twins, and ``/api/3.0/mlflow`` answering ``ENDPOINT_NOT_FOUND``) on ``app``; kept out of the OpenAPI document, which describes ``/api/v1``."""
-    from mainsail.mlflow_compat import artifacts, registry, tracking  # noqa: F401  (register their routes)
+    from mainsail.mlflow_compat import artifacts, logged_models, registry, tracking  # noqa: F401  (their routes)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     for prefix in PREFIXES:
