@@ -25,7 +25,7 @@ RUNNABLE = {"python", "bash"}
 FENCE = re.compile(r"^```\s*([\w+-]*)")
 NO_RUN = re.compile(r"^<!--\s*no-run:\s*(.*?)\s*-->\s*$")
 AS_FILE = re.compile(r"^<!--\s*file:\s*(\S+)\s*-->\s*$")
-FILE_TIMEOUT = 600
+FILE_TIMEOUT = 900
 
 
 @dataclass
