@@ -6,6 +6,7 @@ import typer
 
 from mainsail import __version__
 from mainsail.cli import common
+from mainsail.cli.db import db_app
 from mainsail.cli.quickstart import quickstart
 from mainsail.cli.server import server
 from mainsail.data.cli import data_app
@@ -24,6 +25,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(db_app, name="db")
 app.command()(worker)
 app.command()(serve)
 app.command()(predict)

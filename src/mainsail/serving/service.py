@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from annotated_types import Ge
+from annotated_types import Ge, Le
 from pydantic import StringConstraints
 from sqlalchemy import delete, select
 
@@ -16,6 +16,7 @@ from mainsail.core.errors import Conflict, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
+from mainsail.core.types import INT32_MAX, Digest
 from mainsail.registry import service as registry
 from mainsail.registry.schemas import MANIFEST, AliasSet, Stage, StageChange
 from mainsail.serving.models import (
@@ -375,7 +376,7 @@ def report_replica(ctx: Ctx, name: str, replica_id: ReplicaId, body: ReplicaRepo
     return _deployment(ctx, row)
 
 
-def add_inference_log(ctx: Ctx, name: str, data: bytes, digest: str, rows: Annotated[int, Ge(0)],
+def add_inference_log(ctx: Ctx, name: str, data: bytes, digest: Digest, rows: Annotated[int, Ge(0), Le(INT32_MAX)],
                       first_at: dt.datetime, last_at: dt.datetime, replica: ReplicaId | None = None) -> InferenceLogFile:
     """Store one Parquet file of inference logs (verified against ``digest``) and index it."""
     row = _row(ctx, name)
@@ -402,7 +403,7 @@ def list_inference_logs(ctx: Ctx, name: str, since: dt.datetime | None = None) -
     return [_log(r) for r in ctx.session.scalars(q.order_by(InferenceLogRow.id))]
 
 
-def read_inference_log(ctx: Ctx, name: str, digest: str) -> bytes:
+def read_inference_log(ctx: Ctx, name: str, digest: Digest) -> bytes:
     """One inference log file's Parquet bytes, verified against its digest."""
     row = _row(ctx, name)
     check_digest(digest, "digest")
