@@ -43,7 +43,8 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/feature-sets": ("each source kind needs its own field (path, query, dataset)", (("body", "views"),)),
     "POST /api/v1/feature-sets/online": ("features or a service is named", (("features",),)),
     "POST /api/v1/models": ("source or artifacts is given; listed files are uploaded (valid base64) or in the "
-                            "named run", (("body", "source"), ("body", "artifacts"), ("body", "files"))),
+                            "named run; framework unless the files are a Mainsail package",
+                            (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"))),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "POST /api/v1/tracking-runs/{run_id}/log-batch": ("metric columns have equal lengths", (("body", "metrics"),)),
