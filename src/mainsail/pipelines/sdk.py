@@ -12,8 +12,8 @@ from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import InvalidInput, ServiceUnavailable
+from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
-from mainsail.pipelines.ops import ops
 from mainsail.pipelines.schemas import (
     OperatorInfo,
     Pipeline,
@@ -22,6 +22,8 @@ from mainsail.pipelines.schemas import (
     PipelineVersion,
     Schedule,
 )
+
+ops = LazyOpSet("mainsail.pipelines.ops")  # imported on first call: composing the Client stays cheap
 
 
 class PipelineMethods:
