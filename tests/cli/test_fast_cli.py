@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,13 +37,14 @@ print("\\n@@" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def _modules_after(args: list[str], env: dict[str, str]) -> set[str]:
-    """The modules a ``mainsail`` command has imported by the time it finishes."""
+def _modules_after(args: list[str], env: dict[str, str]) -> tuple[set[str], str]:
+    """The modules a ``mainsail`` command has imported by the time it finishes, and what it printed."""
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], env=env, capture_output=True, text=True,
                           timeout=300)
-    out = json.loads(proc.stdout.rsplit("@@", 1)[1])
+    printed, _, probe = proc.stdout.rpartition("\n@@")
+    out = json.loads(probe)
     assert out["code"] in (0, None), proc.stdout + proc.stderr
-    return set(out["modules"])
+    return set(out["modules"]), printed
 
 
 def _loaded(modules: set[str], name: str) -> bool:
@@ -56,7 +58,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_version_and_help_import_no_domain_driver_or_data_library(env: dict[str, str]) -> None:
     for args in (["version"], ["--help"]):
-        modules = _modules_after(args, env)
+        modules, _ = _modules_after(args, env)
         heavy = [m for m in (*HEAVY, "sqlalchemy", "httpx", "alembic") if _loaded(modules, m)]
         domains = [d for d in DOMAINS if _loaded(modules, f"mainsail.{d}")]
         assert not heavy and not domains, (args, heavy, domains)
@@ -66,7 +68,8 @@ def test_version_and_help_import_no_domain_driver_or_data_library(env: dict[str,
 def test_runs_list_imports_tracking_only(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", "import mainsail\nwith mainsail.start_run(experiment='e'):\n"
                     "    mainsail.log_metric('m', 1.0)"], env=env, check=True, timeout=300)
-    modules = _modules_after(["runs", "list"], env)
+    modules, printed = _modules_after(["runs", "list"], env)
+    assert re.search(r"^\s*1 run\s*$", printed, re.M) and "1 runs" not in printed, printed  # the table's title
     assert _loaded(modules, "mainsail.tracking.service")
     heavy = [m for m in (*HEAVY, "alembic") if _loaded(modules, m)]  # migrations are current: no Alembic
     services = [d for d in DOMAINS if d != "tracking" and _loaded(modules, f"mainsail.{d}.service")]

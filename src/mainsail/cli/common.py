@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import orjson
@@ -51,12 +52,32 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def live(renderable: Any, *, refresh_per_second: float = 4, out: Console | None = None) -> Iterator[Any]:
+    """A rich ``Live`` view whose last frame ends with a line end also when output is not a terminal (rich
+    leaves it open, so the next line printed would start on the table's last line)."""
+    from rich.live import Live
+
+    target = out or console
+    try:
+        with Live(renderable, console=target, refresh_per_second=refresh_per_second) as view:
+            yield view
+    finally:
+        if not target.is_terminal:
+            target.line()
+
+
 def print_json(value: Any) -> None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def count(n: int, noun: str, nouns: str | None = None) -> str:
+    """``n`` with its noun in agreement: ``1 run``, ``2 runs``, ``1,500 rows``, ``1 entity``/``3 entities``."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def fmt_num(v: float | None) -> str:

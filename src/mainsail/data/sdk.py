@@ -20,10 +20,10 @@ from mainsail.core.errors import IntegrityError, InvalidInput, NotFound
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.settings import Settings
-from mainsail.data.suites import Suite, as_suite
 
 if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
     from mainsail.data.schemas import Dataset, DatasetDiff, DatasetVersion, Profile, ValidationResult
+    from mainsail.data.suites import Suite
 
 ops = LazyOpSet("mainsail.data.ops")  # imported on first call: composing the Client stays cheap
 
@@ -223,6 +223,8 @@ class DataMethods:
                          version: str | None = None) -> ValidationResult:
         """Run a suite (a ``Suite``, a mapping, YAML text or a YAML file path) on a version; the result is
         stored and ``dataset.validated`` is emitted."""
+        from mainsail.data.suites import as_suite
+
         name, version = split_ref(name, version)
         s = as_suite(suite)
         return self._backend.call(ops.validate_version, {"name": name, "version": version,

@@ -8,20 +8,21 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import InvalidInput, ServiceUnavailable
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
-from mainsail.pipelines.schemas import (
-    OperatorInfo,
-    Pipeline,
-    PipelineRun,
-    PipelineSpec,
-    PipelineVersion,
-    Schedule,
-)
+
+if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
+    from mainsail.pipelines.schemas import (
+        OperatorInfo,
+        Pipeline,
+        PipelineRun,
+        PipelineVersion,
+        Schedule,
+    )
 
 ops = LazyOpSet("mainsail.pipelines.ops")  # imported on first call: composing the Client stays cheap
 
@@ -34,6 +35,7 @@ class PipelineMethods:
         """Register a definition: a ``@pipeline`` function, a :class:`PipelineSpec`, the seeds' JSON as a
         mapping, or a ``.json``/``.yaml``/``.py`` file (a list back when the file holds several)."""
         from mainsail.pipelines.dsl import PipelineDefinition, load_definitions
+        from mainsail.pipelines.schemas import PipelineSpec
 
         if isinstance(definition, str | Path) and not isinstance(definition, Mapping):
             specs = load_definitions(definition)

@@ -7,7 +7,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.tree import Tree
 
-from mainsail.cli.common import client, console, fmt_num, handle_errors, print_json
+from mainsail.cli.common import client, console, count, fmt_num, handle_errors, print_json
 
 models_app = typer.Typer(help="Model registry: versions, stages, aliases, cards, lineage.", no_args_is_help=True)
 STAGE_STYLE = {"development": "cyan", "staging": "yellow", "production": "bold green", "deprecated": "dim"}
@@ -28,7 +28,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     if as_json:
         print_json(page.items)
         return
-    table = Table("name", "latest", "production", "staging", "aliases", "updated", title=f"{len(page.items)} models")
+    table = Table("name", "latest", "production", "staging", "aliases", "updated", title=count(len(page.items), "model"))
     for m in page.items:
         table.add_row(m.name, str(m.latest_version or "—"), ", ".join(map(str, m.stages.get("production", []))) or "—",
                       ", ".join(map(str, m.stages.get("staging", []))) or "—",
