@@ -80,6 +80,15 @@ def count(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
+def threshold(text: str) -> tuple[str, str]:
+    """``auc>=0.8`` → ``("auc", ">= 0.8")``: a metric guard as the gate and rollout options take it."""
+    for op in (">=", "<=", "==", "!=", ">", "<"):
+        if op in text:
+            metric, _, value = text.partition(op)
+            return metric.strip(), f"{op} {value.strip()}"
+    raise typer.BadParameter(f"{text!r}: expected METRIC OP NUMBER, e.g. auc>=0.8")
+
+
 def fmt_num(v: float | None) -> str:
     if v is None:
         return "—"

@@ -11,7 +11,16 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
-from mainsail.cli.common import client, console, count, err_console, handle_errors, live, print_json
+from mainsail.cli.common import (
+    client,
+    console,
+    count,
+    err_console,
+    handle_errors,
+    live,
+    print_json,
+    threshold,
+)
 
 deployments_app = typer.Typer(help="Deployments: variants, traffic splits, shadows, canary rollouts.",
                               no_args_is_help=True)
@@ -172,13 +181,11 @@ def rollout(name: str, candidate: str = typer.Argument(..., help="models:/NAME/V
                                         "or rolled back (exit 1 on a rollback)."),
             poll: float = typer.Option(1.0, help="Seconds between updates with --follow.")) -> None:
     """Start a canary rollout; guards breached → automatic rollback, all steps passed → promote."""
-    from mainsail.registry.cli import _threshold
-
     try:
         pcts = [float(s) for s in steps.split(",") if s.strip()]
     except ValueError:
         raise typer.BadParameter(f"--steps {steps!r}: expected numbers such as 10,50,100") from None
-    metrics = dict(_threshold(m) for m in metric) if metric else None
+    metrics = dict(threshold(m) for m in metric) if metric else None
     c = client()
     d = c.start_rollout(name, candidate, steps=pcts, step_seconds=step_seconds, max_error_rate=max_error_rate,
                         max_p95_ms=max_p95_ms, min_requests=min_requests, metrics=metrics, reason=reason)
