@@ -47,10 +47,10 @@ def test_rollout_follow_tails_steps_until_promoted_or_rolled_back(tmp_path: Path
     c.create_deployment("api", "models:/churn@champion")
 
     proc = _follow(uri, tmp_path, "rollout", "api", "models:/churn/2", "--steps", "50,100", "--step-seconds", "0",
-                   "--min-requests", "5", "--follow", "--poll", "0.1")
+                   "--min-requests", "1", "--follow", "--poll", "0.1")
     _wait_running(c, "api", proc)
     time.sleep(0.5)  # the follower shows step 1 before it passes
-    c.report_replica("api", "r1", {"stats": {"canary": _stats(5)}})  # step 1 passes
+    c.report_replica("api", "r1", {"stats": {"canary": _stats(1)}})  # step 1 passes
     _wait_running(c, "api", proc, step=1)
     time.sleep(0.5)
     c.report_replica("api", "r1", {"stats": {"canary": _stats(5)}})  # the last step passes: promoted
@@ -60,6 +60,7 @@ def test_rollout_follow_tails_steps_until_promoted_or_rolled_back(tmp_path: Path
     assert any("step 1/2 (50%)" in line for line in lines) and any("step 2/2 (100%)" in line for line in lines)
     assert any(line.startswith("promoted models:/churn/2 on api") for line in lines), out  # on its own line
     assert c.get_model_version_by_alias("churn", "champion").version == 2
+    assert "step 50% passed: 1 request, 0 errors" in [h.reason for h in c.deployment_history("api")]
 
     proc = _follow(uri, tmp_path, "rollout", "api", "models:/churn/1", "--follow", "--poll", "0.1")
     _wait_running(c, "api", proc)

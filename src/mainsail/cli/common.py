@@ -15,6 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from mainsail.core.errors import MainsailError
+from mainsail.core.text import count
+
+__all__ = ["client", "console", "count", "err_console", "fmt_num", "handle_errors", "live", "print_json", "set_uri",
+           "threshold"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -73,11 +77,6 @@ def print_json(value: Any) -> None:
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def count(n: int, noun: str, nouns: str | None = None) -> str:
-    """``n`` with its noun in agreement: ``1 run``, ``2 runs``, ``1,500 rows``, ``1 entity``/``3 entities``."""
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def threshold(text: str) -> tuple[str, str]:
