@@ -79,18 +79,23 @@ def follow_rollout(c: Any, name: str, poll: float = 1.0) -> Any:
     The rollout advances as replicas report and the server ticks it; following only watches."""
     d = c.get_deployment(name)
     seen: tuple[Any, ...] | None = None
-    with live(_view(d)) as view:
-        while True:
-            r = d.rollout
-            key = (r.id, r.state, r.step_index) if r else None
-            if key != seen and r is not None:
-                view.console.print(f"{dt.datetime.now():%H:%M:%S} " + _rollout_line(r), soft_wrap=True)
-                seen = key
-            if r is None or r.state != "running":
-                return d
-            time.sleep(poll)
-            d = c.get_deployment(name)
-            view.update(_view(d))
+    try:
+        with live(_view(d)) as view:
+            while True:
+                r = d.rollout
+                key = (r.id, r.state, r.step_index) if r else None
+                if key != seen and r is not None:
+                    view.console.print(f"{dt.datetime.now():%H:%M:%S} " + _rollout_line(r), soft_wrap=True)
+                    seen = key
+                if r is None or r.state != "running":
+                    return d
+                time.sleep(poll)
+                d = c.get_deployment(name)
+                view.update(_view(d))
+    except KeyboardInterrupt:  # stop watching; the rollout goes on
+        err_console.print(f"stopped following; the rollout goes on (follow again: mainsail deployments show {name} "
+                          "--follow)")
+        raise typer.Exit(130) from None
 
 
 @deployments_app.command("create")
