@@ -108,10 +108,10 @@ class RemoteBackend:
         """Send a request, retrying transport failures with backoff; map problem+json errors back to
         Mainsail exceptions. Writes carry one ``Idempotency-Key`` across retries, so a retry of a write
         the server already committed is answered from its record instead of running twice."""
+        import httpx  # only a remote client needs it
+
         if method != "GET":
             kw["headers"] = {**kw.get("headers", {}), "idempotency-key": uuid.uuid4().hex}
-        import httpx
-
         for attempt in range(self.RETRIES + 1):
             try:
                 resp = self.http.request(method, url, **kw)
