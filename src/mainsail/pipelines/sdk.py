@@ -35,7 +35,6 @@ class PipelineMethods:
         """Register a definition: a ``@pipeline`` function, a :class:`PipelineSpec`, the seeds' JSON as a
         mapping, or a ``.json``/``.yaml``/``.py`` file (a list back when the file holds several)."""
         from mainsail.pipelines.dsl import PipelineDefinition, load_definitions
-        from mainsail.pipelines.schemas import PipelineSpec
 
         if isinstance(definition, str | Path) and not isinstance(definition, Mapping):
             specs = load_definitions(definition)
@@ -43,6 +42,8 @@ class PipelineMethods:
             return out[0] if len(out) == 1 else out  # type: ignore[return-value]
         if isinstance(definition, PipelineDefinition):
             definition = definition.spec()
+        from mainsail.pipelines.schemas import PipelineSpec
+
         if isinstance(definition, PipelineSpec):
             definition = definition.model_dump(mode="json", exclude_unset=True)
         return self._backend.call(ops.apply_pipeline, {"body": definition})

@@ -6,23 +6,22 @@ import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import IntegrityError, InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.settings import Settings
-
-if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
-    from mainsail.registry.schemas import (
-        GateResult,
-        LineageGraph,
-        ModelCard,
-        ModelVersion,
-        RegisteredModel,
-        Transition,
-    )
+from mainsail.registry.schemas import (
+    GateResult,
+    LineageGraph,
+    ModelCard,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+    Transition,
+)
 
 ops = LazyOpSet("mainsail.registry.ops")  # imported on first call: composing the Client stays cheap
 
@@ -119,9 +118,6 @@ class RegistryMethods:
             return self.get_model_version(name, latest)
         if ref.isdigit():
             return self.get_model_version(name, int(ref))
-
-        from mainsail.registry.schemas import Stage
-
         if ref not in Stage.__members__:
             raise InvalidInput(f"model URI {uri!r}: {ref!r} is neither a version number nor a stage "
                                f"({', '.join(Stage.__members__)})", errors=[{"loc": ["uri"], "msg": "unknown stage"}])
