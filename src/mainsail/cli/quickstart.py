@@ -80,7 +80,7 @@ def quickstart(
     console.print(f"[bold]Mainsail quickstart[/]  metadata: {client.uri}")
     applied = client.apply_pipeline(definition(experiment))
     console.print(f"pipeline [bold]{PIPELINE}[/] v{applied.version} "
-                  f"({'new version' if applied.created else 'unchanged'}, {count(len(applied.spec.tasks), 'task')})")
+                  f"({'new version' if applied.created else 'unchanged'}, {len(applied.spec.tasks)} tasks)")
     run = _run_pipeline(client, PIPELINE, {"rows": rows, "experiment": experiment})
     if run.status != "succeeded":
         failed = next((t for t in run.tasks if t.status == "failed"), None)
@@ -98,7 +98,7 @@ def quickstart(
     out = outputs(run)
     data, training, best = out["ingest"]["dataset_version"], out["features"]["dataset_version"], out["select"]
     registered = out["register"]
-    console.print(f"[green]run {run.id} succeeded[/]: {count(len(run.tasks), 'task')} in {took:.1f}s")
+    console.print(f"[green]run {run.id} succeeded[/]: {len(run.tasks)} tasks in {took:.1f}s")
     console.print(f"data: dataset [bold]{data}[/] ({count(out['ingest']['rows'], 'row')}, churn rate "
                   f"{out['generate']['churn_rate']:.1%}), profiled; {out['validate']['checks']}/"
                   f"{out['validate']['checks']} checks passed (suite churn-quickstart)")
