@@ -98,7 +98,7 @@ def main() -> int:
         rows.append(measure("mainsail version", [*ms, "version"], env, repeat,
                             lambda out: out.strip() == __version__))
         rows.append(measure("mainsail runs list", [*ms, "runs", "list"], env, repeat,
-                            lambda out: "only-run" in out and "1 run" in out))
+                            lambda out: "only-run" in out and "1 run" in out and "1 runs" not in out))
         if shutil.which("git"):
             rows.append(measure("git --version", ["git", "--version"], env, repeat))
         mlflow = mlflow_cmd()
