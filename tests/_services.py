@@ -61,9 +61,9 @@ def _ensure_pg_database() -> str | None:
     return None
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A SQLAlchemy URL whose search_path is a fresh schema, dropped after the test."""
+@contextlib.contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a fresh schema, dropped (with its runtimes) on exit."""
     err = _ensure_pg_database()
     if err:
         require_service("PostgreSQL at 127.0.0.1:5432", err)
@@ -73,14 +73,23 @@ def pg_url() -> Iterator[str]:
     dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={PG_DB}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}?options=-csearch_path%3D{schema}"
-    from mainsail.core.runtime import Runtime
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}?options=-csearch_path%3D{schema}"
+    finally:
+        from mainsail.core.runtime import Runtime
 
-    for key, rt in list(Runtime._cache.items()):
-        if schema in key[0]:
-            rt.dispose()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        for key, rt in list(Runtime._cache.items()):
+            if schema in key[0]:
+                rt.dispose()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a fresh schema, dropped after the test."""
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveRun", "Client", "active_run", "datasets", "end_run", "flush", "get_client", "load_model", "log_artifact",
-    "log_artifacts", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "set_experiment", "set_tag",
-    "set_tags", "set_tracking_uri", "start_run",
+    "ActiveRun", "Client", "active_run", "autolog", "datasets", "end_run", "flush", "get_client", "load_model",
+    "log_artifact", "log_artifacts", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
+    "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
 ]
 #: public name -> (module, attribute; None for the module itself); everything else is the fluent SDK
 _LAZY: dict[str, tuple[str, str | None]] = {
     **{name: ("mainsail.client.fluent", name) for name in __all__},
     "Client": ("mainsail.client.client", "Client"),
+    "autolog": ("mainsail.tracking.autolog", "autolog"),
     "datasets": ("mainsail.data.fluent", None),
 }
 
@@ -65,3 +66,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         start_run,
     )
     from mainsail.data import fluent as datasets
+    from mainsail.tracking.autolog import autolog

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
 
 from mainsail import __version__
 from mainsail.api.metrics import PrometheusMiddleware, metrics_response
 from mainsail.api.registry import OPSETS
-from mainsail.api.routes import build_router, problem_schemas
+from mainsail.api.routes import build_router, problem_schemas, tighten_schema
 from mainsail.core.errors import InvalidInput, MainsailError, describe_errors
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
@@ -32,6 +34,18 @@ def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
 
 
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header value for ``request``'s path: the methods of every route matching it."""
+    methods = {m for pattern, ms in _allow_index(request.app) if pattern.match(request.url.path) for m in ms}
+    return ", ".join(sorted(methods))
+
+
+def _allow_index(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
+    """(path regex, methods) of every route: the declared operations and the app's own routes."""
+    index = [(compile_path("/api/v1" + op.path)[0], {op.method}) for opset in OPSETS for op in opset.ops.values()]
+    return index + [(r.path_regex, set(r.methods)) for r in app.router.routes if isinstance(r, Route) and r.methods]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error becomes ``application/problem+json`` with a stable ``code``."""
 
@@ -46,13 +60,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return _problem(422, err.to_problem())
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8): bad input like any other
             errors = [{"loc": ["body"], "msg": str(exc.detail), "type": "body_unreadable"}]
             return _problem(422, InvalidInput(f"invalid request: body: {exc.detail}", errors=errors).to_problem())
         code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _problem(exc.status_code, {"type": f"urn:mainsail:problem:{code}", "title": str(exc.detail),
-                                          "status": exc.status_code, "detail": str(exc.detail), "code": code})
+        response = _problem(exc.status_code, {"type": f"urn:mainsail:problem:{code}", "title": str(exc.detail),
+                                              "status": exc.status_code, "detail": str(exc.detail), "code": code})
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: every method the path answers, not only the first route's
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -75,11 +93,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.router.routes.extend(feature_routes())  # hot paths served without pydantic, ahead of the derived routes
     for opset in OPSETS:
         app.include_router(build_router(opset), prefix="/api/v1")
+    from mainsail.mlflow_compat import install as install_mlflow_api
+
+    install_mlflow_api(app)  # MLflow's REST API on the same objects (/api/2.0/mlflow, /api/2.0/mlflow-artifacts)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use
         if app.openapi_schema is None:
-            fastapi_openapi().setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            doc = fastapi_openapi()
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            tighten_schema(doc)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

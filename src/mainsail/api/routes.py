@@ -5,7 +5,7 @@ transaction on a worker thread, and returns its result as the declared response 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -119,15 +119,12 @@ def _endpoint(op: Operation) -> Any:
     for p in op.params:
         if p.where == "raw":
             continue
-        default: Any
-        if p.where == "path":
-            default = Path()
-        elif p.where == "body":
-            default = Body() if p.required else Body(default=p.default)
-        else:
-            default = Query() if p.required else Query(default=p.default)
-        params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation,
-                                        default=default))
+        # Annotated[T, Path()] (not ``= Path()``): FastAPI then keeps T's own constraints (Ge/Le,
+        # StringConstraints) in the OpenAPI document, so the document says what the server accepts.
+        where = {"path": Path, "body": Body}.get(p.where, Query)
+        default = inspect.Parameter.empty if p.required else p.default
+        params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[p.annotation, where()], default=default))
     endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     endpoint.__name__ = op.name
     return endpoint
@@ -157,3 +154,37 @@ def build_router(opset: OpSet) -> APIRouter:
                              name=op.operation_id, operation_id=op.operation_id, summary=op.summary,
                              **kwargs, **extra)
     return router
+
+
+def tighten_schema(doc: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what pydantic enforces but does not write down, in place:
+
+    - a dict whose keys have a pattern is emitted as ``patternProperties`` (other keys still allowed by
+      JSON Schema): state it as ``propertyNames`` with that pattern and the values' schema;
+    - a discriminated union's tag (``type`` of a suite check) has a default in each member, so it is
+      not listed as required, yet a member without it cannot be told apart: list it as required."""
+    components = doc.get("components", {}).get("schemas", {})
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            pattern_props = node.get("patternProperties")
+            if isinstance(pattern_props, dict) and len(pattern_props) == 1 and "additionalProperties" not in node:
+                (pattern, values), = pattern_props.items()
+                del node["patternProperties"]
+                node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+                node["additionalProperties"] = values
+            disc = node.get("discriminator")
+            if isinstance(disc, dict):
+                for ref in disc.get("mapping", {}).values():
+                    member = components.get(ref.rsplit("/", 1)[-1], {})
+                    required = member.setdefault("required", [])
+                    if disc["propertyName"] not in required:
+                        required.append(disc["propertyName"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(doc)
+    return doc

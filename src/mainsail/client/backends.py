@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from mainsail import __version__
 from mainsail.core.artifacts import hash_file
-from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem
+from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem, redact
 from mainsail.core.ops import Operation
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
@@ -58,6 +58,7 @@ class LocalBackend:
     def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
         from mainsail.tracking import service
 
+        path = service.clean_artifact_path(path)  # bad input refused before the bytes are stored
         blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
         with self.runtime.transaction(actor=self.actor) as ctx:
             return service.record_artifact(ctx, run_id, path, blob.digest, blob.size)
@@ -118,7 +119,8 @@ class RemoteBackend:
                 break
             except httpx.TransportError as exc:
                 if attempt == self.RETRIES:
-                    raise ServiceUnavailable(f"cannot reach Mainsail server at {self.uri}: {exc}") from None
+                    raise ServiceUnavailable(f"cannot reach the Mainsail server at {redact(self.uri)}: {exc}",
+                                             code="server_unreachable") from None
                 time.sleep(0.2 * 2**attempt)
         if resp.status_code >= 400:
             try:

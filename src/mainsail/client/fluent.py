@@ -266,11 +266,19 @@ def log_model(model: Any, name: str = "model", *, registered_model_name: str | N
               flavor: str | None = None) -> Any:
     """Package ``model`` (flavor detected: sklearn, xgboost, lightgbm, onnx, torch or any object with
     ``predict``), log it to the active run under ``name``, and register it as a new version of
-    ``registered_model_name`` if given (only if ``gate`` thresholds hold). Returns the model version
-    when registered, else the package manifest."""
+    ``registered_model_name`` if given, only if the ``gate`` thresholds (``{"auc": ">= 0.85"}``) hold on
+    the run's metrics.
+
+    Returns the :class:`ModelVersion` when registered. When the gate fails, the model is still logged,
+    nothing is registered, nothing is raised: the run gets the tags ``mainsail.gate=failed`` and
+    ``mainsail.gate_failures`` (which thresholds, with the actual values), a warning is logged, and a
+    :class:`LoggedModel` with ``registered=False`` and the gate result is returned. Both results have
+    ``.registered``. Without ``registered_model_name``, returns the package manifest."""
     import tempfile
 
+    from mainsail.registry.gate import evaluate_gate
     from mainsail.registry.packaging import save_model
+    from mainsail.registry.schemas import LoggedModel
 
     run = _active()
     run.flush()  # the registered version copies the run's metrics, so they must be stored first
@@ -280,8 +288,18 @@ def log_model(model: Any, name: str = "model", *, registered_model_name: str | N
         run.client.log_artifacts(run.id, folder, name)
     if not registered_model_name:
         return package
-    return run.client.register_model_version(registered_model_name, source=f"runs:/{run.id}/{name.strip('/')}",
-                                             gate=gate, stage=stage)
+    source = f"runs:/{run.id}/{name.strip('/')}"
+    if gate:
+        result = evaluate_gate(run.client.get_run(run.id).metrics, gate)
+        if not result.passed:
+            failures = "; ".join(f"{f.metric} = {'missing' if f.actual is None else f'{f.actual:.6g}'} is not "
+                                 f"{f.op} {f.threshold:g}" for f in result.failures)
+            run.client.set_tags(run.id, {"mainsail.gate": "failed", "mainsail.gate_failures": failures})
+            logging.getLogger("mainsail").warning("quality gate failed, %s not registered: %s",
+                                                  registered_model_name, failures)
+            return LoggedModel(run_id=run.id, model_uri=source, name=registered_model_name, gate=result)
+        run.client.set_tag(run.id, "mainsail.gate", "passed")
+    return run.client.register_model_version(registered_model_name, source=source, gate=gate, stage=stage)
 
 
 def load_model(uri: str) -> Any:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 
@@ -108,3 +109,8 @@ def pydantic_errors(exc: Any, prefix: tuple[str | int, ...] = ()) -> list[dict[s
 def describe_errors(errors: list[dict[str, Any]]) -> str:
     """One line such as ``metrics.value.3: Input should be a valid number``."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password masked (``scheme://user:***@host``), safe to print or log."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", uri)

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
+from mainsail.core.types import unstorable_text
 
 PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 REFERENCE = re.compile(r"(?:^|_)(?:ids?|source)$")  # a query parameter naming a resource: run_ids, source
@@ -117,7 +118,11 @@ class Operation:
         except ValidationError as exc:
             errors = [{**e, "loc": self._http_loc(e["loc"])} for e in pydantic_errors(exc)]
             raise InvalidInput(f"invalid request: {describe_errors(errors)}", errors=errors) from None
-        return {name: getattr(model, name) for name in type(model).model_fields}
+        args = {name: getattr(model, name) for name in type(model).model_fields}
+        # One check for every string of every operation (name, param value, filter, path, run_ids, …).
+        if errors := [{**e, "loc": self._http_loc(e["loc"])} for e in unstorable_text(args)]:
+            raise InvalidInput(f"invalid request: {describe_errors(errors)}", errors=errors)
+        return args
 
     def _http_loc(self, loc: list[Any]) -> list[Any]:
         """Locations as HTTP callers see them: ``["query", "limit"]``, ``["body", "metrics", "value", 3]``."""

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
-DatasetName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+from mainsail.core.types import ObjectName
+
+DatasetName = ObjectName
 VersionRef = Annotated[str, StringConstraints(to_lower=True, pattern=r"^(latest|[0-9a-fA-F]{4,64})$")]
 Scalar = bool | int | float | str | None
 VERSION_ID_LENGTH = 16
@@ -42,7 +43,7 @@ class Dataset(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     version_count: int = 0
-    latest_version: str | None = Field(None, description="id of the newest version")
+    latest_version: str | None = Field(None, description="id of the latest version: the one most recently ingested")
 
 
 class DatasetVersion(BaseModel):

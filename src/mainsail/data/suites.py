@@ -28,6 +28,7 @@ from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
 Column = Annotated[str, Field(min_length=1, max_length=500)]
 Value = bool | int | float | str
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+DURATION_PATTERN = r"^\s*([0-9]*[1-9][0-9]*(\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)\s*(s|m|h|d|w)?\s*$"  # > 0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 DTYPE_FAMILIES = ("integer", "float", "numeric", "string", "boolean", "timestamp", "date", "temporal")
 
@@ -128,7 +129,7 @@ class Freshness(_Check):
 
     type: Literal["freshness"] = "freshness"
     column: Column
-    max_age: float | str
+    max_age: Annotated[float, Field(gt=0)] | Annotated[str, Field(pattern=DURATION_PATTERN)]
 
     @field_validator("max_age")
     @classmethod

@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from mainsail.core.types import UtcDatetime
+from mainsail.core.types import ObjectName, UtcDatetime
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$"
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Name = ObjectName
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 FeatureType = Literal["int64", "int32", "float64", "float32", "string", "bool", "timestamp"]
 FEATURE_TYPES: tuple[str, ...] = FeatureType.__args__  # type: ignore[attr-defined]

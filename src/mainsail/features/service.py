@@ -13,16 +13,16 @@ import datetime as dt
 import hashlib
 import io
 import time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from pydantic import Field
 from sqlalchemy import select, update
 
 from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput
 from mainsail.core.events import emit
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import VersionNumber
 from mainsail.features.definitions import Defs, plan_apply, resolve, unknown, view_of
 from mainsail.features.models import FeatureDefinitionRow, FeaturePushBatchRow, FeatureViewStateRow
 from mainsail.features.schemas import (
@@ -82,15 +82,17 @@ def load_defs(ctx: Ctx) -> Defs:
 
 def apply(ctx: Ctx, body: FeatureSetSpec) -> ApplyResult:
     """Apply definitions: each new or changed entity, view and service gets a new version. A change that
-    breaks a feature service (a removed or retyped feature) is refused with the reasons unless ``force``."""
+    breaks a feature service (a removed or retyped feature, an entity's key type or join key changed under
+    its views) is refused with the reasons unless ``force``."""
     current = load_defs(ctx)
     new, breaking = plan_apply(current, body)
     if breaking and not body.force:
-        reasons = [f"view {name!r} {r}" for (_, name), rs in breaking.items() for r in rs]
+        reasons = [f"{kind} {name!r} {r}" for (kind, name), rs in breaking.items() for r in rs]
+        plural = {"entity": "entities", "view": "views", "service": "services"}
         raise Conflict("these changes break feature services (apply with force to do it anyway): "
                        + "; ".join(reasons), code="breaking_change",
-                       errors=[{"loc": ["body", "views", name], "msg": r} for (_, name), rs in breaking.items()
-                               for r in rs])
+                       errors=[{"loc": ["body", plural[kind], name], "msg": r}
+                               for (kind, name), rs in breaking.items() for r in rs])
     changes: list[Change] = []
     now = utcnow()
     for kind, items in (("entity", body.entities), ("view", body.views),
@@ -128,7 +130,7 @@ def list_feature_sets(ctx: Ctx) -> FeatureSets:
 
 
 def get_definition(ctx: Ctx, kind: Literal["entities", "views", "services"], name: Name,
-                   version: Annotated[int, Field(ge=1)] | None = None) -> Definition:
+                   version: VersionNumber | None = None) -> Definition:
     """One definition: its current version, or ``version``."""
     k = PLURAL[kind]
     q = select(FeatureDefinitionRow).where(FeatureDefinitionRow.kind == k, FeatureDefinitionRow.name == name)

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                                pattern=NAME_PATTERN)]
+from mainsail.core.types import NAME_PATTERN, ObjectName, VersionNumber
+
+PipelineName = ObjectName
 TaskName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 
@@ -41,6 +41,16 @@ class PipelineSpec(BaseModel):
     description: str | None = Field(None, max_length=5000)
     params: dict[str, Any] = Field(default_factory=dict, description="Run parameters and their defaults.")
     tasks: list[TaskSpec] = Field(min_length=1, max_length=20_000)
+
+
+MAX_CODE = 8 << 20  # bytes of one shipped module's source
+
+
+class CodeRef(BaseModel):
+    """A module's source shipped with a definition, stored by its SHA-256."""
+
+    digest: str
+    size: int
 
 
 class PipelineVersion(BaseModel):
@@ -95,7 +105,7 @@ class RunCreate(BaseModel):
 
     pipeline_id: str = Field(min_length=1, max_length=200, description="The pipeline's id or name.")
     params: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the latest version.")
+    version: VersionNumber | None = Field(None, description="Default: the latest version.")
 
 
 class TaskRun(BaseModel):

@@ -19,7 +19,7 @@ _RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\
 def parse_threshold(metric: str, rule: str) -> tuple[str, float]:
     """``">= 0.85"`` → ``(">=", 0.85)``; anything else is a 422 naming the metric."""
     m = _RULE.match(rule)
-    if not m:
+    if not m or not math.isfinite(float(m.group(2))):
         raise InvalidInput(f"gate threshold for {metric!r} must look like '>= 0.85' (operators {', '.join(OPS)}), "
                            f"not {rule!r}", code="invalid_gate",
                            errors=[{"loc": ["gate", metric], "msg": "expected '<op> <number>'"}])

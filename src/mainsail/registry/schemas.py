@@ -8,14 +8,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from mainsail.core.types import PositiveInt64
+from mainsail.core.types import ArtifactKey, Digest, VersionNumber, object_name
 
 MANIFEST = "mainsail-model.json"  # the package manifest's file name (see registry.packaging)
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
-                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ModelName = object_name(256)
 AliasName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
-Threshold = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
+Threshold = Annotated[str, StringConstraints(  # what registry.gate.parse_threshold accepts: ">= 0.85"
+    strip_whitespace=True, min_length=2, max_length=60,
+    pattern=r"^\s*(>=|<=|==|!=|>|<)\s*-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?\s*$")]  # finite
 
 
 class Stage(StrEnum):
@@ -62,7 +63,7 @@ class RegisterVersion(BaseModel):
     framework: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=1000)
     run_id: str | None = None
-    artifacts: dict[str, str] | None = None
+    artifacts: dict[ArtifactKey, Digest] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -80,7 +81,7 @@ class StageChange(BaseModel):
 
 
 class AliasSet(BaseModel):
-    version: PositiveInt64
+    version: VersionNumber
     reason: str | None = Field(None, max_length=2000)
 
 
@@ -135,6 +136,22 @@ class ModelVersion(BaseModel):
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def registered(self) -> bool:
+        """Always True: lets ``log_model``'s result be tested the same way whether it registered or not."""
+        return True
+
+
+class LoggedModel(BaseModel):
+    """What ``log_model`` returns when it logged the package but registered nothing, e.g. because its
+    quality gate did not hold (``gate`` says which thresholds failed; the run carries the same as tags)."""
+
+    registered: bool = False
+    run_id: str
+    model_uri: str = Field(description="runs:/<run_id>/<path> of the logged package")
+    name: str | None = Field(None, description="the registered model it would have become a version of")
+    gate: GateResult | None = None
 
 
 class Transition(BaseModel):

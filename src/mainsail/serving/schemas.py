@@ -8,13 +8,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-DeploymentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
-                                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+from mainsail.core.types import ObjectName, object_name
+
+DeploymentName = object_name(100)
 VariantName = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")]
 ModelUri = Annotated[str, StringConstraints(strip_whitespace=True, min_length=9, max_length=400,
-                                            pattern=r"^models:/[A-Za-z0-9][A-Za-z0-9_.\-]*(@[A-Za-z][A-Za-z0-9_\-]*|/[A-Za-z0-9]+)$")]
+                                            pattern=r"^models:/[A-Za-z0-9_][A-Za-z0-9_.\-]*(@[A-Za-z][A-Za-z0-9_\-]*|/[A-Za-z0-9]+)$")]
 Weight = Annotated[float, Field(ge=0, le=100)]
-FeatureServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FeatureServiceName = ObjectName
 # Latency histogram bucket upper bounds (ms) shared by replicas and the rollout controller.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 60_000)
 

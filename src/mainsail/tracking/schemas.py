@@ -9,11 +9,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, FiniteFloat, StringConstraints, model_validator
 
-from mainsail.core.types import Int64, UtcDatetime
+from mainsail.core.types import Int64, UtcDatetime, object_name
 
 KEY_PATTERN = r"^[A-Za-z0-9_\-./: ]+$"
 Key = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=KEY_PATTERN)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Name = object_name(256)  # an experiment's name: the one name rule of every object
+RunName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256,
+                                           pattern=r"^[^\x00-\x1f\x7f]*$")]  # a label: free text, one line
 
 
 def _param_value(v: Any) -> Any:
@@ -58,7 +60,7 @@ class Experiment(BaseModel):
 
 class RunCreate(BaseModel):
     experiment_id: str
-    name: Name | None = None
+    name: RunName | None = None
     tags: dict[Key, TagValue] = Field(default_factory=dict)
     params: dict[Key, ParamValue] = Field(default_factory=dict)
     start_time: UtcDatetime | None = None
@@ -68,7 +70,7 @@ class RunCreate(BaseModel):
 class RunUpdate(BaseModel):
     status: RunStatus | None = None
     end_time: UtcDatetime | None = None
-    name: Name | None = None
+    name: RunName | None = None
 
 
 class Run(BaseModel):

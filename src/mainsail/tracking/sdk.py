@@ -12,7 +12,7 @@ from mainsail.client.backends import Backend
 from mainsail.core.errors import InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
-from mainsail.core.types import INT64_MAX, INT64_MIN
+from mainsail.core.types import INT64_MAX, INT64_MIN, artifact_key
 from mainsail.tracking.schemas import (
     ArtifactInfo,
     Experiment,
@@ -182,7 +182,13 @@ class TrackingMethods:
         if not local.exists():
             raise InvalidInput(f"local_path {str(local)!r} does not exist",
                                errors=[{"loc": ["local_path"], "msg": "no such file or folder"}])
-        prefix = (artifact_path or "").strip("/")
+        prefix = ""
+        if artifact_path not in (None, "", "."):
+            try:  # refused before any upload: '/etc/x' is absolute (never silently made relative), '..' climbs
+                prefix = artifact_key(str(artifact_path))
+            except ValueError as exc:
+                raise InvalidInput(f"artifact_path {artifact_path!r}: {exc}",
+                                   errors=[{"loc": ["artifact_path"], "msg": str(exc)}]) from None
         if local.is_file():
             return [self._backend.put_artifact_file(run_id, f"{prefix}/{local.name}".strip("/"), local)]
         out = []

@@ -15,6 +15,7 @@ from mainsail.core.errors import Conflict, InvalidInput, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
+from mainsail.core.types import ArtifactKey, Digest, artifact_key
 from mainsail.tracking import bulk
 from mainsail.tracking.models import (
     ArtifactRow,
@@ -39,7 +40,7 @@ from mainsail.tracking.schemas import (
     RunUpdate,
 )
 
-ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]  # a read: see _clean_path
 
 
 # ---------------------------------------------------------------- experiments
@@ -270,18 +271,18 @@ def compare_runs(ctx: Ctx, run_ids: list[str]) -> RunComparison:
 
 # ---------------------------------------------------------------- artifacts
 
-def _clean_path(path: str) -> str:
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise InvalidInput(f"artifact path {path!r} must be a relative path without '..'",
-                           errors=[{"loc": ["path"], "msg": "must be relative, without '..'"}])
-    return "/".join(parts)
+def clean_artifact_path(path: str, read: bool = False) -> str:
+    """``path`` as a stored key (:func:`~mainsail.core.types.artifact_key`); a read also finds ``/a.txt``."""
+    try:
+        return artifact_key(path.lstrip("/") if read else path)
+    except ValueError as exc:
+        raise InvalidInput(f"artifact path {path!r}: {exc}", errors=[{"loc": ["path"], "msg": str(exc)}]) from None
 
 
-def upload_artifact(ctx: Ctx, run_id: str, path: ArtifactPath, data: bytes,
-                    digest: str | None = None) -> ArtifactInfo:
+def upload_artifact(ctx: Ctx, run_id: str, path: ArtifactKey, data: bytes,
+                    digest: Digest | None = None) -> ArtifactInfo:
     """Store a file's bytes as a run artifact at ``path``; ``digest`` (SHA-256) is verified if given."""
-    path = _clean_path(path)
+    path = clean_artifact_path(path)
     _running(ctx, run_id)
     blob = ctx.store.put_bytes(data, expected_digest=digest)
     return _record_artifact(ctx, run_id, path, blob.digest, blob.size)
@@ -296,7 +297,7 @@ def _record_artifact(ctx: Ctx, run_id: str, path: str, digest: str, size: int) -
 
 def record_artifact(ctx: Ctx, run_id: str, path: str, digest: str, size: int) -> ArtifactInfo:
     """In-process path: link a blob already in the artifact store to a run."""
-    path = _clean_path(path)
+    path = clean_artifact_path(path)
     _running(ctx, run_id)
     if not ctx.store.exists(digest):
         raise not_found("artifact blob", digest)
@@ -315,7 +316,7 @@ def list_artifacts(ctx: Ctx, run_id: str, prefix: str | None = None) -> list[Art
 
 def artifact_info(ctx: Ctx, run_id: str, path: str) -> ArtifactInfo:
     _run_row(ctx, run_id)
-    row = ctx.session.get(ArtifactRow, (run_id, _clean_path(path)))
+    row = ctx.session.get(ArtifactRow, (run_id, clean_artifact_path(path, read=True)))
     if row is None:
         raise not_found("artifact", f"{run_id}/{path}")
     return ArtifactInfo.model_validate(row, from_attributes=True)
@@ -332,3 +333,85 @@ def run_count(ctx: Ctx, experiment_id: str) -> int:
                               .where(RunRow.experiment_id == experiment_id)) or 0
 
 
+
+
+# ---------------------------------------------------------------- lifecycle and tag edits (MLflow API)
+
+def _experiment_row(ctx: Ctx, experiment_id: str) -> ExperimentRow:
+    row = ctx.session.get(ExperimentRow, experiment_id)
+    if row is None:
+        raise not_found("experiment", experiment_id)
+    return row
+
+
+def rename_experiment(ctx: Ctx, experiment_id: str, name: Name) -> Experiment:
+    """Give an experiment a new, unique name."""
+    row = _experiment_row(ctx, experiment_id)
+    if row.name != name:
+        if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
+            raise Conflict(f"experiment {name!r} already exists", code="experiment_exists")
+        row.name, row.updated_at = name, utcnow()
+        ctx.session.flush()
+    return _experiment(row)
+
+
+def set_experiment_lifecycle(ctx: Ctx, experiment_id: str, lifecycle: str) -> Experiment:
+    """Delete (``deleted``) or restore (``active``) an experiment; deleted experiments leave listings."""
+    if lifecycle not in ("active", "deleted"):
+        raise InvalidInput(f"lifecycle must be 'active' or 'deleted', not {lifecycle!r}",
+                           errors=[{"loc": ["lifecycle"], "msg": "expected active or deleted"}])
+    row = _experiment_row(ctx, experiment_id)
+    if row.lifecycle != lifecycle:
+        row.lifecycle, row.updated_at = lifecycle, utcnow()
+        emit(ctx.session, f"experiment.{'restored' if lifecycle == 'active' else 'deleted'}", row.id,
+             {"name": row.name}, ctx.actor)
+    return _experiment(row)
+
+
+def set_experiment_tag(ctx: Ctx, experiment_id: str, key: str, value: str | None) -> Experiment:
+    """Set an experiment tag, or remove it when ``value`` is None."""
+    row = _experiment_row(ctx, experiment_id)
+    tags = dict(row.tags or {})
+    if value is None:
+        tags.pop(key, None)
+    else:
+        tags[key] = value
+    row.tags, row.updated_at = tags, utcnow()
+    return _experiment(row)
+
+
+def all_experiments(ctx: Ctx, lifecycle: str | None = "active") -> list[Experiment]:
+    """Every experiment in a lifecycle (None: all), by name."""
+    q = select(ExperimentRow).order_by(ExperimentRow.name)
+    if lifecycle:
+        q = q.where(ExperimentRow.lifecycle == lifecycle)
+    return [_experiment(r) for r in ctx.session.scalars(q)]
+
+
+def restore_run(ctx: Ctx, run_id: str) -> Run:
+    """Bring a deleted run back."""
+    row = ctx.session.scalar(select(RunRow).where(RunRow.id == run_id).with_for_update())
+    if row is None:
+        raise not_found("run", run_id)
+    if row.lifecycle != "active":
+        row.lifecycle = "active"
+        emit(ctx.session, "run.restored", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+    return _load_runs(ctx, [row])[0]
+
+
+def delete_tag(ctx: Ctx, run_id: str, key: str) -> None:
+    """Remove a tag from a running run."""
+    _running(ctx, run_id)
+    gone = ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+    if not gone.rowcount:
+        raise not_found("tag", f"{run_id}/{key}")
+
+
+def set_bookkeeping_tag(ctx: Ctx, run_id: str, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) a tag that records bookkeeping about the run rather than what it
+    measured (e.g. the MLflow API's logged-model records); allowed after the run ended."""
+    _run_row(ctx, run_id, lock=True)
+    if value is None:
+        ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+    else:
+        _write_tags(ctx, run_id, {key: value})
