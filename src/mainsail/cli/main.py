@@ -43,8 +43,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "quickstart": ("mainsail.cli.quickstart", "quickstart",
                    "Run the whole loop on generated churn data as pipeline churn-quickstart: ingest, validate, build\n"
                    "features (point-in-time join) and materialize them, train and track three models, evaluate, gate "
-                   "and\nregister the best; then deploy it, send traffic, canary the runner-up live and read online "
-                   "features."),
+                   "and\nregister the best; then deploy the champion, send traffic, canary the best live and read "
+                   "online features\n(the runner-up is the first champion, so the canary replaces a weaker model, "
+                   "never a better one)."),
 }
 
 
