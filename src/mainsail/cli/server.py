@@ -39,6 +39,7 @@ def server(
     dispatcher = Dispatcher(runtime) if background else None
     rollouts = None
     stop_pipelines = None
+    stop_reaper = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -49,6 +50,9 @@ def server(
         from mainsail.pipelines.host import start_background
 
         stop_pipelines = start_background(runtime)  # cron schedules, event triggers, local task executor
+        from mainsail.tracking.heartbeat import start_reaper
+
+        stop_reaper = start_reaper(runtime)  # runs whose process died (no heartbeat) are marked killed
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -67,6 +71,8 @@ def server(
             hosting.stop()
         if stop_pipelines:
             stop_pipelines()
+        if stop_reaper:
+            stop_reaper()
         if rollouts:
             rollouts.stop()
         if dispatcher:

@@ -74,6 +74,14 @@ class IntegrityError(MainsailError):
     title = "Integrity error"
 
 
+class TooLarge(MainsailError):
+    """A request (body, batch) larger than the limit its route documents; ``detail`` names the limit."""
+
+    status = 413
+    default_code = "too_large"
+    title = "Content too large"
+
+
 class ServiceUnavailable(MainsailError):
     status = 503
     default_code = "unavailable"
@@ -81,7 +89,8 @@ class ServiceUnavailable(MainsailError):
 
 
 _BY_STATUS: dict[int, type[MainsailError]] = {
-    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, ServiceUnavailable)
+    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, TooLarge,
+                                ServiceUnavailable)
 }
 
 

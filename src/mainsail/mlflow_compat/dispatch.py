@@ -21,6 +21,7 @@ from mainsail.core.errors import (
     MainsailError,
     NotFound,
     ServiceUnavailable,
+    TooLarge,
     Unauthorized,
 )
 from mainsail.core.runtime import Ctx, Runtime
@@ -128,7 +129,7 @@ def _translate(exc: Exception) -> Response:
     if isinstance(exc, Conflict):
         code = "RESOURCE_ALREADY_EXISTS" if exc.code.endswith("_exists") else "INVALID_PARAMETER_VALUE"
         return _error(code, exc.detail)
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidInput | TooLarge):  # e.g. a log-batch over MAINSAIL_MAX_BATCH_POINTS
         return _error("INVALID_PARAMETER_VALUE", exc.detail)
     if isinstance(exc, ValidationError):
         from mainsail.core.errors import describe_errors, pydantic_errors
