@@ -7,22 +7,27 @@ subprocess so peak memory is its own and the page cache is equally warm:
   ``profile_dataset`` (per-column count, nulls, distinct, min, max, mean, std, quantiles, histogram,
   top values) and ``validate_dataset`` with a 17-check suite (types, not null, unique, ranges, allowed
   values, regex, row count);
-- **the floor**: raw DuckDB, ``CREATE TABLE AS SELECT * FROM read_parquet(...)`` then ``SUMMARIZE``;
-- **the peer**: pandas + pandera (``pd.read_parquet``, the same profile with pandas/numpy, a pandera
-  ``DataFrameSchema`` with the same checks), and Great Expectations when a python with it is found.
+- **the floor**: raw DuckDB + pyarrow doing equal work the same way: ingest = a Parquet copy + SHA-256;
+  profile = footer min/max/nulls, quantiles on a ~200k-row Bernoulli sample, one scan for distinct and
+  sums, one for histograms, one for top values (no validation floor);
+- **the peers**: pandas + pandera (``pd.read_parquet`` + a Parquet copy + SHA-256, the same statistics
+  computed the same way with pandas/numpy, a pandera ``DataFrameSchema`` with the same checks), and
+  pandas + Great Expectations (read + validate: GX 1.x has no profiler).
 
-    python benchmarks/data.py [--rows 10000000] [--smoke] [--peer-python PATH] [--gx-python PATH] [--json]
+Every system runs in its own subprocess, ``--rounds`` (at least 3) interleaved rounds; ratios per round,
+median (min–max).
 
-``--smoke`` (100,000 rows, no peers unless importable here) exits non-zero only when a result is wrong:
-the suite does not pass, or the profile disagrees with DuckDB's own aggregates. Peers install in their
-own venvs: ``python -m venv /tmp/pandera-venv && /tmp/pandera-venv/bin/pip install pandera pandas pyarrow``
-(and ``/tmp/gx-venv`` with ``great_expectations``); they are found there by default.
+    python benchmarks/data.py [--rows 10000000] [--rounds 3] [--smoke] [--no-peers] [--json]
+
+``--smoke`` (100,000 rows, no peers) exits non-zero only when a result is wrong: the suite does not pass,
+or the profile disagrees with the floor's. Peers come from their own venvs: ``/work/peers/pandera``
+(``pip install pandera pandas pyarrow``) and ``/work/peers/gx`` (``great_expectations``), or
+``$MAINSAIL_PEER_PANDERA`` / ``$MAINSAIL_PEER_GX``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -32,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import fmt_spread, missing, peer_python, print_load, ratio_spread, rounds, skip, spread
 
 CACHE = Path(os.environ.get("MAINSAIL_BENCH_CACHE", "/tmp/mainsail-bench-data"))
 PEER_VENVS = {"pandera": Path("/tmp/pandera-venv/bin/python"), "gx": Path("/tmp/gx-venv/bin/python")}
@@ -121,23 +128,89 @@ def run_mainsail(path: str, threads: int | None) -> dict[str, Any]:
     return out
 
 
+FLOOR_SAMPLE_ROWS = 200_000  # as Mainsail's profile: quantiles on a ~200k-row Bernoulli sample
+
+
 def run_floor(path: str, threads: int | None) -> dict[str, Any]:
-    """Raw DuckDB: read the file into a table, then SUMMARIZE it."""
+    """Raw DuckDB + pyarrow doing the work Mainsail does, the same way: ingest = copy the file as Parquet and
+    SHA-256 it; profile = count/nulls/min/max from the footer, quantiles from a ~200k-row Bernoulli sample,
+    one scan for distinct (exact up to 1M rows, HyperLogLog above) and sums (mean, std), one for 20-bin
+    histograms, one for the top values of columns with at most 10,000 distinct values."""
+    import hashlib
+    import math
+
     import duckdb
+    import numpy as np
+    import pyarrow.parquet as pq
 
     con = duckdb.connect(config={"threads": threads} if threads else {})
-    t0 = now()
-    con.execute(f"CREATE TEMP TABLE t AS SELECT * FROM read_parquet('{path}')")
-    read_s = now() - t0
-    t0 = now()
-    rows = con.execute("SUMMARIZE t").fetchall()
-    summarize_s = now() - t0
-    names = [d[0] for d in con.description]
-    summary = {r[0]: dict(zip(names, r, strict=True)) for r in rows}
-    (n,) = con.execute("SELECT count(*) FROM t").fetchone()  # type: ignore[misc]
-    return {"read_s": read_s, "summarize_s": summarize_s, "rows": n, "peak_rss_mb": peak_rss_mb(),
-            "summary": {c: {"min": s["min"], "max": s["max"], "avg": s["avg"], "null_percentage": s["null_percentage"]}
-                        for c, s in summary.items()}}
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        copy = f"{tmp}/copy.parquet"
+        t0 = now()
+        con.execute(f"COPY (SELECT * FROM read_parquet('{path}')) TO '{copy}' (FORMAT parquet)")
+        h = hashlib.sha256()
+        with open(copy, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        ingest_s = now() - t0
+        t0 = now()
+        meta = pq.ParquetFile(copy).metadata
+        schema = meta.schema.to_arrow_schema()
+        rows = meta.num_rows
+        foot: dict[str, dict[str, Any]] = {n: {"nulls": 0, "min": None, "max": None} for n in schema.names}
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            for c in range(rg.num_columns):
+                col = rg.column(c)
+                st, f = col.statistics, foot[schema.names[c]]
+                f["nulls"] += st.null_count
+                if st.has_min_max:
+                    f["min"] = st.min if f["min"] is None else min(f["min"], st.min)
+                    f["max"] = st.max if f["max"] is None else max(f["max"], st.max)
+        kinds = {}
+        for fld in schema:
+            t = str(fld.type)
+            kinds[fld.name] = ("bool" if t == "bool" else "temporal" if t.startswith("timestamp") else
+                               "numeric" if t.startswith(("int", "uint", "float", "double")) else "string")
+        num = [n for n, k in kinds.items() if k in ("numeric", "temporal")]
+
+        def x(n: str) -> str:
+            return f'epoch("{n}")' if kinds[n] == "temporal" else f'"{n}"::DOUBLE'
+
+        pct = 100 * FLOOR_SAMPLE_ROWS / rows
+        using = f" USING SAMPLE {pct!r}% (bernoulli, 42)" if rows > FLOOR_SAMPLE_ROWS else ""
+        smp = con.execute(f"SELECT {', '.join(x(n) for n in num)} FROM read_parquet('{copy}'){using}").fetchnumpy()
+        quantiles = {n: np.nanquantile(np.asarray(v, dtype=float), [.01, .05, .25, .5, .75, .95, .99]).tolist()
+                     for n, v in zip(num, smp.values(), strict=True)}
+        dist = "count(DISTINCT {})" if rows <= 1_000_000 else "approx_count_distinct({})"
+        aggs = [dist.format(f'"{n}"') for n in schema.names] + [f"sum({x(n)})" for n in num if kinds[n] == "numeric"] + \
+               [f"sum({x(n)} * {x(n)})" for n in num if kinds[n] == "numeric"]
+        vals = con.execute(f"SELECT {', '.join(aggs)} FROM read_parquet('{copy}')").fetchone()
+        distinct = dict(zip(schema.names, vals[:len(schema.names)], strict=True))
+        numeric = [n for n in num if kinds[n] == "numeric"]
+        s1 = dict(zip(numeric, vals[len(schema.names):len(schema.names) + len(numeric)], strict=True))
+        mean = {n: s1[n] / (rows - foot[n]["nulls"]) for n in numeric}
+        hist = []
+        for n in num:
+            lo, hi = foot[n]["min"], foot[n]["max"]
+            if kinds[n] == "temporal":
+                lo, hi = lo.timestamp(), hi.timestamp()
+            lo, hi = float(lo), float(hi)
+            w = (hi - lo) / 20 or 1.0
+            if math.isfinite(w):
+                hist.append(f"histogram(least(floor(({x(n)} - {lo!r}) / {w!r})::BIGINT, 19))")
+        con.execute(f"SELECT {', '.join(hist)} FROM read_parquet('{copy}')").fetchone()
+        top = [n for n in schema.names if kinds[n] in ("string", "bool") or (kinds[n] == "numeric" and "int" in
+               str(schema.field(n).type)) if distinct[n] <= 10_000]
+        if top:
+            con.execute(f"SELECT {', '.join(f'histogram({chr(34)}{n}{chr(34)})' for n in top)} "
+                        f"FROM read_parquet('{copy}')").fetchone()
+        profile_s = now() - t0
+    return {"ingest_s": ingest_s, "profile_s": profile_s, "rows": rows, "peak_rss_mb": peak_rss_mb(),
+            "quantile_cols": len(quantiles),
+            "summary": {n: {"min": foot[n]["min"], "nulls": foot[n]["nulls"], "avg": mean.get(n)} for n in schema.names}}
+
+
 
 
 PEER_SCRIPT = r'''
@@ -153,27 +226,49 @@ out = {"version": f"pandera {pandera.__version__}, pandas {pd.__version__}"}
 t0 = now()
 df = pd.read_parquet(path)
 out["ingest_s"] = now() - t0
-import tempfile, os
+import hashlib, tempfile, os
+import pyarrow.parquet as pq
 t0 = now()
-with tempfile.TemporaryDirectory() as tmp:  # keeping a copy, as a version would
-    df.to_parquet(os.path.join(tmp, "copy.parquet"))
+tmp = tempfile.mkdtemp()
+copy = os.path.join(tmp, "copy.parquet")
+df.to_parquet(copy)  # keeping a copy and its digest, as a version does
+h = hashlib.sha256()
+with open(copy, "rb") as fh:
+    while chunk := fh.read(1 << 20):
+        h.update(chunk)
 out["write_s"] = now() - t0
 t0 = now()
+# the same statistics computed the same way as Mainsail's profile: count/nulls/min/max from the footer,
+# quantiles on a ~200k-row sample, full-column mean/std and 20-bin histograms, distinct (pandas has no
+# approximate distinct: exact nunique), top values of columns with at most 10,000 distinct values
+meta = pq.ParquetFile(copy).metadata
+foot = {}
+for g in range(meta.num_row_groups):
+    rg = meta.row_group(g)
+    for c in range(rg.num_columns):
+        st = rg.column(c).statistics
+        f = foot.setdefault(rg.column(c).path_in_schema, {"nulls": 0, "min": None, "max": None})
+        f["nulls"] += st.null_count
+        if st.has_min_max:
+            f["min"] = st.min if f["min"] is None else min(f["min"], st.min)
+            f["max"] = st.max if f["max"] is None else max(f["max"], st.max)
+smp = df.sample(n=min(len(df), 200_000), random_state=42)
 qs = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
 profile = {}
-for name in df.columns:  # the same statistics Mainsail's profile holds
+for name in df.columns:
     s = df[name]
-    p = {"count": int(s.count()), "nulls": int(s.isna().sum()), "distinct": int(s.nunique())}
-    if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)):
-        p["top"] = {str(k): int(v) for k, v in s.value_counts().head(10).items()}
-    else:
+    p = {"count": len(s) - foot[name]["nulls"], "nulls": foot[name]["nulls"], "min": foot[name]["min"],
+         "max": foot[name]["max"], "distinct": int(s.nunique())}
+    numeric = (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)) and not pd.api.types.is_bool_dtype(s)
+    if numeric:
         v = s.dropna().to_numpy()
-        v = v.astype("int64") if v.dtype.kind == "M" else v.astype("float64")
-        p.update(min=float(v.min()), max=float(v.max()), mean=float(v.mean()), std=float(v.std(ddof=1)),
-                 quantiles=np.quantile(v, qs).tolist(), histogram=np.histogram(v, 20)[0].tolist())
-        if pd.api.types.is_integer_dtype(s) and p["distinct"] <= 10000:
-            p["top"] = {str(k): int(v) for k, v in s.value_counts().head(10).items()}
-    profile[name] = p
+        v = v.astype("datetime64[us]").astype("int64") / 1e6 if v.dtype.kind == "M" else v.astype("float64")
+        q = smp[name].dropna().to_numpy()
+        q = q.astype("datetime64[us]").astype("int64") / 1e6 if q.dtype.kind == "M" else q.astype("float64")
+        p.update(mean=float(v.mean()), std=float(v.std(ddof=1)), quantiles=np.quantile(q, qs).tolist(),
+                 histogram=np.histogram(v, 20)[0].tolist())
+    if (not numeric or pd.api.types.is_integer_dtype(s)) and p["distinct"] <= 10000:
+        p["top"] = {str(k): int(v) for k, v in s.value_counts().head(10).items()}
 out["profile_s"] = now() - t0
 DTYPES = {"integer": "int64", "float": "float64", "string": str, "timestamp": "datetime64[us]", "boolean": bool}
 cols, frame_checks = {}, []
@@ -271,15 +366,6 @@ def run_script(python: str, script: str, path: str) -> dict[str, Any]:
     return json.loads(line.removeprefix("PEER_JSON "))
 
 
-def find_python(explicit: str | None, kind: str, module: str) -> str | None:
-    """An interpreter with ``module``: the one given, the peer venv, or this one."""
-    if explicit:
-        return explicit
-    if PEER_VENVS[kind].exists():
-        return str(PEER_VENVS[kind])
-    return sys.executable if importlib.util.find_spec(module) is not None else None
-
-
 def child(system: str, path: str, threads: int | None) -> dict[str, Any]:
     """Run one system in a fresh interpreter (its own memory, no warm imports from another system)."""
     proc = subprocess.run([sys.executable, __file__, "--child", system, "--source", path,
@@ -293,16 +379,15 @@ def child(system: str, path: str, threads: int | None) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ checks, output
 
 def check(res: dict[str, Any]) -> list[str]:
-    """What is wrong with Mainsail's results: a failed check, or a profile that disagrees with DuckDB."""
+    """What is wrong with Mainsail's results: a failed check, or a profile that disagrees with the floor's."""
     ms, floor = res["mainsail"], res["floor"]
     problems = [] if ms["passed"] else [f"suite failed: {ms['failed']}"]
     if ms["rows"] != floor["rows"]:
         problems.append(f"rows {ms['rows']} != {floor['rows']}")
     for name, s in floor["summary"].items():
         p = ms["profile"][name]
-        nulls = floor["rows"] * float(s["null_percentage"] or 0) / 100
-        if abs(p["nulls"] - nulls) > max(1.0, floor["rows"] * 1e-4):
-            problems.append(f"{name}: nulls {p['nulls']} vs {nulls:.0f}")
+        if p["nulls"] != s["nulls"]:
+            problems.append(f"{name}: nulls {p['nulls']} vs {s['nulls']}")
         if s["avg"] is not None and p["mean"] is not None and abs(p["mean"] - float(s["avg"])) > 1e-6 * max(1, abs(p["mean"])):
             problems.append(f"{name}: mean {p['mean']} vs {s['avg']}")
         numeric = isinstance(p["min"], int | float) and not isinstance(p["min"], bool)
@@ -311,23 +396,28 @@ def check(res: dict[str, Any]) -> list[str]:
     return problems
 
 
-def ratios(res: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    ms, f = res["mainsail"], res["floor"]
-    ms_total = ms["ingest_s"] + ms["profile_s"] + ms["validate_s"]
-    f_total = f["read_s"] + f["summarize_s"]
-    out = {"mainsail total / floor total": (ms_total / f_total, "(goal ≤ 2x)"),
-           "mainsail ingest / floor read": (ms["ingest_s"] / f["read_s"], ""),
-           "mainsail profile + validate / floor SUMMARIZE": ((ms["profile_s"] + ms["validate_s"]) / f["summarize_s"], "")}
+def total(r: dict[str, Any]) -> float:
+    """ingest (for the peers: read + Parquet copy + SHA-256, as a version) + profile + validate."""
+    return r["ingest_s"] + r.get("write_s", 0.0) + r.get("profile_s", 0.0) + r.get("validate_s", 0.0)
+
+
+def ratios(rr: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[dict[str, float], str]]:
+    ms, f = rr["mainsail"], rr["floor"]
+
+    def col(rows: list[dict[str, Any]], key: str) -> list[float]:
+        return [r[key] for r in rows]
+
+    out = {"Mainsail ingest + profile / floor ingest + profile (equal work)": (ratio_spread(
+               [r["ingest_s"] + r["profile_s"] for r in ms], [r["ingest_s"] + r["profile_s"] for r in f]), "(goal ≤ 2x)"),
+           "Mainsail ingest / floor ingest (copy + SHA-256)": (ratio_spread(col(ms, "ingest_s"), col(f, "ingest_s")), ""),
+           "Mainsail profile / floor profile (same statistics)": (ratio_spread(col(ms, "profile_s"), col(f, "profile_s")), "")}
     for key, label in (("pandera", "pandas + pandera"), ("gx", "pandas + Great Expectations")):
-        if p := res.get(key):
-            total = p["ingest_s"] + p.get("profile_s", 0.0) + p["validate_s"]
-            goal = "(goal ≥ 5x)" if key == "pandera" else ""
-            out[f"{label} total / mainsail total"] = (total / ms_total, goal)
-            if "write_s" in p:
-                out[f"{label} total + Parquet copy / mainsail total"] = ((total + p["write_s"]) / ms_total, "")
-            if "profile_s" in p:
-                out[f"{label} profile / mainsail profile"] = (p["profile_s"] / ms["profile_s"], "")
-            out[f"{label} validate / mainsail validate"] = (p["validate_s"] / ms["validate_s"], "")
+        if p := rr.get(key):
+            if key == "pandera":
+                out[f"{label} total / Mainsail total"] = (ratio_spread([total(r) for r in p], [total(r) for r in ms]),
+                                                          "(goal ≥ 5x)")
+                out[f"{label} profile / Mainsail profile"] = (ratio_spread(col(p, "profile_s"), col(ms, "profile_s")), "")
+            out[f"{label} validate / Mainsail validate"] = (ratio_spread(col(p, "validate_s"), col(ms, "validate_s")), "")
     return out
 
 
@@ -336,49 +426,45 @@ def render(res: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(width=None if sys.stdout.isatty() else 170)
-    n = res["rows"]
-    table = Table(title=f"Data: ingest + profile + validate {n:,} rows × 20 columns ({res['source_mb']:,.0f} MB Parquet)")
-    for col in ("system", "ingest s", "profile s", "validate s", "total s", "ingest rows/s", "profile rows/s",
-                "validate rows/s", "total rows/s", "peak RSS MB", "result"):
-        table.add_column(col, justify="left" if col in ("system", "result") else "right")
+    n, rr = res["rows"], res["rounds"]
+    table = Table(title=f"Data: ingest + profile + validate {n:,} rows × 20 columns ({res['source_mb']:,.0f} MB "
+                        f"Parquet), seconds, median (min–max) of {len(rr['mainsail'])} interleaved rounds")
+    for c in ("system", "ingest s", "profile s", "validate s", "total s", "total rows/s", "peak RSS MB", "result"):
+        table.add_column(c, justify="left" if c in ("system", "result") else "right")
 
-    def rate(s: float | None) -> str:
-        return "—" if not s else f"{n / s:,.0f}"
+    def sec(rows: list[dict[str, Any]], fn: Any) -> str:
+        vals = [fn(r) for r in rows]
+        if any(v is None for v in vals):
+            return "—"
+        s = spread(vals)
+        return f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
 
-    def sec(s: float | None) -> str:
-        return "—" if s is None else f"{s:.2f}"
-
-    ok = {True: "[green]suite passed[/]", False: "[red]suite FAILED[/]"}
-    ms = res["mainsail"]
-    total = ms["ingest_s"] + ms["profile_s"] + ms["validate_s"]
-    table.add_row("Mainsail, embedded", sec(ms["ingest_s"]), sec(ms["profile_s"]), sec(ms["validate_s"]), sec(total),
-                  rate(ms["ingest_s"]), rate(ms["profile_s"]), rate(ms["validate_s"]), rate(total),
-                  f"{ms['peak_rss_mb']:,.0f}", ok[ms["passed"]])
-    f = res["floor"]
-    total = f["read_s"] + f["summarize_s"]
-    table.add_row("Floor: DuckDB read + SUMMARIZE", sec(f["read_s"]), sec(f["summarize_s"]), "—", sec(total),
-                  rate(f["read_s"]), rate(f["summarize_s"]), "—", rate(total), f"{f['peak_rss_mb']:,.0f}", "—")
-    for key in ("pandera", "gx"):
-        if p := res.get(key):
-            total = p["ingest_s"] + p.get("profile_s", 0.0) + p["validate_s"]
-            table.add_row(p["version"], sec(p["ingest_s"]), sec(p.get("profile_s")), sec(p["validate_s"]), sec(total),
-                          rate(p["ingest_s"]), rate(p.get("profile_s")), rate(p["validate_s"]), rate(total),
-                          f"{p['peak_rss_mb']:,.0f}", ok[p["passed"]])
+    ok = {True: "[green]suite passed[/]", False: "[red]suite FAILED[/]", None: "—"}
+    systems = [("mainsail", "Mainsail, embedded"), ("floor", "Floor: DuckDB + pyarrow, same statistics same way")]
+    systems += [(k, rr[k][0]["version"]) for k in ("pandera", "gx") if k in rr]
+    for key, label in systems:
+        rows = rr[key]
+        med = spread([total(r) for r in rows])["median"]
+        table.add_row(label, sec(rows, lambda r: r["ingest_s"] + r.get("write_s", 0.0)), sec(rows, lambda r: r.get("profile_s")),
+                      sec(rows, lambda r: r.get("validate_s")), sec(rows, total), f"{n / med:,.0f}",
+                      f"{max(r['peak_rss_mb'] for r in rows):,.0f}", ok[rows[-1].get("passed")])
     console.print(table)
     for note in res["notes"]:
         console.print(note)
+    console.print("ratios per round (same load), median (min–max):")
     for label, (val, goal) in res["ratios"].items():
-        console.print(f"  {label:<58} {val:8.2f}x   {goal}")
+        console.print(f"  {label:<64} {fmt_spread(val)}   {goal}")
     for problem in res["problems"]:
         console.print(f"[red]wrong:[/] {problem}")
+    console.print(" / ".join(res["load"]))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--smoke", action="store_true", help="100,000 rows; peers only if importable here")
-    ap.add_argument("--peer-python", help=f"a python with pandera (default: {PEER_VENVS['pandera']})")
-    ap.add_argument("--gx-python", help=f"a python with great_expectations (default: {PEER_VENVS['gx']})")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="100,000 rows, no peers")
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--no-gx", action="store_true", help="skip Great Expectations")
     ap.add_argument("--threads", type=int, help="DuckDB threads for Mainsail and the floor (default: all cores)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
@@ -389,33 +475,39 @@ def main() -> int:
         fn = run_mainsail if args.child == "mainsail" else run_floor
         print(json.dumps(fn(args.source, args.threads), default=str))
         return 0
+    peers = (not args.smoke) if args.peers is None else args.peers
     rows = 100_000 if args.smoke else args.rows
+    loads = [print_load()]
     path = source_file(rows)
     res: dict[str, Any] = {"rows": rows, "source_mb": path.stat().st_size / 1e6, "notes": []}
-    res["floor"] = child("floor", str(path), args.threads)
-    res["mainsail"] = child("mainsail", str(path), args.threads)
-    peers = [("pandera", args.peer_python, "pandera", PEER_SCRIPT)]
-    if not args.no_gx:
-        peers.append(("gx", args.gx_python, "great_expectations", GX_SCRIPT))
-    for key, explicit, module, script in peers:
-        python = None if args.smoke and not explicit and importlib.util.find_spec(module) is None else \
-            find_python(explicit, key, module)
-        if python is None:
-            res["notes"].append(f"{module} not installed — peer skipped (see the docstring for its venv)")
-            continue
-        try:
-            res[key] = run_script(python, script, str(path))
-        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-            res["notes"].append(f"{module} run failed — skipped: {exc}")
-    if "gx" in res:
+    cases: dict[str, Any] = {"floor": lambda: child("floor", str(path), args.threads),
+                             "mainsail": lambda: child("mainsail", str(path), args.threads)}
+    if peers:
+        for key, module, script in (("pandera", "pandera", PEER_SCRIPT), ("gx", "great_expectations", GX_SCRIPT)):
+            if key == "gx" and args.no_gx:
+                continue
+            py = peer_python(key, str(PEER_VENVS[key].parent.parent))
+            if py is None:
+                res["notes"].append(skip(module, missing(key)))
+                continue
+            cases[key] = lambda py=py, script=script: run_script(str(py), script, str(path))
+    try:
+        rr = rounds(cases, args.rounds)
+    except RuntimeError as exc:
+        res["notes"].append(skip("pandera/gx", str(exc)))
+        rr = rounds({k: cases[k] for k in ("floor", "mainsail")}, args.rounds)
+    res["rounds"] = rr
+    if "gx" in rr:
         res["notes"].append("Great Expectations 1.x has no profiler: its row shows read + validate only.")
-    res["notes"].append("Mainsail's ingest reads the file and writes, hashes and stores the canonical Parquet "
-                        "version; the peers' ingest is pd.read_parquet into memory (pandera's df.to_parquet of a "
-                        "copy, the nearest equivalent of storing a version, is timed apart: "
-                        f"{res['pandera']['write_s']:.2f} s)." if "pandera" in res else
-                        "Mainsail's ingest reads the file and writes, hashes and stores the canonical Parquet version.")
-    res["ratios"] = ratios(res)
+    res["notes"].append("ingest: Mainsail reads the file and writes, hashes and stores the canonical Parquet version; "
+                        "the floor copies it with DuckDB COPY and hashes the copy; pandas reads it, writes a Parquet "
+                        "copy and hashes it. Profile: the same statistics computed the same way (footer min/max/nulls, "
+                        "quantiles on a ~200k-row sample, full scans for mean/std, histograms and top values); "
+                        "pandas has no approximate distinct, so it counts distinct values exactly (nunique).")
+    res["mainsail"], res["floor"] = rr["mainsail"][-1], rr["floor"][-1]
+    res["ratios"] = ratios(rr)
     res["problems"] = check(res)
+    res["load"] = loads + [print_load()]
     if args.json:
         print(json.dumps({**res, "ratios": {k: v for k, (v, _) in res["ratios"].items()}}, indent=2, default=str))
     else:

@@ -2,19 +2,26 @@
 
 - **offline**: ``get_historical_features`` of E entity rows against 2 views of F/2 rows each (10 features,
   TTL 30 days) vs **the floor**, the same chained DuckDB ``ASOF LEFT JOIN`` over the same Parquet files
-  written by hand, and **the peer**, Feast's ``get_historical_features`` (file offline store) on a
-  smaller slice (``--peer-entity-rows``/``--peer-feature-rows``) with Mainsail re-measured on that slice,
-  and with ``--peer-full`` at full size too (Feast: minutes and ~12 GB; fixed costs dominate a slice);
-- **online**: 1 entity × 10 features, N times, p50/p99: in-process over SQLite and Redis and over HTTP
-  (a ``mainsail server`` subprocess) vs raw ``sqlite3`` primary-key lookups and raw Redis ``HMGET``
-  (the floors, each call interleaved with ours so both see the same load) and Feast
-  ``get_online_features`` (SQLite online store).
+  written by hand (Arrow out), interleaved over ``--rounds`` rounds; the first call of a fresh Client is
+  reported apart from the steady state. **The peer**: Feast 0.67's ``get_historical_features`` with its
+  ``file`` (Dask) and its ``duckdb`` offline stores, on a slice (``--peer-entity-rows`` /
+  ``--peer-feature-rows``; set them to the full size for a full comparison), interleaved with Mainsail and
+  the floor on the same slice, all returning pandas. Every system's output row count is checked against
+  the entity rows, and a short answer is flagged.
+- **online**: 1 entity × 10 features, N reads, p50/p99: in-process over SQLite and Redis vs raw
+  ``sqlite3`` primary-key lookups and raw Redis ``HMGET`` (each call interleaved with ours), Feast
+  ``get_online_features`` (SQLite online store, a worker process fed the same keys in blocks of 250
+  alternating with ours), and over HTTP (a ``mainsail server`` subprocess).
 
-    python benchmarks/features.py [--entity-rows 1000000] [--feature-rows 10000000] [--smoke] [--peer-full] [--json]
+Redis: a scratch key prefix on a dedicated db (``--redis-url``, default ``$MAINSAIL_BENCH_REDIS`` or
+``redis://127.0.0.1:6379/13``); only keys under that prefix are written and deleted.
 
-Feast runs in its own venv (``python -m venv /tmp/feast-venv && /tmp/feast-venv/bin/pip install
-feast==0.67.0``), found there by default; it is skipped with a printed reason when missing. ``--smoke``
-(small sizes, 300 reads, no peer, no HTTP) exits non-zero only when a result is wrong.
+    python benchmarks/features.py [--entity-rows 1000000] [--feature-rows 10000000] [--rounds 3] [--smoke]
+                                  [--no-peer] [--no-http] [--redis-url URL] [--json]
+
+Feast runs in its own venv (``/work/peers/feast`` or ``$MAINSAIL_PEER_FEAST``: ``pip install
+"feast[duckdb]==0.67.0"``); it is skipped with a printed reason when missing. ``--smoke`` (small sizes,
+300 reads, no peer, no HTTP) exits non-zero only when a result is wrong.
 """
 
 from __future__ import annotations
@@ -30,12 +37,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import (
+    fmt_spread,
+    missing,
+    peer_python,
+    print_load,
+    ratio_spread,
+    rounds,
+    scratch_redis,
+    skip,
+    spread,
+)
+
 CACHE = Path(os.environ.get("MAINSAIL_BENCH_CACHE", "/tmp/mainsail-bench-features"))
-FEAST_PY = Path(os.environ.get("FEAST_PYTHON", "/tmp/feast-venv/bin/python"))
 DAYS = 60
 now = time.perf_counter
-
-
 def gen(entity_rows: int, feature_rows: int, entities: int) -> Path:
     """Parquet files (cached): entity.parquet and view_a/view_b.parquet with 5 DOUBLE features each."""
     import duckdb
@@ -75,7 +91,8 @@ def define(client: Any, d: Path) -> None:
     ])
 
 
-def floor_join(d: Path, entity: Any) -> tuple[float, Any]:
+def floor_join(d: Path, entity: Any, out: str = "arrow") -> Any:
+    """The raw floor: one fresh DuckDB connection, the chained ASOF LEFT JOIN, Arrow (or pandas) out."""
     import duckdb
 
     con = duckdb.connect()
@@ -86,46 +103,65 @@ def floor_join(d: Path, entity: Any) -> tuple[float, Any]:
            f"e.event_timestamp >= a.event_timestamp "
            f"ASOF LEFT JOIN read_parquet('{d / 'view_b.parquet'}') b ON e.entity_id = b.entity_id AND "
            f"e.event_timestamp >= b.event_timestamp")
+    rel = con.sql(sql)
+    return rel.to_arrow_table() if out == "arrow" else rel.df()
+
+
+def timed_call(fn: Any) -> tuple[float, Any]:
     t = now()
-    out = con.sql(sql).to_arrow_table()
+    out = fn()
     return now() - t, out
 
 
-def best(fn: Any, reps: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(reps):
-        t, out = fn()
-        times.append(t)
-    return min(times), out
-
-
-def offline(d: Path, reps: int, home: Path) -> dict[str, Any]:
+def offline(d: Path, n_rounds: int, home: Path) -> dict[str, Any]:
+    """First call of a fresh Client (and of the floor), then interleaved rounds of both."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from mainsail import Client
 
+    entity = pq.read_table(d / "entity.parquet")
+    floor_first, ref = timed_call(lambda: floor_join(d, entity))
     c = Client(f"sqlite:///{home / 'meta.db'}")
     define(c, d)
-    entity = pq.read_table(d / "entity.parquet")
-
-    def ours() -> tuple[float, Any]:
-        t = now()
-        out = c.get_historical_features(entity, FEATURES, as_="arrow")
-        return now() - t, out
-
-    t_floor, ref = best(lambda: floor_join(d, entity), reps)
-    t_ours, got = best(ours, reps)
-    assert got.num_rows == entity.num_rows, "row count differs"
+    first, got = timed_call(lambda: c.get_historical_features(entity, FEATURES, as_="arrow"))
+    rows = rounds({"floor": lambda: timed_call(lambda: floor_join(d, entity))[0],
+                   "mainsail": lambda: timed_call(lambda: c.get_historical_features(entity, FEATURES, as_="arrow"))[0]},
+                  n_rounds)
+    assert got.num_rows == entity.num_rows == ref.num_rows, "row count differs"
     # the floor has no TTL: compare where both have a value
-    import pyarrow.compute as pc
-
-    n_ours = got.num_rows - got["a0"].null_count
-    n_floor = ref.num_rows - ref["a0"].null_count
-    assert n_ours <= n_floor, "more values than without TTL"
-    s_ours = pc.sum(pc.fill_null(got["b0"], 0)).as_py()
-    assert s_ours > 0, "no values joined"
+    assert got.num_rows - got["a0"].null_count <= ref.num_rows - ref["a0"].null_count, "more values than without TTL"
+    assert pc.sum(pc.fill_null(got["b0"], 0)).as_py() > 0, "no values joined"
     c.close()
-    return {"entity_rows": entity.num_rows, "mainsail_s": t_ours, "floor_s": t_floor, "ratio": t_ours / t_floor}
+    # a single call, not the best of several: each in a fresh process (imports and the metadata db outside
+    # the timing), interleaved with the floor's single call in a fresh process
+    firsts = rounds({"floor": lambda: first_call("floor", d, home), "mainsail": lambda: first_call("mainsail", d, home)},
+                    n_rounds)
+    return {"entity_rows": entity.num_rows, "first_s": first, "floor_first_s": floor_first, "rounds": rows,
+            "ratio": ratio_spread(rows["mainsail"], rows["floor"]), "firsts": firsts,
+            "first_ratio": ratio_spread(firsts["mainsail"], firsts["floor"])}
+
+
+def first_call(system: str, d: Path, home: Path) -> float:
+    proc = subprocess.run([sys.executable, __file__, "--first-call", system, "--data", str(d), "--home", str(home)],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode:
+        raise RuntimeError(f"first call ({system}) failed: {proc.stderr[-1500:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def first_call_child(system: str, d: Path, home: Path) -> float:
+    """One call in this fresh process: Mainsail's with a new Client on the already-defined views."""
+    import pyarrow.parquet as pq
+
+    entity = pq.read_table(d / "entity.parquet")
+    if system == "floor":
+        return timed_call(lambda: floor_join(d, entity))[0]
+    from mainsail import Client
+
+    c = Client(f"sqlite:///{home / 'meta.db'}")
+    c.get_feature_view("view_a")  # the metadata db's engine outside the timing; DuckDB and the footers inside
+    return timed_call(lambda: c.get_historical_features(entity, FEATURES, as_="arrow"))[0]
 
 
 def pcts(samples: list[float]) -> dict[str, float]:
@@ -145,22 +181,56 @@ def timed(fn: Any, keys: list[int]) -> dict[str, float]:
     return pcts(out)
 
 
-def timed_pair(fn: Any, floor: Any, keys: list[int]) -> tuple[dict[str, float], dict[str, float]]:
-    """``fn`` and its floor interleaved call by call (alternating which goes first), so both see the
-    same background load on a shared machine: the p99 ratio compares like with like."""
-    for k in keys[:200]:  # warm-up
-        fn(k)
-        floor(k)
-    a, b = [], []
+def pair_latencies(fn: Any, floor: Any, keys: list[int], a: list[float], b: list[float]) -> None:
+    """``fn`` and its floor interleaved call by call (alternating which goes first)."""
     for i, k in enumerate(keys):
         for f, out in ((fn, a), (floor, b)) if i % 2 else ((floor, b), (fn, a)):
             t = now()
             f(k)
             out.append(now() - t)
+
+
+def timed_pair(fn: Any, floor: Any, keys: list[int]) -> tuple[dict[str, float], dict[str, float]]:
+    for k in keys[:200]:  # warm-up
+        fn(k)
+        floor(k)
+    a: list[float] = []
+    b: list[float] = []
+    pair_latencies(fn, floor, keys, a, b)
     return pcts(a), pcts(b)
 
 
-def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, Any]:
+class FeastOnline:
+    """Feast ``get_online_features`` in a worker process of Feast's venv, fed blocks of keys on stdin."""
+
+    def __init__(self, py: Path, d: Path, entities: int, check: int) -> None:
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen([str(py), "-c", FEAST_ONLINE_WORKER, str(d), str(entities), str(check)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                     env=peer_env())
+        line = self._line("READY ")  # Feast prints progress on stdout: skip to our marker
+        self.info = json.loads(line.removeprefix("READY "))
+
+    def _line(self, prefix: str) -> str:
+        while line := self.proc.stdout.readline():  # type: ignore[union-attr]
+            if line.startswith(prefix):
+                return line
+        self.err.seek(0)
+        raise RuntimeError(f"Feast online worker failed: {self.err.read().decode(errors='replace')[-500:]}")
+
+    def reads(self, keys: list[int]) -> list[float]:
+        self.proc.stdin.write(json.dumps(keys) + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(self._line("LAT ").removeprefix("LAT "))
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait(30)
+        self.err.close()
+
+
+def online(d: Path, n: int, n_rounds: int, entities: int, home: Path, http: bool, feast: Path | None,
+           redis_url: str | None) -> dict[str, Any]:
     import random
     import sqlite3
 
@@ -169,14 +239,7 @@ def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, 
     from mainsail import Client
     from mainsail.features.schemas import Entity, FeatureView
 
-    # one view with 10 features for the online read
-    src = d / "online10.parquet"
-    if not src.exists():
-        import duckdb
-
-        cols = ", ".join([f"random() * 100 AS a{i}" for i in range(5)] + [f"random() AS c{i}" for i in range(5)])
-        duckdb.sql(f"COPY (SELECT i::BIGINT AS entity_id, TIMESTAMP '2026-01-01' AS event_timestamp, {cols} "
-                   f"FROM range({entities}) t(i)) TO '{src}' (FORMAT parquet)")
+    src = online_source(d, entities)
     uri = f"sqlite:///{home / 'online-meta.db'}"
     c = Client(uri)
     ent = Entity(name="entity", join_key="entity_id", type="int64")
@@ -185,7 +248,7 @@ def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, 
                                                  **{f"c{i}": "float64" for i in range(5)}})])
     t = now()
     m = c.materialize_features(end="2026-03-01")
-    res: dict[str, Any] = {"materialize_rows": m.views[0].rows, "materialize_s": now() - t}
+    res: dict[str, Any] = {"materialize_rows": m.views[0].rows, "materialize_s": now() - t, "notes": []}
     rng = random.Random(0)
     keys = [rng.randrange(entities) for _ in range(n)]
     got = c.get_online_features([{"entity_id": keys[0]}], ONLINE).columns
@@ -193,32 +256,99 @@ def online(d: Path, n: int, entities: int, home: Path, http: bool) -> dict[str, 
     assert abs(got["a0"][0] - want["a0"]) < 1e-9, "online value differs from the source"
     conn = sqlite3.connect(f"{home / 'online-meta.db'}.online")
     q = "SELECT vals FROM online_features WHERE view = ? AND key = ?"
-    res["sqlite"], res["sqlite_floor"] = timed_pair(lambda k: c.get_online_features([{"entity_id": k}], ONLINE),
-                                                    lambda k: conn.execute(q, ("view_a", str(k))).fetchone(), keys)
+    ours = lambda k: c.get_online_features([{"entity_id": k}], ONLINE)  # noqa: E731
+    floor = lambda k: conn.execute(q, ("view_a", str(k))).fetchone()  # noqa: E731
+    peer = None
+    if feast:
+        try:
+            peer = FeastOnline(feast, d, entities, keys[0])
+            res["feast_materialize_s"] = peer.info["materialize_s"]
+            if abs(peer.info["a0"] - want["a0"]) > 1e-9:
+                raise RuntimeError("Feast's online value differs from the source")
+        except (RuntimeError, OSError, KeyError) as exc:
+            res["notes"].append(skip("feast online", str(exc)))
+            peer = None
+    for k in keys[:200]:  # warm-up
+        ours(k)
+        floor(k)
+    if peer:
+        peer.reads(keys[:200])
+    per_round: dict[str, list[dict[str, float]]] = {"sqlite": [], "sqlite_floor": [], "feast": []}
+    size = max(1, len(keys) // max(n_rounds, 3))
+    all_a: list[float] = []
+    all_b: list[float] = []
+    all_f: list[float] = []
+    for r in range(max(n_rounds, 3)):
+        seg = keys[r * size:(r + 1) * size]
+        a: list[float] = []
+        b: list[float] = []
+        f: list[float] = []
+        for j in range(0, len(seg), 250):  # blocks of 250: ours+floor, then Feast (or the other way round)
+            block = seg[j:j + 250]
+            steps = [lambda blk=block, a=a, b=b: pair_latencies(ours, floor, blk, a, b)]
+            if peer:
+                steps.append(lambda blk=block, f=f: f.extend(peer.reads(blk)))  # type: ignore[union-attr]
+            for step in steps if (j // 250) % 2 else reversed(steps):
+                step()
+        per_round["sqlite"].append(pcts(a))
+        per_round["sqlite_floor"].append(pcts(b))
+        if f:
+            per_round["feast"].append(pcts(f))
+        all_a += a
+        all_b += b
+        all_f += f
+    if peer:
+        peer.close()
+    res["sqlite"], res["sqlite_floor"] = pcts(all_a), pcts(all_b)
+    res["ratios"] = {
+        "Mainsail SQLite p99 / sqlite3 floor p99": ratio_spread(
+            [x["p99_us"] for x in per_round["sqlite"]], [x["p99_us"] for x in per_round["sqlite_floor"]]),
+    }
+    if all_f:
+        res["feast"] = pcts(all_f)
+        for q_ in ("p50", "p99"):
+            res["ratios"][f"Feast {q_} / Mainsail SQLite {q_} (interleaved)"] = ratio_spread(
+                [x[f"{q_}_us"] for x in per_round["feast"]], [x[f"{q_}_us"] for x in per_round["sqlite"]])
     try:
-        import redis
-
-        r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        r.ping()
-        prefix = f"bench_{os.getpid()}:"
-        os.environ["MAINSAIL_ONLINE_STORE"] = f"redis://127.0.0.1:6379/0?prefix={prefix}"
-        rc = Client(uri)  # a client's reader is bound to the store configured when it first read
-        t = now()
-        rc.materialize_features(start="2025-01-01", end="2026-03-01")
-        res["redis_materialize_s"] = now() - t
-        assert rc.get_online_features([{"entity_id": keys[0]}], ONLINE).columns == got, "redis differs from sqlite"
-        fields = ["_ts"] + [f.split(":")[1] for f in ONLINE]
-        res["redis"], res["redis_floor"] = timed_pair(lambda k: rc.get_online_features([{"entity_id": k}], ONLINE),
-                                                      lambda k: r.hmget(f"{prefix}view_a:{k}", fields), keys)
-        for chunk in iter(lambda: list(r.scan_iter(f"{prefix}*", count=10_000))[:10_000], []):
-            r.delete(*chunk)
-        del os.environ["MAINSAIL_ONLINE_STORE"]
-    except Exception as exc:  # noqa: BLE001
-        res["redis_skipped"] = str(exc)
+        with scratch_redis(redis_url) as (r, url, prefix):
+            os.environ["MAINSAIL_ONLINE_STORE"] = f"{url}?prefix={prefix}"
+            try:
+                rc = Client(uri)  # a client's reader is bound to the store configured when it first read
+                t = now()
+                rc.materialize_features(start="2025-01-01", end="2026-03-01")
+                res["redis_materialize_s"] = now() - t
+                assert rc.get_online_features([{"entity_id": keys[0]}], ONLINE).columns == got, "redis differs"
+                fields = ["_ts"] + [f.split(":")[1] for f in ONLINE]
+                res["redis"], res["redis_floor"] = timed_pair(
+                    lambda k: rc.get_online_features([{"entity_id": k}], ONLINE),
+                    lambda k: r.hmget(f"{prefix}view_a:{k}", fields), keys)
+                rc.close()
+            finally:
+                del os.environ["MAINSAIL_ONLINE_STORE"]
+    except Exception as exc:  # noqa: BLE001 - no Redis: skip that part, say why
+        res["notes"].append(skip("redis", str(exc)))
     if http:
         res["http"] = http_reads(uri, home, keys)
     c.close()
     return res
+
+
+def online_source(d: Path, entities: int) -> Path:
+    """One view with 10 features for the online read (plus Feast's TIMESTAMPTZ copy)."""
+    import duckdb
+
+    src = d / "online10.parquet"
+    if not src.exists():
+        cols = ", ".join([f"random() * 100 AS a{i}" for i in range(5)] + [f"random() AS c{i}" for i in range(5)])
+        duckdb.sql(f"COPY (SELECT i::BIGINT AS entity_id, TIMESTAMP '2026-01-01' AS event_timestamp, {cols} "
+                   f"FROM range({entities}) t(i)) TO '{src}' (FORMAT parquet)")
+    peer_src = d / "peer_online10.parquet"
+    if not peer_src.exists():
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"COPY (SELECT * REPLACE (event_timestamp::TIMESTAMPTZ AS event_timestamp) FROM "
+                    f"read_parquet('{src}')) TO '{peer_src}' (FORMAT parquet)")
+    return src
 
 
 def http_reads(uri: str, home: Path, keys: list[int]) -> dict[str, float]:
@@ -251,166 +381,131 @@ def http_reads(uri: str, home: Path, keys: list[int]) -> dict[str, float]:
         proc.wait(10)
 
 
-FEAST_SCRIPT = r'''
-import json, random, sys, time, datetime as dt, tempfile, warnings
-warnings.filterwarnings("ignore")
-import pandas as pd
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
-from feast.repo_config import RepoConfig
-from feast.types import Float64
-d, n, entities, pit_entity = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-repo = tempfile.mkdtemp()
-cfg = RepoConfig(project="bench", registry=f"{repo}/registry.db", provider="local",
-                 online_store={"type": "sqlite", "path": f"{repo}/online.db"}, offline_store={"type": "file"},
-                 entity_key_serialization_version=3, repo_path=repo)
-store = FeatureStore(config=cfg)
-ent = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.INT64)
-def view(name, path, cols, ttl=dt.timedelta(days=30)):
-    return FeatureView(name=name, entities=[ent], ttl=ttl, schema=[Field(name=c, dtype=Float64) for c in cols],
-                       source=FileSource(path=path, timestamp_field="event_timestamp"), online=True)
-a = view("view_a", f"{d}/peer_view_a.parquet", [f"a{i}" for i in range(5)])
-b = view("view_b", f"{d}/peer_view_b.parquet", [f"b{i}" for i in range(5)])
-o = view("online10", f"{d}/peer_online10.parquet", [f"a{i}" for i in range(5)] + [f"c{i}" for i in range(5)], None)
-store.apply([ent, a, b, o])
-out = {}
-edf = pd.read_parquet(pit_entity)
-edf["event_timestamp"] = edf["event_timestamp"].astype("datetime64[us, UTC]")
-feats = [f"view_a:a{i}" for i in range(5)] + [f"view_b:b{i}" for i in range(5)]
-t = time.perf_counter()
-df = store.get_historical_features(entity_df=edf, features=feats).to_df()
-out["offline_s"] = time.perf_counter() - t
-out["offline_rows"] = len(df)
-t = time.perf_counter()
-store.materialize(dt.datetime(2025, 12, 1, tzinfo=dt.timezone.utc), dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc), ["online10"])
-out["materialize_s"] = time.perf_counter() - t
-rng = random.Random(0)
-keys = [rng.randrange(entities) for _ in range(n)]
-ofeats = [f"online10:a{i}" for i in range(5)] + [f"online10:c{i}" for i in range(5)]
-for k in keys[:200]:
-    store.get_online_features(features=ofeats, entity_rows=[{"entity_id": k}]).to_dict()
-lat = []
-for k in keys:
-    t = time.perf_counter()
-    store.get_online_features(features=ofeats, entity_rows=[{"entity_id": k}]).to_dict()
-    lat.append(time.perf_counter() - t)
-lat.sort()
-out["online_p50_us"] = lat[len(lat) // 2] * 1e6
-out["online_p99_us"] = lat[int(len(lat) * 0.99)] * 1e6
-print(json.dumps(out))
-'''
-
-
-FEAST_OFFLINE_SCRIPT = r'''
+FEAST_COMMON = r'''
 import json, sys, time, datetime as dt, tempfile, warnings
 warnings.filterwarnings("ignore")
 import pandas as pd
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.repo_config import RepoConfig
 from feast.types import Float64
-va, vb, pit = sys.argv[1:4]
-repo = tempfile.mkdtemp()
-cfg = RepoConfig(project="bench", registry=f"{repo}/registry.db", provider="local",
-                 online_store={"type": "sqlite", "path": f"{repo}/online.db"}, offline_store={"type": "file"},
-                 entity_key_serialization_version=3, repo_path=repo)
-store = FeatureStore(config=cfg)
+def make_store(offline):
+    repo = tempfile.mkdtemp()
+    cfg = RepoConfig(project="bench", registry=f"{repo}/registry.db", provider="local",
+                     online_store={"type": "sqlite", "path": f"{repo}/online.db"}, offline_store={"type": offline},
+                     entity_key_serialization_version=3, repo_path=repo)
+    return FeatureStore(config=cfg)
 ent = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.INT64)
-def view(name, path, cols):
-    return FeatureView(name=name, entities=[ent], ttl=dt.timedelta(days=30), schema=[Field(name=c, dtype=Float64) for c in cols],
+def view(name, path, cols, ttl=dt.timedelta(days=30)):
+    return FeatureView(name=name, entities=[ent], ttl=ttl, schema=[Field(name=c, dtype=Float64) for c in cols],
                        source=FileSource(path=path, timestamp_field="event_timestamp"), online=True)
+'''
+
+FEAST_OFFLINE_SCRIPT = FEAST_COMMON + r'''
+va, vb, pit, offline = sys.argv[1:5]
+store = make_store(offline)
 store.apply([ent, view("view_a", va, [f"a{i}" for i in range(5)]), view("view_b", vb, [f"b{i}" for i in range(5)])])
 edf = pd.read_parquet(pit)
 edf["event_timestamp"] = edf["event_timestamp"].astype("datetime64[us, UTC]")
 t = time.perf_counter()
 df = store.get_historical_features(entity_df=edf, features=[f"view_a:a{i}" for i in range(5)] + [f"view_b:b{i}" for i in range(5)]).to_df()
-print(json.dumps({"offline_s": time.perf_counter() - t, "rows": len(df)}))
+print(json.dumps({"offline_s": time.perf_counter() - t, "rows": len(df), "with_values": int(df["a0"].notna().sum())}))
+'''
+
+FEAST_ONLINE_WORKER = FEAST_COMMON + r'''
+d, entities, check = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+store = make_store("file")
+o = view("online10", f"{d}/peer_online10.parquet", [f"a{i}" for i in range(5)] + [f"c{i}" for i in range(5)], None)
+store.apply([ent, o])
+t = time.perf_counter()
+store.materialize(dt.datetime(2025, 12, 1, tzinfo=dt.timezone.utc), dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc), ["online10"])
+info = {"materialize_s": time.perf_counter() - t}
+feats = [f"online10:a{i}" for i in range(5)] + [f"online10:c{i}" for i in range(5)]
+get = lambda k: store.get_online_features(features=feats, entity_rows=[{"entity_id": k}]).to_dict()
+info["a0"] = get(check)["a0"][0]
+print("READY " + json.dumps(info), flush=True)
+for line in sys.stdin:
+    keys = json.loads(line)
+    lat = []
+    for k in keys:
+        t = time.perf_counter()
+        get(k)
+        lat.append(time.perf_counter() - t)
+    print("LAT " + json.dumps(lat), flush=True)
 '''
 
 
-def peer_full(d: Path, home: Path) -> dict[str, Any]:
-    """Feast's offline retrieval on the full-size data (minutes, ~12 GB RSS), next to Mainsail on the same
-    files (timestamps as TIMESTAMPTZ, as Feast needs them) returning pandas as Feast does."""
-    if not FEAST_PY.exists():
-        return {"skipped": f"Feast not found at {FEAST_PY}"}
+def peer_env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def peer_slice(d: Path, e_rows: int, f_rows: int, entities: int, home: Path) -> tuple[Path, Path]:
+    """Feast (with DuckDB 2) needs one timestamp type on both sides: TIMESTAMPTZ copies of a slice."""
     import duckdb
-    import pyarrow.parquet as pq
 
-    from mainsail import Client
-
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    full = home / "full"
-    full.mkdir(exist_ok=True)
-    for v in ("view_a", "view_b", "entity"):
-        dest = d / f"peer_{v}_full.parquet"
-        if not dest.exists():
-            con.execute(f"COPY (SELECT * REPLACE (event_timestamp::TIMESTAMPTZ AS event_timestamp) FROM "
-                        f"read_parquet('{d / (v + '.parquet')}')) TO '{dest}' (FORMAT parquet)")
-        if v != "entity":
-            (full / f"{v}.parquet").symlink_to(dest)
-    c = Client(f"sqlite:///{home / 'full-meta.db'}")
-    define(c, full)
-    entity = pq.read_table(d / "peer_entity_full.parquet")
-    times, nonnull = [], 0
-    for _ in range(2):
-        t = now()
-        df = c.get_historical_features(entity, FEATURES, as_="pandas")
-        times.append(now() - t)
-        nonnull = int(df["a0"].notna().sum())
-    c.close()
-    proc = subprocess.run([str(FEAST_PY), "-c", FEAST_OFFLINE_SCRIPT, str(d / "peer_view_a_full.parquet"),
-                           str(d / "peer_view_b_full.parquet"), str(d / "peer_entity_full.parquet")],
-                          capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        return {"skipped": "Feast failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"feast_s": out["offline_s"], "feast_rows": out["rows"], "mainsail_s": min(times),
-            "mainsail_rows": entity.num_rows, "mainsail_rows_with_values": nonnull}
-
-
-def peer(d: Path, n: int, entities: int, e_rows: int, f_rows: int, home: Path) -> dict[str, Any]:
-    """Feast on a slice (and Mainsail on the same slice, for the ratio)."""
-    if not FEAST_PY.exists():
-        return {"skipped": f"Feast not found at {FEAST_PY} (python -m venv /tmp/feast-venv && "
-                           "/tmp/feast-venv/bin/pip install feast==0.67.0)"}
-    import duckdb
-    import pyarrow.parquet as pq
-
-    from mainsail import Client
-
-    # Feast (with DuckDB 2) needs one timestamp type on both sides: timestamp[us, UTC] everywhere here
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     tz = "* REPLACE (event_timestamp::TIMESTAMPTZ AS event_timestamp)"
-    for v, limit in (("view_a", f_rows // 2), ("view_b", f_rows // 2), ("online10", entities)):
-        if not (d / f"peer_{v}.parquet").exists():
-            con.execute(f"COPY (SELECT {tz} FROM read_parquet('{d / (v + '.parquet')}') LIMIT {limit}) "
-                        f"TO '{d / f'peer_{v}.parquet'}' (FORMAT parquet)")
+    sl = home / f"slice_{f_rows}"
+    sl.mkdir(exist_ok=True)
+    for v in ("view_a", "view_b"):
+        dest = d / f"peer_{v}_{f_rows}.parquet"
+        if not dest.exists():
+            con.execute(f"COPY (SELECT {tz} FROM read_parquet('{d / (v + '.parquet')}') LIMIT {f_rows // 2}) "
+                        f"TO '{dest}' (FORMAT parquet)")
+        if not (sl / f"{v}.parquet").exists():
+            (sl / f"{v}.parquet").symlink_to(dest)
     pit = d / f"peer_entity_{e_rows}.parquet"
     if not pit.exists():
         con.execute(f"COPY (SELECT {tz} FROM read_parquet('{d / 'entity.parquet'}') LIMIT {e_rows}) TO '{pit}' "
                     "(FORMAT parquet)")
-    sl = home / "slice"
-    sl.mkdir(exist_ok=True)
-    for v in ("view_a", "view_b"):
-        link = sl / f"{v}.parquet"
-        if not link.exists():
-            link.symlink_to(d / f"peer_{v}.parquet")
-    c = Client(f"sqlite:///{home / 'peer-meta.db'}")
+    return sl, pit
+
+
+def peer_offline(d: Path, py: Path, e_rows: int, f_rows: int, entities: int, n_rounds: int, home: Path) -> dict[str, Any]:
+    """Feast (file and duckdb stores), Mainsail and the floor on the same slice, pandas out, interleaved."""
+    import pyarrow.parquet as pq
+
+    from mainsail import Client
+
+    sl, pit = peer_slice(d, e_rows, f_rows, entities, home)
+    c = Client(f"sqlite:///{home / f'peer-meta-{f_rows}.db'}")
     define(c, sl)
     entity = pq.read_table(pit)
-    times = []
-    for _ in range(3):
-        t = now()
-        c.get_historical_features(entity, FEATURES, as_="pandas")  # Feast returns pandas: same output
-        times.append(now() - t)
+    rows_seen: dict[str, list[int]] = {"mainsail": [], "floor": [], "feast_file": [], "feast_duckdb": []}
+
+    def ours() -> float:
+        t, df = timed_call(lambda: c.get_historical_features(entity, FEATURES, as_="pandas"))
+        rows_seen["mainsail"].append(len(df))
+        return t
+
+    def floor() -> float:
+        t, df = timed_call(lambda: floor_join(sl, entity, "pandas"))
+        rows_seen["floor"].append(len(df))
+        return t
+
+    def feast(store: str) -> Any:
+        def case() -> float:
+            proc = subprocess.run([str(py), "-c", FEAST_OFFLINE_SCRIPT, str(sl / "view_a.parquet"),
+                                   str(sl / "view_b.parquet"), str(pit), store],
+                                  capture_output=True, text=True, timeout=3600, env=peer_env())
+            if proc.returncode != 0:
+                raise RuntimeError(f"Feast ({store}) failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:300])
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows_seen[f"feast_{store}"].append(out["rows"])
+            return out["offline_s"]
+        return case
+
+    ours()  # the first call of this client is measured in offline(); here the steady state
+    rows_seen["mainsail"].clear()
+    times = rounds({"floor": floor, "mainsail": ours, "feast_file": feast("file"), "feast_duckdb": feast("duckdb")},
+                   n_rounds)
     c.close()
-    proc = subprocess.run([str(FEAST_PY), "-c", FEAST_SCRIPT, str(d), str(n), str(entities), str(pit)],
-                          capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        return {"skipped": "Feast failed: " + proc.stderr.strip().splitlines()[-1][:300] if proc.stderr.strip() else "?"}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["mainsail_offline_s"] = min(times)
-    out["entity_rows"], out["feature_rows"] = e_rows, f_rows
+    out: dict[str, Any] = {"entity_rows": e_rows, "feature_rows": f_rows, "rounds": times, "rows": rows_seen,
+                           "ratios": {}}
+    for k in ("feast_file", "feast_duckdb", "floor"):
+        out["ratios"][f"{k} / mainsail"] = ratio_spread(times[k], times["mainsail"])
     return out
 
 
@@ -420,77 +515,94 @@ def main() -> int:
     ap.add_argument("--feature-rows", type=int, default=10_000_000)
     ap.add_argument("--entities", type=int, default=100_000, help="distinct entity ids")
     ap.add_argument("--reads", type=int, default=10_000)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peer-entity-rows", type=int, default=100_000)
     ap.add_argument("--peer-feature-rows", type=int, default=1_000_000)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
-    ap.add_argument("--peer-full", action="store_true", help="also run Feast's offline retrieval at full size "
-                    "(minutes, ~12 GB)")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--redis-url", help="a Redis db for a scratch key prefix (default $MAINSAIL_BENCH_REDIS or db 13)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--first-call", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--home", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.first_call:
+        os.environ["MAINSAIL_HOME"] = a.home
+        print(first_call_child(a.first_call, Path(a.data), Path(a.home)))
+        return 0
     if a.smoke:
-        a.entity_rows, a.feature_rows, a.entities, a.reads, a.reps = 20_000, 200_000, 5_000, 300, 1
+        a.entity_rows, a.feature_rows, a.entities, a.reads, a.rounds = 20_000, 200_000, 5_000, 300, 3
         a.no_peer = a.no_http = True
+    loads = [print_load()]
+    feast = None
+    notes = []
+    if not a.no_peer:
+        feast = peer_python("feast", "/tmp/feast-venv")
+        if feast is None:
+            notes.append(skip("feast", missing("feast")))
     d = gen(a.entity_rows, a.feature_rows, a.entities)
     with tempfile.TemporaryDirectory(prefix="mainsail-bench-features-") as tmp:
         home = Path(tmp)
         os.environ["MAINSAIL_HOME"] = str(home)
-        res: dict[str, Any] = {"offline": offline(d, a.reps, home)}
-        res["online"] = online(d, a.reads, a.entities, home, http=not a.no_http)
-        res["peer"] = {"skipped": "--no-peer"} if a.no_peer else peer(
-            d, a.reads, a.entities, a.peer_entity_rows, a.peer_feature_rows, home)
-        if a.peer_full and not a.no_peer:
-            res["peer_full"] = peer_full(d, home)
+        res: dict[str, Any] = {"offline": offline(d, a.rounds, home)}
+        res["online"] = online(d, a.reads, a.rounds, a.entities, home, not a.no_http, feast, a.redis_url)
+        if feast:
+            try:
+                res["peer"] = peer_offline(d, feast, a.peer_entity_rows, a.peer_feature_rows, a.entities, a.rounds, home)
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                notes.append(skip("feast offline", str(exc)))
+    loads.append(print_load())
+    res["notes"] = notes + res["online"].pop("notes")
+    res["load"] = loads
     if a.json:
         print(json.dumps(res, indent=2, default=str))
         return 0
-    o = res["offline"]
-    print(f"offline: {o['entity_rows']:,} entity rows x {a.feature_rows:,} feature rows (2 views, 10 features)")
-    print(f"  mainsail get_historical_features  {o['mainsail_s']:.3f} s   ({o['ratio']:.2f}x the floor)")
-    print(f"  floor: raw DuckDB ASOF JOIN       {o['floor_s']:.3f} s")
-    on = res["online"]
-    print(f"online: 1 entity x 10 features, {a.reads:,} reads (materialized {on['materialize_rows']:,} rows "
-          f"in {on['materialize_s']:.2f} s)")
-
-    def line(label: str, key: str, floor: str | None = None) -> None:
-        if key not in on:
-            return
-        v = on[key]
-        ratio = f"  p99 {v['p99_us'] / on[floor]['p99_us']:.2f}x the floor" if floor and floor in on else ""
-        print(f"  {label:<34} p50 {v['p50_us']:8.1f} us  p99 {v['p99_us']:8.1f} us{ratio}")
-
-    line("mainsail in-process (sqlite)", "sqlite", "sqlite_floor")
-    line("floor: raw sqlite3 PK lookup", "sqlite_floor")
-    line("mainsail in-process (redis)", "redis", "redis_floor")
-    line("floor: raw redis HMGET", "redis_floor")
-    if "redis_skipped" in on:
-        print(f"  redis skipped: {on['redis_skipped']}")
-    line("mainsail over HTTP (sqlite)", "http")
-    p = res["peer"]
-    if "skipped" in p:
-        print(f"peer (Feast 0.67) skipped: {p['skipped']}")
-    else:
-        print(f"peer: Feast 0.67 on {p['entity_rows']:,} entity rows x {p['feature_rows']:,} feature rows")
-        print(f"  Feast get_historical_features     {p['offline_s']:.3f} s   mainsail {p['mainsail_offline_s']:.3f} s "
-              f"({p['offline_s'] / p['mainsail_offline_s']:.1f}x faster)")
-        print(f"  Feast get_online_features (sqlite) p50 {p['online_p50_us']:8.1f} us  p99 {p['online_p99_us']:8.1f} us"
-              f"   (mainsail p99 {on['sqlite']['p99_us']:.1f} us)")
-        print(f"  Feast materialize {entities_fmt(a.entities)} rows {p['materialize_s']:.2f} s")
-    pf = res.get("peer_full")
-    if pf and "skipped" in pf:
-        print(f"peer at full size skipped: {pf['skipped']}")
-    elif pf:
-        print(f"peer at full size: {a.entity_rows:,} entity rows x {a.feature_rows:,} feature rows, pandas out")
-        print(f"  Feast get_historical_features     {pf['feast_s']:.3f} s ({pf['feast_rows']:,} rows)   mainsail "
-              f"{pf['mainsail_s']:.3f} s ({pf['mainsail_rows']:,} rows, {pf['mainsail_rows_with_values']:,} with "
-              f"values) = {pf['feast_s'] / pf['mainsail_s']:.1f}x faster")
+    report(res, a)
     return 0
 
 
-def entities_fmt(n: int) -> str:
-    return f"{n:,}"
+def report(res: dict[str, Any], a: argparse.Namespace) -> None:
+    o = res["offline"]
+
+    def sec(xs: list[float]) -> str:
+        s = spread(xs)
+        return f"{s['median']:.3f} s ({s['min']:.3f}–{s['max']:.3f})"
+
+    print(f"offline: {o['entity_rows']:,} entity rows x {a.feature_rows:,} feature rows (2 views, 10 features), "
+          f"Arrow out, median (min–max) of {len(o['rounds']['mainsail'])} interleaved rounds")
+    print(f"  mainsail get_historical_features  {sec(o['rounds']['mainsail'])}")
+    print(f"  floor: raw DuckDB ASOF JOIN       {sec(o['rounds']['floor'])}")
+    print(f"  mainsail / floor per round        {fmt_spread(o['ratio'])}  (goal ≤ 1.2x)")
+    print(f"  single call in a fresh process    {sec(o['firsts']['mainsail'])}; floor {sec(o['firsts']['floor'])}")
+    print(f"  single call / floor single call   {fmt_spread(o['first_ratio'])}  (goal ≤ 1.2x)")
+    on = res["online"]
+    print(f"online: 1 entity x 10 features, {a.reads:,} reads (materialized {on['materialize_rows']:,} rows "
+          f"in {on['materialize_s']:.2f} s)")
+    for label, key in (("mainsail in-process (sqlite)", "sqlite"), ("floor: raw sqlite3 PK lookup", "sqlite_floor"),
+                       ("Feast get_online_features (sqlite)", "feast"), ("mainsail in-process (redis)", "redis"),
+                       ("floor: raw redis HMGET", "redis_floor"), ("mainsail over HTTP (sqlite)", "http")):
+        if v := on.get(key):
+            print(f"  {label:<36} p50 {v['p50_us']:8.1f} us  p99 {v['p99_us']:8.1f} us")
+    if "redis" in on:
+        print(f"  redis p99 / HMGET floor p99: {on['redis']['p99_us'] / on['redis_floor']['p99_us']:.2f}x")
+    for label, s in on["ratios"].items():
+        print(f"  {label:<52} {fmt_spread(s)}")
+    if p := res.get("peer"):
+        print(f"peer: {p['entity_rows']:,} entity rows x {p['feature_rows']:,} feature rows, pandas out, "
+              f"median (min–max) of {len(p['rounds']['mainsail'])} interleaved rounds")
+        labels = {"mainsail": "Mainsail get_historical_features", "floor": "floor: raw DuckDB ASOF JOIN",
+                  "feast_file": "Feast 0.67, file (Dask) offline store", "feast_duckdb": "Feast 0.67, duckdb offline store"}
+        for k, label in labels.items():
+            rows = p["rows"][k]
+            bad = [r for r in rows if r != p["entity_rows"]]
+            check = "rows ok" if not bad else f"WRONG: returned {bad[0]:,} of {p['entity_rows']:,} entity rows"
+            print(f"  {label:<40} {sec(p['rounds'][k])}   {check}")
+        for label, s in p["ratios"].items():
+            print(f"  {label:<40} {fmt_spread(s)}")
+    for note in res["notes"]:
+        print(note)
+    print(" / ".join(res["load"]))
 
 
 if __name__ == "__main__":

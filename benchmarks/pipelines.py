@@ -13,8 +13,12 @@ tuning job on 1 and 2 parallel workers.
   ``max_parallel_jobs`` 1 and 2 (each trial a child run), trials in local processes and, with Ray, as
   Ray tasks.
 
-    python benchmarks/pipelines.py [--smoke] [--tasks 1000] [--processes 2] [--trials 20] [--uri URI]
-                                   [--no-ray] [--no-tuning] [--json]
+    python benchmarks/pipelines.py [--smoke] [--tasks 1000] [--processes 2] [--trials 20] [--rounds 3]
+                                   [--postgres] [--no-ray] [--no-tuning] [--json]
+
+Each DAG is measured over ``--rounds`` (at least 3) rounds, floor and Mainsail interleaved (order rotated);
+ratios per round, median (min–max). The metadata store is a fresh SQLite file, or with ``--postgres`` a
+database the benchmark creates and drops (``$MAINSAIL_BENCH_PG`` names the admin connection).
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _common import fmt_spread, print_load, ratio_spread, rounds, scratch_postgres, spread
 from rich.console import Console
 from rich.table import Table
 
@@ -116,32 +123,51 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=1000)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--uri", help="metadata store (default: a fresh SQLite file)")
+    ap.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database instead of SQLite")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-tuning", action="store_true")
-    ap.add_argument("--no-ray", action="store_true", help="Skip the Ray executor rows.")
+    ap.add_argument("--no-ray", action="store_true", help="Skip the Ray executor rows (always skipped by --smoke).")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     n, trials = (50, 2) if args.smoke else (args.tasks, args.trials)
+    if args.smoke:
+        args.no_ray = True  # ray.init alone takes 3-20 s
 
     from mainsail import Client
 
+    loads = [print_load()]
     tmp = tempfile.mkdtemp(prefix="mainsail-bench-pipelines-")
     os.environ.setdefault("MAINSAIL_HOME", tmp)
-    client = Client(args.uri or f"sqlite:///{Path(tmp) / 'bench.db'}", artifact_root=str(Path(tmp) / "art"))
-    results: dict[str, Any] = {"tasks": n, "processes": args.processes, "uri": client.uri.split("?")[0]}
+    with ExitStack() as stack:
+        uri = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        if args.postgres:
+            uri = stack.enter_context(scratch_postgres()).replace("postgresql://", "postgresql+psycopg://", 1)
+        client = Client(uri, artifact_root=str(Path(tmp) / "art"))
+        results = run_all(client, args, n, trials)
+    results["load"] = loads + [print_load()]
+    report(results, args, n, trials)
+
+
+def measured(floor_fn: Any, ours_fn: Any, n: int, n_rounds: int) -> dict[str, Any]:
+    rr = rounds({"floor": floor_fn, "mainsail": lambda: ours_fn()[0]}, n_rounds)
+    f, m = spread(rr["floor"]), spread(rr["mainsail"])
+    return {"floor_s": f["median"], "mainsail_s": m["median"], "rounds": rr,
+            "overhead_ms_per_task": (m["median"] - f["median"]) / n * 1000,
+            "ratio": ratio_spread(rr["mainsail"], rr["floor"])}
+
+
+def run_all(client: Any, args: argparse.Namespace, n: int, trials: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"tasks": n, "processes": args.processes, "uri": client.uri.split("?")[0].split("@")[-1]}
     for kind in ("fan-out", "chain"):
-        raw = floor(kind, n, args.processes)
-        ours, _ = mainsail_run(client, kind, n, args.processes)
-        results[kind] = {"floor_s": raw, "mainsail_s": ours, "overhead_ms_per_task": (ours - raw) / n * 1000,
-                         "ratio": ours / raw}
+        results[kind] = measured(lambda kind=kind: floor(kind, n, args.processes),
+                                 lambda kind=kind: mainsail_run(client, kind, n, args.processes), n, args.rounds)
     skip_ray, init_s = ("--no-ray", 0.0) if args.no_ray else start_ray(args.processes)
     results["ray"] = {"skipped": skip_ray} if skip_ray else {"init_s": init_s}
     if not skip_ray:
         for kind in ("fan-out", "chain"):
-            raw = ray_floor(kind, n)
-            ours, _ = mainsail_run(client, kind, n, args.processes, executor="ray")
-            results["ray"][kind] = {"floor_s": raw, "mainsail_s": ours, "overhead_ms_per_task": (ours - raw) / n * 1000,
-                                    "ratio": ours / raw}
+            results["ray"][kind] = measured(lambda kind=kind: ray_floor(kind, n),
+                                            lambda kind=kind: mainsail_run(client, kind, n, args.processes,
+                                                                           executor="ray"), n, args.rounds)
     if not args.no_tuning:
         parallel = (1,) if args.smoke else (1, 2)
         results["tuning"] = {f"{p}_workers_s": tuning(client, trials, p) for p in parallel}
@@ -153,18 +179,25 @@ def main() -> None:
         import ray
 
         ray.shutdown()
+    return results
+
+
+def report(results: dict[str, Any], args: argparse.Namespace, n: int, trials: int) -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    console = Console()
-    table = Table("executor", "DAG", "tasks", "floor", "Mainsail", "overhead / task", "ratio",
-                  title=f"{args.processes} processes, {results['uri'].split(':')[0]}",
+    skip_ray = results["ray"].get("skipped")
+    init_s = results["ray"].get("init_s", 0.0)
+    console = Console(width=None if sys.stdout.isatty() else 170)
+    table = Table("executor", "DAG", "tasks", "floor (median)", "Mainsail (median)", "overhead / task",
+                  "ratio per round: median (min–max)",
+                  title=f"{args.processes} processes, {results['uri'].split(':')[0]}, {args.rounds} interleaved rounds",
                   caption="floor: raw ProcessPoolExecutor (local), raw ray.remote tasks (ray)")
     rows = [("local", kind, results[kind]) for kind in ("fan-out", "chain")]
     rows += [("ray", kind, results["ray"][kind]) for kind in ("fan-out", "chain") if not skip_ray]
     for executor, kind, r in rows:
         table.add_row(executor, kind, str(n), f"{r['floor_s']:.3f} s", f"{r['mainsail_s']:.3f} s",
-                      f"{r['overhead_ms_per_task']:.2f} ms", f"{r['ratio']:.1f}x")
+                      f"{r['overhead_ms_per_task']:.2f} ms", fmt_spread(r["ratio"], digits=1))
     console.print(table)
     if skip_ray:
         console.print(f"Ray rows skipped: {skip_ray}", markup=False)
@@ -176,6 +209,7 @@ def main() -> None:
             one, two = t[f"{prefix}1_workers_s"], t[f"{prefix}2_workers_s"]
             console.print(f"tuning, {trials} trials (random forest, breast_cancer), trials on {label}: "
                           f"1 worker {one:.1f} s, 2 workers {two:.1f} s ({one / two:.2f}x)")
+    console.print(" / ".join(results["load"]))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """Registry benchmark: load a registered model by alias (cold and warm cache), resolve alias → version.
 
 Mainsail (embedded SQLite, optionally over HTTP) against the raw floor — ``pickle.load`` of the same sklearn
-file, ``XGBClassifier().load_model`` of the package's UBJ file, and a raw sqlite3 SELECT joining
-model_aliases / registered_models / model_versions on the same db file — and, when it is installed, MLflow.
-"Cold" = the model cache folder is deleted before each load (the OS page cache stays warm).
+file (in this process, and in a lean process of its own that imports nothing else), ``XGBClassifier().
+load_model`` of the package's UBJ file, and a raw sqlite3 SELECT joining model_aliases / registered_models /
+model_versions on the same db file — and, when its venv exists, MLflow 3.17: ``mlflow.pyfunc.load_model``
+and the native ``mlflow.sklearn.load_model`` of the same folder. "Cold" = the model cache folder is deleted
+before each load (the OS page cache stays warm). Each round (at least 3, interleaved) takes the median of
+``--reps`` loads per system; ratios are per round, median (min–max).
 
-    python benchmarks/registry.py [--smoke] [--no-http] [--mlflow-python PATH] [--reps 7] [--json]
+    python benchmarks/registry.py [--smoke] [--no-http] [--rounds 3] [--reps 5] [--json]
 
 ``--smoke`` (tiny models, 200 resolves, no HTTP, no MLflow) exits non-zero only when a loaded model's
 predictions differ from the original's (as does a full run).
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import shutil
@@ -32,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import fmt_spread, missing, peer_python, print_load, ratio_spread, rounds, skip, spread
 from rich.console import Console
 from rich.table import Table
 
-MLFLOW_VENV_PY = Path("/tmp/mlflow-venv/bin/python")
 ALIAS = "champion"
 now = time.perf_counter
 FLOOR_SQL = ("SELECT v.* FROM registered_models m JOIN model_aliases a ON a.model_id = m.id AND a.alias = ? "
@@ -122,10 +124,9 @@ def _xgb_load(path: str) -> Any:
     return m
 
 
-def bench_loads(home: Path, x: np.ndarray, models: dict[str, Any], reps: int) -> dict[str, Any]:
-    """log_model + alias, then load_model cold/warm, the raw-deserialize floor and a warm-path breakdown."""
+def register(home: Path, x: np.ndarray, models: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """log_model + alias for each model; where its cache lives and what the floor loads."""
     import mainsail
-    from mainsail.registry.packaging import verify_package
 
     client, out = mainsail.get_client(), {}
     for kind, model in models.items():
@@ -135,16 +136,51 @@ def bench_loads(home: Path, x: np.ndarray, models: dict[str, Any], reps: int) ->
         client.set_model_alias(name, ALIAS, v.version)
         uri, cache = f"models:/{name}@{ALIAS}", home / "cache" / "models" / v.id
         file = cache / ("model.pkl" if kind == "sklearn" else "model.ubj")
+        mainsail.load_model(uri)  # fills the cache, so the floor's file exists
+        out[kind] = {"name": name, "version_id": v.id, "uri": uri, "cache": str(cache), "file": str(file),
+                     "file_mb": file.stat().st_size / 1e6,
+                     "floor_how": "pickle.load(model.pkl)" if kind == "sklearn" else "XGBClassifier().load_model(model.ubj)"}
+    return out
+
+
+def load_round(info: dict[str, dict[str, Any]], x: np.ndarray, models: dict[str, Any], reps: int) -> dict[str, Any]:
+    """One round: for every model, ``reps`` × (cold load, warm load, floor in this process), medians."""
+    import mainsail
+    from mainsail.registry.packaging import verify_package
+
+    out = {}
+    for kind, i in info.items():
+        file, cache = Path(i["file"]), Path(i["cache"])
         floor = (lambda f=file: _pickle_load(f)) if kind == "sklearn" else (lambda f=str(file): _xgb_load(f))
-        load = lambda uri=uri: mainsail.load_model(uri)  # noqa: E731
-        res = load_times({"cold_s": load, "warm_s": load, "floor_s": floor}, cache, reps, model, x)
-        res["floor_how"] = "pickle.load(model.pkl)" if kind == "sklearn" else "XGBClassifier().load_model(model.ubj)"
-        res["file_mb"] = file.stat().st_size / 1e6
-        res["resolve_s"] = timed(lambda uri=uri: client.resolve_model(uri), reps)
+        load = lambda uri=i["uri"]: mainsail.load_model(uri)  # noqa: E731
+        res = load_times({"cold_s": load, "warm_s": load, "floor_s": floor}, cache, reps, models[kind], x)
+        res["resolve_s"] = timed(lambda uri=i["uri"]: mainsail.get_client().resolve_model(uri), reps)
         res["verify_s"] = timed(lambda cache=cache: verify_package(cache), reps)
-        res.update(name=name, version_id=v.id, uri=uri, cache=str(cache))
         out[kind] = res
     return out
+
+
+LEAN_FLOOR = r'''
+import pickle, statistics, sys, time
+path, reps = sys.argv[1], int(sys.argv[2])
+def load():
+    with open(path, "rb") as f:
+        return pickle.load(f)
+load()  # imports the model's modules, outside the timings
+ts = []
+for _ in range(reps):
+    t = time.perf_counter(); m = load(); ts.append(time.perf_counter() - t); del m
+print(statistics.median(ts))
+'''
+
+
+def lean_floor(file: str, reps: int) -> float:
+    """``pickle.load`` in a process of its own that imports only what unpickling needs."""
+    proc = subprocess.run([sys.executable, "-c", LEAN_FLOOR, file, str(reps)], capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-1000:])
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def bench_resolve(client: Any, uri: str, n: int) -> dict[str, Any]:
@@ -205,16 +241,14 @@ def bench_http(d: Path, sk: dict[str, Any], original: Any, x: np.ndarray, n: int
         log.close()
 
 
-MLFLOW_SCRIPT = r'''
-import json, os, statistics, sys, time
-import numpy as np
+MLFLOW_SETUP = r"""
+import json, os, sys, time
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
-import mlflow, mlflow.artifacts, mlflow.pyfunc, mlflow.sklearn
+import mlflow, mlflow.artifacts
 from mlflow import MlflowClient
 
-cfg, tmp, n, reps = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-now = time.perf_counter
+cfg, tmp, n = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 x, y = make_classification(**cfg["data"])
 model = RandomForestClassifier(**cfg["rf"]).fit(x, y)
 mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
@@ -224,20 +258,8 @@ with mlflow.start_run():
                              serialization_format="cloudpickle")
 client = MlflowClient()
 client.set_registered_model_alias("bench-sklearn", "champion", "1")
-uri = "models:/bench-sklearn@champion"
-def timed(fn):
-    ts, out = [], None
-    for _ in range(reps):
-        t0 = now(); out = fn(); ts.append(now() - t0)
-    return statistics.median(ts), out
-def ok(m):
-    return bool(np.array_equal(np.asarray(m.predict(x[:100])), model.predict(x[:100])))
-out = {"version": mlflow.__version__}
-t0 = now(); mlflow.pyfunc.load_model(uri); out["first_load_s"] = now() - t0
-out["cold_s"], m = timed(lambda: mlflow.pyfunc.load_model(uri))  # no local cache: downloads every time
-local = mlflow.artifacts.download_artifacts(uri)
-out["warm_s"], m2 = timed(lambda: mlflow.pyfunc.load_model(local))
-out["ok"] = ok(m) and ok(m2)
+local = mlflow.artifacts.download_artifacts("models:/bench-sklearn@champion", dst_path=f"{tmp}/local")
+out = {"version": mlflow.__version__, "local": local}
 out["file_mb"] = max(os.path.getsize(os.path.join(local, f)) for f in os.listdir(local)) / 1e6
 client.get_model_version_by_alias("bench-sklearn", "champion")
 ns = []
@@ -246,56 +268,85 @@ for _ in range(n):
     ns.append(time.perf_counter_ns() - t0)
 out["resolve_ns"] = ns
 print("MLFLOW_JSON " + json.dumps(out))
-'''
+"""
+
+MLFLOW_ROUND = r"""
+import json, statistics, sys, time
+import numpy as np
+from sklearn.datasets import make_classification
+import mlflow, mlflow.pyfunc, mlflow.sklearn
+
+cfg, tmp, local, reps = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+x, _ = make_classification(**cfg["data"])
+uri = "models:/bench-sklearn@champion"
+def timed(fn):
+    fn()  # first call (imports) outside the timings
+    ts, out = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter(); out = fn(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts), out
+out = {}
+out["cold_s"], m = timed(lambda: mlflow.pyfunc.load_model(uri))  # no local cache: downloads every time
+out["native_cold_s"], m1 = timed(lambda: mlflow.sklearn.load_model(uri))
+out["warm_s"], m2 = timed(lambda: mlflow.pyfunc.load_model(local))
+out["native_warm_s"], m3 = timed(lambda: mlflow.sklearn.load_model(local))
+preds = [np.asarray(k.predict(x[:100])) for k in (m, m1, m2, m3)]
+out["preds"] = preds[0].tolist()
+out["ok"] = all(np.array_equal(p, preds[0]) for p in preds)
+print("MLFLOW_JSON " + json.dumps(out))
+"""
 
 
-def find_mlflow_python(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    if MLFLOW_VENV_PY.exists():
-        return str(MLFLOW_VENV_PY)
-    return sys.executable if importlib.util.find_spec("mlflow") is not None else None
-
-
-def bench_mlflow(python: str, d: Path, cfg: dict[str, Any], n: int, reps: int) -> dict[str, Any]:
-    (d / "mlflow_bench.py").write_text(MLFLOW_SCRIPT)
+def run_mlflow(python: str, script: str, args: list[str], d: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TMPDIR": str(d), "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
-    proc = subprocess.run([python, str(d / "mlflow_bench.py"), json.dumps(cfg), str(d), str(n), str(reps)],
-                          capture_output=True, text=True, env=env, cwd=d, timeout=1800)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, env=env, cwd=d, timeout=1800)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("MLFLOW_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"mlflow script failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    res = json.loads(line.removeprefix("MLFLOW_JSON "))
-    res["resolve"] = stats(res.pop("resolve_ns"))
-    return res
+    return json.loads(line.removeprefix("MLFLOW_JSON "))
 
 
 def ms(x: float | None) -> str:
     return "—" if x is None else f"{x * 1e3:,.1f}"
 
 
+def msr(xs: list[float]) -> str:
+    s = spread(xs)
+    return f"{s['median'] * 1e3:,.1f} ({s['min'] * 1e3:,.1f}–{s['max'] * 1e3:,.1f})"
+
+
 def render(res: dict[str, Any], console: Console) -> None:
     flag = {True: "[green]ok[/]", False: "[red]WRONG[/]"}
-    t = Table(title=f"load_model(\"models:/NAME@{ALIAS}\"), median of {res['reps']} (ms)")
-    for col in ("system", "model", "file MB", "cold", "warm", "floor", "cold/floor", "warm/floor", "predict"):
+    rr = res["rounds"]
+    t = Table(title=f"load_model(\"models:/NAME@{ALIAS}\") ms: median (min–max) over {len(rr['mainsail'])} "
+                    f"interleaved rounds of the median of {res['reps']} loads")
+    for col in ("system", "model", "file MB", "cold", "warm", "predict"):
         t.add_column(col, justify="left" if col in ("system", "model") else "right")
-    for kind, r in res["loads"].items():
-        t.add_row("Mainsail, embedded sqlite", kind, f"{r['file_mb']:.1f}", ms(r["cold_s"]), ms(r["warm_s"]),
-                  ms(r["floor_s"]), f"{r['cold_s'] / r['floor_s']:.2f}x", f"{r['warm_s'] / r['floor_s']:.2f}x",
-                  flag[r["ok"]])
-    sk = res["loads"]["sklearn"]
+    for kind, i in res["models"].items():
+        r = [x[kind] for x in rr["mainsail"]]
+        t.add_row("Mainsail, embedded SQLite", kind, f"{i['file_mb']:.1f}", msr([x["cold_s"] for x in r]),
+                  msr([x["warm_s"] for x in r]), flag[all(x["ok"] for x in r)])
+        t.add_row(f"  floor: {i['floor_how']}, same process", kind, "", "", msr([x["floor_s"] for x in r]), "")
+    if lean := rr.get("lean_floor"):
+        t.add_row("  floor: pickle.load, lean process of its own", "sklearn", "", "", msr(lean), "")
+    sk = res["models"]["sklearn"]
     if h := res.get("http"):
         hl = h["load"]
-        t.add_row("Mainsail, HTTP server", "sklearn", f"{sk['file_mb']:.1f}", ms(hl["cold_s"]), ms(hl["warm_s"]),
-                  ms(sk["floor_s"]), f"{hl['cold_s'] / sk['floor_s']:.2f}x", f"{hl['warm_s'] / sk['floor_s']:.2f}x",
-                  flag[hl["ok"]])
-    if m := res.get("mlflow"):
-        t.add_row(f"MLflow {m['version']} pyfunc (warm = local folder)", "sklearn", f"{m['file_mb']:.1f}",
-                  ms(m["cold_s"]), ms(m["warm_s"]), "—", "—", "—", flag[m["ok"]])
+        t.add_row("Mainsail, HTTP server (1 round)", "sklearn", f"{sk['file_mb']:.1f}", ms(hl["cold_s"]),
+                  ms(hl["warm_s"]), flag[hl["ok"]])
+    if m := rr.get("mlflow"):
+        v = res["mlflow"]["version"]
+        t.add_row(f"MLflow {v} pyfunc.load_model (warm = local folder)", "sklearn", f"{res['mlflow']['file_mb']:.1f}",
+                  msr([x["cold_s"] for x in m]), msr([x["warm_s"] for x in m]), flag[all(x["ok"] for x in m)])
+        t.add_row(f"MLflow {v} sklearn.load_model (native)", "sklearn", "", msr([x["native_cold_s"] for x in m]),
+                  msr([x["native_warm_s"] for x in m]), flag[all(x["ok"] for x in m)])
     console.print(t)
-    for kind, r in res["loads"].items():
-        console.print(f"  {kind} floor = {r['floor_how']}; warm path parts: resolve {ms(r['resolve_s'])} ms + "
-                      f"verify_package (SHA-256, stat-cached) {ms(r['verify_s'])} ms + deserialize ≈ floor {ms(r['floor_s'])} ms")
+    last = rr["mainsail"][-1]
+    for kind, r in last.items():
+        console.print(f"  {kind} warm path parts (last round): resolve {ms(r['resolve_s'])} ms + verify_package "
+                      f"(stat-cached SHA-256) {ms(r['verify_s'])} ms + deserialize ≈ floor {ms(r['floor_s'])} ms")
     t = Table(title=f"Resolve models:/NAME@{ALIAS} → version (µs per op)")
     for col in ("system", "n", "mean", "p50", "p99", "result"):
         t.add_column(col, justify="left" if col == "system" else "right")
@@ -311,42 +362,59 @@ def render(res: dict[str, Any], console: Console) -> None:
     console.print(t)
     for note in res.get("notes", []):
         console.print(note)
+    console.print("ratios per round (same load), median (min–max):")
     for label, (val, goal) in res["ratios"].items():
-        console.print(f"  {label:<56} {val:10.2f}x   {goal}")
+        console.print(f"  {label:<60} {fmt_spread(val) if isinstance(val, dict) else f'{val:.2f}x'}   {goal}")
+    console.print(" / ".join(res["load"]))
 
 
-def ratios(res: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    out: dict[str, tuple[float, str]] = {}
-    for kind, r in res["loads"].items():
-        out[f"{kind} warm load / floor"] = (r["warm_s"] / r["floor_s"], "(goal ≤ 2x)")
-        out[f"{kind} cold load / floor"] = (r["cold_s"] / r["floor_s"], "")
+def ratios(res: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    out: dict[str, tuple[Any, str]] = {}
+    rr = res["rounds"]
+    for kind in res["models"]:
+        r = [x[kind] for x in rr["mainsail"]]
+        out[f"{kind} warm load / floor (same process)"] = (
+            ratio_spread([x["warm_s"] for x in r], [x["floor_s"] for x in r]), "(goal ≤ 1.1x)")
+        out[f"{kind} cold load / floor (same process)"] = (
+            ratio_spread([x["cold_s"] for x in r], [x["floor_s"] for x in r]), "")
+    sk = [x["sklearn"] for x in rr["mainsail"]]
+    if lean := rr.get("lean_floor"):
+        out["sklearn warm load / floor (lean process)"] = (ratio_spread([x["warm_s"] for x in sk], lean), "")
     rs, fr = res["resolve"], res["floor_resolve"]
-    out["resolve p50 / floor p50"] = (rs["p50_us"] / fr["p50_us"], "(goal ≤ 3x)")
+    out["resolve p50 / floor p50"] = (rs["p50_us"] / fr["p50_us"], "(goal ≤ 20x)")
     if h := res.get("http"):
         out["HTTP resolve p50 / floor p50"] = (h["resolve"]["p50_us"] / fr["p50_us"], "")
-    if m := res.get("mlflow"):
-        sk = res["loads"]["sklearn"]
-        out["mlflow cold load / mainsail cold load"] = (m["cold_s"] / sk["cold_s"], "")
-        out["mlflow local-folder load / mainsail warm load"] = (m["warm_s"] / sk["warm_s"], "")
-        out["mlflow resolve p50 / mainsail resolve p50"] = (m["resolve"]["p50_us"] / rs["p50_us"], "")
+    if m := rr.get("mlflow"):
+        out["MLflow pyfunc warm / Mainsail warm"] = (ratio_spread([x["warm_s"] for x in m], [x["warm_s"] for x in sk]), "")
+        out["MLflow native sklearn warm / Mainsail warm"] = (
+            ratio_spread([x["native_warm_s"] for x in m], [x["warm_s"] for x in sk]), "(> 1: Mainsail faster)")
+        out["MLflow pyfunc cold / Mainsail cold"] = (ratio_spread([x["cold_s"] for x in m], [x["cold_s"] for x in sk]), "")
+        out["MLflow native sklearn cold / Mainsail cold"] = (
+            ratio_spread([x["native_cold_s"] for x in m], [x["cold_s"] for x in sk]), "")
+        out["MLflow resolve p50 / Mainsail resolve p50"] = (res["mlflow"]["resolve"]["p50_us"] / rs["p50_us"], "")
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny models, 200 resolves, no HTTP, no MLflow")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions per load measurement (default 7; smoke 3)")
+    ap.add_argument("--reps", type=int, default=None, help="loads per system per round (default 5; smoke 3)")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--resolves", type=int, default=None, help="embedded resolves (default 10,000; smoke 200)")
     ap.add_argument("--http", action=argparse.BooleanOptionalAction, default=None,
                     help="also measure over a server subprocess, 1,000 resolves (default: on unless --smoke)")
-    ap.add_argument("--mlflow-python", help="a python that has mlflow (default: /tmp/mlflow-venv/bin/python)")
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None, help="MLflow (default: unless --smoke)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     args = ap.parse_args()
-    reps = args.reps or (3 if args.smoke else 7)
+    reps = args.reps or (2 if args.smoke else 5)
     n = args.resolves or (200 if args.smoke else 10_000)
     http = (not args.smoke) if args.http is None else args.http
+    peers = (not args.smoke) if args.peers is None else args.peers
     cfg = config(args.smoke)
-    res: dict[str, Any] = {"reps": reps, "config": cfg, "notes": []}
+    res: dict[str, Any] = {"reps": reps, "config": cfg, "notes": [], "load": [print_load()]}
+    mlflow_py = peer_python("mlflow", "/tmp/mlflow-venv") if peers else None
+    if peers and mlflow_py is None:
+        res["notes"].append(skip("mlflow", missing("mlflow")))
     with tempfile.TemporaryDirectory(prefix="bench-reg-") as tmp:
         d = Path(tmp)
         os.environ.update(MAINSAIL_HOME=str(d / "home"), MAINSAIL_ARTIFACT_ROOT=str(d / "art"),
@@ -356,32 +424,40 @@ def main() -> int:
         mainsail.set_tracking_uri(f"sqlite:///{d}/m.db")
         mainsail.set_experiment("bench")
         x, models = train(cfg)
-        res["loads"] = bench_loads(d / "home", x, models, reps)
-        sk = res["loads"]["sklearn"]
+        res["models"] = info = register(d / "home", x, models)
+        sk = info["sklearn"]
+        cases: dict[str, Any] = {"mainsail": lambda: load_round(info, x, models, reps),
+                                 "lean_floor": lambda: lean_floor(sk["file"], reps)}
+        if mlflow_py:
+            md = d / "mlflow"
+            md.mkdir()
+            try:
+                res["mlflow"] = run_mlflow(str(mlflow_py), MLFLOW_SETUP, [json.dumps(cfg), str(md), str(min(n, 1000))], md)
+                res["mlflow"]["resolve"] = stats(res["mlflow"].pop("resolve_ns"))
+                cases["mlflow"] = lambda: run_mlflow(str(mlflow_py), MLFLOW_ROUND,
+                                                     [json.dumps(cfg), str(md), res["mlflow"]["local"], str(reps)], md)
+                res["notes"].append("MLflow: serialization_format='cloudpickle' (pickle, like Mainsail's; its default "
+                                    "skops refuses RandomForest without skops_trusted_types). It has no local model "
+                                    "cache: load_model(models:/…) downloads every time, so its 'warm' is a load of an "
+                                    "already downloaded folder.")
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                res["notes"].append(skip("mlflow", str(exc)))
+        res["rounds"] = rounds(cases, args.rounds)
+        if m := res["rounds"].get("mlflow"):
+            want = models["sklearn"].predict(x[:100]).tolist()
+            for r in m:
+                r["ok"] = r["ok"] and r.pop("preds") == want
         res["resolve"] = bench_resolve(mainsail.get_client(), sk["uri"], n)
         res["floor_resolve"] = bench_floor_resolve(d / "m.db", sk["name"], sk["version_id"], n)
         if http:
             res["http"] = bench_http(d, sk, models["sklearn"], x, min(n, 1000), min(reps, 3))
         mainsail.set_tracking_uri(None)
-    if not args.smoke:
-        py = find_mlflow_python(args.mlflow_python)
-        if py is None:
-            res["notes"].append("MLflow not installed — peer skipped")
-        else:
-            with tempfile.TemporaryDirectory(prefix="bench-reg-mlflow-") as tmp:
-                try:
-                    res["mlflow"] = bench_mlflow(py, Path(tmp), cfg, min(n, 1000), reps)
-                    res["notes"].append("MLflow: serialization_format='cloudpickle' (pickle, like Mainsail's; "
-                                        "its default skops refuses RandomForest without skops_trusted_types). It has "
-                                        "no local model cache: load_model(models:/…) downloads every time, so its "
-                                        "'warm' is pyfunc.load_model of an already downloaded folder.")
-                except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-                    res["notes"].append(f"MLflow run failed — skipped: {exc}")
+    res["load"].append(print_load())
     res["ratios"] = ratios(res)
-    ok = all(r["ok"] for r in res["loads"].values()) and res["resolve"]["ok"] and res["floor_resolve"]["ok"]
-    ok = ok and res.get("http", {"load": {"ok": True}})["load"]["ok"]
+    ok = all(r[k]["ok"] for r in res["rounds"]["mainsail"] for k in r) and res["resolve"]["ok"]
+    ok = ok and res["floor_resolve"]["ok"] and res.get("http", {"load": {"ok": True}})["load"]["ok"]
     if args.json:
-        print(json.dumps({**res, "ratios": {k: v for k, (v, _) in res["ratios"].items()}}, indent=2))
+        print(json.dumps({**res, "ratios": {k: v for k, (v, _) in res["ratios"].items()}}, indent=2, default=str))
     else:
         render(res, Console(width=None if sys.stdout.isatty() else 170))
     return 0 if ok else 1

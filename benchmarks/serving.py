@@ -1,21 +1,30 @@
 """Serving benchmark: one-record ``/predict`` latency (p50/p99) and throughput for a scikit-learn
-LogisticRegression, measured on loopback with an async load generator (aiohttp).
+LogisticRegression, on loopback with an async load generator (aiohttp) at 1, 8 and 32 clients.
 
-Floor: raw ``model.predict`` in-process, plus a bare FastAPI/uvicorn echo endpoint (the HTTP cost any
-Python server pays). Mainsail: a ``mainsail serve`` replica (inference logging on), with adaptive
-micro-batching and with it off (``--max-batch 1``) under 32 concurrent clients. Peer: ``mlflow models
-serve`` from /tmp/mlflow-venv (skipped, with the reason printed, when it is not installed).
+Every server runs at once; each round (at least 3) drives each of them in turn for ``--seconds`` per client
+count, the order rotated every round, so all see the same background load. Ratios are per round, median
+(min–max).
 
-    python benchmarks/serving.py [--smoke] [--seconds 5] [--clients 32] [--no-peer] [--json]
+- floors: raw ``model.predict`` in-process; a bare Starlette endpoint that parses the records and calls
+  ``model.predict`` (what any Python server must do), and a FastAPI echo (the HTTP cost alone);
+- Mainsail: a ``mainsail serve`` replica (inference logging on, adaptive micro-batching), and with
+  batching off (``--max-batch 1``);
+- peers, each from its own venv under /work/peers (skipped with the reason printed when absent), at
+  their defaults and with 2 workers/replicas: ``mlflow models serve`` (MLflow 3.17), BentoML 1.4,
+  LitServe 0.2, Ray Serve 2.60 (``max_ongoing_requests`` raised to 64, its default of 5 throttles 32
+  clients).
 
-``--smoke`` runs for a fraction of a second per case and exits non-zero only when a served prediction
-differs from the model's own.
+    python benchmarks/serving.py [--smoke] [--seconds 3] [--clients 1,8,32] [--rounds 3] [--no-peers] [--json]
+
+``--smoke`` runs a fraction of a second per case, no peers, and exits non-zero only when a served
+prediction differs from the model's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -28,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import fmt_spread, missing, peer_bin, print_load, ratio_spread, skip, spread
 from rich.console import Console
 from rich.table import Table
 
-MLFLOW_BIN = Path("/tmp/mlflow-venv/bin")
 now = time.perf_counter
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 170)
 ECHO_APP = textwrap.dedent("""
     from fastapi import FastAPI, Request
     from fastapi.responses import Response
@@ -42,6 +51,83 @@ ECHO_APP = textwrap.dedent("""
     @app.post("/predict")
     async def echo(request: Request) -> Response:
         return Response(await request.body(), media_type="application/json")
+
+    @app.get("/health")
+    def health():
+        return {}
+""")
+PREDICT = textwrap.dedent("""
+    import json, os
+    import joblib
+    import numpy as np
+    MODEL = joblib.load(os.environ["BENCH_MODEL"])
+    COLS = json.loads(os.environ["BENCH_COLS"])
+    def predict(records):
+        x = np.array([[r[c] for c in COLS] for r in records], dtype=float)
+        return MODEL.predict(x).tolist()
+""")
+STARLETTE_APP = PREDICT + textwrap.dedent("""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def route(request: Request) -> Response:
+        body = await request.json()
+        return JSONResponse({"predictions": predict(body["records"])})
+
+    async def health(request: Request) -> Response:
+        return Response("ok")
+
+    app = Starlette(routes=[Route("/predict", route, methods=["POST"]), Route("/health", health)])
+""")
+BENTO_SERVICE = PREDICT + textwrap.dedent("""
+    import bentoml
+
+    @bentoml.service(workers=int(os.environ.get("BENCH_WORKERS", "1")))
+    class Bench:
+        @bentoml.api
+        def predict(self, records: list[dict]) -> dict:
+            return {"predictions": predict(records)}
+""")
+LITSERVE_APP = PREDICT + textwrap.dedent("""
+    import sys
+    import litserve as ls
+
+    class API(ls.LitAPI):
+        def setup(self, device):
+            pass
+        def decode_request(self, request):
+            return request["records"]
+        def predict(self, records):
+            return predict(records)
+        def encode_response(self, output):
+            return {"predictions": output}
+
+    if __name__ == "__main__":
+        workers = int(os.environ.get("BENCH_WORKERS", "0"))
+        kw = {"workers_per_device": workers} if workers else {}
+        ls.LitServer(API(), accelerator="cpu", **kw).run(port=int(sys.argv[1]), generate_client_file=False)
+""")
+RAY_APP = PREDICT + textwrap.dedent("""
+    import sys, time
+    import ray
+    from ray import serve
+    from starlette.requests import Request
+
+    @serve.deployment(num_replicas=int(os.environ.get("BENCH_WORKERS", "1")), max_ongoing_requests=64)
+    class Bench:
+        async def __call__(self, request: Request):
+            body = await request.json()
+            return {"predictions": predict(body["records"])}
+
+    if __name__ == "__main__":
+        ray.init(num_cpus=2, include_dashboard=False)
+        serve.start(http_options={"host": "127.0.0.1", "port": int(sys.argv[1])})
+        serve.run(Bench.bind(), route_prefix="/predict")
+        print("RAY READY", flush=True)
+        while True:
+            time.sleep(3600)
 """)
 
 
@@ -49,22 +135,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    import httpx
-
-    deadline = now() + timeout
-    while now() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready")
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -101,8 +171,9 @@ async def load(url: str, body: bytes, clients: int, seconds: float) -> dict[str,
             "n": len(lat), "errors": errors}
 
 
-def setup(home: Path, n_features: int = 10) -> tuple[Any, np.ndarray, list[dict[str, float]], str]:
-    """Train, package, register and deploy; returns (model, X, one-record body records, sqlite uri)."""
+def setup(home: Path, n_features: int = 10) -> tuple[Any, np.ndarray, list[str], str]:
+    """Train, package, register and deploy; returns (model, X, column names, sqlite uri)."""
+    import joblib
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
@@ -113,6 +184,7 @@ def setup(home: Path, n_features: int = 10) -> tuple[Any, np.ndarray, list[dict[
     x = rng.normal(size=(5000, n_features))
     y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=5000) > 0).astype(int)
     model = LogisticRegression(max_iter=500).fit(x, y)
+    joblib.dump(model, home / "model.joblib")
     cols = [f"f{i}" for i in range(n_features)]
     uri = f"sqlite:///{home / 'bench.db'}"
     client = Client(uri, artifact_root=str(home / "artifacts"))
@@ -125,158 +197,256 @@ def setup(home: Path, n_features: int = 10) -> tuple[Any, np.ndarray, list[dict[
     client.set_model_alias("bench", "champion", 1)
     client.create_deployment("bench", "models:/bench@champion")
     client.close()
-    return model, x, [dict(zip(cols, map(float, x[0]), strict=True))], uri
+    return model, x, cols, uri
 
 
-def start(args: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    wait_ready(ready, proc)
-    return proc
+class Server:
+    """One server process: how to start it, where it answers, what a request body looks like."""
+
+    def __init__(self, key: str, label: str, args: list[str], env: dict[str, str], ready: str, url: str,
+                 body: bytes, home: Path, ready_method: str = "GET") -> None:
+        self.key, self.label, self.url, self.body = key, label, url, body
+        log = home / f"{key}.log"
+        self.log = log
+        self.proc = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=home,
+                                     start_new_session=True)
+        self.ready, self.ready_method = ready, ready_method
+
+    def wait(self, timeout: float = 180) -> None:
+        import httpx
+
+        deadline = now() + timeout
+        while now() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode}: {self.log.read_text()[-600:]}")
+            try:
+                if self.ready_method == "POST":
+                    r = httpx.post(self.ready, content=self.body, headers={"content-type": "application/json"}, timeout=2)
+                else:
+                    r = httpx.get(self.ready, timeout=2)
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"not ready after {timeout:.0f} s: {self.log.read_text()[-600:]}")
+
+    def stop(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the server and the workers it started, nothing else
+            self.proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def servers(home: Path, cols: list[str], records: list[dict[str, float]], peers: bool, workers: list[int]
+            ) -> tuple[list[Server], list[str]]:
+    """Start every server (ours, floors and the installed peers); returns them and the skip notes."""
+    import orjson
+
+    body = orjson.dumps({"records": records})
+    base = {**os.environ, "BENCH_MODEL": str(home / "model.joblib"), "BENCH_COLS": json.dumps(cols),
+            "MAINSAIL_HOME": str(home)}
+    for name, text in (("echo_app.py", ECHO_APP), ("starlette_app.py", STARLETTE_APP), ("bento_service.py", BENTO_SERVICE),
+                       ("litserve_app.py", LITSERVE_APP), ("ray_app.py", RAY_APP)):
+        (home / name).write_text(text)
+    out: list[Server] = []
+    notes: list[str] = []
+
+    def uvicorn(key: str, label: str, app: str) -> None:
+        port = free_port()
+        out.append(Server(key, label, [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level",
+                                       "warning", "--no-access-log", "--app-dir", str(home)], base,
+                          f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{port}/predict", body, home))
+
+    uvicorn("echo", "floor: FastAPI echo (HTTP only)", "echo_app:app")
+    uvicorn("starlette", "floor: bare Starlette + model.predict", "starlette_app:app")
+    for key, label, extra in (("mainsail", "Mainsail `mainsail serve`", []),
+                              ("mainsail_nobatch", "Mainsail, micro-batching off", ["--max-batch", "1"])):
+        port = free_port()
+        out.append(Server(key, label, [sys.executable, "-m", "mainsail.cli.main", "serve", "bench", "--port", str(port),
+                                       *extra], base, f"http://127.0.0.1:{port}/ready",
+                          f"http://127.0.0.1:{port}/predict", body, home))
+    if peers:
+        peer_env = {k: v for k, v in base.items() if k != "PYTHONPATH"}
+        if mb := peer_bin("mlflow"):
+            r = subprocess.run([str(mb / "python"), "-c", "import joblib, mlflow.sklearn, sys; "
+                                "mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2])",
+                                str(home / "model.joblib"), str(home / "mlflow-model")], capture_output=True, text=True,
+                               env=peer_env)
+            if r.returncode:
+                notes.append(skip("mlflow", f"could not save the model: {r.stderr.strip()[-300:]}"))
+            else:
+                for w in workers:
+                    port = free_port()
+                    out.append(Server(f"mlflow_w{w}", f"MLflow `models serve`, {w} worker{'s' if w > 1 else ''}",
+                                      [str(mb / "mlflow"), "models", "serve", "-m", str(home / "mlflow-model"), "-p",
+                                       str(port), "--env-manager", "local", "--host", "127.0.0.1", "-w", str(w)],
+                                      {**peer_env, "PATH": f"{mb}:{os.environ.get('PATH', '')}"},
+                                      f"http://127.0.0.1:{port}/ping", f"http://127.0.0.1:{port}/invocations",
+                                      orjson.dumps({"dataframe_records": records}), home))
+        else:
+            notes.append(skip("mlflow", missing("mlflow")))
+        if bb := peer_bin("bentoml"):
+            for w in workers:
+                port = free_port()
+                out.append(Server(f"bentoml_w{w}", f"BentoML, {w} worker{'s' if w > 1 else ''}",
+                                  [str(bb / "bentoml"), "serve", "bento_service:Bench", "--port", str(port),
+                                   "--host", "127.0.0.1"], {**peer_env, "BENCH_WORKERS": str(w)},
+                                  f"http://127.0.0.1:{port}/readyz", f"http://127.0.0.1:{port}/predict", body, home))
+        else:
+            notes.append(skip("bentoml", missing("bentoml")))
+        if lb := peer_bin("litserve"):
+            for w in workers:
+                port = free_port()
+                out.append(Server(f"litserve_w{w}", f"LitServe, {'default workers' if w == 1 else f'{w} workers'}",
+                                  [str(lb / "python"), "litserve_app.py", str(port)],
+                                  {**peer_env, "BENCH_WORKERS": "0" if w == 1 else str(w)},
+                                  f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{port}/predict", body, home))
+        else:
+            notes.append(skip("litserve", missing("litserve")))
+        if rb := peer_bin("ray"):
+            for w in workers:
+                port = free_port()
+                out.append(Server(f"ray_w{w}", f"Ray Serve, {w} replica{'s' if w > 1 else ''}",
+                                  [str(rb / "python"), "ray_app.py", str(port)],
+                                  {**peer_env, "BENCH_WORKERS": str(w), "RAY_AUTH_MODE": "disabled",
+                                   "RAY_USAGE_STATS_ENABLED": "0"},
+                                  f"http://127.0.0.1:{port}/predict", f"http://127.0.0.1:{port}/predict", body, home,
+                                  ready_method="POST"))
+        else:
+            notes.append(skip("ray", missing("ray")))
+    ready = []
+    for s in out:
+        try:
+            s.wait()
+            ready.append(s)
+        except RuntimeError as exc:
+            notes.append(skip(s.key, str(exc)))
+            s.stop()
+    return ready, notes
 
 
-def peer_mlflow(home: Path, model: Any, records: list[dict[str, float]]) -> tuple[subprocess.Popen[bytes] | None, str]:
-    """Start ``mlflow models serve`` on the same model, or return (None, why not)."""
-    py = MLFLOW_BIN / "python"
-    if not (MLFLOW_BIN / "mlflow").exists():
-        return None, f"mlflow not installed at {MLFLOW_BIN} (pip install mlflow==3.17.2 into /tmp/mlflow-venv)"
-    import joblib
+def check(s: Server, model: Any, x: np.ndarray, cols: list[str]) -> bool:
+    import httpx
 
-    joblib.dump(model, home / "model.joblib")
-    out = home / "mlflow-model"
-    code = (f"import joblib, mlflow.sklearn; mlflow.sklearn.save_model(joblib.load({str(home / 'model.joblib')!r}), "
-            f"{str(out)!r})")
-    r = subprocess.run([str(py), "-c", code], capture_output=True, text=True)
-    if r.returncode:
-        return None, f"mlflow could not save the model: {r.stderr.strip()[-300:]}"
-    port = free_port()
-    env = {**os.environ, "PATH": f"{MLFLOW_BIN}:{os.environ.get('PATH', '')}"}
-    proc = subprocess.Popen([str(MLFLOW_BIN / "mlflow"), "models", "serve", "-m", str(out), "-p", str(port),
-                             "--env-manager", "local", "--host", "127.0.0.1"], env=env,
-                            stdout=(home / "mlflow.log").open("ab"), stderr=subprocess.STDOUT)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/ping", proc)
-    except RuntimeError as exc:
-        stop(proc)
-        return None, f"mlflow models serve did not start: {exc}"
-    return proc, f"http://127.0.0.1:{port}/invocations"
+    recs = [dict(zip(cols, map(float, row), strict=True)) for row in x[:50]]
+    body = {"dataframe_records": recs} if s.key.startswith("mlflow") else {"records": recs}
+    if s.key == "echo":
+        return True
+    got = httpx.post(s.url, json=body, timeout=30).json()
+    got = got["predictions"] if isinstance(got, dict) else got
+    return list(got) == model.predict(x[:50]).tolist()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="a fraction of a second per case; fails only on wrong answers")
-    ap.add_argument("--seconds", type=float, default=5.0, help="seconds per measured case")
-    ap.add_argument("--clients", type=int, default=32, help="concurrent clients for the throughput cases")
-    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None, help="measure mlflow models serve")
+    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per measured case")
+    ap.add_argument("--clients", default="1,8,32", help="client counts, comma-separated")
+    ap.add_argument("--workers", default="1,2", help="peer workers/replicas, comma-separated")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args()
     seconds = 0.3 if args.smoke else args.seconds
-    peer = (not args.smoke) if args.peer is None else args.peer
-    import orjson
+    peers = (not args.smoke) if args.peers is None else args.peers
+    clients = [1, 8] if args.smoke else [int(c) for c in args.clients.split(",")]
+    workers = [int(w) for w in args.workers.split(",")]
+    loads = [print_load()]
 
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"clients": clients}
     with tempfile.TemporaryDirectory(prefix="mainsail-bench-serving-") as tmp:
         home = Path(tmp)
-        model, x, records, uri = setup(home)
+        model, x, cols, uri = setup(home)
+        os.environ.update(MAINSAIL_URI=uri, MAINSAIL_ARTIFACT_ROOT=str(home / "artifacts"))
         x1 = x[:1]
-        reps = 300 if args.smoke else 5000
         for _ in range(50):
             model.predict(x1)
         lat = []
-        for _ in range(reps):
+        for _ in range(300 if args.smoke else 5000):
             t = now()
             model.predict(x1)
             lat.append(now() - t)
         results["raw_predict"] = {"p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
-        env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_ARTIFACT_ROOT": str(home / "artifacts"),
-               "MAINSAIL_HOME": str(home)}
-        body = orjson.dumps({"records": records})
-        (home / "echo_app.py").write_text(ECHO_APP)
-        port = free_port()
-        echo = start([sys.executable, "-m", "uvicorn", "echo_app:app", "--port", str(port), "--log-level", "warning",
-                      "--no-access-log", "--app-dir", str(home)], env, f"http://127.0.0.1:{port}/docs",
-                     home / "echo.log")
+        records = [dict(zip(cols, map(float, x[0]), strict=True))]
+        started, notes = servers(home, cols, records, peers, workers)
+        results["notes"] = notes
         try:
-            results["echo_1"] = asyncio.run(load(f"http://127.0.0.1:{port}/predict", body, 1, seconds))
-            results["echo_n"] = asyncio.run(load(f"http://127.0.0.1:{port}/predict", body, args.clients, seconds))
-        finally:
-            stop(echo)
-        for label, extra in (("mainsail", []), ("mainsail_nobatch", ["--max-batch", "1"])):
-            port = free_port()
-            proc = start([sys.executable, "-m", "mainsail.cli.main", "serve", "bench", "--port", str(port), *extra],
-                         env, f"http://127.0.0.1:{port}/ready", home / f"{label}.log")
-            try:
+            bad = [s.key for s in started if not check(s, model, x, cols)]
+            if bad:
+                console.print(f"[bold red]served predictions differ from model.predict: {bad}[/]")
+                return 1
+            runs: dict[str, dict[int, list[dict[str, Any]]]] = {s.key: {c: [] for c in clients} for s in started}
+            for r in range(max(args.rounds, 3)):
+                order = started[r % len(started):] + started[:r % len(started)]
+                for c in clients:
+                    for s in order:
+                        runs[s.key][c].append(asyncio.run(load(s.url, s.body, c, seconds)))
+            results["runs"] = runs
+            results["labels"] = {s.key: s.label for s in started}
+            if any(s.key == "mainsail" for s in started):
                 import httpx
 
-                got = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": [
-                    dict(zip(records[0], map(float, row), strict=True)) for row in x[:200]]}).json()["predictions"]
-                if got != model.predict(x[:200]).tolist():
-                    console.print(f"[bold red]{label}: served predictions differ from model.predict[/]")
-                    return 1
-                if label == "mainsail":
-                    results[f"{label}_1"] = asyncio.run(load(f"http://127.0.0.1:{port}/predict", body, 1, seconds))
-                results[f"{label}_n"] = asyncio.run(load(f"http://127.0.0.1:{port}/predict", body, args.clients,
-                                                         seconds))
-                if label == "mainsail":
-                    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-                    counts = [ln for ln in metrics.splitlines() if ln.startswith("mainsail_batch_size_")]
-                    n = float(next(ln for ln in counts if "_count" in ln).split()[-1])
-                    s = float(next(ln for ln in counts if "_sum" in ln).split()[-1])
-                    results["mean_batch"] = s / n if n else None
-            finally:
-                stop(proc)
-        if peer:
-            proc, where = peer_mlflow(home, model, records)
-            if proc is None:
-                console.print(f"[yellow]peer skipped:[/] {where}")
-                results["peer_skipped"] = where
-            else:
-                try:
-                    pbody = orjson.dumps({"dataframe_records": records})
-                    results["mlflow_1"] = asyncio.run(load(where, pbody, 1, seconds))
-                    results["mlflow_n"] = asyncio.run(load(where, pbody, args.clients, seconds))
-                finally:
-                    stop(proc)
-        else:
-            results["peer_skipped"] = "--no-peer / --smoke"
-    report(results, args.clients)
+                mport = next(s for s in started if s.key == "mainsail").url.rsplit("/", 1)[0]
+                metrics = httpx.get(f"{mport}/metrics").text
+                counts = [ln for ln in metrics.splitlines() if ln.startswith("mainsail_batch_size_")]
+                n = float(next(ln for ln in counts if "_count" in ln).split()[-1])
+                ssum = float(next(ln for ln in counts if "_sum" in ln).split()[-1])
+                results["mean_batch"] = ssum / n if n else None
+        finally:
+            for s in started:
+                s.stop()
+    loads.append(print_load())
+    results["load"] = loads
+    report(results)
     if args.json:
-        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")
     return 0
 
 
-def report(r: dict[str, Any], clients: int) -> None:
-    t = Table("case", "p50 ms", "p99 ms", "req/s", title="one-record /predict, sklearn LogisticRegression, loopback")
-    t.add_row("raw model.predict (in-process)", f"{r['raw_predict']['p50_ms']:.3f}", f"{r['raw_predict']['p99_ms']:.3f}", "")
-    names = {"echo": "FastAPI/uvicorn echo (floor)", "mainsail": "mainsail serve", "mainsail_nobatch":
-             "mainsail serve, batching off", "mlflow": "mlflow models serve (peer)"}
-    for key, label in names.items():
-        for suffix, n in (("_1", 1), ("_n", clients)):
-            m = r.get(key + suffix)
-            if m:
-                t.add_row(f"{label}, {n} client{'s' if n > 1 else ''}", f"{m['p50_ms']:.3f}", f"{m['p99_ms']:.3f}",
-                          f"{m['rps']:,.0f}" + (f" ({m['errors']} errors)" if m["errors"] else ""))
+def report(r: dict[str, Any]) -> None:
+    clients = r["clients"]
+    runs = r["runs"]
+    nr = len(next(iter(runs.values()))[clients[0]])
+    t = Table("server", *[f"{c} client{'s' if c > 1 else ''}: req/s" for c in clients], "p50 ms @1", "p99 ms @1",
+              title=f"one-record /predict, sklearn LogisticRegression, loopback: median (min–max) of {nr} "
+                    "interleaved rounds")
+    rp = r["raw_predict"]
+    t.add_row("raw model.predict (in-process)", *["" for _ in clients], f"{rp['p50_ms']:.3f}", f"{rp['p99_ms']:.3f}")
+    for key, label in r["labels"].items():
+        cells = []
+        for c in clients:
+            s = spread([x["rps"] for x in runs[key][c]])
+            errs = sum(x["errors"] for x in runs[key][c])
+            cells.append(f"{s['median']:,.0f} ({s['min']:,.0f}–{s['max']:,.0f})" + (f" [{errs} errors]" if errs else ""))
+        one = runs[key][clients[0]]
+        t.add_row(label, *cells, f"{spread([x['p50_ms'] for x in one])['median']:.3f}",
+                  f"{spread([x['p99_ms'] for x in one])['median']:.3f}")
     console.print(t)
-    floor = r["echo_1"]["p50_ms"] + r["raw_predict"]["p50_ms"]
-    over = r["mainsail_1"]["p50_ms"] - floor
-    console.print(f"overhead over the floor (echo p50 + raw predict p50 = {floor:.3f} ms): [bold]{over:+.3f} ms[/] p50 "
-                  f"(goal ≤ 1 ms)")
-    gain = r["mainsail_n"]["rps"] / r["mainsail_nobatch_n"]["rps"]
-    console.print(f"micro-batching gain at {clients} clients: [bold]{gain:.2f}x[/] throughput "
-                  f"(mean batch {r.get('mean_batch') or 0:.1f} requests); "
-                  f"vs echo floor: {r['mainsail_n']['rps'] / r['echo_n']['rps']:.2f}x")
-    if "mlflow_n" in r:
-        console.print(f"throughput vs mlflow models serve: [bold]{r['mainsail_n']['rps'] / r['mlflow_n']['rps']:.1f}x[/] "
-                      f"at {clients} clients, {r['mainsail_1']['rps'] / r['mlflow_1']['rps']:.1f}x at 1 client (goal ≥ 3x)")
-    elif r.get("peer_skipped"):
-        console.print(f"peer: skipped ({r['peer_skipped']})")
+    if "mainsail" in runs:
+        ms = runs["mainsail"]
+        console.print("Mainsail req/s ÷ other server's req/s, per round (same load), median (min–max):")
+        for key, label in r["labels"].items():
+            if key == "mainsail":
+                continue
+            cells = [f"{c}: {fmt_spread(ratio_spread([x['rps'] for x in ms[c]], [x['rps'] for x in runs[key][c]]))}"
+                     for c in clients]
+            console.print(f"  vs {label:<44} " + "   ".join(cells))
+        if "echo" in runs:
+            c0 = clients[0]
+            over = [m["p50_ms"] - e["p50_ms"] - r["raw_predict"]["p50_ms"] for m, e in zip(ms[c0], runs["echo"][c0], strict=True)]
+            s = spread(over)
+            console.print(f"one-client p50 over echo + raw predict: {s['median']:+.3f} ms ({s['min']:+.3f} to "
+                          f"{s['max']:+.3f})  (goal +0.3 ms)")
+        if r.get("mean_batch"):
+            console.print(f"mean micro-batch size over the whole run: {r['mean_batch']:.2f} requests")
+    for note in r["notes"]:
+        console.print(note)
+    console.print(" / ".join(r["load"]))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,28 @@
 """Tracking benchmark: log N values of one metric, flush, read them back.
 
-Compares the Mainsail SDK (embedded SQLite, and over HTTP) with the raw sqlite3 floor (same table and
-index) and, when it is installed, MLflow. Each measurement runs in a fresh temporary directory.
+Every round (at least 3, interleaved, order rotated) measures, each in a fresh scratch target:
 
-    python benchmarks/tracking.py [--n 100000] [--smoke] [--no-http] [--mlflow-python PATH] [--json]
+- **Mainsail SDK**, embedded SQLite (and over HTTP, a ``mainsail server`` subprocess started once);
+- **the SQLite floor**: raw ``sqlite3.executemany`` into the same table and index, then a SELECT;
+- with PostgreSQL reachable: **Mainsail SDK on PostgreSQL** against **the PostgreSQL floor**, a psycopg
+  binary ``COPY`` into the same table (and ``executemany``, for reference), in a database the benchmark
+  creates and drops (``--pg-admin`` / ``$MAINSAIL_BENCH_PG``);
+- **MLflow** 3.17 from its own venv: fluent ``log_metric`` synchronous, fluent ``log_metric(...,
+  synchronous=False)`` + ``mlflow.flush_async_logging()`` (the like-for-like mode of our buffered
+  ``log_metric``), both on ``--peer-values`` values and extrapolated per value, and ``MlflowClient.log_batch``
+  of 1,000 + ``get_metric_history`` on all N;
+- **Aim** 3.29 from its own venv: ``Run.track`` in a loop, close, read the series back.
 
-``--smoke`` (N=2000, no HTTP, no MLflow) exits non-zero only when Mainsail's read-back is wrong.
+Ratios are per round (same load), reported as median (min–max).
+
+    python benchmarks/tracking.py [--n 100000] [--rounds 3] [--smoke] [--no-http] [--no-pg] [--no-peers] [--json]
+
+``--smoke`` (N=2000, no HTTP, PostgreSQL or peers) exits non-zero only when Mainsail's read-back is wrong.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import socket
@@ -24,12 +35,19 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from _common import (
+    fmt_spread,
+    missing,
+    peer_python,
+    print_load,
+    ratio_spread,
+    rounds,
+    scratch_postgres,
+    skip,
+    spread,
+)
 
 KEY = "loss"
-MLFLOW_FLUENT_MAX = 2000
-MLFLOW_VENV_PY = Path("/tmp/mlflow-venv/bin/python")
 now = time.perf_counter
 
 
@@ -38,33 +56,36 @@ def make_values(n: int) -> list[float]:
 
 
 def bench_mainsail(uri: str, n: int) -> dict[str, Any]:
-    """The fluent SDK: start a run, log N points with explicit steps, end (flushes), read back."""
+    """The fluent SDK: start a run, log N points with explicit steps, end (flushes), read back. The write
+is the logging loop and the run's end (which flushes); starting the run is timed apart."""
     import mainsail
 
-    t0 = now()
     mainsail.set_tracking_uri(uri)  # embedded: builds engines and migrates the schema
     mainsail.set_experiment("bench")
-    setup = now() - t0
     vals = make_values(n)
     log_metric = mainsail.log_metric
-    t0 = now()
-    with mainsail.start_run() as run:
+    ts = now()
+    with mainsail.start_run() as run:  # run start (a git lookup, a transaction) is outside the write, as MLflow's is
+        t0 = now()
         for i in range(n):
             log_metric(KEY, vals[i], step=i)
-        t1 = now()
-    t2 = now()
+    t1 = now()
     hist = mainsail.get_client().get_metric_history(run.id, KEY)
-    t3 = now()
+    t2 = now()
     ok = hist.step == list(range(n)) and hist.value == vals and len(hist.timestamp) == n
     mainsail.set_tracking_uri(None)
-    return {"setup_s": setup, "write_s": t2 - t0, "log_s": t1 - t0, "flush_s": t2 - t1, "read_s": t3 - t2,
-            "total_s": t3 - t0, "ok": ok}
+    return {"start_s": t0 - ts, "write_s": t1 - t0, "read_s": t2 - t1, "total_s": t2 - t0, "ok": ok}
 
 
 FLOOR_DDL = [
     "CREATE TABLE run_metrics (id INTEGER NOT NULL, run_id VARCHAR(32) NOT NULL, key VARCHAR(250) NOT NULL, "
     "value FLOAT, step BIGINT NOT NULL, timestamp FLOAT NOT NULL, CONSTRAINT pk_run_metrics PRIMARY KEY (id))",
-    "CREATE INDEX ix_run_metrics_run_key_step ON run_metrics (run_id, key, step)",
+    "CREATE INDEX ix_run_metrics_run_key_step ON run_metrics (run_id, key, step, timestamp)",
+]
+PG_FLOOR_DDL = [
+    "CREATE TABLE {t} (id BIGSERIAL PRIMARY KEY, run_id VARCHAR(32) NOT NULL, key VARCHAR(250) NOT NULL, "
+    "value DOUBLE PRECISION, step BIGINT NOT NULL, timestamp DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX ix_{t} ON {t} (run_id, key, step, timestamp)",
 ]
 
 
@@ -91,46 +112,78 @@ def bench_floor(db: Path, n: int) -> dict[str, Any]:
     return {"write_s": t1 - t0, "read_s": t2 - t1, "total_s": t2 - t0, "ok": ok}
 
 
+def bench_pg_floor(dsn: str, n: int, how: str, table: str) -> dict[str, Any]:
+    """Raw psycopg on a table shaped like ``run_metrics``: binary COPY (or executemany), then a SELECT."""
+    import psycopg
+
+    vals = make_values(n)
+    run_id = "0" * 32
+    with psycopg.connect(dsn) as con:
+        for ddl in PG_FLOOR_DDL:
+            con.execute(ddl.format(t=table))
+        con.commit()
+        cur = con.cursor()
+        t0 = now()
+        if how == "copy":
+            with cur.copy(f"COPY {table} (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["text", "text", "float8", "int8", "float8"])
+                ts = time.time()
+                for i, v in enumerate(vals):
+                    cp.write_row((run_id, KEY, v, i, ts))
+        else:
+            ts = time.time()
+            cur.executemany(f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES (%s, %s, %s, %s, %s)",
+                            [(run_id, KEY, v, i, ts) for i, v in enumerate(vals)])
+        con.commit()
+        t1 = now()
+        rows = cur.execute(f"SELECT step, value, timestamp FROM {table} WHERE run_id = %s AND key = %s "
+                           "ORDER BY step", (run_id, KEY)).fetchall()
+        t2 = now()
+        con.execute(f"DROP TABLE {table}")
+        con.commit()
+    ok = [r[0] for r in rows] == list(range(n)) and [r[1] for r in rows] == vals
+    return {"write_s": t1 - t0, "read_s": t2 - t1, "total_s": t2 - t0, "ok": ok}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def bench_http(tmp: Path, n: int) -> dict[str, Any]:
-    """A real ``mainsail server`` subprocess on a fresh SQLite file, driven by the same SDK loop."""
-    port = free_port()
-    env = {**os.environ, "MAINSAIL_URI": f"sqlite:///{tmp}/srv.db", "MAINSAIL_ARTIFACT_ROOT": str(tmp / "art")}
-    log = (tmp / "server.log").open("wb")
-    t0 = now()
-    proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
-                             "--port", str(port), "--no-background"], env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
+class Server:
+    """A real ``mainsail server`` subprocess on a fresh SQLite file, started once for all rounds."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port, self.tmp = free_port(), tmp
+        env = {**os.environ, "MAINSAIL_URI": f"sqlite:///{tmp}/srv.db", "MAINSAIL_ARTIFACT_ROOT": str(tmp / "art")}
+        self.log = (tmp / "server.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--no-background"], env=env, stdout=self.log,
+                                     stderr=self.log)
+        deadline = time.monotonic() + 90
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {(tmp / 'server.log').read_text()[-2000:]}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(tmp / 'server.log').read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ready", timeout=1) as r:
                     if r.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server not ready after 60 s")
+                raise RuntimeError("server not ready after 90 s")
             time.sleep(0.05)
-        startup = now() - t0
-        res = bench_mainsail(f"http://127.0.0.1:{port}", n)
-        res["server_start_s"] = startup
-        return res
-    finally:
-        proc.terminate()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.proc.terminate()
         try:
-            proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
 
 
 MLFLOW_SCRIPT = r'''
@@ -143,17 +196,21 @@ tmp, n, nf = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 now = time.perf_counter
 vals = [1.0 / (i + 1) for i in range(n)]
 out = {"version": mlflow.__version__, "fluent_n": nf}
-t0 = now()
 mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
 mlflow.set_experiment("bench")
-out["setup_s"] = now() - t0
+client = MlflowClient()
 with mlflow.start_run() as run:
     rid = run.info.run_id
     t0 = now()
     for i in range(nf):
-        mlflow.log_metric("loss", vals[i], step=i)
-    out["fluent_s"] = now() - t0
-    client = MlflowClient()
+        mlflow.log_metric("loss_sync", vals[i], step=i, synchronous=True)
+    out["sync_s"] = now() - t0
+    t0 = now()
+    for i in range(nf):
+        mlflow.log_metric("loss_async", vals[i], step=i, synchronous=False)
+    mlflow.flush_async_logging()
+    out["async_s"] = now() - t0
+    out["async_ok"] = len(client.get_metric_history(rid, "loss_async")) == nf
     t0 = now()
     for s in range(0, n, 1000):
         ts = int(time.time() * 1000)
@@ -164,130 +221,215 @@ with mlflow.start_run() as run:
     out["read_s"] = now() - t0
     pts = sorted(hist, key=lambda m: m.step)
     out["ok"] = [m.step for m in pts] == list(range(n)) and [m.value for m in pts] == vals
-print("MLFLOW_JSON " + json.dumps(out))
+print("PEER_JSON " + json.dumps(out))
+'''
+
+AIM_SCRIPT = r'''
+import json, sys, time
+from importlib.metadata import version
+from aim import Repo, Run
+from aim.sdk.index_manager import RepoIndexManager
+
+tmp, n = sys.argv[1], int(sys.argv[2])
+now = time.perf_counter
+vals = [1.0 / (i + 1) for i in range(n)]
+out = {"version": version("aim")}
+t0 = now()
+run = Run(repo=tmp, experiment="bench")
+h = run.hash
+for i in range(n):
+    run.track(vals[i], name="loss", step=i)
+run.close()
+out["write_s"] = now() - t0
+t0 = now()
+repo = Repo(tmp)
+RepoIndexManager.get_index_manager(repo).index(h)  # a run is queryable once indexed: counts as read time
+got = None
+for m in repo.query_metrics("metric.name == 'loss'").iter():
+    steps, cols = m.data.items_list()
+    got = (list(steps), list(cols[0]))
+out["read_s"] = now() - t0
+out["ok"] = bool(got) and got[0] == list(range(n)) and got[1] == vals
+print("PEER_JSON " + json.dumps(out))
 '''
 
 
-def find_mlflow_python(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    if MLFLOW_VENV_PY.exists():
-        return str(MLFLOW_VENV_PY)
-    if importlib.util.find_spec("mlflow") is not None:
-        return sys.executable
-    return None
-
-
-def bench_mlflow(python: str, tmp: Path, n: int) -> dict[str, Any]:
-    script = tmp / "mlflow_bench.py"
-    script.write_text(MLFLOW_SCRIPT)
-    nf = min(n, MLFLOW_FLUENT_MAX)
-    env = {**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([python, str(script), str(tmp), str(n), str(nf)], capture_output=True, text=True,
-                          env=env, cwd=tmp, timeout=3600)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("MLFLOW_JSON ")), None)
+def run_peer(python: Path, script: str, args: list[str], tmp: Path) -> dict[str, Any]:
+    path = tmp / "peer_bench.py"
+    path.write_text(script)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([str(python), str(path), *args], capture_output=True, text=True, env=env, cwd=tmp,
+                          timeout=3600)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PEER_JSON ")), None)
     if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"mlflow script failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    res = json.loads(line.removeprefix("MLFLOW_JSON "))
-    res["fluent_per_value_s"] = res["fluent_s"] / nf
-    res["fluent_extrapolated_s"] = res["fluent_per_value_s"] * n
-    return res
+        raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-1500:]}")
+    return json.loads(line.removeprefix("PEER_JSON "))
 
 
-def us(seconds: float, n: int) -> str:
-    return f"{seconds / n * 1e6:,.2f}"
-
-
-def s(x: float | None) -> str:
-    return "—" if x is None else f"{x:.3f}"
-
-
-def render(res: dict[str, Any], n: int, console: Console) -> None:
-    table = Table(title=f"Tracking: log + flush + read back {n:,} points of one metric")
-    for col in ("system", "setup s", "log s", "flush s", "write s", "read s", "total s",
-                "write µs/value", "total µs/value", "read-back"):
-        table.add_column(col, justify="left" if col == "system" else "right")
-    flag = {True: "[green]ok[/]", False: "[red]WRONG[/]"}
-    for name, label in (("mainsail", "Mainsail SDK, embedded sqlite"), ("http", "Mainsail SDK, HTTP server")):
-        r = res.get(name)
-        if r:
-            setup = r["setup_s"] + r.get("server_start_s", 0.0)
-            table.add_row(label, s(setup), s(r["log_s"]), s(r["flush_s"]), s(r["write_s"]), s(r["read_s"]),
-                          s(r["total_s"]), us(r["write_s"], n), us(r["total_s"], n), flag[r["ok"]])
-    f = res["floor"]
-    table.add_row("Floor: raw sqlite3", "—", "—", "—", s(f["write_s"]), s(f["read_s"]),
-                  s(f["total_s"]), us(f["write_s"], n), us(f["total_s"], n), flag[f["ok"]])
-    m = res.get("mlflow")
-    if m:
-        nf = m["fluent_n"]
-        extrap = " (extrapolated)" if nf < n else ""
-        table.add_row(f"MLflow {m['version']} fluent log_metric{extrap}", s(m["setup_s"]), "—",
-                      "—", s(m["fluent_extrapolated_s"]), "—", "—", us(m["fluent_s"], nf), "—", "—")
-        table.add_row("MLflow log_batch ×1000 + history", "—", "—", "—",
-                      s(m["batch_s"]), s(m["read_s"]), s(m["batch_s"] + m["read_s"]), us(m["batch_s"], n),
-                      us(m["batch_s"] + m["read_s"], n), flag[m["ok"]])
-    console.print(table)
-    if m and m["fluent_n"] < n:
-        console.print(f"MLflow fluent: {m['fluent_n']:,} values logged, per-value time extrapolated to {n:,}.")
-    if "mlflow_skipped" in res:
-        console.print(res["mlflow_skipped"])
-    console.print("setup (excluded from totals): Mainsail = set_tracking_uri (engines + migration) + "
-                  "set_experiment; HTTP adds server start until /ready; MLflow = set_tracking_uri + set_experiment.")
-    for label, (val, goal) in res["ratios"].items():
-        console.print(f"  {label:<52} {val:10.2f}x   {goal}")
-
-
-def ratios(res: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    ms, f = res["mainsail"], res["floor"]
-    out = {"mainsail total / floor total": (ms["total_s"] / f["total_s"], "(goal ≤ 2x)"),
-           "mainsail write / floor write": (ms["write_s"] / f["write_s"], ""),
-           "mainsail read / floor read": (ms["read_s"] / f["read_s"], "")}
-    if h := res.get("http"):
-        out["mainsail HTTP total / floor total"] = (h["total_s"] / f["total_s"], "")
-    if m := res.get("mlflow"):
-        per = ms["write_s"] / res["n"]
-        out["mlflow fluent per-value / mainsail write per-value"] = (m["fluent_per_value_s"] / per, "(goal ≥ 20x)")
-        out["mlflow log_batch / mainsail write"] = (m["batch_s"] / ms["write_s"], "")
-        out["mlflow get_metric_history / mainsail read"] = (m["read_s"] / ms["read_s"], "")
-    return out
+def in_tmp(prefix: str, fn: Any) -> Any:
+    def case() -> Any:
+        with tempfile.TemporaryDirectory(prefix=prefix) as d:
+            return fn(Path(d))
+    return case
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--smoke", action="store_true", help="N=2000, no HTTP, no MLflow; fails only on wrong read-back")
-    ap.add_argument("--http", action=argparse.BooleanOptionalAction, default=None,
-                    help="also measure over a server subprocess (default: on unless --smoke)")
-    ap.add_argument("--mlflow-python", help="a python that has mlflow (default: /tmp/mlflow-venv/bin/python)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--peer-values", type=int, default=2000, help="values per MLflow fluent mode (extrapolated)")
+    ap.add_argument("--smoke", action="store_true", help="N=2000, no HTTP/PostgreSQL/peers; fails only on wrong read-back")
+    ap.add_argument("--http", action=argparse.BooleanOptionalAction, default=None)
+    ap.add_argument("--pg", action=argparse.BooleanOptionalAction, default=None,
+                    help="Mainsail on PostgreSQL against a COPY floor (default: on unless --smoke)")
+    ap.add_argument("--pg-admin", help="admin URL to create the scratch database (default $MAINSAIL_BENCH_PG)")
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     args = ap.parse_args()
     n = 2000 if args.smoke else args.n
     http = (not args.smoke) if args.http is None else args.http
-    res: dict[str, Any] = {"n": n}
-    with tempfile.TemporaryDirectory(prefix="bench-ms-") as d:
-        os.environ["MAINSAIL_ARTIFACT_ROOT"] = f"{d}/art"
-        res["mainsail"] = bench_mainsail(f"sqlite:///{d}/m.db", n)
-    with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
-        res["floor"] = bench_floor(Path(d) / "floor.db", n)
-    if http:
-        with tempfile.TemporaryDirectory(prefix="bench-http-") as d:
-            res["http"] = bench_http(Path(d), n)
-    if not args.smoke:
-        py = find_mlflow_python(args.mlflow_python)
-        if py is None:
-            res["mlflow_skipped"] = "mlflow not installed — skipped"
-        else:
-            with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as d:
-                try:
-                    res["mlflow"] = bench_mlflow(py, Path(d), n)
-                except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-                    res["mlflow_skipped"] = f"mlflow run failed — skipped: {exc}"
-    res["ratios"] = ratios(res)
+    pg = (not args.smoke) if args.pg is None else args.pg
+    peers = (not args.smoke) if args.peers is None else args.peers
+    load_before = print_load()
+    res: dict[str, Any] = {"n": n, "notes": []}
+    cases: dict[str, Any] = {
+        "floor": in_tmp("bench-floor-", lambda d: bench_floor(d / "floor.db", n)),
+        "mainsail": in_tmp("bench-ms-", lambda d: bench_mainsail(f"sqlite:///{d}/m.db", n)),
+    }
+    os.environ["MAINSAIL_ARTIFACT_ROOT"] = tempfile.mkdtemp(prefix="bench-art-")
+    server = pg_ctx = None
+    try:
+        if http:
+            server = Server(Path(tempfile.mkdtemp(prefix="bench-http-")))
+            cases["http"] = lambda: bench_mainsail(server.url, n)  # type: ignore[union-attr]
+        if pg:
+            try:
+                pg_ctx = scratch_postgres(args.pg_admin)
+                dsn = pg_ctx.__enter__()
+                sa_url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+                counter = iter(range(10**6))
+                cases["pg_copy_floor"] = lambda: bench_pg_floor(dsn, n, "copy", f"floor_{next(counter)}")
+                cases["pg_executemany"] = lambda: bench_pg_floor(dsn, n, "executemany", f"floor_{next(counter)}")
+                cases["pg"] = lambda: bench_mainsail(sa_url, n)
+            except Exception as exc:  # noqa: BLE001 - no PostgreSQL: skip that part, say why
+                pg_ctx = None
+                res["notes"].append(skip("PostgreSQL", str(exc)))
+        if peers:
+            nf = min(n, args.peer_values)
+            if py := peer_python("mlflow", "/tmp/mlflow-venv"):
+                cases["mlflow"] = in_tmp("bench-mlflow-", lambda d: run_peer(py, MLFLOW_SCRIPT, [str(d), str(n), str(nf)], d))
+            else:
+                res["notes"].append(skip("mlflow", missing("mlflow")))
+            if apy := peer_python("aim"):
+                cases["aim"] = in_tmp("bench-aim-", lambda d: run_peer(apy, AIM_SCRIPT, [str(d), str(n)], d))
+            else:
+                res["notes"].append(skip("aim", missing("aim")))
+        try:
+            rows = rounds(cases, args.rounds)
+        except RuntimeError as exc:
+            failing = [k for k in cases if k in ("mlflow", "aim")]
+            if not failing:
+                raise
+            res["notes"].append(skip("/".join(failing), str(exc)))
+            for k in failing:
+                cases.pop(k)
+            rows = rounds(cases, args.rounds)
+    finally:
+        if server:
+            server.close()
+        if pg_ctx:
+            pg_ctx.__exit__(None, None, None)
+    res["rounds"] = rows
+    res["load"] = [load_before, print_load()]
+    res["ratios"] = ratios(rows, n)
     if args.json:
-        print(json.dumps({**res, "ratios": {k: v for k, (v, _) in res["ratios"].items()}}, indent=2))
+        print(json.dumps(res, indent=2, default=str))
     else:
-        render(res, n, Console(width=None if sys.stdout.isatty() else 170))
-    return 0 if res["mainsail"]["ok"] and res.get("http", {"ok": True})["ok"] else 1
+        render(res, rows, n)
+    ok = all(r["ok"] for k in ("mainsail", "http", "pg") for r in rows.get(k, []))
+    return 0 if ok else 1
+
+
+def col(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [r[key] for r in rows]
+
+
+def ratios(rows: dict[str, list[dict[str, Any]]], n: int) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    ms, fl = rows["mainsail"], rows["floor"]
+    out["Mainsail sqlite total / sqlite floor total (goal ≤ 2x)"] = ratio_spread(col(ms, "total_s"), col(fl, "total_s"))
+    out["Mainsail sqlite write / sqlite floor write"] = ratio_spread(col(ms, "write_s"), col(fl, "write_s"))
+    if h := rows.get("http"):
+        out["Mainsail HTTP total / sqlite floor total"] = ratio_spread(col(h, "total_s"), col(fl, "total_s"))
+    if p := rows.get("pg"):
+        cf = rows["pg_copy_floor"]
+        out["Mainsail PostgreSQL write / COPY floor write (goal ≤ 1.5x)"] = ratio_spread(col(p, "write_s"), col(cf, "write_s"))
+        out["Mainsail PostgreSQL total / COPY floor total"] = ratio_spread(col(p, "total_s"), col(cf, "total_s"))
+        out["executemany floor write / COPY floor write"] = ratio_spread(col(rows["pg_executemany"], "write_s"),
+                                                                         col(cf, "write_s"))
+    if m := rows.get("mlflow"):
+        nf = m[0]["fluent_n"]
+        per_ms = [r["write_s"] / n for r in ms]
+        out["MLflow fluent async per value / Mainsail write per value"] = ratio_spread(
+            [r["async_s"] / nf for r in m], per_ms)
+        out["MLflow fluent sync per value / Mainsail write per value"] = ratio_spread(
+            [r["sync_s"] / nf for r in m], per_ms)
+        out["MLflow log_batch / Mainsail write"] = ratio_spread(col(m, "batch_s"), col(ms, "write_s"))
+        out["MLflow get_metric_history / Mainsail read"] = ratio_spread(col(m, "read_s"), col(ms, "read_s"))
+    if a := rows.get("aim"):
+        out["Aim Run.track write / Mainsail write"] = ratio_spread(col(a, "write_s"), col(ms, "write_s"))
+        out["Aim read / Mainsail read"] = ratio_spread(col(a, "read_s"), col(ms, "read_s"))
+        out["Aim total / Mainsail total"] = ratio_spread([r["write_s"] + r["read_s"] for r in a], col(ms, "total_s"))
+    return out
+
+
+def render(res: dict[str, Any], rows: dict[str, list[dict[str, Any]]], n: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 170)
+    nr = len(rows["mainsail"])
+    t = Table(title=f"Tracking: log + flush + read back {n:,} points of one metric, median (min–max) of {nr} "
+                    "interleaved rounds")
+    for c in ("system", "write s", "read s", "total s", "write µs/value", "read-back"):
+        t.add_column(c, justify="left" if c == "system" else "right")
+
+    def med(xs: list[float]) -> str:
+        s = spread(xs)
+        return f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
+
+    flag = {True: "[green]ok[/]", False: "[red]WRONG[/]"}
+    labels = {"mainsail": "Mainsail SDK, embedded SQLite", "http": "Mainsail SDK, HTTP server (SQLite)",
+              "floor": "Floor: raw sqlite3 executemany", "pg": "Mainsail SDK, PostgreSQL",
+              "pg_copy_floor": "Floor: psycopg binary COPY (PostgreSQL)",
+              "pg_executemany": "psycopg executemany (PostgreSQL, reference)"}
+    for key, label in labels.items():
+        if r := rows.get(key):
+            t.add_row(label, med(col(r, "write_s")), med(col(r, "read_s")), med(col(r, "total_s")),
+                      f"{spread(col(r, 'write_s'))['median'] / n * 1e6:,.2f}", flag[all(col(r, "ok"))])
+    if m := rows.get("mlflow"):
+        nf = m[0]["fluent_n"]
+        v = m[0]["version"]
+        t.add_row(f"MLflow {v} fluent log_metric sync ({nf:,} values, per value ×N)",
+                  med([r["sync_s"] / nf * n for r in m]), "—", "—", f"{spread([r['sync_s'] for r in m])['median'] / nf * 1e6:,.1f}", "—")
+        t.add_row(f"MLflow {v} fluent synchronous=False + flush ({nf:,} values, ×N)",
+                  med([r["async_s"] / nf * n for r in m]), "—", "—",
+                  f"{spread([r['async_s'] for r in m])['median'] / nf * 1e6:,.1f}", flag[all(col(m, "async_ok"))])
+        t.add_row(f"MLflow {v} log_batch ×1000 + get_metric_history", med(col(m, "batch_s")), med(col(m, "read_s")),
+                  med([r["batch_s"] + r["read_s"] for r in m]), f"{spread(col(m, 'batch_s'))['median'] / n * 1e6:,.1f}",
+                  flag[all(col(m, "ok"))])
+    if a := rows.get("aim"):
+        t.add_row(f"Aim {a[0]['version']} Run.track + query", med(col(a, "write_s")), med(col(a, "read_s")),
+                  med([r["write_s"] + r["read_s"] for r in a]), f"{spread(col(a, 'write_s'))['median'] / n * 1e6:,.1f}",
+                  flag[all(col(a, "ok"))])
+    console.print(t)
+    for note in res["notes"]:
+        console.print(note)
+    console.print("ratios per round (same load), median (min–max):")
+    for label, s in res["ratios"].items():
+        console.print(f"  {label:<62} {fmt_spread(s)}")
+    console.print(" / ".join(res["load"]))
 
 
 if __name__ == "__main__":

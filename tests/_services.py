@@ -208,3 +208,27 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         srv.start()
         yield srv.url
         srv.stop()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: object) -> Iterator[str]:
+    """Serve an ASGI ``app`` with a real uvicorn in a thread of the test process (so a test can wrap
+    the app or inject a fault into a service); yield its base URL; stop it afterwards."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical",  # type: ignore[arg-type]
+                                        timeout_keep_alive=30))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)

@@ -27,9 +27,10 @@ from mainsail.client.fluent import (  # noqa: E402
     start_run,
 )
 from mainsail.data import fluent as datasets  # noqa: E402
+from mainsail.tracking.autolog import autolog  # noqa: E402
 
 __all__ = [
-    "ActiveRun", "Client", "active_run", "datasets", "end_run", "flush", "get_client", "load_model", "log_artifact", "log_artifacts",
+    "ActiveRun", "Client", "active_run", "autolog", "datasets", "end_run", "flush", "get_client", "load_model", "log_artifact", "log_artifacts",
     "log_metric", "log_metrics", "log_model", "log_param", "log_params", "set_experiment", "set_tag", "set_tags",
     "set_tracking_uri", "start_run",
 ]

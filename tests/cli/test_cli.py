@@ -28,7 +28,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     out = " ".join(mainsail("quickstart", "--rows", "1500", env=env).stdout.split())  # as one line
     assert "churn models" in out and "best:" in out and "next:" in out
-    assert "registered churn v1" in out and "predicts churned=[" in out
+    assert "registered churn v2" in out and "predicts churned=[" in out  # v1: the runner-up, the baseline
     # one pipeline run did it all, every task finished
     pruns = json.loads(mainsail("pipelines", "runs", "churn-quickstart", "--json", env=env).stdout)
     assert len(pruns) == 1 and pruns[0]["status"] == "succeeded"
@@ -70,10 +70,10 @@ def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     assert all(r["tags"]["mainsail.dataset_version"] == training for r in runs)
     checks = json.loads(mainsail("data", "validate", ref, "--suite", str(suite_file(env)), "--json", env=env).stdout)
     assert checks["passed"]
-    model = json.loads(mainsail("models", "show", "churn/1", "--json", env=env).stdout)
-    assert model["lineage"]["dataset_versions"] == [ref, training]
-    assert model["lineage"]["feature_views"] == ["customer_churn"] and model["stage"] == "production"
-    lineage = mainsail("models", "lineage", "churn", "1", env=env).stdout
+    model = json.loads(mainsail("models", "show", "churn/2", "--json", env=env).stdout)
+    assert model["lineage"]["dataset_versions"] == [ref, training] and model["run_id"] == runs[0]["id"]
+    assert model["lineage"]["feature_views"] == ["customer_churn"] and model["stage"] in ("production", "staging")
+    lineage = mainsail("models", "lineage", "churn", "2", env=env).stdout
     assert f"dataset_version {ref}" in lineage
     # features: the view is listed and a customer's features are served online
     feats = json.loads(mainsail("features", "list", "--json", env=env).stdout)
@@ -84,12 +84,19 @@ def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     assert len(online) == 1 and online[0]["customer_id"] == "C000042"
     assert len(online[0]) == 11 and all(v is not None for v in online[0].values())
     assert "online features of C000042" in out
-    # serving: the champion was deployed, the runner-up (v2) canaried to an end, requests were logged
+    # serving: the champion (the runner-up, v1) was deployed, the best (v2) canaried to an end, requests
+    # were logged; stage and alias agree afterwards and never favour the weaker model
     dep = json.loads(mainsail("deployments", "show", "churn", "--json", env=env).stdout)
     rollout = dep["rollout"]
     assert rollout["state"] in ("promoted", "rolled_back") and rollout["candidate"] == "models:/churn/2"
     assert [v["model"] for v in dep["variants"]] == ["models:/churn@champion"]
     assert dep["variants"][0]["version"] == (2 if rollout["state"] == "promoted" else 1)
+    versions = {v["version"]: v for v in json.loads(mainsail("models", "show", "churn", "--json", env=env).stdout)}
+    champion = dep["variants"][0]["version"]
+    assert versions[champion]["aliases"] == ["champion"] and versions[champion]["stage"] == "production"
+    assert [n for n, v in versions.items() if v["stage"] == "production"] == [champion]
+    if rollout["state"] == "promoted":  # the best by the evaluation metric; the baseline archived
+        assert versions[1]["stage"] == "deprecated" and versions[2]["metrics"]["auc"] == aucs[0]
     assert f"rollout {rollout['state']}" in out
     logged = re.search(r"([\d,]+) inference logs written", out)
     assert logged and int(logged.group(1).replace(",", "")) > 0, out

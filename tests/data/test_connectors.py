@@ -76,6 +76,26 @@ def test_malformed_csv_names_the_line(client: Client, tmp_path: Path) -> None:
     assert not list(client.iter_datasets())
 
 
+def test_unterminated_quote_fails_naming_the_line(client: Client, tmp_path: Path, monkeypatch) -> None:
+    """An unclosed quote makes pyarrow swallow the rest of the block into one value; the ingest must fail
+    naming the line where the quote opens, not store corrupt rows (first, middle and last block)."""
+    monkeypatch.setattr(connectors, "CSV_BLOCK", 1 << 14)  # several blocks
+    lines = ["id,name"] + [f"{i},n{i}" for i in range(1, 5000)]
+    for bad in (3, 2500, 4999):
+        broken = list(lines)
+        broken[bad] = f'{bad},"n{bad}'
+        (tmp_path / "q.csv").write_text("\n".join(broken) + "\n")
+        with pytest.raises(InvalidInput) as ei:
+            client.ingest_dataset(tmp_path / "q.csv", "q")
+        assert ei.value.code == "invalid_csv" and f"line {bad + 1}" in ei.value.detail, ei.value.detail
+        assert "never closed" in ei.value.detail and ei.value.errors[0]["loc"] == ["source", f"line {bad + 1}"]
+    assert not list(client.iter_datasets())
+    # a quoted value that legitimately spans lines (also as the last row) is still accepted
+    (tmp_path / "ok.csv").write_text('id,note\n1,"two\nlines"\n2,"last\nrow"\n')
+    client.ingest_dataset(tmp_path / "ok.csv", "ok")
+    assert client.load_dataset("ok")["note"].tolist() == ["two\nlines", "last\nrow"]
+
+
 def test_malformed_jsonl_and_parquet(client: Client, tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{"a": 2}\n{"a": \n')
     with pytest.raises(InvalidInput) as ei:

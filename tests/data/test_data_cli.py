@@ -91,7 +91,9 @@ def run_session(files: Path, env: dict[str, str]) -> None:
     assert failed["allowed_values(plan)"]["failing_count"] == 2
     assert [r["row"] for r in failed["allowed_values(plan)"]["failing_rows"]] == [7, 11]
 
-    diff = cli("data", "diff", "customers", v1["id"], v2["id"], env=env).stdout
+    shown = cli("data", "diff", "customers", v1["id"], v2["id"], env=env)
+    assert shown.stderr == "", shown.stderr  # no library warning in front of the table
+    diff = shown.stdout
     assert "rows 2,000 → 2,000" in diff and "+ region" in diff and "- age" in diff
     assert "spend" in diff and "distribution shift" in diff
     d = json.loads(cli("data", "diff", "customers", v1["id"][:6], "latest", "--json", env=env).stdout)
@@ -142,6 +144,7 @@ def test_ingest_with_suite_schema_and_sql(files: Path, tmp_path: Path) -> None:
     (["data", "ingest", "missing.csv", "--name", "d"], ["source_not_found", "missing.csv"]),
     (["data", "ingest", "bad.csv", "--name", "d"], ["invalid_csv", "line 4"]),
     (["data", "ingest", "bad.csv", "--name", "bad name"], ["invalid dataset name"]),
+    (["data", "ingest", "quote.csv", "--name", "q"], ["invalid_csv", "line 3", "never closed"]),
     (["data", "ingest", "good.csv", "--name", "d", "--schema", "b=int64"], ["invalid_csv", "line 2, column 2 ('b')", "int64"]),
     (["data", "ingest", "good.csv", "--name", "d", "--schema", "nonsense"], ["COLUMN=TYPE"]),
     (["data", "versions", "nope"], ["dataset_not_found", "'nope'"]),
@@ -153,6 +156,7 @@ def test_errors_are_one_clear_line(tmp_path: Path, args: list[str], fragments: l
     env = {**os.environ, "MAINSAIL_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
     (tmp_path / "good.csv").write_text("a,b\n1,x\n2,y\n")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,4\n5,6,7\n8,9\n")
+    (tmp_path / "quote.csv").write_text('a,b\n1,x\n2,"y\n3,z\n')
     (tmp_path / "bad.yaml").write_text("name: s\nchecks:\n  - {type: not_null, column: a\n")
     cli("data", "ingest", str(tmp_path / "good.csv"), "--name", "d", env=env)
     args = [str(tmp_path / a) if a.endswith((".csv", ".yaml")) else a for a in args]

@@ -67,6 +67,26 @@ def test_apply_versions_and_breaking_changes(client: Client) -> None:
     assert client.get_feature_definition("views", "plant_features", version=1).spec["features"][0]["type"] == "float64"
 
 
+def test_entity_key_type_change_is_breaking(client: Client) -> None:
+    """Retyping an entity's key (string → int64) orphans every stored key of its views: refused, naming
+    the views and the services that read them, unless forced."""
+    define(client)
+    with pytest.raises(Conflict) as ei:
+        client.apply_features([Entity(name="plant", type="int64")])
+    err = ei.value
+    assert err.code == "breaking_change" and "key type from string to int64" in err.detail
+    assert "'plant_features'" in err.detail and "'plant_live'" in err.detail and "'plant_model'" in err.detail
+    assert err.errors[0]["loc"] == ["body", "entities", "plant"]
+    assert client.get_feature_definition("entities", "plant").spec["type"] == "string"  # nothing changed
+    with pytest.raises(Conflict, match="join key from 'plant' to 'plant_id'"):
+        client.apply_features([Entity(name="plant", join_key="plant_id")])
+    forced = client.apply_features([Entity(name="plant", type="int64")], force=True)
+    assert forced.changes[0].version == 2 and forced.changes[0].breaking
+    # an entity no view uses may change freely
+    client.apply_features([Entity(name="pot", type="string")])
+    assert client.apply_features([Entity(name="pot", type="int64")]).changes[0].action == "updated"
+
+
 def test_unknown_names_suggest_the_nearest(client: Client) -> None:
     define(client)
     with pytest.raises(NotFound) as ei:

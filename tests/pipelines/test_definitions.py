@@ -142,5 +142,6 @@ def flow(x: int = 2):
 """)
     v = pclient.apply_pipeline(f)
     assert v.name == "from-file" and [t.name for t in v.spec.tasks] == ["double", "double_2"]
-    assert v.spec.tasks[0].params["callable"] == f"{f.resolve()}:double"
+    assert v.spec.tasks[0].params["callable"] == "flow.py:double"  # the source ships with it, by digest
+    assert pclient.get_pipeline_code(v.spec.tasks[0].params["code"]) == f.read_bytes()
     assert step("add").endswith("steps.py:add")

@@ -115,6 +115,7 @@ def test_live_log_and_worker_cli_joining_the_cluster(rclient: Client, ray_cluste
             worker.kill()
     assert worker.returncode == 0, out
     assert f"Ray cluster {ray_cluster}" in out
+    assert not [ln for ln in out.splitlines() if "INFO" in ln and "-- " in ln], out  # no Ray INFO lines
     done = rclient.get_pipeline_run(run.id)
     assert done.status == "succeeded" and done.task("talk").output == "done"
     assert "last line" in rclient.pipeline_task_log(run.id, "talk")

@@ -49,15 +49,33 @@ def test_log_register_alias_and_load_by_every_uri(sdk) -> None:
         loaded.predict([{"tenure": 3.0}])
 
 
-def test_gate_failure_logs_nothing_to_the_registry(sdk) -> None:
+def test_gate_failure_logs_the_model_but_registers_nothing(sdk) -> None:
+    """README: log_model(..., gate=...) "registers only if the gate holds". A failed gate logs the model,
+    records the failure on the run, registers nothing, raises nothing, and the run ends finished."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "registers only if the gate holds" in readme  # the promise this test holds the code to
     x, y = _data()
-    with mainsail.start_run():
+    model = LogisticRegression().fit(x, y)
+    with mainsail.start_run() as run:
         mainsail.log_metric("accuracy", 0.5)
-        with pytest.raises(InvalidInput) as ei:
-            mainsail.log_model(LogisticRegression().fit(x, y), registered_model_name="churn",
-                               gate={"accuracy": ">= 0.9"})
-    assert ei.value.code == "quality_gate_failed"
+        res = mainsail.log_model(model, registered_model_name="churn", gate={"accuracy": ">= 0.9", "auc": "> 0.8"})
+    assert res.registered is False and res.name == "churn" and res.model_uri == f"runs:/{run.id}/model"
+    assert not res.gate.passed and {f.metric for f in res.gate.failures} == {"accuracy", "auc"}
     assert sdk.list_registered_models().items == []
+    stored = sdk.get_run(run.id)
+    assert stored.status == "finished" and stored.tags["mainsail.gate"] == "failed"
+    assert "accuracy = 0.5 is not >= 0.9" in stored.tags["mainsail.gate_failures"]
+    assert "auc = missing" in stored.tags["mainsail.gate_failures"]
+    assert (mainsail.load_model(res.model_uri).predict(x) == model.predict(x)).all()  # the model was logged
+    with mainsail.start_run() as run:  # the gate holds: registered, and the run says so
+        mainsail.log_metric("accuracy", 0.95)
+        v = mainsail.log_model(model, registered_model_name="churn", gate={"accuracy": ">= 0.9"})
+    assert v.registered and v.version == 1 and sdk.get_run(run.id).tags["mainsail.gate"] == "passed"
+    with mainsail.start_run(), pytest.raises(InvalidInput) as ei:  # a malformed gate is still an error
+        mainsail.log_model(model, registered_model_name="churn", gate={"accuracy": "at least 0.9"})
+    assert ei.value.code == "invalid_gate"
 
 
 def test_tampered_cached_file_is_refused_before_loading(sdk) -> None:

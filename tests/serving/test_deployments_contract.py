@@ -110,6 +110,44 @@ def test_canary_steps_then_promote_moves_the_alias(churn: Client) -> None:
     assert ev in ([], ["alias.moved", "alias.moved", "rollout.promoted"])
 
 
+def _promote(client: Client, deployment: str) -> None:
+    client.start_rollout(deployment, "models:/churn/2", steps=[100], step_seconds=0, min_requests=1)
+    d = client.report_replica(deployment, "r1", {"stats": {"canary": _stats(5)}})
+    assert d.rollout is not None and d.rollout.state == "promoted", d.rollout
+
+
+@pytest.mark.parametrize("follows", ["alias", "stage"])
+def test_a_promoted_rollout_leaves_stage_and_alias_coherent(churn: Client, follows: str) -> None:
+    """The promoted version takes the stage of the one it replaces (and the alias when the deployment
+    follows one); the replaced version is archived; both moves name the rollout."""
+    churn.set_model_stage("churn", 1, "production")
+    churn.set_model_stage("churn", 2, "staging")
+    uri = {"alias": "models:/churn@champion", "stage": "models:/churn/production"}[follows]
+    churn.create_deployment("api", uri)
+    _promote(churn, "api")
+    rollout_id = churn.get_deployment("api").rollout.id
+    assert churn.get_latest_model_version("churn", "production").version == 2
+    assert churn.get_model_version("churn", 1).stage == "deprecated"
+    assert churn.get_model_version("churn", 2).stage == "production"
+    assert churn.get_model_version_by_alias("churn", "champion").version == (2 if follows == "alias" else 1)
+    d = churn.get_deployment("api")
+    assert [(v.model, v.version) for v in d.variants] == [(uri, 2)]  # still follows, now resolves to v2
+    moves = [h for h in churn.model_history("churn") if h.kind in ("stage", "alias") and h.reason
+             and rollout_id in h.reason]
+    expected = {(2, "stage", "staging", "production"), (1, "stage", "production", "deprecated")}
+    if follows == "alias":
+        expected.add((2, "alias", "1", "2"))
+    assert {(h.version, h.kind, h.from_value, h.to_value) for h in moves} == expected
+
+
+def test_promoting_a_pinned_version_keeps_its_stage_coherent(churn: Client) -> None:
+    churn.set_model_stage("churn", 1, "staging")
+    churn.create_deployment("api", "models:/churn/1")
+    _promote(churn, "api")
+    assert [v.model for v in churn.get_deployment("api").variants] == ["models:/churn/2"]
+    assert [churn.get_model_version("churn", n).stage for n in (1, 2)] == ["deprecated", "staging"]
+
+
 @pytest.mark.parametrize("breach", ["errors", "latency", "metric"])
 def test_a_guard_breach_rolls_back_at_once(churn: Client, breach: str) -> None:
     churn.create_deployment("api", "models:/churn@champion")

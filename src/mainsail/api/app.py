@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 
 from mainsail import __version__
+from mainsail.api.internal import InternalErrorMiddleware
+from mainsail.api.limits import BodyLimitMiddleware
 from mainsail.api.metrics import PrometheusMiddleware, metrics_response
 from mainsail.api.registry import OPSETS
 from mainsail.api.routes import build_router, problem_schemas, tighten_schema
@@ -72,10 +74,9 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = allowed_methods(request)
         return response
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return _problem(500, MainsailError(f"internal error: {type(exc).__name__}").to_problem())
+    # Not ``exception_handler(Exception)``: Starlette re-raises after it, and uvicorn then drops the
+    # keep-alive connection (see mainsail.api.internal).
+    app.add_middleware(InternalErrorMiddleware)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -87,12 +88,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.state.extra_metrics = []  # callables returning more Prometheus text (deployments hosted in-process)
     install_error_handlers(app)
+    limits = getattr(runtime, "settings", None) or Settings()  # (a placeholder runtime builds the OpenAPI doc)
+    app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
     app.add_middleware(PrometheusMiddleware)
     from mainsail.features.http import routes as feature_routes
 
     app.router.routes.extend(feature_routes())  # hot paths served without pydantic, ahead of the derived routes
     for opset in OPSETS:
         app.include_router(build_router(opset), prefix="/api/v1")
+    from mainsail.mlflow_compat import install as install_mlflow_api
+
+    install_mlflow_api(app)  # MLflow's REST API on the same objects (/api/2.0/mlflow, /api/2.0/mlflow-artifacts)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use

@@ -41,6 +41,7 @@ class Problem(BaseModel):
 
 PROBLEM_DESCRIPTIONS = {401: "Not authenticated", 403: "Not allowed", 404: "Not found",
                         409: "Conflict, or stored data failed its integrity check",
+                        413: "Content too large: the body (or metric batch) is over this route's limit",
                         422: "Invalid input; `errors` names each field at fault",
                         503: "Service unavailable: a dependency is down or not installed"}
 

@@ -6,14 +6,15 @@ import typer
 
 from mainsail import __version__
 from mainsail.cli import common
-from mainsail.cli.pipelines import pipelines_app, worker
+from mainsail.cli.db import db_app
 from mainsail.cli.quickstart import quickstart
-from mainsail.cli.registry import models_app
 from mainsail.cli.server import server
-from mainsail.cli.serving import batch_predict, deployments_app, predict, serve
-from mainsail.cli.tracking import experiments_app, runs_app
 from mainsail.data.cli import data_app
 from mainsail.features.cli import features_app
+from mainsail.pipelines.cli import pipelines_app, worker
+from mainsail.registry.cli import models_app
+from mainsail.serving.cli import batch_predict, deployments_app, predict, serve
+from mainsail.tracking.cli import experiments_app, runs_app
 
 app = typer.Typer(name="mainsail", help="Mainsail: end-to-end MLOps in one package.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -24,6 +25,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(db_app, name="db")
 app.command()(worker)
 app.command()(serve)
 app.command()(predict)

@@ -16,7 +16,7 @@ from mainsail.cli.common import console, err_console, handle_errors
 
 def _run_pipeline(client: Any, name: str, params: dict[str, Any]) -> Any:
     """Start a run and follow its DAG live; embedded, this process executes it on local processes."""
-    from mainsail.cli.pipelines import dag_table
+    from mainsail.pipelines.cli import dag_table
 
     run = client.run_pipeline(name, params, wait=False)
     failure: list[BaseException] = []
@@ -62,11 +62,12 @@ def quickstart(
     rows: int = typer.Option(5000, help="Customers to generate."),
     experiment: str = typer.Option("churn-quickstart", help="Experiment to track the runs in."),
     serve: bool = typer.Option(True, "--serve/--skip-serving", help="Deploy the champion, send traffic and canary "
-                               "the runner-up (skip for a shorter run)."),
+                               "the best model against the champion (skip for a shorter run)."),
 ) -> None:
     """Run the whole loop on generated churn data as pipeline churn-quickstart: ingest, validate, build
     features (point-in-time join) and materialize them, train and track three models, evaluate, gate and
-    register the best; then deploy it, send traffic, canary the runner-up live and read online features."""
+    register the best; then deploy the champion, send traffic, canary the best live and read online features
+    (the runner-up is the first champion, so the canary replaces a weaker model, never a better one)."""
     import mainsail
     from mainsail.cli import common
     from mainsail.core.errors import MainsailError
@@ -81,7 +82,7 @@ def quickstart(
     applied = client.apply_pipeline(definition(experiment))
     console.print(f"pipeline [bold]{PIPELINE}[/] v{applied.version} "
                   f"({'new version' if applied.created else 'unchanged'}, {len(applied.spec.tasks)} tasks)")
-    run = _run_pipeline(client, PIPELINE, {"rows": rows, "experiment": experiment})
+    run = _run_pipeline(client, PIPELINE, {"rows": rows, "experiment": experiment, "canary": serve})
     if run.status != "succeeded":
         failed = next((t for t in run.tasks if t.status == "failed"), None)
         if failed is not None:
@@ -114,27 +115,34 @@ def quickstart(
     champion = client.load_model("models:/churn@champion")
     sample = client.load_dataset(training, limit=3)
     predicted = [int(p) for p in champion.predict(sample)]
-    console.print(f"registered [bold]churn v{registered['version']}[/] (run {best['run_id'][:12]}, lineage: "
-                  f"{data}, {training}, view {VIEW.name}), stage [bold green]production[/], alias champion")
-    console.print(f"models:/churn@champion predicts churned={escape(str(predicted))} for customers "
-                  f"{escape(str(sample['customer_id'].tolist()))}")
+    auc = f"auc {registered['auc']:.4f}"
+    if registered["stage"] == "production":
+        console.print(f"registered [bold]churn v{registered['version']}[/] (run {best['run_id'][:12]}, {auc}, "
+                      f"lineage: {data}, {training}, view {VIEW.name}), stage [bold green]production[/], alias champion")
+    elif registered["candidate"]:
+        console.print(f"registered [bold]churn v{registered['version']}[/] (run {best['run_id'][:12]}, {auc}, "
+                      f"lineage: {data}, {training}, view {VIEW.name}), stage [bold yellow]staging[/]: the candidate "
+                      f"to canary against champion v{registered['champion']} (auc {registered['champion_auc']:.4f})")
+    else:
+        console.print(f"registered [bold]churn v{registered['version']}[/] ({auc}), not promoted: champion "
+                      f"v{registered['champion']} scores better (auc {registered['champion_auc']:.4f})")
+    console.print(f"models:/churn@champion (v{registered['champion']}) predicts churned={escape(str(predicted))} "
+                  f"for customers {escape(str(sample['customer_id'].tolist()))}")
 
     served = None
-    if serve and best.get("runner_up"):
+    if serve and registered["candidate"]:
         from mainsail.quickstart.churn import FEATURES
-        from mainsail.quickstart.register import register_challenger
         from mainsail.quickstart.serving import GUARDS, STEPS, serve_and_canary
 
-        up = best["runner_up"]
-        v2 = register_challenger(client, up["run_id"], [data], [VIEW.name])
-        console.print(f"\n[bold]serving[/]: deployment churn → models:/churn@champion (v{registered['version']}); "
-                      f"canary of the runner-up [bold]{up['model']}[/] as churn v{v2.version} (auc "
-                      f"{up['metrics']['auc']:.4f} vs {best['metrics']['auc']:.4f}) through "
+        console.print(f"\n[bold]serving[/]: deployment churn → models:/churn@champion (v{registered['champion']}, "
+                      f"auc {registered['champion_auc']:.4f}); canary of the better candidate [bold]{best['model']}[/] "
+                      f"as churn v{registered['version']} ({auc}) through "
                       f"{' → '.join(f'{s:g}%' for s in STEPS)}; its guards (error rate ≤ "
                       f"{GUARDS['max_error_rate']:g}, p95 ≤ {GUARDS['max_p95_ms']:g} ms, ≥ {GUARDS['min_requests']} "
-                      "requests per step) watch errors and latency, not accuracy")
+                      "requests per step) watch errors and latency; promotion moves stage production and alias "
+                      "champion to it")
         records = client.load_dataset(training, columns=FEATURES, limit=1000).to_dict("records")
-        served = serve_and_canary(client, v2.version, records, console)
+        served = serve_and_canary(client, registered["version"], records, console)
         style = "bold green" if served.state == "promoted" else "bold red"
         console.print(f"rollout [{style}]{served.state}[/]: {served.requests:,} requests ({served.errors} errors) in "
                       f"{served.seconds:.1f}s; champion now churn v{served.champion_now}; {served.log_rows:,} "

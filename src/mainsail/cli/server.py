@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from mainsail.cli.common import console
+from mainsail.cli import common
+from mainsail.cli.common import console, handle_errors
 
 
+@handle_errors
 def server(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8080, help="Port to listen on."),
@@ -22,17 +24,22 @@ def server(
     import uvicorn
 
     from mainsail.api.app import create_app
+    from mainsail.core.errors import InvalidInput, redact
     from mainsail.core.events import Dispatcher
     from mainsail.core.runtime import Runtime
     from mainsail.core.settings import Settings
     from mainsail.serving.host import DeploymentHost, parse_names
 
-    settings = Settings.from_env()
+    if common._uri and common._uri.startswith(("http://", "https://")):
+        raise InvalidInput(f"the server needs a database URI (sqlite:///…, postgresql+psycopg://…), not a server "
+                           f"URL ({common._uri})", code="database_uri_required")
+    settings = Settings.from_env().with_uri(common._uri)  # --uri, else MAINSAIL_URI, else the embedded home
     runtime = Runtime.for_settings(settings)
     app = create_app(runtime=runtime)
     dispatcher = Dispatcher(runtime) if background else None
     rollouts = None
     stop_pipelines = None
+    stop_reaper = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -43,6 +50,9 @@ def server(
         from mainsail.pipelines.host import start_background
 
         stop_pipelines = start_background(runtime)  # cron schedules, event triggers, local task executor
+        from mainsail.tracking.heartbeat import start_reaper
+
+        stop_reaper = start_reaper(runtime)  # runs whose process died (no heartbeat) are marked killed
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -52,7 +62,8 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
-    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  metadata: {settings.uri}")
+    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  "
+                  f"metadata: {redact(settings.uri)}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
@@ -60,6 +71,8 @@ def server(
             hosting.stop()
         if stop_pipelines:
             stop_pipelines()
+        if stop_reaper:
+            stop_reaper()
         if rollouts:
             rollouts.stop()
         if dispatcher:

@@ -17,19 +17,21 @@ from pydantic import BaseModel
 
 from mainsail import __version__
 from mainsail.core.artifacts import hash_file
-from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem
+from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem, redact
 from mainsail.core.ops import Operation
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
 
 MetricRows = list[tuple[str, str, float, int, float]]
+_READS_RUNS = {"get_run", "search_runs", "compare_runs"}
 
 
 class Backend(Protocol):
     uri: str
 
     def call(self, op: Operation, kwargs: dict[str, Any]) -> Any: ...
-    def log_metric_rows(self, run_id: str, rows: MetricRows) -> None: ...
+    def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None: ...
+    def heartbeat(self, run_id: str) -> Any: ...
     def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any: ...
     def close(self) -> None: ...
 
@@ -44,14 +46,23 @@ class LocalBackend:
 
     def call(self, op: Operation, kwargs: dict[str, Any]) -> Any:
         args = op.bind(kwargs)
+        if op.name in _READS_RUNS and op.tag == "tracking":  # embedded: no server loop marks dead runs
+            from mainsail.tracking.heartbeat import reap_if_due
+
+            reap_if_due(self.runtime)
         with self.runtime.transaction(write=op.write, actor=self.actor) as ctx:
             return op.handler(ctx, **args)
 
-    def log_metric_rows(self, run_id: str, rows: MetricRows) -> None:
+    def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None:
         from mainsail.tracking import service
 
-        with self.runtime.transaction(actor=self.actor) as ctx:
+        with self.runtime.transaction(actor=self.actor) as ctx:  # in-process: committed or not, no doubt
             service.log_metric_rows(ctx, run_id, rows)
+
+    def heartbeat(self, run_id: str) -> Any:
+        from mainsail.tracking.ops import ops
+
+        return self.call(ops.heartbeat, {"run_id": run_id})
 
     def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
         from mainsail.tracking import service
@@ -106,14 +117,15 @@ class RemoteBackend:
         Mainsail exceptions. Writes carry one ``Idempotency-Key`` across retries, so a retry of a write
         the server already committed is answered from its record instead of running twice."""
         if method != "GET":
-            kw["headers"] = {**kw.get("headers", {}), "idempotency-key": uuid.uuid4().hex}
+            kw["headers"] = {"idempotency-key": uuid.uuid4().hex, **kw.get("headers", {})}
         for attempt in range(self.RETRIES + 1):
             try:
                 resp = self.http.request(method, url, **kw)
                 break
             except httpx.TransportError as exc:
                 if attempt == self.RETRIES:
-                    raise ServiceUnavailable(f"cannot reach Mainsail server at {self.uri}: {exc}") from None
+                    raise ServiceUnavailable(f"cannot reach the Mainsail server at {redact(self.uri)}: {exc}",
+                                             code="server_unreachable") from None
                 time.sleep(0.2 * 2**attempt)
         if resp.status_code >= 400:
             try:
@@ -141,11 +153,20 @@ class RemoteBackend:
         resp = self.request(op.method, self._url(op, args), params=query, content=content, headers=headers)
         return op.parse_response(resp.content)
 
-    def log_metric_rows(self, run_id: str, rows: MetricRows) -> None:
+    def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None:
+        """Send rows as one log-batch; a resend with the same ``idempotency_key`` is stored once."""
         _, keys, values, steps, stamps = zip(*rows, strict=True)
         body = orjson.dumps({"metrics": {"key": keys, "value": values, "step": steps, "timestamp": stamps}})
+        headers = {"content-type": "application/json"}
+        if idempotency_key:
+            headers["idempotency-key"] = idempotency_key
         self.request("POST", f"/api/v1/tracking-runs/{quote(run_id, safe='')}/log-batch", content=body,
-                     headers={"content-type": "application/json"})
+                     headers=headers)
+
+    def heartbeat(self, run_id: str) -> Any:
+        from mainsail.tracking.ops import ops
+
+        return self.call(ops.heartbeat, {"run_id": run_id})
 
     def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
         from mainsail.tracking.ops import ops

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend, make_backend
-from mainsail.client.registry import RegistryMethods
-from mainsail.client.tracking import TrackingMethods
+from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
 from mainsail.pipelines.sdk import PipelineMethods
+from mainsail.registry.sdk import RegistryMethods
 from mainsail.serving.sdk import ServingMethods
+from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods):
@@ -46,4 +47,4 @@ class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, Pipe
         self.close()
 
     def __repr__(self) -> str:
-        return f"Client({self.uri!r})"
+        return f"Client({redact(self.uri)!r})"

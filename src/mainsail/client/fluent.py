@@ -17,10 +17,10 @@ from typing import Any
 
 from mainsail.client.buffer import MetricBuffer
 from mainsail.client.client import Client
-from mainsail.client.tracking import metric_step, metric_timestamp, metric_value
-from mainsail.core.errors import Conflict, InvalidInput
+from mainsail.core.errors import Conflict, InvalidInput, MainsailError, ServiceUnavailable
 from mainsail.core.settings import Settings
 from mainsail.tracking.schemas import KEY_PATTERN, ArtifactInfo, Experiment, Run, RunStatus
+from mainsail.tracking.sdk import metric_step, metric_timestamp, metric_value
 
 _KEY = re.compile(KEY_PATTERN)
 _lock = threading.RLock()
@@ -64,7 +64,9 @@ def _metric_buffer() -> MetricBuffer:
         if _buffer is None:
             s = Settings.from_env()
             _buffer = MetricBuffer(get_client()._backend, interval=s.metric_flush_interval,
-                                   max_rows=s.metric_flush_rows)
+                                   max_rows=s.metric_flush_rows, batch=s.max_batch_points,
+                                   flush_timeout=s.metric_flush_timeout,
+                                   heartbeat_interval=s.run_heartbeat_interval)
         return _buffer
 
 
@@ -81,7 +83,13 @@ def _stack() -> list[ActiveRun]:
 
 class ActiveRun:
     """A run being logged to from this process. Use as a context manager: the run ends ``finished``,
-    or ``failed`` if the block raises. Metrics are buffered; everything else is written at once."""
+    or ``failed`` if the block raises. Metrics are buffered; everything else is written at once.
+
+    ``log_metric`` returns once the point is buffered in this process. ``flush()`` and ``end()`` are
+    the durability points: they return once every point is stored, or raise
+    :class:`~mainsail.core.errors.ServiceUnavailable` keeping the points (and, for ``end()``, the run
+    active) so the call can be made again. While the run is active a background thread sends its
+    heartbeat; a process that dies leaves a run the store marks ``killed``."""
 
     def __init__(self, run: Run, client: Client, buffer: MetricBuffer):
         self.info = run
@@ -91,6 +99,7 @@ class ActiveRun:
         self._steps: dict[str, int] = {}
         self._keys: set[str] = set()
         self.ended = False
+        buffer.watch(run.id)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -118,8 +127,9 @@ class ActiveRun:
         elif type(timestamp) is not float or not math.isfinite(timestamp):
             timestamp = metric_timestamp(key, timestamp)
         self._steps[key] = step
-        if self._buffer.error is not None:
-            self._buffer.flush()  # raises the background error here, at a call site
+        if self._buffer.error is not None:  # points were refused in the background: say so here
+            err, self._buffer.error = self._buffer.error, None
+            raise err
         self._buffer.add((self.id, key, value, step, timestamp))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
@@ -142,26 +152,47 @@ class ActiveRun:
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
         return self.client.log_artifact(self.id, local_path, artifact_path)
 
-    def flush(self) -> None:
-        """Write buffered metrics now."""
-        self._buffer.flush()
+    def flush(self, timeout: float | None = None) -> None:
+        """Store every buffered metric point now (see the class docstring); retry an unreachable
+        store for up to ``timeout`` seconds (``MAINSAIL_METRIC_FLUSH_TIMEOUT``, 30 by default)."""
+        self._buffer.flush(timeout=timeout)
 
-    def end(self, status: RunStatus | str = RunStatus.finished) -> Run:
-        """Flush metrics, then end the run."""
+    def end(self, status: RunStatus | str = RunStatus.finished, timeout: float | None = None) -> Run:
+        """Store every buffered point, then end the run. If the store cannot be reached within
+        ``timeout`` this raises and the run stays active with its points kept: call ``end()`` again."""
         if self.ended:
             return self.info
+        refused: MainsailError | None = None
+        try:
+            self._buffer.flush(timeout=timeout)
+        except ServiceUnavailable:
+            raise  # the points are kept and the run stays active
+        except MainsailError as exc:  # points the store refused for good: end the run, then say so
+            refused = exc
+        try:
+            self.info = self.client.end_run(self.id, status)
+        except Conflict as exc:  # ended elsewhere, or an earlier end() reached the store but its answer was lost
+            if exc.code != "run_not_running":
+                raise
+            self.info = self.client.get_run(self.id)
+            self._forget()
+            if self.info.status != RunStatus(status):
+                raise
+        self._forget()
+        if refused is not None:
+            raise refused
+        return self.info
+
+    def _forget(self) -> None:
+        """This run is over: no more heartbeats, no longer active."""
         self.ended = True
+        self._buffer.unwatch(self.id)
         stack = _stack()
         if self in stack:
             stack.remove(self)
         with _lock:
             if self in _all_active:
                 _all_active.remove(self)
-        try:
-            self._buffer.flush()
-        finally:
-            self.info = self.client.end_run(self.id, status)
-        return self.info
 
 
 @functools.lru_cache(maxsize=1)
@@ -246,10 +277,12 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
     return run.client.log_artifacts(run.id, local_dir, artifact_path)
 
 
-def flush() -> None:
-    """Write all buffered metrics now."""
+def flush(timeout: float | None = None) -> None:
+    """Store every buffered metric point now: the durability point of ``log_metric``. Raises
+    ``ServiceUnavailable`` (keeping the points) if the store stays unreachable for ``timeout`` seconds
+    (``MAINSAIL_METRIC_FLUSH_TIMEOUT``, 30 by default); see docs/durability.md."""
     if _buffer is not None:
-        _buffer.flush()
+        _buffer.flush(timeout=timeout)
 
 
 @atexit.register
@@ -266,11 +299,19 @@ def log_model(model: Any, name: str = "model", *, registered_model_name: str | N
               flavor: str | None = None) -> Any:
     """Package ``model`` (flavor detected: sklearn, xgboost, lightgbm, onnx, torch or any object with
     ``predict``), log it to the active run under ``name``, and register it as a new version of
-    ``registered_model_name`` if given (only if ``gate`` thresholds hold). Returns the model version
-    when registered, else the package manifest."""
+    ``registered_model_name`` if given, only if the ``gate`` thresholds (``{"auc": ">= 0.85"}``) hold on
+    the run's metrics.
+
+    Returns the :class:`ModelVersion` when registered. When the gate fails, the model is still logged,
+    nothing is registered, nothing is raised: the run gets the tags ``mainsail.gate=failed`` and
+    ``mainsail.gate_failures`` (which thresholds, with the actual values), a warning is logged, and a
+    :class:`LoggedModel` with ``registered=False`` and the gate result is returned. Both results have
+    ``.registered``. Without ``registered_model_name``, returns the package manifest."""
     import tempfile
 
+    from mainsail.registry.gate import evaluate_gate
     from mainsail.registry.packaging import save_model
+    from mainsail.registry.schemas import LoggedModel
 
     run = _active()
     run.flush()  # the registered version copies the run's metrics, so they must be stored first
@@ -280,8 +321,18 @@ def log_model(model: Any, name: str = "model", *, registered_model_name: str | N
         run.client.log_artifacts(run.id, folder, name)
     if not registered_model_name:
         return package
-    return run.client.register_model_version(registered_model_name, source=f"runs:/{run.id}/{name.strip('/')}",
-                                             gate=gate, stage=stage)
+    source = f"runs:/{run.id}/{name.strip('/')}"
+    if gate:
+        result = evaluate_gate(run.client.get_run(run.id).metrics, gate)
+        if not result.passed:
+            failures = "; ".join(f"{f.metric} = {'missing' if f.actual is None else f'{f.actual:.6g}'} is not "
+                                 f"{f.op} {f.threshold:g}" for f in result.failures)
+            run.client.set_tags(run.id, {"mainsail.gate": "failed", "mainsail.gate_failures": failures})
+            logging.getLogger("mainsail").warning("quality gate failed, %s not registered: %s",
+                                                  registered_model_name, failures)
+            return LoggedModel(run_id=run.id, model_uri=source, name=registered_model_name, gate=result)
+        run.client.set_tag(run.id, "mainsail.gate", "passed")
+    return run.client.register_model_version(registered_model_name, source=source, gate=gate, stage=stage)
 
 
 def load_model(uri: str) -> Any:

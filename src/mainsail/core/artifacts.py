@@ -19,7 +19,14 @@ from typing import IO, Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from mainsail.core.errors import IntegrityError, InvalidInput, ServiceUnavailable, not_found
+from mainsail.core.errors import (
+    IntegrityError,
+    InvalidInput,
+    MainsailError,
+    ServiceUnavailable,
+    not_found,
+    redact,
+)
 
 CHUNK = 1024 * 1024
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
@@ -109,7 +116,8 @@ class ArtifactStore:
         if self._local:
             return os.path.isfile(path)
         self.fs.invalidate_cache(path)
-        return self.fs.exists(path)
+        with self._reachable():
+            return self.fs.exists(path)
 
     # -- writes --------------------------------------------------------------------------------------
     @staticmethod
@@ -142,7 +150,11 @@ class ArtifactStore:
         if self.exists(blob.digest):
             return blob
         if not self._local:  # a single PUT of the final key is atomic on object stores
-            self.fs.pipe_file(self.path(blob.digest), data)
+            try:
+                with self._reachable():
+                    self.fs.pipe_file(self.path(blob.digest), data)
+            except FileNotFoundError:
+                raise self._missing_bucket() from None
             return blob
         tmp = self._local_tmp()
         try:
@@ -159,7 +171,11 @@ class ArtifactStore:
             blob = hash_file(path)
             self._check_expected(blob, expected_digest)
             if not self.exists(blob.digest):
-                self.fs.put_file(str(path), self.path(blob.digest))
+                try:
+                    with self._reachable():
+                        self.fs.put_file(str(path), self.path(blob.digest))
+                except FileNotFoundError:
+                    raise self._missing_bucket() from None
             return blob
         tmp = self._local_tmp()
         try:
@@ -197,15 +213,47 @@ class ArtifactStore:
             os.unlink(path)
         return blob
 
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn an object store's connection failure (botocore's ``EndpointConnectionError`` and kin) into
+        one ``artifact_store_unreachable`` line naming the store."""
+        try:
+            yield
+        except (FileNotFoundError, MainsailError):
+            raise
+        except Exception as exc:
+            names = {c.__name__ for c in type(exc).__mro__}
+            if names & {"ConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "TimeoutError"}:
+                raise ServiceUnavailable(f"cannot reach the artifact store {redact(self.root)}: {exc}",
+                                         code="artifact_store_unreachable") from None
+            raise
+
+    def _missing_bucket(self) -> MainsailError:
+        """``bucket_missing`` naming the bucket when the object store's bucket does not exist."""
+        bucket = self._base.split("/", 1)[0]
+        return ServiceUnavailable(
+            f"the artifact store's bucket {bucket!r} does not exist ({redact(self.root)}); create it, or point "
+            "MAINSAIL_ARTIFACT_ROOT at an existing bucket", code="bucket_missing")
+
+    def _missing(self, name: str) -> MainsailError:
+        """``NotFound`` for a missing object, or ``bucket_missing`` when its whole bucket is missing."""
+        if not self._local:
+            bucket = self._base.split("/", 1)[0]
+            with contextlib.suppress(Exception):
+                if not self.fs.exists(bucket):
+                    return self._missing_bucket()
+        return not_found("artifact", name)
+
     # -- reads ---------------------------------------------------------------------------------------
     def _open(self, digest: str, name: str | None) -> IO[bytes]:
         path = self.path(digest)
         if not self._local:
             self.fs.invalidate_cache(path)
         try:
-            return self.fs.open(path, "rb")
+            with self._reachable():
+                return self.fs.open(path, "rb")
         except FileNotFoundError:
-            raise not_found("artifact", name or digest) from None
+            raise self._missing(name or digest) from None
 
     @staticmethod
     def _verify(actual: str, digest: str, name: str | None) -> None:
@@ -219,9 +267,10 @@ class ArtifactStore:
         """The object's content, verified against ``digest``. ``name`` labels errors."""
         path = self.path(digest)
         try:
-            data = self.fs.cat_file(path)
+            with self._reachable():
+                data = self.fs.cat_file(path)
         except FileNotFoundError:
-            raise not_found("artifact", name or digest) from None
+            raise self._missing(name or digest) from None
         self._verify(hashlib.sha256(data).hexdigest(), digest, name)
         return data
 

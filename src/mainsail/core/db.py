@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as exc_mod
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from mainsail.core.errors import InvalidInput, ServiceUnavailable, redact
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -56,6 +61,43 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _reason(message: str) -> str:
+    """The driver's own reason, one line: the part after the last ``failed:``, ``FATAL:`` stripped."""
+    line = message.strip().splitlines()[0] if message.strip() else message
+    line = line.rsplit("failed: ", 1)[-1]
+    return line.replace("FATAL:", "").strip() or "connection failed"
+
+
+def connection_error(exc: BaseException, url: str) -> ServiceUnavailable:
+    """A one-line :class:`ServiceUnavailable` for a database that cannot be reached, naming what failed and
+    where (password masked): code ``database_missing``, ``database_auth_failed`` or ``database_unreachable``."""
+    where = redact(url)
+    message = str(exc)
+    reason = _reason(message)
+    missing = re.search(r'database "([^"]+)" does not exist', message)
+    if missing:
+        return ServiceUnavailable(
+            f'database "{missing.group(1)}" does not exist at {where}; create it with: mainsail db create',
+            code="database_missing")
+    if re.search(r'role "[^"]+" does not exist|password authentication failed|no password supplied'
+                 r"|authentication failed", message):
+        return ServiceUnavailable(f"database at {where} refused the credentials: {reason}",
+                                  code="database_auth_failed")
+    return ServiceUnavailable(f"cannot reach the database at {where}: {reason}", code="database_unreachable")
+
+
+def _translate_connection_errors(engine: Engine, url: str) -> None:
+    """Raise :func:`connection_error` instead of a driver traceback when a connection cannot be made or
+    is lost; errors of statements on a live connection pass through unchanged."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: Any) -> None:
+        if getattr(ctx, "is_pre_ping", False):
+            return  # a stale pooled connection: the pool replaces it (a failing reconnect comes back here)
+        if ctx.connection is None or ctx.is_disconnect:
+            raise connection_error(ctx.original_exception, url) from None
+
+
 def make_engine(url: str, *, write: bool = True) -> Engine:
     """Create an engine. For SQLite: WAL, NORMAL sync (durable across a process crash), a busy
     timeout, foreign keys, and ``BEGIN IMMEDIATE`` on the write engine so concurrent writers queue
@@ -63,7 +105,11 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ServiceUnavailable(f"cannot create the folder of the database {url}: {exc.strerror}",
+                                         code="database_unreachable") from None
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
         @event.listens_for(engine, "connect")
@@ -76,6 +122,7 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
 
+        _translate_connection_errors(engine, url)
         begin = "BEGIN IMMEDIATE" if write else "BEGIN"
 
         @event.listens_for(engine, "begin")
@@ -85,4 +132,18 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        # an unroutable host or a server that never answers fails in seconds, not at the OS's TCP timeout
+        connect_args["connect_timeout"] = int(os.environ.get("MAINSAIL_DB_CONNECT_TIMEOUT", "10"))
+    try:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
+    except (exc_mod.ArgumentError, exc_mod.NoSuchModuleError) as exc:
+        raise InvalidInput(f"cannot use the database URI {redact(url)}: {exc}; use sqlite:///path or "
+                           "postgresql+psycopg://user@host:5432/db", code="invalid_database_uri") from None
+    except ModuleNotFoundError as exc:  # the driver is an extra
+        hint = " pip install 'mainsail[postgres]'" if "psycopg" in str(exc) else ""
+        raise ServiceUnavailable(f"the database URI {redact(url)} needs a driver that is not installed "
+                                 f"({exc.name}):{hint}", code="database_driver_missing") from None
+    _translate_connection_errors(engine, url)
+    return engine

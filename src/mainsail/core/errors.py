@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 
@@ -73,6 +74,14 @@ class IntegrityError(MainsailError):
     title = "Integrity error"
 
 
+class TooLarge(MainsailError):
+    """A request (body, batch) larger than the limit its route documents; ``detail`` names the limit."""
+
+    status = 413
+    default_code = "too_large"
+    title = "Content too large"
+
+
 class ServiceUnavailable(MainsailError):
     status = 503
     default_code = "unavailable"
@@ -80,7 +89,8 @@ class ServiceUnavailable(MainsailError):
 
 
 _BY_STATUS: dict[int, type[MainsailError]] = {
-    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, ServiceUnavailable)
+    cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, TooLarge,
+                                ServiceUnavailable)
 }
 
 
@@ -108,3 +118,8 @@ def pydantic_errors(exc: Any, prefix: tuple[str | int, ...] = ()) -> list[dict[s
 def describe_errors(errors: list[dict[str, Any]]) -> str:
     """One line such as ``metrics.value.3: Input should be a valid number``."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password masked (``scheme://user:***@host``), safe to print or log."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", uri)

@@ -82,3 +82,65 @@ def upgrade(engine: Engine) -> None:
                         command.upgrade(_config(conn), "heads")
                         conn.commit()
         _done.add(key)
+
+
+def revisions(engine: Engine) -> tuple[set[str], set[str]]:
+    """``(current, heads)``: the revisions the database is at and those this package ships."""
+    with engine.connect() as conn:
+        current = current_heads(conn)
+        conn.commit()
+    return current, script_heads()
+
+
+def create_database(url: str) -> bool:
+    """Create the database ``url`` names if it does not exist; True if it was created. SQLite: the file
+    (and its folder). PostgreSQL: ``CREATE DATABASE`` through the server's ``postgres`` (or ``template1``)
+    database with the same credentials, so the role needs ``CREATEDB``."""
+    from sqlalchemy.engine import make_url
+
+    from mainsail.core.db import is_sqlite, make_engine
+    from mainsail.core.errors import Forbidden, InvalidInput, MainsailError, redact
+
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        existed = bool(path) and path != ":memory:" and Path(path).exists()
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        finally:
+            engine.dispose()
+        return not existed
+    parsed = make_url(url)
+    if not parsed.get_backend_name().startswith("postgresql"):
+        raise InvalidInput(f"cannot create a database for {redact(url)}: only sqlite and postgresql URIs",
+                           code="unsupported_database")
+    name = parsed.database
+    if not name:
+        raise InvalidInput(f"the URI {redact(url)} names no database", code="invalid_database_uri")
+    last: MainsailError | None = None
+    for admin_db in ("postgres", "template1"):
+        admin = make_engine(parsed.set(database=admin_db).render_as_string(hide_password=False))
+        try:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                    return False
+                try:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{name.replace(chr(34), chr(34) * 2)}"')
+                except Exception as exc:  # noqa: BLE001 - the server's reason, one line
+                    if "permission denied" in str(exc):
+                        raise Forbidden(f"the role in {redact(url)} may not create databases (it needs "
+                                        "CREATEDB); ask an administrator to run: CREATE DATABASE "
+                                        f'"{name}"', code="database_create_denied") from None
+                    if "already exists" in str(exc):
+                        return False
+                    raise
+                return True
+        except MainsailError as exc:
+            if exc.code != "database_missing":
+                raise
+            last = exc
+        finally:
+            admin.dispose()
+    assert last is not None
+    raise last

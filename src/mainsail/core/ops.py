@@ -1,8 +1,8 @@
 """Operations: each API call is declared once, as a service function plus its HTTP method and path.
 
 From that one declaration :mod:`mainsail.api.routes` derives the FastAPI route and
-:mod:`mainsail.client.remote` derives the HTTP call; :mod:`mainsail.client.local` calls the service
-in-process. Argument validation (:meth:`Operation.bind`) is the same pydantic model on every side, so
+:class:`mainsail.client.backends.RemoteBackend` derives the HTTP call;
+:class:`mainsail.client.backends.LocalBackend` calls the service in-process. Argument validation (:meth:`Operation.bind`) is the same pydantic model on every side, so
 embedded and remote clients raise the same errors for the same input.
 
 A service function's signature decides how each argument travels: names in the path template are
@@ -97,7 +97,8 @@ class Operation:
         422 (bad input) and 503 (a dependency is down) always; 404 when an input can name another
         resource (a path parameter, a JSON body — at any depth, e.g. a deployment's ``models:/…``
         variants — or a query parameter such as ``run_ids``); 409 for writes and for stored bytes (a
-        conflict, or a blob that failed its digest check); 401 and 403 when the operation needs an
+        conflict, or a blob that failed its digest check); 413 when it takes a body (over the route's
+        limit, see docs/durability.md); 401 and 403 when the operation needs an
         authenticated actor. Only plain list reads (paging and filters) cannot answer 404."""
         statuses = {422, 503}
         if any(p.where in ("path", "body") or (p.where == "query" and REFERENCE.search(p.name))
@@ -105,6 +106,8 @@ class Operation:
             statuses.add(404)
         if self.write or self.method != "GET" or self.response is bytes:  # a POST may compute under a read txn
             statuses.add(409)
+        if any(p.where in ("body", "raw") for p in self.params):  # over the route's body limit
+            statuses.add(413)
         if self.auth:
             statuses |= {401, 403}
         return sorted(statuses)

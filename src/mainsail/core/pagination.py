@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -17,10 +18,20 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
-    """One page of results; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """One page of results; pass ``next_cursor`` back as ``cursor`` for the next page. A page behaves as
+    the list of its items: ``for item in page``, ``len(page)``, ``page[0]``."""
 
     items: list[T]
     next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[T]:  # type: ignore[override]  # pydantic iterates (field, value) pairs
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> T:
+        return self.items[index]
 
 
 def encode_cursor(state: dict[str, Any]) -> str:

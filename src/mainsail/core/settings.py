@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -21,6 +21,12 @@ class Settings:
     token: str | None = None
     metric_flush_interval: float = 1.0
     metric_flush_rows: int = 20_000
+    metric_flush_timeout: float = 30.0  # how long flush() and run end keep retrying an unreachable store
+    max_batch_points: int = 10_000  # metric points per log-batch request/transaction (bigger: split)
+    run_heartbeat_interval: float = 30.0  # how often a live run tells the store it is alive
+    run_heartbeat_timeout: float = 300.0  # a running run silent this long is marked killed
+    max_json_body: int = 16 * 2**20  # bytes of a JSON (or any non-upload) request body
+    max_upload_body: int = 2**30  # bytes of an octet-stream upload (artifacts, dataset files)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,6 +39,12 @@ class Settings:
             token=os.environ.get("MAINSAIL_TOKEN") or None,
             metric_flush_interval=float(os.environ.get("MAINSAIL_METRIC_FLUSH_INTERVAL", "1.0")),
             metric_flush_rows=int(os.environ.get("MAINSAIL_METRIC_FLUSH_ROWS", "20000")),
+            metric_flush_timeout=float(os.environ.get("MAINSAIL_METRIC_FLUSH_TIMEOUT", "30")),
+            max_batch_points=int(os.environ.get("MAINSAIL_MAX_BATCH_POINTS", "10000")),
+            run_heartbeat_interval=float(os.environ.get("MAINSAIL_RUN_HEARTBEAT_INTERVAL", "30")),
+            run_heartbeat_timeout=float(os.environ.get("MAINSAIL_RUN_HEARTBEAT_TIMEOUT", "300")),
+            max_json_body=int(os.environ.get("MAINSAIL_MAX_JSON_BODY", str(16 * 2**20))),
+            max_upload_body=int(os.environ.get("MAINSAIL_MAX_UPLOAD_BODY", str(2**30))),
         )
 
     def with_uri(self, uri: str | None, artifact_root: str | None = None) -> Settings:
@@ -42,7 +54,4 @@ class Settings:
         root = artifact_root or os.environ.get("MAINSAIL_ARTIFACT_ROOT")
         if not root and uri.startswith("sqlite:///") and uri != self.uri:
             root = str(Path(uri.removeprefix("sqlite:///")).parent / "artifacts")
-        return Settings(
-            home=self.home, uri=uri, artifact_root=root or self.artifact_root, token=self.token,
-            metric_flush_interval=self.metric_flush_interval, metric_flush_rows=self.metric_flush_rows,
-        )
+        return replace(self, uri=uri, artifact_root=root or self.artifact_root)

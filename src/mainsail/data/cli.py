@@ -101,7 +101,7 @@ def ingest(
         shape = f"{v.row_count:,} rows × {len(v.columns)} columns, {_size(v.size)}"
         if v.deduplicated:
             console.print(f"[yellow]unchanged[/]: [bold]{v.ref}[/] (version #{v.number}) already holds this data "
-                          f"({shape})", soft_wrap=True)
+                          f"({shape}); it is the latest version", soft_wrap=True)
         else:
             console.print(f"[green]created[/] [bold]{v.ref}[/] (version #{v.number}): {shape}", soft_wrap=True)
         if result:
@@ -129,10 +129,12 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Print JSON
 def versions(name: str, limit: int = typer.Option(50, help="Most versions to show."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """A dataset's versions, newest first."""
-    page = client().list_dataset_versions(name, limit=limit)
+    c = client()
+    page = c.list_dataset_versions(name, limit=limit)
     if as_json:
         print_json(page.items)
         return
+    latest = c.get_dataset(name).latest_version if page.items else None
     more = " (more: raise --limit)" if page.next_cursor else ""
     table = Table(title=f"{name}: {len(page.items)} version{'s' if len(page.items) != 1 else ''}{more}")
     table.add_column("#", justify="right")
@@ -145,7 +147,8 @@ def versions(name: str, limit: int = typer.Option(50, help="Most versions to sho
     if by:
         table.add_column("by")
     for v in page.items:
-        row = [str(v.number), v.id, f"{v.row_count:,} × {len(v.columns)}", _size(v.size), _source(v.source),
+        vid = f"{v.id} (latest)" if v.id == latest and v is not page.items[0] else v.id  # re-ingested older one
+        row = [str(v.number), vid, f"{v.row_count:,} × {len(v.columns)}", _size(v.size), _source(v.source),
                _when(v.created_at)]
         table.add_row(*row, *([v.created_by or ""] if by else []))
     console.print(table)

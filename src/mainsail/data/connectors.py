@@ -340,15 +340,57 @@ def _csv(fh: IO[bytes], size: int | None, path: str, schema: dict[str, str] | No
         raise _csv_error(path, str(exc), delim) from None
 
     def batches() -> Iterator[pa.RecordBatch]:
+        checked = False  # the whole file is scanned for an unclosed quote at most once
         try:
             for batch in reader:
                 if raw is not None and progress:
                     progress(raw.tell(), size)
+                if not checked and _swallowed(batch):
+                    checked = True
+                    line = _unterminated_quote(path, delim)
+                    if line is not None:
+                        raise _quote_error(path, line)
                 yield batch
         except pa.ArrowInvalid as exc:
             raise _csv_error(path, str(exc), delim) from None
 
     return Stream(reader.schema, _closing(closer, batches()))
+
+
+def _swallowed(batch: pa.RecordBatch) -> bool:
+    """Whether the batch's last row holds a line break in a text value: what pyarrow yields when a quote
+    is never closed (the field runs to the end of the block). A legitimate quoted multi-line value looks
+    the same, so this only decides whether to check the file with :func:`_unterminated_quote`."""
+    if not batch.num_rows:
+        return False
+    last = batch.slice(batch.num_rows - 1, 1)
+    for col in last.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            value = col[0].as_py()
+            if value and ("\n" in value or "\r" in value):
+                return True
+    return False
+
+
+def _quote_error(path: str, line: int) -> InvalidInput:
+    msg = "a quoted field opened on this line is never closed (unterminated quote)"
+    return InvalidInput(f"{path}, line {line}: malformed CSV: {msg}", code="invalid_csv",
+                        errors=[{"loc": ["source", f"line {line}"], "msg": msg}])
+
+
+def _unterminated_quote(path: str, delim: str) -> int | None:
+    """The line where a quoted field that is never closed starts, or None if every quote is closed."""
+    fh, _, _ = _open(path)
+    with fh:
+        text = io.TextIOWrapper(_decompressed(path, fh), encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text, delimiter=delim, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
 
 
 def _codec(path: str) -> str | None:
@@ -364,6 +406,10 @@ def _csv_error(path: str, message: str, delim: str) -> InvalidInput:
     message = message.strip()
     where: tuple[int, int | None, str | None] | None = None
     try:
+        if "out of sync with chunker" in message or "Expected" in message:  # a quote that runs on?
+            line = _unterminated_quote(path, delim)
+            if line is not None:
+                return _quote_error(path, line)
         where = _find_bad_line(path, message, delim)
     except Exception:  # noqa: BLE001 - locating the line is best effort; the message still stands
         where = None

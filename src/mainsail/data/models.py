@@ -32,6 +32,9 @@ class DatasetRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # the version most recently ingested (NULL: the highest number); moves back to an older version
+    # when its exact bytes are ingested again
+    latest_version_id: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
 
 class DatasetVersionRow(Base):

@@ -43,7 +43,7 @@ class Dataset(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     version_count: int = 0
-    latest_version: str | None = Field(None, description="id of the newest version")
+    latest_version: str | None = Field(None, description="id of the latest version: the one most recently ingested")
 
 
 class DatasetVersion(BaseModel):

@@ -120,7 +120,8 @@ class DataMethods:
             digest = hashlib.sha256(data).hexdigest()
             try:  # the server has these bytes already: nothing to send
                 found = self._backend.call(ops.get_version, {"name": name, "version": digest})
-                if found.digest == digest and (found.has_profile or not profile):
+                if found.digest == digest and (found.has_profile or not profile) and found.id == \
+                        self._backend.call(ops.get_dataset, {"name": name}).latest_version:
                     return found.model_copy(update={"deduplicated": True})
             except NotFound:
                 pass

@@ -63,13 +63,18 @@ def check_name(name: object) -> str:
     return core_check_name(name, "dataset")
 
 
+def _latest_id(ctx: Ctx, row: DatasetRow) -> str | None:
+    """The id of the dataset's latest version: the one most recently ingested (``latest_version_id``,
+    which an ingest of bytes equal to an older version moves back to it), else the highest number."""
+    if row.latest_version_id:
+        return row.latest_version_id
+    return ctx.session.scalar(select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
+                              .order_by(DatasetVersionRow.number.desc()).limit(1))
+
+
 def _dataset(ctx: Ctx, row: DatasetRow) -> Dataset:
-    count, latest = ctx.session.execute(
-        select(func.count(), func.max(DatasetVersionRow.number)).where(DatasetVersionRow.dataset_id == row.id)).one()
-    latest_id = None
-    if latest is not None:
-        latest_id = ctx.session.scalar(select(DatasetVersionRow.id).where(
-            DatasetVersionRow.dataset_id == row.id, DatasetVersionRow.number == latest))
+    count = ctx.session.scalar(select(func.count()).where(DatasetVersionRow.dataset_id == row.id))
+    latest_id = _latest_id(ctx, row) if count else None
     return Dataset(id=row.id, name=row.name, description=row.description, tags=row.tags or {},
                    created_by=row.created_by, created_at=row.created_at, updated_at=row.updated_at,
                    version_count=count or 0, latest_version=latest_id)
@@ -131,7 +136,8 @@ def _version_row(ctx: Ctx, ds: DatasetRow, ref: str) -> DatasetVersionRow:
     ref = ref.lower()
     q = select(DatasetVersionRow).where(DatasetVersionRow.dataset_id == ds.id)
     if ref == "latest":
-        row = ctx.session.scalar(q.order_by(DatasetVersionRow.number.desc()).limit(1))
+        latest = _latest_id(ctx, ds)
+        row = None if latest is None else ctx.session.scalar(q.where(DatasetVersionRow.id == latest))
         if row is None:
             raise not_found("dataset version", f"{ds.name}@latest")
         return row
@@ -218,6 +224,7 @@ def record(ctx: Ctx, name: str, prep: Prepared, source: dict[str, Any] | None = 
     if existing is not None:
         if existing.profile is None and prep.profile is not None:
             existing.profile = prep.profile
+        _move_latest(ctx, ds, existing)
         return _version(existing, ds.name, deduplicated=True)
     number = (ctx.session.scalar(select(func.max(DatasetVersionRow.number))
                                  .where(DatasetVersionRow.dataset_id == ds.id)) or 0) + 1
@@ -227,6 +234,7 @@ def record(ctx: Ctx, name: str, prep: Prepared, source: dict[str, Any] | None = 
                             description=description, profile=prep.profile, created_by=ctx.actor, created_at=now)
     ctx.session.add(row)
     ds.updated_at = now
+    ds.latest_version_id = row.id
     try:
         ctx.session.flush()
     except SAIntegrityError:
@@ -236,6 +244,32 @@ def record(ctx: Ctx, name: str, prep: Prepared, source: dict[str, Any] | None = 
          {"dataset": ds.name, "version": row.id, "number": number, "digest": row.digest,
           "row_count": row.row_count}, ctx.actor)
     return _version(row, ds.name)
+
+
+def _move_latest(ctx: Ctx, ds: DatasetRow, row: DatasetVersionRow) -> None:
+    """Make ``row`` (an existing version whose bytes were ingested again) the dataset's latest: version
+    numbers never change, ``latest`` means the version most recently ingested."""
+    previous = _latest_id(ctx, ds)
+    if previous == row.id:
+        return
+    ds.latest_version_id, ds.updated_at = row.id, utcnow()
+    emit(ctx.session, "dataset.latest_moved", f"{ds.name}@{row.id}",
+         {"dataset": ds.name, "version": row.id, "number": row.number, "previous": previous}, ctx.actor)
+
+
+def make_latest(ctx: Ctx, name: str, version: DatasetVersion) -> DatasetVersion:
+    """Make a found (deduplicated) version the dataset's latest; returns it."""
+    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.name == name).with_for_update())
+    row = None if ds is None else ctx.session.scalar(select(DatasetVersionRow).where(
+        DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.id == version.id))
+    if ds is not None and row is not None:
+        _move_latest(ctx, ds, row)
+    return version
+
+
+def is_latest(ctx: Ctx, name: str, version_id: str) -> bool:
+    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.name == name))
+    return ds is not None and _latest_id(ctx, ds) == version_id
 
 
 def ingest_file(runtime: Runtime, actor: str | None, name: str, path: Path, source: dict[str, Any] | None = None,
@@ -249,8 +283,12 @@ def ingest_file(runtime: Runtime, actor: str | None, name: str, path: Path, sour
     blob = hash_file(path)
     with runtime.transaction(write=False, actor=actor) as ctx:
         found = find_by_digest(ctx, name, blob.digest)
+        latest = found is not None and is_latest(ctx, name, found.id)
     if found is not None and (found.has_profile or not profile):
-        return found
+        if latest:
+            return found
+        with runtime.transaction(actor=actor) as ctx:
+            return make_latest(ctx, name, found)
     prep = prepare(path, blob.digest, profile, size=blob.size)
     runtime.store.adopt_file(path, blob.digest)
     with runtime.transaction(actor=actor) as ctx:
@@ -272,7 +310,10 @@ def upload_version(ctx: Ctx, name: DatasetName, data: bytes, source: str | None 
         fdigest = hash_file(path).digest
         found = find_by_digest(ctx, name, fdigest)
         if found is not None and (found.has_profile or not profile):
-            return found
+            if is_latest(ctx, name, found.id):
+                return found
+            with writer(ctx) as w:
+                return make_latest(w, name, found)
         try:
             prep = prepare(path, fdigest, profile)
         except Exception as exc:  # noqa: BLE001 - a file pyarrow accepted but DuckDB cannot read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,15 +19,35 @@ def ks(base: np.ndarray, other: np.ndarray) -> tuple[float | None, float | None]
         return None, None
     from scipy.stats import ks_2samp
 
-    res = ks_2samp(base, other)
+    # The exact p-value is only worth it on small samples; scipy warns (on stderr, in front of a user's
+    # table) when it cannot compute it and falls back to the asymptotic one, so choose up front and keep
+    # any remaining numerical warning out of the user's output.
+    method = "exact" if base.size * other.size <= 10_000 else "asymp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ks_2samp(base, other, method=method)
     return float(res.statistic), float(res.pvalue)
 
 
-def _psi(b: np.ndarray, o: np.ndarray) -> float:
-    b = np.clip(b, EPS, None)
-    o = np.clip(o, EPS, None)
-    b, o = b / b.sum(), o / o.sum()
+def fill_zero_shares(p: np.ndarray) -> np.ndarray:
+    """Give empty bins a small share so PSI stays finite: ``EPS``, or the smallest non-zero share / 1e6
+    when that is smaller (Evidently's rule). Applied to shares, never counts, so PSI does not grow with
+    the sample size."""
+    nz = p[p != 0]
+    if nz.size == 0:
+        return p
+    floor = nz.min() / 1e6 if nz.min() <= EPS else EPS
+    return np.where(p == 0, floor, p)
+
+
+def psi_shares(b: np.ndarray, o: np.ndarray) -> float:
+    """PSI of two arrays of bin shares (each summing to 1)."""
+    b, o = fill_zero_shares(b), fill_zero_shares(o)
     return float(np.sum((o - b) * np.log(o / b)))
+
+
+def _psi(b: np.ndarray, o: np.ndarray) -> float:
+    return psi_shares(b / b.sum(), o / o.sum())
 
 
 def psi_numeric(base: np.ndarray, other: np.ndarray, bins: int = PSI_BINS) -> float | None:

@@ -139,13 +139,15 @@ class Freshness(_Check):
 
 class Distribution(_Check):
     """The column's distribution is close to the same column in a reference version: KS statistic or PSI
-    at most ``threshold``. ``reference`` is a version id or ``previous`` (the version before this one)."""
+    at most ``threshold``; with ``p_value`` set (KS on numeric columns), it also fails when the KS test's
+    p-value is below it. ``reference`` is a version id or ``previous`` (the version before this one)."""
 
     type: Literal["distribution"] = "distribution"
     column: Column
     reference: str = Field("previous", pattern=r"^(previous|[0-9a-fA-F]{4,64})$")
     metric: Literal["ks", "psi"] = "psi"
     threshold: float = Field(0.2, gt=0)
+    p_value: float | None = Field(None, gt=0, lt=1)
 
 
 Check = Annotated[RowCount | ColumnType | NotNull | Unique | Range | AllowedValues | Regex | Freshness
@@ -283,6 +285,8 @@ def fresh(column: str, max_age: float | str) -> Freshness:
 
 
 def distribution(column: str, reference: str = "previous", metric: str = "psi",
-                 threshold: float = 0.2) -> Distribution:
-    """The distribution is within ``threshold`` (KS or PSI) of a reference version's."""
-    return Distribution(column=column, reference=reference, metric=metric, threshold=threshold)  # type: ignore[arg-type]
+                 threshold: float = 0.2, p_value: float | None = None) -> Distribution:
+    """The distribution is within ``threshold`` (KS or PSI) of a reference version's (and, with
+    ``p_value``, the KS test's p-value is not below it)."""
+    return Distribution(column=column, reference=reference, metric=metric, threshold=threshold,  # type: ignore[arg-type]
+                        p_value=p_value)

@@ -286,8 +286,13 @@ def _distribution(con: duckdb.DuckDBPyConnection, path: str, check: Distribution
                                                  f"but {t} here")
         cur = numeric_values(sample(con, path, {"v": num_expr(col, kind)}, rows)["v"])
         base = numeric_values(sample(con, ref_path, {"v": num_expr(col, _kind(ref_types[col]))}, ref_rows)["v"])
-        value = stats.ks(base, cur)[0] if check.metric == "ks" else stats.psi_numeric(base, cur)
-    elif check.metric == "ks":
+        if check.metric == "ks" or check.p_value is not None:
+            statistic, p = stats.ks(base, cur)
+            if check.p_value is not None and p is not None and p < check.p_value:
+                return _result(check, False, observed=p, message=f"KS p-value {p:.3g} < {check.p_value} "
+                               f"(statistic {statistic:.4f}; sample of up to {SAMPLE_ROWS:,} rows)")
+        value = statistic if check.metric == "ks" else stats.psi_numeric(base, cur)
+    elif check.metric == "ks" or check.p_value is not None:
         return _result(check, False, message=f"KS needs a numeric or temporal column; {col!r} is {t}: use psi")
     else:
         value = stats.psi_categorical(category_shares(con, ref_path, col, ref_rows),

@@ -109,6 +109,20 @@ def plan_apply(current: Defs, spec: FeatureSetSpec) -> tuple[Defs, dict[tuple[st
         expanded.append(s.model_copy(update={"features": _service_refs(new, s, i)}))
     new.services.update({s.name: s for s in expanded})
     breaking: dict[tuple[str, str], list[str]] = {}
+    for e in spec.entities:
+        before = current.entities.get(e.name)
+        if before is None or (before.type, before.join_key) == (e.type, e.join_key):
+            continue
+        views = sorted(n for n, v in new.views.items() if e.name in v.entities)
+        if not views:
+            continue
+        services = sorted(n for n, svc in new.services.items()
+                          if any(ref.partition(":")[0] in views for ref in svc.features))
+        what = (f"the key type from {before.type} to {e.type}" if before.type != e.type
+                else f"the join key from {before.join_key!r} to {e.join_key!r}")
+        breaking[("entity", e.name)] = [
+            f"changes {what}: stored keys of views {', '.join(map(repr, views))} no longer match"
+            + (f" (used by services {', '.join(map(repr, services))})" if services else "")]
     for v in spec.views:
         old = current.views.get(v.name)
         if old is None:

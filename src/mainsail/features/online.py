@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from mainsail.core.errors import InvalidInput, ServiceUnavailable
+from mainsail.core.errors import InvalidInput, ServiceUnavailable, redact
 from mainsail.core.runtime import Runtime
 
 Row = tuple[str, int, dict[str, Any]]  # entity key, event time (µs since epoch), values
@@ -153,6 +153,16 @@ return 1
 """
 
 
+def _unreachable(url: str, exc: Exception) -> ServiceUnavailable:
+    """One line naming the Redis online store that failed and why (password masked)."""
+    import redis
+
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return ServiceUnavailable(f"cannot reach the Redis online store at {redact(url)}: {exc}",
+                                  code="redis_unreachable")
+    return ServiceUnavailable(f"the Redis online store at {redact(url)} failed: {exc}", code="redis_error")
+
+
 class RedisOnlineStore:
     """One hash per view per entity, ``<prefix><view>:<key>``: a field per feature (JSON) and ``_ts``."""
 
@@ -168,7 +178,7 @@ class RedisOnlineStore:
         try:
             self._upsert = self.r.register_script(_LUA_UPSERT)
         except Exception as exc:  # noqa: BLE001
-            raise ServiceUnavailable(f"online store {url}: {exc}") from None
+            raise _unreachable(url, exc) from None
 
     def key(self, view: str, key: str) -> str:
         return f"{self.prefix}{view}:{key}"
@@ -189,7 +199,7 @@ class RedisOnlineStore:
                     pipe.execute()
             pipe.execute()
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"online store {self.url}: {exc}") from None
+            raise _unreachable(self.url, exc) from None
         return n
 
     def read1(self, view: str, key: str, features: Sequence[str]) -> list[Any] | None:
@@ -207,7 +217,7 @@ class RedisOnlineStore:
             try:
                 vals = hmget(pre + key, fields)
             except redis.RedisError as exc:
-                raise ServiceUnavailable(f"online store {url}: {exc}") from None
+                raise _unreachable(url, exc) from None
             return None if vals[0] is None else [None if v is None else loads(v) for v in vals[1:]]
 
         return read1
@@ -224,7 +234,7 @@ class RedisOnlineStore:
                 pipe.hmget(f"{self.prefix}{view}:{key}", ["_ts", *features])
             results = pipe.execute()
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"online store {self.url}: {exc}") from None
+            raise _unreachable(self.url, exc) from None
         return [None if vals[0] is None else [None if v is None else loads(v) for v in vals[1:]]
                 for vals in results]
 
@@ -241,7 +251,7 @@ class RedisOnlineStore:
                     pipe.hmget(self.key(view, k), ["_ts", *features])
                 results = pipe.execute()
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"online store {self.url}: {exc}") from None
+            raise _unreachable(self.url, exc) from None
         return [None if vals[0] is None else [None if v is None else loads(v) for v in vals[1:]]
                 for vals in results]
 

@@ -82,15 +82,17 @@ def load_defs(ctx: Ctx) -> Defs:
 
 def apply(ctx: Ctx, body: FeatureSetSpec) -> ApplyResult:
     """Apply definitions: each new or changed entity, view and service gets a new version. A change that
-    breaks a feature service (a removed or retyped feature) is refused with the reasons unless ``force``."""
+    breaks a feature service (a removed or retyped feature, an entity's key type or join key changed under
+    its views) is refused with the reasons unless ``force``."""
     current = load_defs(ctx)
     new, breaking = plan_apply(current, body)
     if breaking and not body.force:
-        reasons = [f"view {name!r} {r}" for (_, name), rs in breaking.items() for r in rs]
+        reasons = [f"{kind} {name!r} {r}" for (kind, name), rs in breaking.items() for r in rs]
+        plural = {"entity": "entities", "view": "views", "service": "services"}
         raise Conflict("these changes break feature services (apply with force to do it anyway): "
                        + "; ".join(reasons), code="breaking_change",
-                       errors=[{"loc": ["body", "views", name], "msg": r} for (_, name), rs in breaking.items()
-                               for r in rs])
+                       errors=[{"loc": ["body", plural[kind], name], "msg": r}
+                               for (kind, name), rs in breaking.items() for r in rs])
     changes: list[Change] = []
     now = utcnow()
     for kind, items in (("entity", body.entities), ("view", body.views),

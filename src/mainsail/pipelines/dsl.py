@@ -97,6 +97,51 @@ def callable_ref(fn: Callable[..., Any]) -> str:
     return f"{Path(file or '').resolve()}:{qualname}"
 
 
+_SHIPPED: dict[str, bytes] = {}  # digest -> module source traced in this process, uploaded on apply
+
+
+def _own_source(fn: Callable[..., Any]) -> Path | None:
+    """The file of ``fn``'s module when it is the user's own code: not Mainsail, not an installed
+    package, not the standard library (those are installed wherever a worker runs)."""
+    import sys
+
+    file = inspect.getsourcefile(fn)
+    if not file or not file.endswith(".py"):
+        return None
+    path = Path(file).resolve()
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    mainsail_dir = Path(__file__).resolve().parent.parent
+    if {"site-packages", "dist-packages"} & set(path.parts) or path.is_relative_to(mainsail_dir) \
+            or any(path.is_relative_to(p) for p in installed):
+        return None
+    return path
+
+
+def ship(fn: Callable[..., Any]) -> dict[str, str] | None:
+    """``{"callable": "FILE.py:qualname", "code": digest}`` for a function of the user's own module: its
+    source travels with the definition (stored by digest), so a server or a worker on another machine
+    runs exactly what was applied. ``None`` for installed code (referenced by ``module:qualname``)."""
+    import hashlib
+
+    path = _own_source(fn)
+    if path is None or "<locals>" in fn.__qualname__:
+        return None
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    _SHIPPED[digest] = data
+    return {"callable": f"{path.name}:{fn.__qualname__}", "code": digest}
+
+
+def shipped_code(spec: dict[str, Any]) -> dict[str, bytes]:
+    """The sources a definition's ``python`` tasks name by digest, as traced in this process."""
+    out: dict[str, bytes] = {}
+    for t in spec.get("tasks") or []:
+        code = (t.get("params") or {}).get("code") if isinstance(t, dict) else None
+        if t.get("operator") == "python" and isinstance(code, str) and code in _SHIPPED:
+            out[code] = _SHIPPED[code]
+    return out
+
+
 class TaskFunction:
     """A function that becomes a ``python`` task when called inside a ``@pipeline``."""
 
@@ -113,8 +158,9 @@ class TaskFunction:
         deps: list[str] = []
         encoded = _encode(dict(bound.arguments), deps)
         name = builder.unique(self.name)
+        target = ship(self.fn) or {"callable": callable_ref(self.fn)}
         builder.tasks.append(TaskSpec(name=name, operator="python", depends_on=[*deps, *_after(after)],
-                                      params={"callable": callable_ref(self.fn), "kwargs": encoded}, **self.options))
+                                      params={**target, "kwargs": encoded}, **self.options))
         return Ref("tasks", name)
 
 

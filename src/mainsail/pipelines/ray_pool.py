@@ -12,6 +12,7 @@ the artifact store (PostgreSQL and S3, not SQLite and a local folder) and have `
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import tempfile
@@ -41,10 +42,12 @@ def connect(address: str | None = None) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     address = ray_address(address)
+    # logging_level: Ray's own INFO lines ("Started a local Ray instance", "Connecting to existing Ray
+    # cluster") are not for our users; warnings and errors still show.
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     return ray, True
 
 

@@ -43,6 +43,16 @@ class PipelineSpec(BaseModel):
     tasks: list[TaskSpec] = Field(min_length=1, max_length=20_000)
 
 
+MAX_CODE = 8 << 20  # bytes of one shipped module's source
+
+
+class CodeRef(BaseModel):
+    """A module's source shipped with a definition, stored by its SHA-256."""
+
+    digest: str
+    size: int
+
+
 class PipelineVersion(BaseModel):
     id: str
     pipeline_id: str

@@ -31,7 +31,7 @@ class PipelineMethods:
     def apply_pipeline(self, definition: Any) -> PipelineVersion | list[PipelineVersion]:
         """Register a definition: a ``@pipeline`` function, a :class:`PipelineSpec`, the seeds' JSON as a
         mapping, or a ``.json``/``.yaml``/``.py`` file (a list back when the file holds several)."""
-        from mainsail.pipelines.dsl import PipelineDefinition, load_definitions
+        from mainsail.pipelines.dsl import PipelineDefinition, load_definitions, shipped_code
 
         if isinstance(definition, str | Path) and not isinstance(definition, Mapping):
             specs = load_definitions(definition)
@@ -41,7 +41,14 @@ class PipelineMethods:
             definition = definition.spec()
         if isinstance(definition, PipelineSpec):
             definition = definition.model_dump(mode="json", exclude_unset=True)
+        if isinstance(definition, Mapping):
+            for digest, data in shipped_code(definition).items():  # the tasks' own code travels with them
+                self._backend.call(ops.put_code, {"digest": digest, "data": data})
         return self._backend.call(ops.apply_pipeline, {"body": definition})
+
+    def get_pipeline_code(self, digest: str) -> bytes:
+        """The module source a ``python`` task shipped with its definition (verified by digest)."""
+        return self._backend.call(ops.get_code, {"digest": digest})
 
     def get_pipeline(self, name: str) -> Pipeline:
         return self._backend.call(ops.get_pipeline, {"name": name})

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from mainsail.core.artifacts import check_digest
 from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, NotFound, not_found
 from mainsail.core.events import Event, emit
@@ -26,7 +27,9 @@ from mainsail.pipelines.models import (
 )
 from mainsail.pipelines.pool import task_log_path
 from mainsail.pipelines.schemas import (
+    MAX_CODE,
     TERMINAL_RUN,
+    CodeRef,
     OperatorInfo,
     Pipeline,
     PipelineRun,
@@ -67,9 +70,48 @@ def _version(row: PipelineVersionRow, name: str, created: bool) -> PipelineVersi
                            created_at=row.created_at)
 
 
+def put_code(ctx: Ctx, digest: str, data: bytes) -> CodeRef:
+    """Store the source of a module that ``python`` tasks run (shipped with a definition by its
+    client), verified against ``digest``; a worker anywhere fetches it by that digest."""
+    check_digest(digest, "digest")
+    if len(data) > MAX_CODE:
+        raise InvalidInput(f"module source is {len(data):,} bytes; at most {MAX_CODE:,}",
+                           errors=[{"loc": ["body"], "msg": "too large"}])
+    blob = ctx.store.put_bytes(data, expected_digest=digest)
+    return CodeRef(digest=blob.digest, size=blob.size)
+
+
+def get_code(ctx: Ctx, digest: str) -> bytes:
+    """A shipped module's source, verified against its digest."""
+    check_digest(digest, "digest")
+    if not ctx.store.exists(digest):
+        raise not_found("pipeline code", digest)
+    return ctx.store.get_bytes(digest, name=f"pipeline code {digest[:12]}")
+
+
+def _check_code(ctx: Ctx, body: PipelineSpec) -> None:
+    """Every ``python`` task that names shipped code must find it stored (uploaded before the apply)."""
+    missing = [{"loc": ["body", "tasks", i, "params", "code"], "msg": f"task {t.name!r}: no stored code {code}"}
+               for i, t in enumerate(body.tasks)
+               if t.operator == "python" and isinstance(code := t.params.get("code"), str)
+               and _is_digest(code) and not ctx.store.exists(code)]
+    if missing:
+        raise InvalidInput("shipped code not found; upload it with PUT /pipeline-code/{digest} before applying",
+                           code="code_not_found", errors=missing)
+
+
+def _is_digest(value: str) -> bool:
+    try:
+        check_digest(value)
+    except InvalidInput:
+        return False
+    return True
+
+
 def apply_pipeline(ctx: Ctx, body: PipelineSpec) -> PipelineVersion:
     """Register a pipeline definition; a changed definition becomes a new version, the same one is a no-op."""
     dag.validate(body)
+    _check_code(ctx, body)
     digest = dag.spec_digest(body)
     now = utcnow()
     row = ctx.session.scalar(select(PipelineRow).where(PipelineRow.name == body.name).with_for_update())

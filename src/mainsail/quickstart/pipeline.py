@@ -43,7 +43,7 @@ def definition(experiment: str = "churn-quickstart") -> dict[str, Any]:
     training = "${tasks.features.dataset_version}"
     trains = [f"train_{name}" for name in CANDIDATES]
     return {"name": PIPELINE, "description": "mainsail quickstart: generated churn data to a registered model",
-            "params": {"rows": 5000, "experiment": experiment}, "tasks": [
+            "params": {"rows": 5000, "experiment": experiment, "canary": False}, "tasks": [
                 _py("generate", "pipeline:generate", rows="${params.rows}"),
                 {"name": "ingest", "operator": "data_ingestion", "params": {
                     "source": "${tasks.generate.path}", "name": DATASET,
@@ -61,8 +61,9 @@ def definition(experiment: str = "churn-quickstart") -> dict[str, Any]:
                     "metrics": ["roc_auc", "accuracy", "f1", "log_loss"], "run_id": "${tasks.select.run_id}"}},
                 {"name": "gate", "operator": "quality_gate", "params": {
                     "metrics": "${tasks.evaluate.metrics}", "thresholds": EVAL_GATE}},
-                _py("register", "register:register_champion", ["gate"], run_id="${tasks.select.run_id}",
-                    datasets=[data], feature_views=[VIEW.name]),
+                _py("register", "register:register_best", ["gate"], run_id="${tasks.select.run_id}",
+                    runner_up="${tasks.select.runner_up}", datasets=[data], feature_views=[VIEW.name],
+                    canary="${params.canary}"),
             ]}
 
 

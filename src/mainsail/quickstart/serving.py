@@ -1,5 +1,6 @@
 """Quickstart stage: serve the champion from an in-process replica, send simulated traffic, canary a
-second version through 10 → 50 → 100 % of it and watch the rollout promote (or roll back) live."""
+better candidate through 10 → 50 → 100 % of it and watch the rollout promote (or roll back) live;
+promotion hands it stage production and alias champion."""
 
 from __future__ import annotations
 
@@ -192,7 +193,7 @@ def serve_and_canary(client: Any, challenger_version: int, records: list[dict[st
                 time.sleep(0.2)
                 live.update(_view(client.get_deployment(DEPLOYMENT), traffic, begun))
             d = client.start_rollout(DEPLOYMENT, f"models:/{MODEL_NAME}/{challenger_version}", steps=STEPS,
-                                     step_seconds=STEP_SECONDS, reason="quickstart: canary of the runner-up",
+                                     step_seconds=STEP_SECONDS, reason="quickstart: canary of the better candidate",
                                      **GUARDS)
             deadline = time.monotonic() + timeout
             while d.rollout is not None and d.rollout.state == "running" and time.monotonic() < deadline:

@@ -137,6 +137,22 @@ class ModelVersion(BaseModel):
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
+    @property
+    def registered(self) -> bool:
+        """Always True: lets ``log_model``'s result be tested the same way whether it registered or not."""
+        return True
+
+
+class LoggedModel(BaseModel):
+    """What ``log_model`` returns when it logged the package but registered nothing, e.g. because its
+    quality gate did not hold (``gate`` says which thresholds failed; the run carries the same as tags)."""
+
+    registered: bool = False
+    run_id: str
+    model_uri: str = Field(description="runs:/<run_id>/<path> of the logged package")
+    name: str | None = Field(None, description="the registered model it would have become a version of")
+    gate: GateResult | None = None
+
 
 class Transition(BaseModel):
     version: int | None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Annotated, Any
 
-from pydantic import StringConstraints
-from sqlalchemy import func, select
+from pydantic import StringConstraints, TypeAdapter, ValidationError
+from sqlalchemy import delete, func, select
 
 from mainsail.core.db import new_id, utcnow
-from mainsail.core.errors import IntegrityError, InvalidInput, NotFound, not_found
+from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
@@ -27,6 +28,7 @@ from mainsail.registry.schemas import (
     LineageGraph,
     ModelCard,
     ModelCardFields,
+    ModelName,
     ModelVersion,
     RegisteredModel,
     RegisterVersion,
@@ -99,9 +101,44 @@ def get_version_by_number(ctx: Ctx, name: str, version: VersionNumber) -> ModelV
     return _version(ctx, _version_row_by_number(ctx, model, version), model.name)
 
 
+# Alias resolve is on the hot path (the API and the Client resolve on every call). The answer is cached per
+# database, name and alias together with the raw rows it was built from; every call re-reads those rows with
+# one prepared statement (the raw join) and reuses the cached answer only when they are unchanged, so an alias
+# move, an edit of the version or another alias on it, by any process, shows at the next call.
+_STAMP_SQL = (
+    "SELECT v.id, v.version, v.stage, v.framework, v.source, v.run_id, v.files, v.metrics, v.params, v.tags, "
+    "v.signature, v.lineage, v.description, v.created_by, v.created_at, v.updated_at, a2.alias "
+    "FROM registered_models m JOIN model_aliases a ON a.model_id = m.id AND a.alias = {p} "
+    "JOIN model_versions v ON v.id = a.version_id "
+    "LEFT JOIN model_aliases a2 ON a2.model_id = m.id AND a2.version_id = v.id "
+    "WHERE m.name = {p} ORDER BY a2.alias")
+_ALIAS_CACHE: OrderedDict[tuple[str, str, str], tuple[list[tuple[Any, ...]], ModelVersion]] = OrderedDict()
+_ALIAS_CACHE_MAX = 1024
+
+
 def get_version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
     """The version an alias points at."""
-    # One join on the hot path (serving replicas and load_model resolve aliases constantly).
+    bind = ctx.session.get_bind()
+    cursor = ctx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:  # the driver's cursor: no statement building or result processing on the hot path
+        cursor.execute(_STAMP_SQL.format(p="?" if bind.dialect.name == "sqlite" else "%s"), (alias, name))
+        stamp = [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+    key = (str(bind.url), name, alias)
+    hit = _ALIAS_CACHE.get(key)
+    if stamp and hit is not None and hit[0] == stamp:
+        return hit[1].model_copy(deep=True)  # callers may change their copy
+    found = _version_by_alias(ctx, name, alias)
+    if stamp:
+        _ALIAS_CACHE[key] = (stamp, found.model_copy(deep=True))
+        _ALIAS_CACHE.move_to_end(key)
+        while len(_ALIAS_CACHE) > _ALIAS_CACHE_MAX:
+            _ALIAS_CACHE.popitem(last=False)
+    return found
+
+
+def _version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
     row = ctx.session.scalar(select(ModelVersionRow)
                              .join(AliasRow, AliasRow.version_id == ModelVersionRow.id)
                              .join(RegisteredModelRow, RegisteredModelRow.id == AliasRow.model_id)
@@ -297,7 +334,8 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
                 ModelVersionRow.model_id == model.id, ModelVersionRow.stage == change.stage.value,
                 ModelVersionRow.id != row.id)):
             _record(ctx, model.id, other.id, "stage", other.stage, Stage.deprecated.value,
-                    reason=f"archived when v{row.version} moved to {change.stage.value}")
+                    reason=f"archived when v{row.version} moved to {change.stage.value}"
+                    + (f": {change.reason}" if change.reason else ""))
             emit(ctx.session, "stage.changed", other.id, {"name": model.name, "version": other.version,
                                                            "from": other.stage, "to": Stage.deprecated.value}, ctx.actor)
             other.stage = Stage.deprecated.value
@@ -405,3 +443,103 @@ def download_file(ctx: Ctx, id: str, path: FilePath) -> bytes:
 
 def version_count(ctx: Ctx) -> int:
     return ctx.session.scalar(select(func.count()).select_from(ModelVersionRow)) or 0
+
+
+# ---------------------------------------------------------------- model and version edits (MLflow API)
+
+def create_model(ctx: Ctx, name: str, description: str | None = None,
+                 tags: dict[str, str] | None = None) -> RegisteredModel:
+    """Create a registered model with no versions yet; its name must be unique."""
+    try:
+        name = TypeAdapter(ModelName).validate_python(name)
+    except ValidationError:
+        raise InvalidInput(f"model name {name!r} must start with a letter or digit and hold only "
+                           "letters, digits, '_', '.', '-'", errors=[{"loc": ["name"], "msg": "bad name"}]) from None
+    if ctx.session.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.name == name)):
+        raise Conflict(f"registered model {name!r} already exists", code="model_exists")
+    now = utcnow()
+    row = RegisteredModelRow(id=new_id(), name=name, description=description, tags=dict(tags or {}),
+                             next_version=1, created_by=ctx.actor, created_at=now, updated_at=now)
+    ctx.session.add(row)
+    ctx.session.flush()
+    emit(ctx.session, "registered_model.created", row.id, {"name": name}, ctx.actor)
+    return _registered(ctx, row)
+
+
+def update_model(ctx: Ctx, name: str, description: str | None = None,
+                 tags: dict[str, str | None] | None = None) -> RegisteredModel:
+    """Change a model's description and/or set tags (a None value removes the tag)."""
+    row = _model_row(ctx, name, lock=True)
+    if description is not None:
+        row.description = description
+    if tags:
+        merged = dict(row.tags or {})
+        for k, v in tags.items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        row.tags = merged
+    row.updated_at = utcnow()
+    ctx.session.flush()
+    return _registered(ctx, row)
+
+
+def delete_model(ctx: Ctx, name: str) -> None:
+    """Delete a registered model with its versions, aliases and history (the blobs stay)."""
+    row = _model_row(ctx, name, lock=True)
+    for table in (AliasRow, TransitionRow, ModelVersionRow):
+        ctx.session.execute(delete(table).where(table.model_id == row.id))
+    ctx.session.delete(row)
+    emit(ctx.session, "registered_model.deleted", row.id, {"name": name}, ctx.actor)
+
+
+def update_version(ctx: Ctx, name: str, version: int, description: str | None = None,
+                   tags: dict[str, str | None] | None = None) -> ModelVersion:
+    """Change a version's description and/or set tags (a None value removes the tag)."""
+    model = _model_row(ctx, name)
+    row = _version_row_by_number(ctx, model, version)
+    if description is not None:
+        row.description = description
+    if tags:
+        merged = dict(row.tags or {})
+        for k, v in tags.items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        row.tags = merged
+    row.updated_at = utcnow()
+    ctx.session.flush()
+    return _version(ctx, row, model.name)
+
+
+def delete_version(ctx: Ctx, name: str, version: int) -> None:
+    """Delete one version (and the aliases pointing at it)."""
+    model = _model_row(ctx, name, lock=True)
+    row = _version_row_by_number(ctx, model, version)
+    ctx.session.execute(delete(AliasRow).where(AliasRow.version_id == row.id))
+    _record(ctx, model.id, row.id, "deleted", str(version), None)
+    ctx.session.delete(row)
+    emit(ctx.session, "model_version.deleted", row.id, {"name": name, "version": version}, ctx.actor)
+
+
+def find_versions(ctx: Ctx, name: str | None = None, run_id: str | None = None,
+                  limit: Limit = 1000) -> list[ModelVersion]:
+    """Versions of one model and/or from one run, newest first."""
+    q = select(ModelVersionRow, RegisteredModelRow.name).join(
+        RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+    if name is not None:
+        q = q.where(RegisteredModelRow.name == name)
+    if run_id is not None:
+        q = q.where(ModelVersionRow.run_id == run_id)
+    rows = ctx.session.execute(q.order_by(RegisteredModelRow.name, ModelVersionRow.version.desc()).limit(limit))
+    return [_version(ctx, row, model_name) for row, model_name in rows]
+
+
+def find_models(ctx: Ctx, name_like: str | None = None, limit: Limit = 1000) -> list[RegisteredModel]:
+    """Registered models whose name matches a SQL LIKE pattern (all without one), by name."""
+    q = select(RegisteredModelRow).order_by(RegisteredModelRow.name).limit(limit)
+    if name_like is not None:
+        q = q.where(RegisteredModelRow.name.like(name_like))
+    return [_registered(ctx, r) for r in ctx.session.scalars(q)]

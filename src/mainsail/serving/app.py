@@ -52,9 +52,13 @@ def _loads(raw: bytes) -> Any:
 def create_replica_app(state: ReplicaState) -> FastAPI:
     """A FastAPI app serving ``state``'s deployment."""
     from mainsail.api.app import install_error_handlers
+    from mainsail.api.limits import BodyLimitMiddleware
+    from mainsail.core.settings import Settings
 
     app = FastAPI(title=f"Mainsail replica: {state.deployment}", version=__version__, docs_url="/docs")
     install_error_handlers(app)
+    limits = Settings.from_env()
+    app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
     app.state.replica = state
     dep = state.deployment
 

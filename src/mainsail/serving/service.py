@@ -18,7 +18,7 @@ from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import INT32_MAX, Digest
 from mainsail.registry import service as registry
-from mainsail.registry.schemas import MANIFEST, AliasSet, Stage
+from mainsail.registry.schemas import MANIFEST, AliasSet, Stage, StageChange
 from mainsail.serving.models import (
     DeploymentHistoryRow,
     DeploymentRow,
@@ -271,16 +271,34 @@ def _finish(ctx: Ctx, row: DeploymentRow, r: RolloutRow, state: str, reason: str
         emit(ctx.session, "rollout.rolled_back", row.id, payload, ctx.actor)
         return
     base = _baseline(r.previous)
-    name, alias, _ = uri_parts(base["model"])
+    name, alias, ref = uri_parts(base["model"])
+    why = f"rollout {r.id} of deployment {row.name} promoted"
+    _promote_in_registry(ctx, base["model"], r.candidate, why, payload)
     if alias:  # the alias moves; every deployment serving it follows
-        registry.set_alias(ctx, name, alias, AliasSet(version=r.candidate_version,
-                                                      reason=f"rollout {r.id} of {row.name} promoted"))
+        registry.set_alias(ctx, name, alias, AliasSet(version=r.candidate_version, reason=why))
         payload["alias"] = f"{name}@{alias}"
+    if alias or (ref and not ref.isdigit()):  # an alias or a stage: it now resolves to the candidate
         variants = [dict(v) for v in r.previous]
     else:
         variants = [{**v, "model": r.candidate} if v["name"] == base["name"] else dict(v) for v in r.previous]
     _change(ctx, row, variants, "promoted", reason)
     emit(ctx.session, "rollout.promoted", row.id, payload, ctx.actor)
+
+
+def _promote_in_registry(ctx: Ctx, baseline_uri: str, candidate_uri: str, why: str,
+                         payload: dict[str, Any]) -> None:
+    """The promoted candidate takes the stage of the version the deployment served (production or
+    staging), and that version is archived, so ``models:/M/<stage>`` and an alias agree afterwards."""
+    try:
+        previous = resolve(ctx, baseline_uri)
+    except NotFound:  # the baseline no longer resolves: nothing to hand over
+        return
+    candidate = resolve(ctx, candidate_uri)
+    if previous.stage not in (Stage.production, Stage.staging) or previous.id == candidate.id:
+        return
+    registry.set_stage(ctx, candidate.id, StageChange(stage=previous.stage, archive_existing=True, reason=why))
+    payload["stage"] = previous.stage.value
+    payload["archived"] = previous.version
 
 
 def _apply(ctx: Ctx, row: DeploymentRow, r: RolloutRow, now: dt.datetime) -> None:

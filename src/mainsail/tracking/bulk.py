@@ -1,5 +1,5 @@
-"""Hot paths for metrics and tags, below the ORM: one ``executemany`` on the driver's cursor (psycopg
-pipelines it), an upsert of the latest value per key, and a columnar read-back."""
+"""Hot paths for metrics and tags, below the ORM: metric points by binary ``COPY`` on PostgreSQL (one
+``executemany`` on SQLite), an upsert of the latest value per key, and a columnar read-back."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ def _cursor(session: Session) -> Any:
     return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
+COPY_MIN_ROWS = 8  # below this, one pipelined INSERT costs less than setting up a COPY
+_COPY_SQL = "COPY run_metrics (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ("text", "text", "float8", "int8", "float8")
+
+
+def _copy_metrics(cursor: Any, rows: list[MetricTuple]) -> None:
+    """Binary ``COPY`` of metric points (PostgreSQL): the bulk-load floor, several times faster than a
+    pipelined ``executemany``; doubles travel as IEEE bytes, so NaN and ±inf arrive unchanged."""
+    with cursor.copy(_COPY_SQL) as copy:
+        copy.set_types(_COPY_TYPES)
+        write = copy.write_row
+        for r in rows:
+            write(r)
+
+
 def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple]) -> None:
     """Insert metric points and move each key's latest value forward (highest step, then newest)."""
     if not rows:
@@ -30,10 +45,13 @@ def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple]) -> No
             latest[r[1]] = r
     cursor = _cursor(session)
     try:
-        cursor.executemany(
-            f"INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p})",
-            rows,
-        )
+        if p == "?" or len(rows) < COPY_MIN_ROWS:
+            cursor.executemany(
+                f"INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p})",
+                rows,
+            )
+        else:
+            _copy_metrics(cursor, rows)
         cursor.executemany(
             f"INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "

@@ -38,6 +38,8 @@ class RunRow(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_by: Mapped[str | None] = mapped_column(String(200))
     lifecycle: Mapped[str] = mapped_column(String(16), default="active")
+    last_heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # last sign of life (write/heartbeat)
+    status_reason: Mapped[str | None] = mapped_column(String(64))  # e.g. heartbeat_timeout for a killed run
 
 
 class ParamRow(Base):

@@ -85,11 +85,24 @@ class Run(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, float | None] = Field(default_factory=dict, description="latest value per metric key")
+    last_heartbeat: dt.datetime | None = Field(None, description="the run's last sign of life (a write or a "
+                                               "heartbeat)")
+    status_reason: str | None = Field(None, description="why the run has its status, e.g. `heartbeat_timeout` "
+                                      "for a run marked killed because its process stopped sending heartbeats")
 
     @property
     def duration(self) -> float | None:
         """Seconds from start to end (None while running)."""
         return (self.end_time - self.start_time).total_seconds() if self.end_time else None
+
+
+class Heartbeat(BaseModel):
+    """A run's answer to a heartbeat: it is alive until ``timeout`` seconds pass without another."""
+
+    run_id: str
+    status: RunStatus
+    last_heartbeat: dt.datetime
+    timeout: float = Field(description="seconds without a heartbeat after which a running run is marked killed")
 
 
 class MetricBatch(BaseModel):

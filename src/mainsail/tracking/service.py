@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from typing import Annotated
@@ -11,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core.db import new_id, utcnow
-from mainsail.core.errors import Conflict, InvalidInput, not_found
+from mainsail.core.errors import Conflict, InvalidInput, TooLarge, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
@@ -30,6 +31,7 @@ from mainsail.tracking.schemas import (
     ArtifactInfo,
     Experiment,
     ExperimentCreate,
+    Heartbeat,
     LogBatch,
     MetricHistory,
     Name,
@@ -41,6 +43,7 @@ from mainsail.tracking.schemas import (
 )
 
 ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]  # a read: see _clean_path
+HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # status_reason of a run marked killed for want of heartbeats
 
 
 # ---------------------------------------------------------------- experiments
@@ -116,13 +119,73 @@ def _load_runs(ctx: Ctx, rows: Sequence[RunRow]) -> list[Run]:
                 select(LatestMetricRow.run_id, LatestMetricRow.key, LatestMetricRow.value)
                 .where(LatestMetricRow.run_id.in_(ids))):
             metrics[run_id][k] = None if v is None or math.isnan(v) else v
-    return [
-        Run(id=r.id, experiment_id=r.experiment_id, name=r.name, status=RunStatus(r.status),
-            start_time=r.start_time, end_time=r.end_time, parent_run_id=r.parent_run_id,
-            created_by=r.created_by, params=dict(sorted(params[r.id].items())),
-            tags=dict(sorted(tags[r.id].items())), metrics=dict(sorted(metrics[r.id].items())))
-        for r in rows
-    ]
+    cutoff = _stale_cutoff(ctx)
+    runs = []
+    for r in rows:
+        status, end_time, reason = RunStatus(r.status), r.end_time, r.status_reason
+        if cutoff is not None and _is_stale(r, cutoff):  # not marked yet: shown as what it is
+            status, end_time, reason = RunStatus.killed, r.last_heartbeat, HEARTBEAT_TIMEOUT
+        runs.append(Run(id=r.id, experiment_id=r.experiment_id, name=r.name, status=status,
+                        start_time=r.start_time, end_time=end_time, parent_run_id=r.parent_run_id,
+                        created_by=r.created_by, params=dict(sorted(params[r.id].items())),
+                        tags=dict(sorted(tags[r.id].items())), metrics=dict(sorted(metrics[r.id].items())),
+                        last_heartbeat=r.last_heartbeat, status_reason=reason))
+    return runs
+
+
+# ---------------------------------------------------------------- heartbeats
+
+def _stale_cutoff(ctx: Ctx) -> dt.datetime | None:
+    """Runs silent since before this are dead (None: heartbeat timeouts are switched off)."""
+    timeout = ctx.settings.run_heartbeat_timeout
+    return utcnow() - dt.timedelta(seconds=timeout) if timeout > 0 else None
+
+
+def _is_stale(row: RunRow, cutoff: dt.datetime) -> bool:
+    return row.status == RunStatus.running and row.last_heartbeat is not None and row.last_heartbeat < cutoff
+
+
+def _alive(ctx: Ctx, row: RunRow) -> None:
+    """Record a sign of life; a run that was marked killed only for want of heartbeats is running
+    again (its process was paused or cut off, not dead: what it sends now is not refused)."""
+    now = utcnow()
+    if row.status == RunStatus.killed and row.status_reason == HEARTBEAT_TIMEOUT:
+        row.status, row.end_time, row.status_reason = RunStatus.running.value, None, None
+        emit(ctx.session, "run.resumed", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+    if row.last_heartbeat is None or (now - row.last_heartbeat).total_seconds() >= 1:  # at most 1 UPDATE/s
+        row.last_heartbeat = now
+
+
+def heartbeat(ctx: Ctx, run_id: str) -> Heartbeat:
+    """Tell the store that the run's process is alive. A running run with no heartbeat (or other
+    write) for ``MAINSAIL_RUN_HEARTBEAT_TIMEOUT`` seconds is marked killed."""
+    row = _running(ctx, run_id)
+    ctx.session.flush()
+    return Heartbeat(run_id=row.id, status=RunStatus(row.status), last_heartbeat=row.last_heartbeat or utcnow(),
+                     timeout=ctx.settings.run_heartbeat_timeout)
+
+
+def mark_stale_runs(ctx: Ctx) -> list[str]:
+    """Mark every running run silent for longer than the heartbeat timeout as killed (its end time is
+    its last heartbeat); return their ids. Run by the server's background loop and, embedded, lazily
+    before runs are read."""
+    cutoff = _stale_cutoff(ctx)
+    if cutoff is None:
+        return []
+    rows = list(ctx.session.scalars(select(RunRow).where(
+        RunRow.status == RunStatus.running.value, RunRow.last_heartbeat < cutoff).with_for_update()))
+    for row in rows:
+        row.status, row.end_time, row.status_reason = RunStatus.killed.value, row.last_heartbeat, HEARTBEAT_TIMEOUT
+        emit(ctx.session, "run.killed", row.id, {"experiment_id": row.experiment_id, "status": row.status,
+                                                 "reason": HEARTBEAT_TIMEOUT}, ctx.actor)
+    return [r.id for r in rows]
+
+
+def has_stale_runs(ctx: Ctx) -> bool:
+    """True when some running run has outlived the heartbeat timeout (a cheap read)."""
+    cutoff = _stale_cutoff(ctx)
+    return cutoff is not None and ctx.session.scalar(select(RunRow.id).where(
+        RunRow.status == RunStatus.running.value, RunRow.last_heartbeat < cutoff).limit(1)) is not None
 
 
 def _run_row(ctx: Ctx, run_id: str, *, lock: bool = False) -> RunRow:
@@ -134,8 +197,10 @@ def _run_row(ctx: Ctx, run_id: str, *, lock: bool = False) -> RunRow:
 
 
 def _running(ctx: Ctx, run_id: str) -> RunRow:
-    """The run, locked for the rest of the transaction; 409 unless it is still running."""
+    """The run, locked for the rest of the transaction; 409 unless it is still running. A write is
+    the run's heartbeat."""
     row = _run_row(ctx, run_id, lock=True)
+    _alive(ctx, row)
     if row.status != RunStatus.running:
         raise Conflict(f"run {run_id!r} is {row.status}; it no longer accepts writes", code="run_not_running")
     return row
@@ -149,7 +214,8 @@ def create_run(ctx: Ctx, body: RunCreate) -> Run:
         _run_row(ctx, body.parent_run_id)
     row = RunRow(id=new_id(), experiment_id=body.experiment_id, name=body.name or random_run_name(),
                  status=RunStatus.running.value, start_time=body.start_time or utcnow(),
-                 parent_run_id=body.parent_run_id, created_by=ctx.actor, lifecycle="active")
+                 parent_run_id=body.parent_run_id, created_by=ctx.actor, lifecycle="active",
+                 last_heartbeat=utcnow())
     ctx.session.add(row)
     ctx.session.flush()
     _write_params(ctx, row.id, body.params)
@@ -169,6 +235,8 @@ def update_run(ctx: Ctx, run_id: str, body: RunUpdate) -> Run:
     if body.name is not None:
         row.name = body.name
     if body.status is not None and body.status != row.status:
+        if row.status == RunStatus.killed and row.status_reason == HEARTBEAT_TIMEOUT:
+            _alive(ctx, row)  # its owner ends it: the end it reports is the true one
         if row.status != RunStatus.running:
             raise Conflict(f"run {run_id!r} already ended as {row.status}", code="run_not_running")
         if not body.status.terminal:
@@ -176,6 +244,7 @@ def update_run(ctx: Ctx, run_id: str, body: RunUpdate) -> Run:
                                errors=[{"loc": ["body", "status"], "msg": "cannot reopen a run"}])
         row.status = body.status.value
         row.end_time = body.end_time or utcnow()
+        row.status_reason = None
         emit(ctx.session, f"run.{body.status.value}", row.id,
              {"experiment_id": row.experiment_id, "status": row.status}, ctx.actor)
     ctx.session.flush()
@@ -208,7 +277,14 @@ def _write_tags(ctx: Ctx, run_id: str, tags: dict[str, str]) -> None:
 
 
 def log_batch(ctx: Ctx, run_id: str, body: LogBatch) -> None:
-    """Log metrics (in columns), params and tags to a running run in one transaction."""
+    """Log metrics (in columns), params and tags to a running run in one transaction. At most
+    ``MAINSAIL_MAX_BATCH_POINTS`` metric points (10,000 by default) per call: a bigger batch would hold
+    the write lock for seconds; the SDK splits it (413 ``batch_too_large`` otherwise)."""
+    limit = ctx.settings.max_batch_points
+    if body.metrics is not None and len(body.metrics.key) > limit:
+        raise TooLarge(f"metrics: {len(body.metrics.key):,} points in one batch; at most {limit:,} per call "
+                       "(server setting MAINSAIL_MAX_BATCH_POINTS): split the batch", code="batch_too_large",
+                       errors=[{"loc": ["body", "metrics", "key"], "msg": f"at most {limit} points per batch"}])
     _running(ctx, run_id)
     _write_params(ctx, run_id, body.params)
     _write_tags(ctx, run_id, body.tags)
@@ -333,3 +409,85 @@ def run_count(ctx: Ctx, experiment_id: str) -> int:
                               .where(RunRow.experiment_id == experiment_id)) or 0
 
 
+
+
+# ---------------------------------------------------------------- lifecycle and tag edits (MLflow API)
+
+def _experiment_row(ctx: Ctx, experiment_id: str) -> ExperimentRow:
+    row = ctx.session.get(ExperimentRow, experiment_id)
+    if row is None:
+        raise not_found("experiment", experiment_id)
+    return row
+
+
+def rename_experiment(ctx: Ctx, experiment_id: str, name: Name) -> Experiment:
+    """Give an experiment a new, unique name."""
+    row = _experiment_row(ctx, experiment_id)
+    if row.name != name:
+        if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
+            raise Conflict(f"experiment {name!r} already exists", code="experiment_exists")
+        row.name, row.updated_at = name, utcnow()
+        ctx.session.flush()
+    return _experiment(row)
+
+
+def set_experiment_lifecycle(ctx: Ctx, experiment_id: str, lifecycle: str) -> Experiment:
+    """Delete (``deleted``) or restore (``active``) an experiment; deleted experiments leave listings."""
+    if lifecycle not in ("active", "deleted"):
+        raise InvalidInput(f"lifecycle must be 'active' or 'deleted', not {lifecycle!r}",
+                           errors=[{"loc": ["lifecycle"], "msg": "expected active or deleted"}])
+    row = _experiment_row(ctx, experiment_id)
+    if row.lifecycle != lifecycle:
+        row.lifecycle, row.updated_at = lifecycle, utcnow()
+        emit(ctx.session, f"experiment.{'restored' if lifecycle == 'active' else 'deleted'}", row.id,
+             {"name": row.name}, ctx.actor)
+    return _experiment(row)
+
+
+def set_experiment_tag(ctx: Ctx, experiment_id: str, key: str, value: str | None) -> Experiment:
+    """Set an experiment tag, or remove it when ``value`` is None."""
+    row = _experiment_row(ctx, experiment_id)
+    tags = dict(row.tags or {})
+    if value is None:
+        tags.pop(key, None)
+    else:
+        tags[key] = value
+    row.tags, row.updated_at = tags, utcnow()
+    return _experiment(row)
+
+
+def all_experiments(ctx: Ctx, lifecycle: str | None = "active") -> list[Experiment]:
+    """Every experiment in a lifecycle (None: all), by name."""
+    q = select(ExperimentRow).order_by(ExperimentRow.name)
+    if lifecycle:
+        q = q.where(ExperimentRow.lifecycle == lifecycle)
+    return [_experiment(r) for r in ctx.session.scalars(q)]
+
+
+def restore_run(ctx: Ctx, run_id: str) -> Run:
+    """Bring a deleted run back."""
+    row = ctx.session.scalar(select(RunRow).where(RunRow.id == run_id).with_for_update())
+    if row is None:
+        raise not_found("run", run_id)
+    if row.lifecycle != "active":
+        row.lifecycle = "active"
+        emit(ctx.session, "run.restored", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+    return _load_runs(ctx, [row])[0]
+
+
+def delete_tag(ctx: Ctx, run_id: str, key: str) -> None:
+    """Remove a tag from a running run."""
+    _running(ctx, run_id)
+    gone = ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+    if not gone.rowcount:
+        raise not_found("tag", f"{run_id}/{key}")
+
+
+def set_bookkeeping_tag(ctx: Ctx, run_id: str, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) a tag that records bookkeeping about the run rather than what it
+    measured (e.g. the MLflow API's logged-model records); allowed after the run ended."""
+    _run_row(ctx, run_id, lock=True)
+    if value is None:
+        ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
+    else:
+        _write_tags(ctx, run_id, {key: value})

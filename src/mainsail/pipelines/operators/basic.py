@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -63,12 +64,38 @@ def resolve_callable(ref: str) -> Any:
 class PythonParams(OpParams):
     callable: str = Field(pattern=CALLABLE_REF, examples=["mypkg.steps:train", "/srv/flows/steps.py:train"])
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    code: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description=(
+        "SHA-256 of the module source shipped with the definition (PUT /pipeline-code/{digest}); "
+        "'callable' then names a function of that source (FILE.py:qualname), run wherever the task runs."))
+
+
+def shipped_module(tc: TaskContext, digest: str, filename: str) -> Path:
+    """The shipped source ``digest`` as a file under ``$MAINSAIL_HOME/code/<digest>/`` (fetched once
+    through the task's client, verified by its digest), so its imports and tracebacks work as usual."""
+    from mainsail.core.settings import Settings
+
+    name = Path(filename).name if filename.endswith(".py") else "module.py"
+    path = Settings.from_env().home / "code" / digest / name
+    if not path.is_file():
+        data = tc.client.get_pipeline_code(digest)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(f"shipped code {digest[:12]} does not match its digest")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
 
 
 @operator("python", PythonParams)
 def python(tc: TaskContext, p: PythonParams) -> Any:
-    """Call a Python function with ``kwargs`` (and ``context`` if it takes one); its return is the output."""
-    fn = resolve_callable(p.callable)
+    """Call a Python function with ``kwargs`` (and ``context`` if it takes one); its return is the output.
+    With ``code``, the function comes from the source shipped with the definition, not a local file."""
+    ref = p.callable
+    if p.code:
+        target, _, qualname = ref.rpartition(":")
+        ref = f"{shipped_module(tc, p.code, target)}:{qualname}"
+    fn = resolve_callable(ref)
     kwargs = dict(p.kwargs)
     if "context" in inspect.signature(fn).parameters:
         kwargs["context"] = tc

@@ -135,7 +135,7 @@ def rollout(name: str, candidate: str = typer.Argument(..., help="models:/NAME/V
             metric: list[str] = typer.Option(None, "--metric", help="Monitoring guard, e.g. 'drift<=0.2'."),
             reason: str = typer.Option(None, help="Why (kept in the history).")) -> None:
     """Start a canary rollout; guards breached → automatic rollback, all steps passed → promote."""
-    from mainsail.cli.registry import _threshold
+    from mainsail.registry.cli import _threshold
 
     try:
         pcts = [float(s) for s in steps.split(",") if s.strip()]

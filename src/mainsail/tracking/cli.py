@@ -28,6 +28,12 @@ def _dur(seconds: float | None) -> str:
 STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "killed": "yellow"}
 
 
+def _reason(r: Run) -> str:
+    if r.status_reason == "heartbeat_timeout":
+        return f" (no heartbeat since {_when(r.last_heartbeat)})"
+    return f" ({r.status_reason})" if r.status_reason else ""
+
+
 @experiments_app.command("list")
 @handle_errors
 def experiments_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -79,7 +85,9 @@ def _metric_columns(runs: list[Run], order_by: list[str]) -> list[str]:
 
 
 def runs_table(runs: list[Run], metrics: list[str], more: bool = False) -> Table:
-    table = Table(title=f"{len(runs)} runs" + (" (more: raise --limit)" if more else ""), box=box.SIMPLE_HEAD)
+    table = Table(title=f"{len(runs)} runs" + (" (more: raise --limit)" if more else ""), box=box.SIMPLE_HEAD,
+                  caption="killed* = its process stopped sending heartbeats"
+                  if any(r.status_reason == "heartbeat_timeout" for r in runs) else None)
     table.add_column("id", min_width=8, no_wrap=True)
     table.add_column("name", max_width=24, no_wrap=True, overflow="ellipsis")
     table.add_column("status", min_width=8, no_wrap=True)
@@ -88,7 +96,8 @@ def runs_table(runs: list[Run], metrics: list[str], more: bool = False) -> Table
     for m in metrics:
         table.add_column(m, min_width=6, max_width=12, no_wrap=True, overflow="ellipsis", justify="right")
     for r in runs:
-        table.add_row(r.id[:8], r.name, f"[{STATUS_STYLE[r.status]}]{r.status}[/]",
+        status = f"{r.status}*" if r.status_reason == "heartbeat_timeout" else r.status
+        table.add_row(r.id[:8], r.name, f"[{STATUS_STYLE[r.status]}]{status}[/]",
                       r.start_time.astimezone().strftime("%m-%d %H:%M"), _dur(r.duration),
                       *(fmt_num(r.metrics.get(k)) for k in metrics))
     return table
@@ -112,8 +121,9 @@ def runs_show(run_id: str, as_json: bool = typer.Option(False, "--json", help="P
     if as_json:
         print_json({**r.model_dump(mode="json"), "artifacts": [a.model_dump(mode="json") for a in arts]})
         return
-    console.print(f"[bold]{r.name}[/]  {r.id}\nstatus [{STATUS_STYLE[r.status]}]{r.status}[/]  "
-                  f"started {_when(r.start_time)}  duration {_dur(r.duration)}  experiment {r.experiment_id}")
+    console.print(f"[bold]{r.name}[/]  {r.id}\nstatus [{STATUS_STYLE[r.status]}]{r.status}[/]"
+                  f"{_reason(r)}  started {_when(r.start_time)}  duration {_dur(r.duration)}  "
+                  f"experiment {r.experiment_id}  last heartbeat {_when(r.last_heartbeat)}")
     for title, data in (("params", r.params), ("metrics (latest)", r.metrics), ("tags", r.tags)):
         if data:
             t = Table("key", "value", title=title, title_justify="left")

@@ -11,11 +11,13 @@ from typing import Any
 from mainsail.client.backends import Backend
 from mainsail.core.errors import InvalidInput
 from mainsail.core.pagination import Page
+from mainsail.core.settings import Settings
 from mainsail.core.types import INT64_MAX, INT64_MIN, artifact_key
 from mainsail.tracking.ops import ops
 from mainsail.tracking.schemas import (
     ArtifactInfo,
     Experiment,
+    Heartbeat,
     MetricBatch,
     MetricHistory,
     Run,
@@ -111,7 +113,10 @@ class TrackingMethods:
 
     def log_batch(self, run_id: str, metrics: Iterable[tuple[str, float, int, float]] | MetricBatch | None = None,
                   params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None) -> None:
-        """Log metrics ``(key, value, step, timestamp)``, params and tags in one call and transaction."""
+        """Log metrics ``(key, value, step, timestamp)``, params and tags in one call and transaction.
+        More than ``MAINSAIL_MAX_BATCH_POINTS`` points (10,000 by default) are sent in chunks of that
+        size, each stored in its own transaction (params and tags go with the first), so a huge batch
+        never holds the store's write lock for long."""
         batch: dict[str, Any] | None = None
         if isinstance(metrics, MetricBatch):
             batch = dict(metrics)  # re-validated below, like any caller's input
@@ -119,8 +124,20 @@ class TrackingMethods:
             pts = [(k, metric_value(k, v), s, t) for k, v, s, t in metrics]
             batch = {"key": [p[0] for p in pts], "value": [p[1] for p in pts], "step": [p[2] for p in pts],
                      "timestamp": [p[3] for p in pts]}
-        body = {"metrics": batch, "params": dict(params or {}), "tags": dict(tags or {})}
+        size = Settings.from_env().max_batch_points
+        n = len(batch["key"]) if batch is not None and isinstance(batch.get("key"), list) else 0
+        first = batch if n <= size else {c: batch[c][:size] for c in ("key", "value", "step", "timestamp")}
+        body = {"metrics": first, "params": dict(params or {}), "tags": dict(tags or {})}
         self._backend.call(ops.log_batch, {"run_id": run_id, "body": body})
+        for i in range(size, n, size):
+            part = {c: batch[c][i:i + size] for c in ("key", "value", "step", "timestamp")}  # type: ignore[index]
+            self._backend.call(ops.log_batch, {"run_id": run_id, "body": {"metrics": part}})
+
+    def heartbeat(self, run_id: str) -> Heartbeat:
+        """Tell the store the run's process is alive (the fluent SDK does this in the background;
+        any write to the run counts too). Silent for ``MAINSAIL_RUN_HEARTBEAT_TIMEOUT`` seconds, a
+        running run is marked ``killed``; a later heartbeat or write brings it back to running."""
+        return self._backend.call(ops.heartbeat, {"run_id": run_id})
 
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None) -> None:
         """Log one metric point now (the fluent API buffers; this does not)."""

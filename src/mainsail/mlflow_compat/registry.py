@@ -1,0 +1,253 @@
+"""MLflow's model registry (registered models, versions, stages, aliases, tags) over ``registry.service``.
+
+Stages map one to one: MLflow ``None``/``Staging``/``Production``/``Archived`` are Mainsail's
+``development``/``staging``/``production``/``deprecated``. A version's files are those of its source as
+registered (``runs:/``, an ``mlflow-artifacts:`` run path, or an MLflow 3 ``models:/<model_id>``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from mainsail.core.errors import NotFound
+from mainsail.core.runtime import Ctx
+from mainsail.mlflow_compat.artifacts import RUN_PATH, version_uri
+from mainsail.mlflow_compat.dispatch import Req, invalid, route
+from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
+from mainsail.mlflow_compat.tracking import from_kv, kv, model_location, ms
+from mainsail.registry import service as registry
+from mainsail.registry.schemas import (
+    AliasSet,
+    ModelVersion,
+    RegisteredModel,
+    RegisterVersion,
+    Stage,
+    StageChange,
+)
+from mainsail.tracking import service as tracking
+
+HIDDEN = "mainsail.mlflow."
+MODEL_ID_TAG = HIDDEN + "model_id"
+TO_MLFLOW = {Stage.development: "None", Stage.staging: "Staging", Stage.production: "Production",
+             Stage.deprecated: "Archived"}
+FROM_MLFLOW = {v.lower(): k for k, v in TO_MLFLOW.items()}
+
+
+def stage(value: str) -> Stage:
+    found = FROM_MLFLOW.get(str(value).lower())
+    if found is None:
+        raise invalid(f"Invalid Model Version stage: {value}. Value must be one of "
+                      f"{', '.join(TO_MLFLOW.values())}.")
+    return found
+
+
+def version_json(v: ModelVersion) -> dict[str, Any]:
+    out = {"name": v.name, "version": str(v.version), "creation_timestamp": ms(v.created_at),
+           "last_updated_timestamp": ms(v.updated_at), "user_id": v.created_by or "",
+           "current_stage": TO_MLFLOW[v.stage], "description": v.description or "", "source": v.source or "",
+           "run_id": v.run_id or "", "status": "READY", "aliases": v.aliases,
+           "tags": kv({k: t for k, t in v.tags.items() if not k.startswith(HIDDEN)})}
+    if MODEL_ID_TAG in v.tags:
+        out["model_id"] = v.tags[MODEL_ID_TAG]
+    return out
+
+
+def model_json(ctx: Ctx, m: RegisteredModel) -> dict[str, Any]:
+    latest = [version_json(registry.get_version_by_number(ctx, m.name, max(nums)))
+              for nums in m.stages.values() if nums]
+    return {"name": m.name, "creation_timestamp": ms(m.created_at), "last_updated_timestamp": ms(m.updated_at),
+            "description": m.description or "", "tags": kv(m.tags), "latest_versions": latest,
+            "aliases": [{"alias": a, "version": str(n)} for a, n in m.aliases.items()]}
+
+
+def _version(ctx: Ctx, req: Req) -> ModelVersion:
+    return registry.get_version_by_number(ctx, req.need("name"), req.int("version", 0))
+
+
+# ---------------------------------------------------------------- registered models
+
+@route("POST", "/mlflow/registered-models/create")
+def create_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    m = registry.create_model(ctx, req.need("name"), req.get("description"), from_kv(req.get("tags"), "tags"))
+    return {"registered_model": model_json(ctx, m)}
+
+
+@route("GET", "/mlflow/registered-models/get")
+def get_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    return {"registered_model": model_json(ctx, registry.get_model(ctx, req.need("name")))}
+
+
+@route("PATCH", "/mlflow/registered-models/update")
+def update_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    m = registry.update_model(ctx, req.need("name"), description=str(req.args.get("description") or ""))
+    return {"registered_model": model_json(ctx, m)}
+
+
+@route("DELETE", "/mlflow/registered-models/delete")
+def delete_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.delete_model(ctx, req.need("name"))
+    return {}
+
+
+@route("POST", "/mlflow/registered-models/set-tag")
+def set_model_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.update_model(ctx, req.need("name"), tags={req.need("key"): str(req.get("value", ""))})
+    return {}
+
+
+@route("DELETE", "/mlflow/registered-models/delete-tag")
+def delete_model_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.update_model(ctx, req.need("name"), tags={req.need("key"): None})
+    return {}
+
+
+def _page(req: Req, items: list[Any], key: str, default: int) -> dict[str, Any]:
+    start, size = req.int("page_token", 0), req.page_size(default, max(default, 1000))
+    out: dict[str, Any] = {key: items[start:start + size]}
+    if start + size < len(items):
+        out["next_page_token"] = str(start + size)
+    return out
+
+
+@route("GET", "/mlflow/registered-models/search")
+def search_models(ctx: Ctx, req: Req) -> dict[str, Any]:
+    clauses = parse_filter(req.get("filter"), {"name"})
+    models = [m for m in registry.find_models(ctx) if all(matches(op, v, field_of(m, f)) for f, op, v in clauses)]
+    for item in reversed(req.list("order_by")):
+        field, _, direction = str(item).strip().partition(" ")
+        attr = {"name": "name", "last_updated_timestamp": "updated_at", "timestamp": "updated_at",
+                "creation_timestamp": "created_at"}.get(field.removeprefix("attributes."))
+        if attr is None:
+            raise invalid(f"Unsupported order_by {item!r}")
+        models.sort(key=lambda m, a=attr: getattr(m, a), reverse=direction.strip().upper() == "DESC")
+    return _page(req, [model_json(ctx, m) for m in models], "registered_models", 100)
+
+
+@route("POST", "/mlflow/registered-models/get-latest-versions", write=False)
+def latest_versions(ctx: Ctx, req: Req) -> dict[str, Any]:
+    m = registry.get_model(ctx, req.need("name"))
+    wanted = {stage(s) for s in req.list("stages")} or None
+    out = [version_json(registry.get_version_by_number(ctx, m.name, max(nums)))
+           for st, nums in m.stages.items() if nums and (wanted is None or Stage(st) in wanted)]
+    return {"model_versions": out}
+
+
+@route("POST", "/mlflow/registered-models/alias")
+def set_alias(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.set_alias(ctx, req.need("name"), req.need("alias"), AliasSet(version=req.int("version", 0)))
+    return {}
+
+
+@route("DELETE", "/mlflow/registered-models/alias")
+def delete_alias(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.delete_alias(ctx, req.need("name"), req.need("alias"))
+    return {}
+
+
+@route("GET", "/mlflow/registered-models/alias")
+def get_by_alias(ctx: Ctx, req: Req) -> dict[str, Any]:
+    return {"model_version": version_json(registry.get_version_by_alias(ctx, req.need("name"),
+                                                                         req.need("alias")))}
+
+
+# ---------------------------------------------------------------- model versions
+
+def _source(ctx: Ctx, source: str, model_id: str | None) -> tuple[str, str]:
+    """(run id, artifact path) of an MLflow version source."""
+    m = re.match(r"^models:/(m-[^/@]+)$", source)
+    if model_id or m:
+        return model_location(ctx, model_id or m.group(1))  # type: ignore[union-attr]
+    if source.startswith("runs:/"):
+        run_id, _, path = source.removeprefix("runs:/").partition("/")
+        return run_id, path.strip("/")
+    tail = re.sub(r"^(mlflow-artifacts:|https?://[^/]+/api/2\.0/mlflow-artifacts/artifacts)/*", "", source)
+    if tail != source and (rm := RUN_PATH.match(tail)):
+        return rm.group("run"), (rm.group("rest") or "").strip("/")
+    raise invalid(f"Unsupported model version source {source!r}: Mainsail registers runs:/<run_id>/<path>, "
+                  "models:/<model_id> of a logged model, or a run's mlflow-artifacts path")
+
+
+def _framework(ctx: Ctx, run_id: str, path: str) -> str:
+    """``mlflow.<flavor>`` from the MLmodel file (``mlflow`` without one)."""
+    try:
+        spec = yaml.safe_load(tracking.download_artifact(ctx, run_id, f"{path}/MLmodel" if path else "MLmodel"))
+    except (NotFound, yaml.YAMLError):
+        return "mlflow"
+    flavors = [f for f in (spec or {}).get("flavors", {}) if f != "python_function"]
+    return f"mlflow.{flavors[0]}"[:50] if flavors else "mlflow.pyfunc"
+
+
+@route("POST", "/mlflow/model-versions/create")
+def create_version(ctx: Ctx, req: Req) -> dict[str, Any]:
+    source, model_id = str(req.need("source")), req.get("model_id")
+    run_id, path = _source(ctx, source, model_id)
+    if req.get("run_id") and req.get("run_id") != run_id:
+        raise invalid(f"run_id {req.get('run_id')!r} does not match the run of source {source!r}")
+    tags = from_kv(req.get("tags"), "tags")
+    if model_id:
+        tags[MODEL_ID_TAG] = str(model_id)
+    body = RegisterVersion(name=req.need("name"), framework=_framework(ctx, run_id, path),
+                           source=f"runs:/{run_id}/{path}", run_id=run_id, tags=tags,
+                           description=req.get("description"))
+    return {"model_version": version_json(registry.register_version(ctx, body))}
+
+
+@route("GET", "/mlflow/model-versions/get")
+def get_version(ctx: Ctx, req: Req) -> dict[str, Any]:
+    return {"model_version": version_json(_version(ctx, req))}
+
+
+@route("PATCH", "/mlflow/model-versions/update")
+def update_version(ctx: Ctx, req: Req) -> dict[str, Any]:
+    v = registry.update_version(ctx, req.need("name"), req.int("version", 0),
+                                description=str(req.args.get("description") or ""))
+    return {"model_version": version_json(v)}
+
+
+@route("DELETE", "/mlflow/model-versions/delete")
+def delete_version(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.delete_version(ctx, req.need("name"), req.int("version", 0))
+    return {}
+
+
+@route("POST", "/mlflow/model-versions/transition-stage")
+def transition_stage(ctx: Ctx, req: Req) -> dict[str, Any]:
+    v = _version(ctx, req)
+    archive = str(req.get("archive_existing_versions", False)).lower() == "true"
+    moved = registry.set_stage(ctx, v.id, StageChange(stage=stage(req.need("stage")), archive_existing=archive))
+    return {"model_version": version_json(moved)}
+
+
+@route("GET", "/mlflow/model-versions/search")
+def search_versions(ctx: Ctx, req: Req) -> dict[str, Any]:
+    clauses = parse_filter(req.get("filter"), {"name", "run_id", "version"})
+    eq = {f: v for f, op, v in clauses if op == "="}
+    try:
+        found = registry.find_versions(ctx, name=eq.get("name"), run_id=eq.get("run_id"))
+    except NotFound:
+        found = []
+    found = [v for v in found if all(matches(op, val, field_of(v, f)) for f, op, val in clauses)]
+    return _page(req, [version_json(v) for v in found], "model_versions", 10000)
+
+
+@route("GET", "/mlflow/model-versions/get-download-uri")
+def download_uri(ctx: Ctx, req: Req) -> dict[str, Any]:
+    return {"artifact_uri": version_uri(_version(ctx, req).id)}
+
+
+@route("POST", "/mlflow/model-versions/set-tag")
+def set_version_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    key = req.need("key")
+    if key.startswith(HIDDEN):
+        raise invalid(f"tag keys starting with {HIDDEN!r} are reserved")
+    registry.update_version(ctx, req.need("name"), req.int("version", 0), tags={key: str(req.get("value", ""))})
+    return {}
+
+
+@route("DELETE", "/mlflow/model-versions/delete-tag")
+def delete_version_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    registry.update_version(ctx, req.need("name"), req.int("version", 0), tags={req.need("key"): None})
+    return {}
+

@@ -1,0 +1,561 @@
+"""MLflow's experiments, runs, metrics, inputs and logged models over ``tracking.service``.
+
+Mainsail has no table of MLflow 3 "logged models": a logged model lives in its source run, its files
+under the run's artifacts at ``<name>/`` and its record in a bookkeeping run tag
+(``mainsail.mlflow.model.<n>``); its id ``m-<run_id>-<n>`` names both."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from typing import Any
+
+from mainsail.core.db import utcnow
+from mainsail.core.errors import NotFound
+from mainsail.core.runtime import Ctx
+from mainsail.mlflow_compat.dispatch import MlflowError, Req, invalid, route
+from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
+from mainsail.tracking import service as tracking
+from mainsail.tracking.schemas import (
+    Experiment,
+    ExperimentCreate,
+    LogBatch,
+    MetricBatch,
+    Run,
+    RunCreate,
+    RunStatus,
+    RunUpdate,
+)
+
+DEFAULT_EXPERIMENT = "Default"
+HIDDEN = "mainsail.mlflow."  # bookkeeping tags, not shown as run tags
+MODEL_TAG = HIDDEN + "model."
+INPUTS_TAG = HIDDEN + "inputs"
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_TAG = "mlflow.parentRunId"
+NOTE_TAG = "mlflow.note.content"
+MODEL_ID = re.compile(r"^m-([0-9a-f]{32})-(\d+)$")
+
+
+# ---------------------------------------------------------------- shapes
+
+def ms(value: dt.datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def from_ms(value: Any) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise invalid(f"timestamp {value!r} is not epoch milliseconds") from None
+
+
+def kv(items: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": v} for k, v in items.items()]
+
+
+def from_kv(items: Any, what: str) -> dict[str, str]:
+    """MLflow's ``[{"key": k, "value": v}]`` as a dict (``value`` may be absent for an empty string)."""
+    if items in (None, ""):
+        return {}
+    if not isinstance(items, list) or not all(isinstance(i, dict) and "key" in i for i in items):
+        raise invalid(f"'{what}' must be a list of {{key, value}} objects")
+    return {str(i["key"]): "" if i.get("value") is None else str(i["value"]) for i in items}
+
+
+def experiment_json(e: Experiment) -> dict[str, Any]:
+    tags = dict(e.tags)
+    if e.description:
+        tags.setdefault(NOTE_TAG, e.description)
+    return {"experiment_id": e.id, "name": e.name, "artifact_location": f"mlflow-artifacts:/{e.id}",
+            "lifecycle_stage": e.lifecycle, "creation_time": ms(e.created_at),
+            "last_update_time": ms(e.updated_at), "tags": kv(tags)}
+
+
+def artifact_uri(experiment_id: str, run_id: str) -> str:
+    return f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
+
+
+def run_info(run: Run, lifecycle: str = "active") -> dict[str, Any]:
+    info = {"run_id": run.id, "run_uuid": run.id, "run_name": run.name, "experiment_id": run.experiment_id,
+            "user_id": run.created_by or "", "status": run.status.value.upper(),
+            "start_time": ms(run.start_time), "artifact_uri": artifact_uri(run.experiment_id, run.id),
+            "lifecycle_stage": lifecycle}
+    if run.end_time is not None:
+        info["end_time"] = ms(run.end_time)
+    return info
+
+
+def _float(v: float | None) -> float | str:
+    if v is None or math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    tags = {k: v for k, v in run.tags.items() if not k.startswith(HIDDEN)}
+    tags[RUN_NAME_TAG] = run.name
+    stamp = ms(run.start_time)
+    metrics = [{"key": k, "value": _float(v), "timestamp": stamp, "step": 0} for k, v in run.metrics.items()]
+    inputs = json.loads(run.tags.get(INPUTS_TAG, "[]"))
+    outputs = [{"model_id": m["model_id"], "step": 0} for m in _models_of(run)]
+    return {"info": run_info(run), "data": {"metrics": metrics, "params": kv(run.params), "tags": kv(tags)},
+            "inputs": {"dataset_inputs": inputs}, "outputs": {"model_outputs": outputs}}
+
+
+# ---------------------------------------------------------------- experiments
+
+def experiment_id(ctx: Ctx, given: Any) -> str:
+    """MLflow's default experiment ``0`` is Mainsail's ``Default`` experiment."""
+    if given in (None, "", "0", 0):
+        return tracking.ensure_experiment(ctx, DEFAULT_EXPERIMENT).id
+    return str(given)
+
+
+@route("POST", "/mlflow/experiments/create")
+def create_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tags = from_kv(req.get("tags"), "tags")
+    note = tags.pop(NOTE_TAG, None)
+    exp = tracking.create_experiment(ctx, ExperimentCreate(name=req.need("name"), tags=tags, description=note))
+    return {"experiment_id": exp.id}
+
+
+@route("GET", "/mlflow/experiments/get")
+def get_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
+    exp_id = experiment_id(ctx, req.need("experiment_id"))
+    return {"experiment": experiment_json(tracking.get_experiment(ctx, exp_id))}
+
+
+@route("GET", "/mlflow/experiments/get-by-name")
+def get_experiment_by_name(ctx: Ctx, req: Req) -> dict[str, Any]:
+    name = req.need("experiment_name")
+    try:
+        return {"experiment": experiment_json(tracking.get_experiment_by_name(ctx, name))}
+    except NotFound:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'") from None
+
+
+@route("POST", "/mlflow/experiments/search", write=False)
+def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
+    view = str(req.get("view_type", "ACTIVE_ONLY")).upper()
+    lifecycle = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted"}.get(view)
+    exps = tracking.all_experiments(ctx, lifecycle)
+    clauses = parse_filter(req.get("filter"), {"name"})
+    exps = [e for e in exps if all(matches(op, v, field_of(e, f)) for f, op, v in clauses)]
+    for item in reversed(req.list("order_by")):
+        field, _, direction = str(item).strip().partition(" ")
+        key = {"name": "name", "attributes.name": "name", "creation_time": "created_at",
+               "attributes.creation_time": "created_at", "last_update_time": "updated_at",
+               "experiment_id": "id"}.get(field)
+        if key is None:
+            raise invalid(f"Unsupported experiment order_by {item!r}")
+        exps.sort(key=lambda e, k=key: getattr(e, k), reverse=direction.strip().upper() == "DESC")
+    start = req.int("page_token", 0)
+    size = req.page_size(1000)
+    page = exps[start:start + size]
+    out: dict[str, Any] = {"experiments": [experiment_json(e) for e in page]}
+    if start + size < len(exps):
+        out["next_page_token"] = str(start + size)
+    return out
+
+
+@route("POST", "/mlflow/experiments/update")
+def update_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
+    new_name = req.get("new_name")
+    if new_name:
+        tracking.rename_experiment(ctx, experiment_id(ctx, req.need("experiment_id")), new_name)
+    return {}
+
+
+@route("POST", "/mlflow/experiments/delete")
+def delete_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.set_experiment_lifecycle(ctx, experiment_id(ctx, req.need("experiment_id")), "deleted")
+    return {}
+
+
+@route("POST", "/mlflow/experiments/restore")
+def restore_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.set_experiment_lifecycle(ctx, experiment_id(ctx, req.need("experiment_id")), "active")
+    return {}
+
+
+@route("POST", "/mlflow/experiments/set-experiment-tag")
+def set_experiment_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.set_experiment_tag(ctx, experiment_id(ctx, req.need("experiment_id")), req.need("key"),
+                                str(req.get("value", "")))
+    return {}
+
+
+@route("POST", "/mlflow/experiments/delete-experiment-tag")
+def delete_experiment_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.set_experiment_tag(ctx, experiment_id(ctx, req.need("experiment_id")), req.need("key"), None)
+    return {}
+
+
+# ---------------------------------------------------------------- runs
+
+def _run_id(req: Req) -> str:
+    run_id = req.get("run_id") or req.get("run_uuid")
+    if not run_id:
+        raise invalid("Missing value for required parameter 'run_id'.")
+    return str(run_id)
+
+
+@route("POST", "/mlflow/runs/create")
+def create_run(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tags = from_kv(req.get("tags"), "tags")
+    name = req.get("run_name") or tags.get(RUN_NAME_TAG)
+    if ctx.actor is None and req.get("user_id"):
+        ctx.actor = str(req.get("user_id"))
+    body = RunCreate(experiment_id=experiment_id(ctx, req.get("experiment_id")), name=name or None,
+                     tags=tags, start_time=from_ms(req.get("start_time")), parent_run_id=tags.get(PARENT_TAG))
+    return {"run": run_json(tracking.create_run(ctx, body))}
+
+
+@route("GET", "/mlflow/runs/get")
+def get_run(ctx: Ctx, req: Req) -> dict[str, Any]:
+    return {"run": run_json(tracking.get_run(ctx, _run_id(req)))}
+
+
+_STATUS = {"RUNNING": None, "SCHEDULED": None, "FINISHED": RunStatus.finished, "FAILED": RunStatus.failed,
+           "KILLED": RunStatus.killed}
+
+
+@route("POST", "/mlflow/runs/update")
+def update_run(ctx: Ctx, req: Req) -> dict[str, Any]:
+    status = str(req.get("status", "RUNNING")).upper()
+    if status not in _STATUS:
+        raise invalid(f"Invalid run status {status!r}; expected one of {', '.join(_STATUS)}")
+    run = tracking.update_run(ctx, _run_id(req), RunUpdate(status=_STATUS[status], end_time=from_ms(
+        req.get("end_time")), name=req.get("run_name") or None))
+    return {"run_info": run_info(run)}
+
+
+@route("POST", "/mlflow/runs/delete")
+def delete_run(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.delete_run(ctx, _run_id(req))
+    return {}
+
+
+@route("POST", "/mlflow/runs/restore")
+def restore_run(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.restore_run(ctx, _run_id(req))
+    return {}
+
+
+def _metric_batch(items: list[Any]) -> MetricBatch | None:
+    if not items:
+        return None
+    if not all(isinstance(m, dict) for m in items):
+        raise invalid("'metrics' must be a list of {key, value, timestamp, step} objects")
+    now = utcnow().timestamp()
+    return MetricBatch(key=[m.get("key") for m in items],
+                       value=[float(m["value"]) if m.get("value") is not None else None for m in items],
+                       step=[int(m.get("step") or 0) for m in items],
+                       timestamp=[int(m["timestamp"]) / 1000 if m.get("timestamp") else now for m in items])
+
+
+def _log(ctx: Ctx, run_id: str, metrics: list[Any] | None = None, params: dict[str, str] | None = None,
+         tags: dict[str, str] | None = None) -> dict[str, Any]:
+    try:
+        batch = _metric_batch(metrics or [])
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"invalid metric value: {exc}") from None
+    tracking.log_batch(ctx, run_id, LogBatch(metrics=batch, params=params or {}, tags=tags or {}))
+    return {}
+
+
+def _new_points(ctx: Ctx, run_id: str, metrics: list[Any]) -> list[Any]:
+    """``metrics`` without the points the run already holds. MLflow 3 logs a run's latest metrics again,
+    linked to a model (``model_id``), when the model is logged; MLflow's store keeps one copy of an identical
+    point, and so does this (only those linked points are checked, so plain batches cost no lookup)."""
+    linked = {m.get("key") for m in metrics if isinstance(m, dict) and m.get("model_id")}
+    if not linked:
+        return metrics
+    seen: set[tuple[Any, ...]] = set()
+    for key in linked:
+        try:
+            h = tracking.get_metric_history(ctx, run_id, str(key))
+        except NotFound:
+            continue
+        seen.update((key, s, v, round(t * 1000)) for s, v, t in zip(h.step, h.value, h.timestamp, strict=True))
+    return [m for m in metrics if not (isinstance(m, dict) and m.get("model_id") and (
+        m.get("key"), int(m.get("step") or 0), float(m["value"]) if m.get("value") is not None else None,
+        int(m.get("timestamp") or 0)) in seen)]
+
+
+@route("POST", "/mlflow/runs/log-batch")
+def log_batch(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run_id = _run_id(req)
+    return _log(ctx, run_id, _new_points(ctx, run_id, req.list("metrics")), from_kv(req.get("params"), "params"),
+                from_kv(req.get("tags"), "tags"))
+
+
+@route("POST", "/mlflow/runs/log-metric")
+def log_metric(ctx: Ctx, req: Req) -> dict[str, Any]:
+    metric = {"key": req.need("key"), "value": req.args.get("value"), "timestamp": req.get("timestamp"),
+              "step": req.get("step")}
+    return _log(ctx, _run_id(req), [metric])
+
+
+@route("POST", "/mlflow/runs/log-parameter")
+def log_param(ctx: Ctx, req: Req) -> dict[str, Any]:
+    return _log(ctx, _run_id(req), params={req.need("key"): str(req.get("value", ""))})
+
+
+@route("POST", "/mlflow/runs/set-tag")
+def set_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    key, value, run_id = req.need("key"), str(req.get("value", "")), _run_id(req)
+    if key == RUN_NAME_TAG:
+        tracking.update_run(ctx, run_id, RunUpdate(name=value))
+    return _log(ctx, run_id, tags={key: value})
+
+
+@route("POST", "/mlflow/runs/delete-tag")
+def delete_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.delete_tag(ctx, _run_id(req), req.need("key"))
+    return {}
+
+
+@route("POST", "/mlflow/runs/log-inputs")
+def log_inputs(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run_id = _run_id(req)
+    datasets = req.list("datasets")
+    if datasets:
+        run = tracking.get_run(ctx, run_id)
+        known = json.loads(run.tags.get(INPUTS_TAG, "[]"))
+        seen = {(d["dataset"].get("name"), d["dataset"].get("digest")) for d in known}
+        for d in datasets:
+            ds = dict(d.get("dataset") or {})
+            if (ds.get("name"), ds.get("digest")) in seen:
+                continue
+            for big in ("schema", "profile"):  # kept within a tag's size
+                if len(str(ds.get(big, ""))) > 1000:
+                    ds.pop(big)
+            known.append({"tags": d.get("tags") or [], "dataset": ds})
+        _log(ctx, run_id, tags={INPUTS_TAG: json.dumps(known)})
+    return {}
+
+
+@route("POST", "/mlflow/runs/outputs")
+def log_outputs(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.get_run(ctx, _run_id(req))  # a logged model is an output of its source run already
+    return {}
+
+
+@route("POST", "/mlflow/runs/log-model")
+def log_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run_id = _run_id(req)
+    run = tracking.get_run(ctx, run_id)
+    history = json.loads(run.tags.get("mlflow.log-model.history", "[]"))
+    history.append(json.loads(req.need("model_json")))
+    return _log(ctx, run_id, tags={"mlflow.log-model.history": json.dumps(history)})
+
+
+_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+_START = r"(?<![\w.`\"])"  # where an identifier starts (not inside a key such as params.my.tag)
+_SPELLINGS = [
+    (re.compile(_START + r"(metric|param|parameter|parameters|tag|attribute)\."),
+     lambda m: {"metric": "metrics.", "tag": "tags.", "attribute": "attributes."}.get(m.group(1), "params.")),
+    (re.compile(_START + r"((?:attributes|attr|run)\.)?user_id\b"), lambda m: f"{m.group(1) or ''}created_by"),
+    (re.compile(_START + r"((?:attributes|attr|run)\.)?[Cc]reated\b"), lambda m: f"{m.group(1) or ''}start_time"),
+    (re.compile(_START + r"((?:attributes|attr|run)\.)?[`\"][Rr]un [Nn]ame[`\"]"),
+     lambda m: f"{m.group(1) or ''}run_name"),
+]
+
+
+def translate(text: str | None) -> str | None:
+    """An MLflow run filter or order_by item in Mainsail's search language, a superset of MLflow's but for
+    spellings: ``metric.``/``param.``/``tag.``/``attribute.`` prefixes, ``user_id`` (``created_by``),
+    ``created`` (``start_time``) and ```Run Name``` (``run_name``). String literals are left as they are."""
+    if not text:
+        return text
+    out, last = [], 0
+    for m in _STRING.finditer(text):
+        out.append(_respell(text[last:m.start()]))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(_respell(text[last:]))
+    return "".join(out)
+
+
+def _respell(code: str) -> str:
+    for pattern, repl in _SPELLINGS:
+        code = pattern.sub(repl, code)
+    if re.search(_START + r"(datasets?|attributes\.artifact_uri|artifact_uri)\b", code):
+        raise invalid("Mainsail's run search does not answer datasets.* or artifact_uri comparisons")
+    return code
+
+
+@route("POST", "/mlflow/runs/search", write=False)
+def search_runs(ctx: Ctx, req: Req) -> dict[str, Any]:
+    ids = [experiment_id(ctx, e) for e in req.list("experiment_ids")]
+    view = str(req.get("run_view_type", "ACTIVE_ONLY")).upper()
+    if view == "DELETED_ONLY":
+        return {"runs": []}
+    page = tracking.search_runs(ctx, experiment_ids=ids or None, filter=translate(req.get("filter")),
+                                order_by=[translate(str(o)) or "" for o in req.list("order_by")] or None,
+                                cursor=req.get("page_token"), limit=min(req.page_size(1000), 1000))
+    out: dict[str, Any] = {"runs": [run_json(r) for r in page.items]}
+    if page.next_cursor:
+        out["next_page_token"] = page.next_cursor
+    return out
+
+
+@route("GET", "/mlflow/metrics/get-history")
+def get_metric_history(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run_id, key = _run_id(req), req.need("metric_key")
+    tracking.get_run(ctx, run_id)
+    try:
+        h = tracking.get_metric_history(ctx, run_id, key)
+    except NotFound:
+        return {"metrics": []}
+    return {"metrics": [{"key": key, "value": _float(v), "timestamp": int(t * 1000), "step": s}
+                        for s, v, t in zip(h.step, h.value, h.timestamp, strict=True)]}
+
+
+# ---------------------------------------------------------------- logged models (MLflow 3)
+
+def _models_of(run: Run) -> list[dict[str, Any]]:
+    out = []
+    for key, value in run.tags.items():
+        if key.startswith(MODEL_TAG):
+            rec = json.loads(value)
+            rec["model_id"] = f"m-{run.id}-{key[len(MODEL_TAG):]}"
+            out.append(rec)
+    return out
+
+
+def _model(ctx: Ctx, model_id: str) -> tuple[Run, str, dict[str, Any]]:
+    m = MODEL_ID.match(model_id)
+    if m:
+        try:
+            run = tracking.get_run(ctx, m.group(1))
+        except NotFound:
+            run = None
+        if run is not None and MODEL_TAG + m.group(2) in run.tags:
+            return run, m.group(2), json.loads(run.tags[MODEL_TAG + m.group(2)])
+    raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Logged model with ID '{model_id}' not found.")
+
+
+def model_json(run: Run, n: str, rec: dict[str, Any]) -> dict[str, Any]:
+    info = {"model_id": f"m-{run.id}-{n}", "experiment_id": run.experiment_id, "name": rec["name"],
+            "creation_timestamp_ms": rec["created"], "last_updated_timestamp_ms": rec["updated"],
+            "artifact_uri": f"{artifact_uri(run.experiment_id, run.id)}/{rec['path']}",
+            "status": rec["status"], "source_run_id": run.id, "model_type": rec.get("model_type") or "",
+            "tags": kv(rec.get("tags", {}))}
+    return {"info": info, "data": {"params": kv(rec.get("params", {})), "metrics": []}}
+
+
+def model_location(ctx: Ctx, model_id: str) -> tuple[str, str]:
+    """(run id, artifact path) of a logged model's files."""
+    run, _, rec = _model(ctx, model_id)
+    return run.id, rec["path"]
+
+
+def _save(ctx: Ctx, run: Run, n: str, rec: dict[str, Any]) -> dict[str, Any]:
+    rec["updated"] = ms(utcnow())
+    tracking.set_bookkeeping_tag(ctx, run.id, MODEL_TAG + n, json.dumps(rec))
+    return {"model": model_json(run, n, rec)}
+
+
+@route("POST", "/mlflow/logged-models")
+def create_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run_id = req.get("source_run_id")
+    if not run_id:
+        raise invalid("Mainsail keeps a logged model in the run that produced it: log models inside a run "
+                      "(mlflow.start_run()) so source_run_id is set")
+    run = tracking.get_run(ctx, str(run_id))
+    models = _models_of(run)
+    n = str(len(models) + 1)
+    name = str(req.get("name") or f"model-{n}")
+    if not re.fullmatch(r"[A-Za-z0-9_\-.]+", name):
+        raise invalid(f"logged model name {name!r} may hold only letters, digits, '_', '-' and '.'")
+    taken = {m["path"] for m in models}
+    path = name if name not in taken else f"{name}-{n}"
+    now = ms(utcnow())
+    rec = {"name": name, "path": path, "status": "LOGGED_MODEL_PENDING", "created": now,
+           "model_type": req.get("model_type"), "tags": from_kv(req.get("tags"), "tags"),
+           "params": from_kv(req.get("params"), "params")}
+    return _save(ctx, run, n, rec)
+
+
+@route("GET", "/mlflow/logged-models/{model_id}")
+def get_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run, n, rec = _model(ctx, req.path["model_id"])
+    return {"model": model_json(run, n, rec)}
+
+
+@route("PATCH", "/mlflow/logged-models/{model_id}")
+def finalize_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run, n, rec = _model(ctx, req.path["model_id"])
+    rec["status"] = str(req.get("status", "LOGGED_MODEL_READY"))
+    return _save(ctx, run, n, rec)
+
+
+@route("DELETE", "/mlflow/logged-models/{model_id}")
+def delete_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run, n, _ = _model(ctx, req.path["model_id"])
+    tracking.set_bookkeeping_tag(ctx, run.id, MODEL_TAG + n, None)
+    return {}
+
+
+@route("PATCH", "/mlflow/logged-models/{model_id}/tags")
+def set_logged_model_tags(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run, n, rec = _model(ctx, req.path["model_id"])
+    rec["tags"] = {**rec.get("tags", {}), **from_kv(req.get("tags"), "tags")}
+    _save(ctx, run, n, rec)
+    return {}
+
+
+@route("DELETE", "/mlflow/logged-models/{model_id}/tags/{key}")
+def delete_logged_model_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run, n, rec = _model(ctx, req.path["model_id"])
+    rec.get("tags", {}).pop(req.path["key"], None)
+    _save(ctx, run, n, rec)
+    return {}
+
+
+@route("POST", "/mlflow/logged-models/{model_id}/params")
+def log_logged_model_params(ctx: Ctx, req: Req) -> dict[str, Any]:
+    run, n, rec = _model(ctx, req.path["model_id"])
+    rec["params"] = {**rec.get("params", {}), **from_kv(req.get("params"), "params")}
+    _save(ctx, run, n, rec)
+    return {}
+
+
+_NAME_FILTER = re.compile(r"^\s*name\s*=\s*'((?:[^']|'')*)'\s*$", re.I)
+
+
+@route("POST", "/mlflow/logged-models/search", write=False)
+def search_logged_models(ctx: Ctx, req: Req) -> dict[str, Any]:
+    ids = [experiment_id(ctx, e) for e in req.list("experiment_ids")]
+    text, name = req.get("filter"), None
+    if text:
+        m = _NAME_FILTER.match(text)
+        if not m:
+            raise invalid(f"Unsupported logged-model filter {text!r}: Mainsail answers name = '<name>'")
+        name = m.group(1).replace("''", "'")
+    found = []
+    cursor = None
+    while True:
+        page = tracking.search_runs(ctx, experiment_ids=ids or None, cursor=cursor, limit=1000)
+        for run in page.items:
+            for rec in _models_of(run):
+                if name is None or rec["name"] == name:
+                    n = rec["model_id"].rsplit("-", 1)[1]
+                    found.append(model_json(run, n, rec))
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    start, size = req.int("page_token", 0), req.page_size(100)
+    out: dict[str, Any] = {"models": found[start:start + size]}
+    if start + size < len(found):
+        out["next_page_token"] = str(start + size)
+    return out

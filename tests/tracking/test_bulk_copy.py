@@ -1,0 +1,43 @@
+"""Metric points written by PostgreSQL ``COPY`` are stored exactly as ``executemany`` stored them."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import psycopg
+import pytest
+
+from mainsail import Client
+from mainsail.tracking import bulk
+
+SPECIAL = [0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan, 3, 1 / 3]
+STEPS = [0, 1, -1, 2**31, -(2**31) - 1, 2**62, 2**63 - 1, -(2**63), 7, 8, 9, 10]
+
+
+def _stored(pg_url: str, run_id: str) -> list[tuple[str, bytes, int, bytes]]:
+    """Raw rows as stored, doubles compared bit for bit (NaN equals NaN, -0.0 differs from 0.0)."""
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as con:
+        rows = con.execute("SELECT key, value, step, timestamp FROM run_metrics WHERE run_id = %s ORDER BY id",
+                           (run_id,)).fetchall()
+    return [(k, struct.pack(">d", v), s, struct.pack(">d", t)) for k, v, s, t in rows]
+
+
+def test_copy_stores_what_executemany_stored(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = Client(pg_url)
+    exp = c.create_experiment("copy").id
+    points = [(f"k{i % 3}", v, s, 1_700_000_000.123 + i) for i, (v, s) in enumerate(zip(SPECIAL, STEPS, strict=True))]
+    copied = c.create_run(exp)
+    c.log_batch(copied.id, points)  # 12 rows: the COPY path
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 10**9)
+    inserted = c.create_run(exp)
+    c.log_batch(inserted.id, points)  # the executemany path
+    monkeypatch.undo()
+    assert len(points) >= bulk.COPY_MIN_ROWS
+    got, want = _stored(pg_url, copied.id), _stored(pg_url, inserted.id)
+    assert got == want and len(got) == len(points)
+    hist = c.get_metric_history(copied.id, "k0")
+    assert hist.step == sorted(s for (k, _, s, _) in points if k == "k0")
+    assert c.get_run(copied.id).metrics == c.get_run(inserted.id).metrics
+    c.close()
