@@ -47,6 +47,8 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
                             (("body", "source"), ("body", "artifacts"))),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
+    "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (
+        "the URL path is percent-decoded before the key's rule applies (a sent '%09' is a tab)", (("path", "path"),)),
     "POST /api/v1/tracking-runs/{run_id}/log-batch": ("metric columns have equal lengths", (("body", "metrics"),)),
 }
 
