@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 
 from _common import load_line  # noqa: E402
 
-ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving"]
+ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "mlflow_server"]
 SIZES: dict[str, dict[str, list[str]]] = {
     "smoke": {name: ["--smoke"] for name in ORDER},
     "small": {
@@ -34,8 +34,10 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "features": ["--entity-rows", "100000", "--feature-rows", "1000000", "--reads", "3000"],
         "pipelines": ["--tasks", "200", "--trials", "6"],
         "serving": ["--seconds", "2"],
+        "mlflow_server": ["--metrics", "2000", "--params", "20"],
+        "monitoring": ["--small"],
     },
-    "full": {name: [] for name in ORDER},
+    "full": {**{name: [] for name in ORDER}, "monitoring": ["--full"]},
 }
 
 

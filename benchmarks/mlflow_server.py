@@ -6,7 +6,8 @@ values with ``log_batch`` (1,000 per call, MLflow's limit); log P params; log on
 ``mlflow.sklearn.log_model(..., registered_model_name=...)`` through the server's proxied artifacts; end
 the run; ``search_runs`` with a filter and an order. The client-side work is identical for both servers,
 so the difference is the servers'. Both run as one process (``mlflow server --workers 1``; Mainsail's
-server is one uvicorn process) on SQLite, each in a fresh folder; one warm-up pass, then R timed passes.
+server is one uvicorn process) on SQLite, each in a fresh folder; one warm-up pass each, then R timed passes
+per server, interleaved (the order flips each round) so a change in the machine's load falls on both.
 
     python benchmarks/mlflow_server.py [--metrics 10000] [--params 100] [--repeats 3]
                                        [--mlflow-bin /work/peers/mlflow/bin/mlflow] [--smoke]
@@ -143,16 +144,21 @@ def verify_mainsail(url: str, run_id: str, n_metrics: int, n_params: int) -> lis
     return problems
 
 
-def measure(name: str, url: str, args: argparse.Namespace) -> list[dict[str, float]]:
+def measure(urls: dict[str, str], args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Warm each server up, then time the passes interleaved (the order flips each round) so a change in
+    the machine's load falls on both."""
     if not args.smoke:
-        workload(url, args.metrics, args.params)  # warm-up: imports, connections, first-use caches
-    passes = []
+        for url in urls.values():
+            workload(url, args.metrics, args.params)  # warm-up: imports, connections, first-use caches
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+    names = list(urls)
     for i in range(args.repeats):
-        t = workload(url, args.metrics, args.params)
-        passes.append(t)
-        print(f"  {name:8s} pass {i + 1}: total {t['total']:.3f}s  (metrics {t['metrics']:.3f}, params "
-              f"{t['params']:.3f}, model {t['model']:.3f}, search {t['search']:.3f})", flush=True)
-    return passes
+        for name in names if i % 2 == 0 else names[::-1]:
+            t = workload(urls[name], args.metrics, args.params)
+            results[name].append(t)
+            print(f"  {name:8s} pass {i + 1}: total {t['total']:.3f}s  (metrics {t['metrics']:.3f}, params "
+                  f"{t['params']:.3f}, model {t['model']:.3f}, search {t['search']:.3f})", flush=True)
+    return results
 
 
 def main() -> int:
@@ -174,40 +180,39 @@ def main() -> int:
     print(f"MLflow script: {args.metrics} metric values (log_batch), {args.params} params, one sklearn model "
           f"registered, one search; {args.repeats} timed pass(es)")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    results: dict[str, list[dict[str, float]]] = {}
+    peer = not args.smoke and args.mlflow_bin.exists()
+    if not args.smoke and not peer:
+        print(f"peer skipped: no {args.mlflow_bin} (create it: python -m venv /work/peers/mlflow && "
+              "/work/peers/mlflow/bin/pip install mlflow==3.17.2)")
+    procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as tmp:
-        folder = Path(tmp) / "mainsail"
-        folder.mkdir()
-        proc, url = start_mainsail(folder)
         try:
-            results["mainsail"] = measure("mainsail", url, args)
-            problems = verify_mainsail(url, results["mainsail"][-1]["run_id"], args.metrics, args.params)  # type: ignore[arg-type]
+            urls = {}
+            for name in ("mainsail", "mlflow") if peer else ("mainsail",):
+                folder = Path(tmp) / name
+                folder.mkdir()
+                proc, urls[name] = start_mainsail(folder) if name == "mainsail" else start_mlflow(args.mlflow_bin,
+                                                                                                   folder)
+                procs.append(proc)
+            results = measure(urls, args)
+            last = results["mainsail"][-1]
+            problems = verify_mainsail(urls["mainsail"], last["run_id"], args.metrics, args.params)  # type: ignore[arg-type]
         finally:
-            _stop(proc)
-        if problems:
-            print("WRONG: " + "; ".join(problems))
-            return 1
-        if args.smoke:
-            print("smoke: ok (Mainsail stored every value the MLflow client sent)")
-            return 0
-        if not args.mlflow_bin.exists():
-            print(f"peer skipped: no {args.mlflow_bin} (create it: python -m venv /work/peers/mlflow && "
-                  "/work/peers/mlflow/bin/pip install mlflow==3.17.2)")
-            return 0
-        folder = Path(tmp) / "mlflow"
-        folder.mkdir()
-        proc, url = start_mlflow(args.mlflow_bin, folder)
-        try:
-            results["mlflow"] = measure("mlflow", url, args)
-        finally:
-            _stop(proc)
+            for proc in procs:
+                _stop(proc)
+    if problems:
+        print("WRONG: " + "; ".join(problems))
+        return 1
+    if not peer:
+        print("smoke: ok (Mainsail stored every value the MLflow client sent)" if args.smoke else "mainsail: ok")
+        return 0
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"\n{'phase':8s} {'mlflow med':>11s} {'mainsail med':>13s}   ratio mlflow/mainsail min / median / max")
     for phase in ("metrics", "params", "model", "search", "total"):
         ours = [p[phase] for p in results["mainsail"]]
-        peer = [p[phase] for p in results["mlflow"]]
-        ratios = sorted(a / b for a, b in zip(peer, ours, strict=True))
-        print(f"{phase:8s} {statistics.median(peer):10.3f}s {statistics.median(ours):12.3f}s   "
+        theirs = [p[phase] for p in results["mlflow"]]
+        ratios = sorted(a / b for a, b in zip(theirs, ours, strict=True))
+        print(f"{phase:8s} {statistics.median(theirs):10.3f}s {statistics.median(ours):12.3f}s   "
               f"{ratios[0]:.2f}x / {statistics.median(ratios):.2f}x / {ratios[-1]:.2f}x")
     return 0
 

@@ -25,7 +25,7 @@ RUNNABLE = {"python", "bash"}
 FENCE = re.compile(r"^```\s*([\w+-]*)")
 NO_RUN = re.compile(r"^<!--\s*no-run:\s*(.*?)\s*-->\s*$")
 AS_FILE = re.compile(r"^<!--\s*file:\s*(\S+)\s*-->\s*$")
-FILE_TIMEOUT = 600
+FILE_TIMEOUT = 900
 
 
 @dataclass
@@ -80,11 +80,22 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def quickstart_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home made by ``mainsail quickstart --skip-serving``, as a reader of the README has one."""
-    home = tmp_path_factory.mktemp("docs") / "home"
-    proc = subprocess.run([sys.executable, "-m", "mainsail.cli.main", "quickstart", "--skip-serving"],
-                          env=_env(home), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    """A home made by ``mainsail quickstart --skip-serving``, as a reader of the README has one: made
+    once per session and shared by pytest-xdist workers (under a file lock in their common temp dir)."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    home, done = shared / "docs-quickstart-home", shared / "docs-quickstart-home.done"
+    with (shared / "docs-quickstart-home.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)
+            proc = subprocess.run([sys.executable, "-m", "mainsail.cli.main", "quickstart", "--skip-serving"],
+                                  env=_env(home), capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            done.touch()
     return home
 
 
@@ -95,6 +106,7 @@ def test_no_run_markers_give_a_reason() -> None:
                 assert b.skip, f"{b.file}:{b.line}: <!-- no-run: --> needs a reason"
 
 
+@pytest.mark.timeout(FILE_TIMEOUT + 600)  # the quickstart and a whole document on a loaded machine
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_code_blocks_run(doc: Path, quickstart_home: Path, tmp_path: Path) -> None:
     runnable = [b for b in blocks(doc) if (b.lang in RUNNABLE or b.file_name) and b.skip is None]

@@ -202,7 +202,7 @@ async def handle(request: Request) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the MLflow REST API (``/api/2.0/mlflow``, ``/api/2.0/mlflow-artifacts``, their ``/ajax-api``
     twins, and ``/api/3.0/mlflow`` answering ``ENDPOINT_NOT_FOUND``) on ``app``; kept out of the OpenAPI document, which describes ``/api/v1``."""
-    from mainsail.mlflow_compat import artifacts, registry, tracking  # noqa: F401  (register their routes)
+    from mainsail.mlflow_compat import artifacts, logged_models, registry, tracking  # noqa: F401  (their routes)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     for prefix in PREFIXES:

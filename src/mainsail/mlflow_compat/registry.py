@@ -16,7 +16,8 @@ from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat.artifacts import RUN_PATH, version_uri
 from mainsail.mlflow_compat.dispatch import Req, invalid, route
 from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
-from mainsail.mlflow_compat.tracking import from_kv, kv, model_location, ms
+from mainsail.mlflow_compat.logged_models import model_location
+from mainsail.mlflow_compat.shapes import from_kv, kv, ms
 from mainsail.registry import service as registry
 from mainsail.registry.schemas import (
     AliasSet,

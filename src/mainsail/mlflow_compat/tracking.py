@@ -1,14 +1,8 @@
-"""MLflow's experiments, runs, metrics, inputs and logged models over ``tracking.service``.
-
-Mainsail has no table of MLflow 3 "logged models": a logged model lives in its source run, its files
-under the run's artifacts at ``<name>/`` and its record in a bookkeeping run tag
-(``mainsail.mlflow.model.<n>``); its id ``m-<run_id>-<n>`` names both."""
+"""MLflow's experiments, runs, metrics and inputs over ``tracking.service``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import re
 from typing import Any
 
@@ -17,96 +11,29 @@ from mainsail.core.errors import NotFound
 from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat.dispatch import MlflowError, Req, invalid, route
 from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
+from mainsail.mlflow_compat.shapes import (
+    INPUTS_TAG,
+    NOTE_TAG,
+    RUN_NAME_TAG,
+    experiment_json,
+    from_kv,
+    from_ms,
+    metric_value,
+    run_info,
+    run_json,
+)
 from mainsail.tracking import service as tracking
 from mainsail.tracking.schemas import (
-    Experiment,
     ExperimentCreate,
     LogBatch,
     MetricBatch,
-    Run,
     RunCreate,
     RunStatus,
     RunUpdate,
 )
 
 DEFAULT_EXPERIMENT = "Default"
-HIDDEN = "mainsail.mlflow."  # bookkeeping tags, not shown as run tags
-MODEL_TAG = HIDDEN + "model."
-INPUTS_TAG = HIDDEN + "inputs"
-RUN_NAME_TAG = "mlflow.runName"
 PARENT_TAG = "mlflow.parentRunId"
-NOTE_TAG = "mlflow.note.content"
-MODEL_ID = re.compile(r"^m-([0-9a-f]{32})-(\d+)$")
-
-
-# ---------------------------------------------------------------- shapes
-
-def ms(value: dt.datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
-
-
-def from_ms(value: Any) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        raise invalid(f"timestamp {value!r} is not epoch milliseconds") from None
-
-
-def kv(items: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": v} for k, v in items.items()]
-
-
-def from_kv(items: Any, what: str) -> dict[str, str]:
-    """MLflow's ``[{"key": k, "value": v}]`` as a dict (``value`` may be absent for an empty string)."""
-    if items in (None, ""):
-        return {}
-    if not isinstance(items, list) or not all(isinstance(i, dict) and "key" in i for i in items):
-        raise invalid(f"'{what}' must be a list of {{key, value}} objects")
-    return {str(i["key"]): "" if i.get("value") is None else str(i["value"]) for i in items}
-
-
-def experiment_json(e: Experiment) -> dict[str, Any]:
-    tags = dict(e.tags)
-    if e.description:
-        tags.setdefault(NOTE_TAG, e.description)
-    return {"experiment_id": e.id, "name": e.name, "artifact_location": f"mlflow-artifacts:/{e.id}",
-            "lifecycle_stage": e.lifecycle, "creation_time": ms(e.created_at),
-            "last_update_time": ms(e.updated_at), "tags": kv(tags)}
-
-
-def artifact_uri(experiment_id: str, run_id: str) -> str:
-    return f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
-
-
-def run_info(run: Run, lifecycle: str = "active") -> dict[str, Any]:
-    info = {"run_id": run.id, "run_uuid": run.id, "run_name": run.name, "experiment_id": run.experiment_id,
-            "user_id": run.created_by or "", "status": run.status.value.upper(),
-            "start_time": ms(run.start_time), "artifact_uri": artifact_uri(run.experiment_id, run.id),
-            "lifecycle_stage": lifecycle}
-    if run.end_time is not None:
-        info["end_time"] = ms(run.end_time)
-    return info
-
-
-def _float(v: float | None) -> float | str:
-    if v is None or math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
-def run_json(run: Run) -> dict[str, Any]:
-    tags = {k: v for k, v in run.tags.items() if not k.startswith(HIDDEN)}
-    tags[RUN_NAME_TAG] = run.name
-    stamp = ms(run.start_time)
-    metrics = [{"key": k, "value": _float(v), "timestamp": stamp, "step": 0} for k, v in run.metrics.items()]
-    inputs = json.loads(run.tags.get(INPUTS_TAG, "[]"))
-    outputs = [{"model_id": m["model_id"], "step": 0} for m in _models_of(run)]
-    return {"info": run_info(run), "data": {"metrics": metrics, "params": kv(run.params), "tags": kv(tags)},
-            "inputs": {"dataset_inputs": inputs}, "outputs": {"model_outputs": outputs}}
 
 
 # ---------------------------------------------------------------- experiments
@@ -416,146 +343,5 @@ def get_metric_history(ctx: Ctx, req: Req) -> dict[str, Any]:
         h = tracking.get_metric_history(ctx, run_id, key)
     except NotFound:
         return {"metrics": []}
-    return {"metrics": [{"key": key, "value": _float(v), "timestamp": int(t * 1000), "step": s}
+    return {"metrics": [{"key": key, "value": metric_value(v), "timestamp": int(t * 1000), "step": s}
                         for s, v, t in zip(h.step, h.value, h.timestamp, strict=True)]}
-
-
-# ---------------------------------------------------------------- logged models (MLflow 3)
-
-def _models_of(run: Run) -> list[dict[str, Any]]:
-    out = []
-    for key, value in run.tags.items():
-        if key.startswith(MODEL_TAG):
-            rec = json.loads(value)
-            rec["model_id"] = f"m-{run.id}-{key[len(MODEL_TAG):]}"
-            out.append(rec)
-    return out
-
-
-def _model(ctx: Ctx, model_id: str) -> tuple[Run, str, dict[str, Any]]:
-    m = MODEL_ID.match(model_id)
-    if m:
-        try:
-            run = tracking.get_run(ctx, m.group(1))
-        except NotFound:
-            run = None
-        if run is not None and MODEL_TAG + m.group(2) in run.tags:
-            return run, m.group(2), json.loads(run.tags[MODEL_TAG + m.group(2)])
-    raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Logged model with ID '{model_id}' not found.")
-
-
-def model_json(run: Run, n: str, rec: dict[str, Any]) -> dict[str, Any]:
-    info = {"model_id": f"m-{run.id}-{n}", "experiment_id": run.experiment_id, "name": rec["name"],
-            "creation_timestamp_ms": rec["created"], "last_updated_timestamp_ms": rec["updated"],
-            "artifact_uri": f"{artifact_uri(run.experiment_id, run.id)}/{rec['path']}",
-            "status": rec["status"], "source_run_id": run.id, "model_type": rec.get("model_type") or "",
-            "tags": kv(rec.get("tags", {}))}
-    return {"info": info, "data": {"params": kv(rec.get("params", {})), "metrics": []}}
-
-
-def model_location(ctx: Ctx, model_id: str) -> tuple[str, str]:
-    """(run id, artifact path) of a logged model's files."""
-    run, _, rec = _model(ctx, model_id)
-    return run.id, rec["path"]
-
-
-def _save(ctx: Ctx, run: Run, n: str, rec: dict[str, Any]) -> dict[str, Any]:
-    rec["updated"] = ms(utcnow())
-    tracking.set_bookkeeping_tag(ctx, run.id, MODEL_TAG + n, json.dumps(rec))
-    return {"model": model_json(run, n, rec)}
-
-
-@route("POST", "/mlflow/logged-models")
-def create_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run_id = req.get("source_run_id")
-    if not run_id:
-        raise invalid("Mainsail keeps a logged model in the run that produced it: log models inside a run "
-                      "(mlflow.start_run()) so source_run_id is set")
-    run = tracking.get_run(ctx, str(run_id))
-    models = _models_of(run)
-    n = str(len(models) + 1)
-    name = str(req.get("name") or f"model-{n}")
-    if not re.fullmatch(r"[A-Za-z0-9_\-.]+", name):
-        raise invalid(f"logged model name {name!r} may hold only letters, digits, '_', '-' and '.'")
-    taken = {m["path"] for m in models}
-    path = name if name not in taken else f"{name}-{n}"
-    now = ms(utcnow())
-    rec = {"name": name, "path": path, "status": "LOGGED_MODEL_PENDING", "created": now,
-           "model_type": req.get("model_type"), "tags": from_kv(req.get("tags"), "tags"),
-           "params": from_kv(req.get("params"), "params")}
-    return _save(ctx, run, n, rec)
-
-
-@route("GET", "/mlflow/logged-models/{model_id}")
-def get_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run, n, rec = _model(ctx, req.path["model_id"])
-    return {"model": model_json(run, n, rec)}
-
-
-@route("PATCH", "/mlflow/logged-models/{model_id}")
-def finalize_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run, n, rec = _model(ctx, req.path["model_id"])
-    rec["status"] = str(req.get("status", "LOGGED_MODEL_READY"))
-    return _save(ctx, run, n, rec)
-
-
-@route("DELETE", "/mlflow/logged-models/{model_id}")
-def delete_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run, n, _ = _model(ctx, req.path["model_id"])
-    tracking.set_bookkeeping_tag(ctx, run.id, MODEL_TAG + n, None)
-    return {}
-
-
-@route("PATCH", "/mlflow/logged-models/{model_id}/tags")
-def set_logged_model_tags(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run, n, rec = _model(ctx, req.path["model_id"])
-    rec["tags"] = {**rec.get("tags", {}), **from_kv(req.get("tags"), "tags")}
-    _save(ctx, run, n, rec)
-    return {}
-
-
-@route("DELETE", "/mlflow/logged-models/{model_id}/tags/{key}")
-def delete_logged_model_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run, n, rec = _model(ctx, req.path["model_id"])
-    rec.get("tags", {}).pop(req.path["key"], None)
-    _save(ctx, run, n, rec)
-    return {}
-
-
-@route("POST", "/mlflow/logged-models/{model_id}/params")
-def log_logged_model_params(ctx: Ctx, req: Req) -> dict[str, Any]:
-    run, n, rec = _model(ctx, req.path["model_id"])
-    rec["params"] = {**rec.get("params", {}), **from_kv(req.get("params"), "params")}
-    _save(ctx, run, n, rec)
-    return {}
-
-
-_NAME_FILTER = re.compile(r"^\s*name\s*=\s*'((?:[^']|'')*)'\s*$", re.I)
-
-
-@route("POST", "/mlflow/logged-models/search", write=False)
-def search_logged_models(ctx: Ctx, req: Req) -> dict[str, Any]:
-    ids = [experiment_id(ctx, e) for e in req.list("experiment_ids")]
-    text, name = req.get("filter"), None
-    if text:
-        m = _NAME_FILTER.match(text)
-        if not m:
-            raise invalid(f"Unsupported logged-model filter {text!r}: Mainsail answers name = '<name>'")
-        name = m.group(1).replace("''", "'")
-    found = []
-    cursor = None
-    while True:
-        page = tracking.search_runs(ctx, experiment_ids=ids or None, cursor=cursor, limit=1000)
-        for run in page.items:
-            for rec in _models_of(run):
-                if name is None or rec["name"] == name:
-                    n = rec["model_id"].rsplit("-", 1)[1]
-                    found.append(model_json(run, n, rec))
-        cursor = page.next_cursor
-        if not cursor:
-            break
-    start, size = req.int("page_token", 0), req.page_size(100)
-    out: dict[str, Any] = {"models": found[start:start + size]}
-    if start + size < len(found):
-        out["next_page_token"] = str(start + size)
-    return out

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, not_found
@@ -447,11 +448,13 @@ def version_count(ctx: Ctx) -> int:
 
 # ---------------------------------------------------------------- model and version edits (MLflow API)
 
+_MODEL_NAME = TypeAdapter(ModelName)
+
 def create_model(ctx: Ctx, name: str, description: str | None = None,
                  tags: dict[str, str] | None = None) -> RegisteredModel:
     """Create a registered model with no versions yet; its name must be unique."""
     try:
-        name = TypeAdapter(ModelName).validate_python(name)
+        name = _MODEL_NAME.validate_python(name)
     except ValidationError:
         raise InvalidInput(f"model name {name!r} must start with a letter or digit and hold only "
                            "letters, digits, '_', '.', '-'", errors=[{"loc": ["name"], "msg": "bad name"}]) from None
@@ -461,7 +464,10 @@ def create_model(ctx: Ctx, name: str, description: str | None = None,
     row = RegisteredModelRow(id=new_id(), name=name, description=description, tags=dict(tags or {}),
                              next_version=1, created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
-    ctx.session.flush()
+    try:
+        ctx.session.flush()
+    except SAIntegrityError:  # a concurrent create of the same name committed first
+        raise Conflict(f"registered model {name!r} already exists", code="model_exists") from None
     emit(ctx.session, "registered_model.created", row.id, {"name": name}, ctx.actor)
     return _registered(ctx, row)
 
