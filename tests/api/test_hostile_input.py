@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -115,3 +116,34 @@ def test_405_carries_allow_with_every_method_of_the_path(sqlite_settings: Settin
         assert r.headers["content-type"] == "application/problem+json"
         assert c.patch("/health").headers["allow"] == "GET"
         assert c.get("/api/v1/feature-sets/online").headers["allow"] == "POST"
+
+
+BAD_NAMES = ["../x", "<script>", "a\x00b", "a b", "a/b", "-x", ".x", "x" * 300]
+
+
+@BOTH
+def test_one_name_rule_for_every_object(api: TestClient) -> None:
+    """Experiments, datasets, models, entities, feature views and services, pipelines and deployments
+    refuse the same names with a 422 naming the field; the quickstart's names pass everywhere."""
+    creates = {  # object -> (method, url template, body for a name)
+        "experiment": lambda n: api.post("/api/v1/experiments", json={"name": n}),
+        "experiment by name": lambda n: api.put(f"/api/v1/experiments/by-name/{quote(n, safe='')}"),
+        "dataset": lambda n: api.post("/api/v1/datasets", json={"name": n}),
+        "model": lambda n: api.post("/api/v1/models", json={"name": n, "source": "runs:/x/model"}),
+        "entity": lambda n: api.post("/api/v1/feature-sets", json={"entities": [{"name": n}]}),
+        "pipeline": lambda n: api.post("/api/v1/pipelines", json={"name": n, "tasks": [
+            {"name": "t", "operator": "noop"}]}),
+        "deployment": lambda n: api.post("/api/v1/deployments", json={"name": n, "variants": [
+            {"name": "main", "model": "models:/seed/1", "weight": 100}]}),
+    }
+    for what, create in creates.items():
+        for bad in BAD_NAMES:
+            if what == "experiment by name" and "/" in bad:
+                continue  # the URL's '/' is a path separator: another route (404)
+            r = create(bad)
+            assert r.status_code == 422, (what, bad, r.status_code, r.text)
+            assert any(e["loc"][-1] == "name" for e in r.json()["errors"]), (what, bad, r.json())
+    for what, create in creates.items():
+        if what != "experiment by name":
+            r = create("churn-quickstart_v1.2")
+            assert r.status_code < 400 or r.status_code == 404, (what, r.text)  # the model's run is unknown

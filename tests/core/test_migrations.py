@@ -41,3 +41,12 @@ def test_postgres_schema_migrates_on_first_use(pg_url: str) -> None:
     engine = create_engine(pg_url)
     assert "tracking_runs" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_start_up_head_check_agrees_with_alembic() -> None:
+    """Every process checks the heads without importing Alembic; it must read the scripts as Alembic does."""
+    from alembic.script import ScriptDirectory
+
+    from mainsail.core.migrate import _config
+
+    assert script_heads() == set(ScriptDirectory.from_config(_config()).get_heads())

@@ -33,6 +33,7 @@ def test_apply_run_status_logs_schedule(tmp_path: Path) -> None:
     assert "cli" in mainsail("pipelines", "list", env=env).stdout
     out = mainsail("pipelines", "run", "cli", "-p", "msg=hello", env=env).stdout
     assert "succeeded" in out and "fetch-data" in out
+    assert any(line.startswith("run ") and "succeeded in" in line for line in out.splitlines()), out  # own line
     run = json.loads(mainsail("pipelines", "runs", "cli", "--json", env=env).stdout)[0]
     assert run["status"] == "succeeded" and run["params"] == {"msg": "hello"}
     status = json.loads(mainsail("pipelines", "status", run["id"], "--json", env=env).stdout)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import orjson
@@ -14,6 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from mainsail.core.errors import MainsailError
+from mainsail.core.text import count
+
+__all__ = ["client", "console", "count", "err_console", "fmt_num", "handle_errors", "live", "print_json", "set_uri",
+           "threshold"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,12 +56,36 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def live(renderable: Any, *, refresh_per_second: float = 4, out: Console | None = None) -> Iterator[Any]:
+    """A rich ``Live`` view whose last frame ends with a line end also when output is not a terminal (rich
+    leaves it open, so the next line printed would start on the table's last line)."""
+    from rich.live import Live
+
+    target = out or console
+    try:
+        with Live(renderable, console=target, refresh_per_second=refresh_per_second) as view:
+            yield view
+    finally:
+        if not target.is_terminal:
+            target.line()
+
+
 def print_json(value: Any) -> None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def threshold(text: str) -> tuple[str, str]:
+    """``auc>=0.8`` → ``("auc", ">= 0.8")``: a metric guard as the gate and rollout options take it."""
+    for op in (">=", "<=", "==", "!=", ">", "<"):
+        if op in text:
+            metric, _, value = text.partition(op)
+            return metric.strip(), f"{op} {value.strip()}"
+    raise typer.BadParameter(f"{text!r}: expected METRIC OP NUMBER, e.g. auc>=0.8")
 
 
 def fmt_num(v: float | None) -> str:

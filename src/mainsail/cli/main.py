@@ -1,37 +1,101 @@
-"""The ``mainsail`` command."""
+"""The ``mainsail`` command.
+
+Each domain's commands live in its own ``cli.py`` and are imported only when that command runs:
+``mainsail --help`` and ``mainsail version`` import no domain, database driver or data library.
+:data:`COMMANDS` names where each command lives and the one line ``--help`` shows for it (a test keeps
+that line equal to the command's own help)."""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from mainsail import __version__
-from mainsail.cli import common
-from mainsail.cli.db import db_app
-from mainsail.cli.quickstart import quickstart
-from mainsail.cli.server import server
-from mainsail.data.cli import data_app
-from mainsail.features.cli import features_app
-from mainsail.pipelines.cli import pipelines_app, worker
-from mainsail.registry.cli import models_app
-from mainsail.serving.cli import batch_predict, deployments_app, predict, serve
-from mainsail.tracking.cli import experiments_app, runs_app
+
+#: command name -> (module, attribute: a typer app or a command function, the line ``--help`` shows)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "experiments": ("mainsail.tracking.cli", "experiments_app", "Experiments: named groups of tracked runs."),
+    "runs": ("mainsail.tracking.cli", "runs_app", "Tracked training runs: search, inspect, compare."),
+    "data": ("mainsail.data.cli", "data_app", "Datasets: ingest, versions, profiles, validation suites, diffs."),
+    "features": ("mainsail.features.cli", "features_app",
+                 "Feature store: definitions, materialization, online reads."),
+    "models": ("mainsail.registry.cli", "models_app", "Model registry: versions, stages, aliases, cards, lineage."),
+    "deployments": ("mainsail.serving.cli", "deployments_app",
+                    "Deployments: variants, traffic splits, shadows, canary rollouts."),
+    "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
+                  "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
+    "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
+    "worker": ("mainsail.pipelines.cli", "worker",
+               "Take pipeline tasks from the database queue and run them (several workers share one queue), on local\n"
+               "processes or on a Ray cluster."),
+    "serve": ("mainsail.serving.cli", "serve",
+              "Serve a deployment: /predict, Open Inference Protocol v2 (/v2/…), /health, /ready, /metrics."),
+    "predict": ("mainsail.serving.cli", "predict",
+                "Predict on a file of records with a deployment's replica (--url) or its primary model in-process."),
+    "batch-predict": ("mainsail.serving.cli", "batch_predict",
+                      "Score a Parquet path or a dataset version in chunks on a local process pool or on Ray."),
+    "server": ("mainsail.cli.server", "server",
+               "Serve the REST API (/api/v1), /docs, /health, /ready and /metrics (and hosted deployments)."),
+    "quickstart": ("mainsail.cli.quickstart", "quickstart",
+                   "Run the whole loop on generated churn data as pipeline churn-quickstart: ingest, validate, build\n"
+                   "features (point-in-time join) and materialize them, train and track three models, evaluate, gate "
+                   "and\nregister the best; then deploy the champion, send traffic, canary the best live and read "
+                   "online features\n(the runner-up is the first champion, so the canary replaces a weaker model, "
+                   "never a better one)."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module that defines command ``name`` and build its click command as typer would."""
+    module, attr, _ = COMMANDS[name]
+    obj = getattr(importlib.import_module(module), attr)
+    holder = typer.Typer(pretty_exceptions_show_locals=False)
+    holder.callback()(lambda: None)  # makes a group, so the command keeps its name
+    if isinstance(obj, typer.Typer):
+        holder.add_typer(obj, name=name)
+    else:
+        holder.command(name)(obj)
+    group = typer.main.get_group(holder)
+    return group.commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """A typer group whose :data:`COMMANDS` are imported when invoked; ``--help`` lists them from the table."""
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        if self._listing:  # listing names and one-line helps: no import
+            return click.Command(cmd_name, help=COMMANDS[cmd_name][2])
+        self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> Any:
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(name="mainsail", help="Mainsail: end-to-end MLOps in one package.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
-app.add_typer(experiments_app, name="experiments")
-app.add_typer(runs_app, name="runs")
-app.add_typer(data_app, name="data")
-app.add_typer(features_app, name="features")
-app.add_typer(models_app, name="models")
-app.add_typer(deployments_app, name="deployments")
-app.add_typer(pipelines_app, name="pipelines")
-app.add_typer(db_app, name="db")
-app.command()(worker)
-app.command()(serve)
-app.command()(predict)
-app.command("batch-predict")(batch_predict)
-app.command()(server)
-app.command()(quickstart)
+                  pretty_exceptions_show_locals=False, cls=LazyGroup)
 
 
 @app.callback()
@@ -39,7 +103,10 @@ def _root(
     uri: str = typer.Option(None, "--uri", envvar="MAINSAIL_URI",
                             help="sqlite:///…, postgresql+psycopg://… or http(s)://host:port"),
 ) -> None:
-    common.set_uri(uri)
+    if uri:  # imported only when there is something to set (keeps `mainsail version` light)
+        from mainsail.cli import common
+
+        common.set_uri(uri)
 
 
 @app.command()

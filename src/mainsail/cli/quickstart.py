@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from mainsail.cli.common import console, err_console, handle_errors
+from mainsail.cli.common import console, count, err_console, handle_errors
 
 
 def _run_pipeline(client: Any, name: str, params: dict[str, Any]) -> Any:
@@ -100,13 +100,13 @@ def quickstart(
     data, training, best = out["ingest"]["dataset_version"], out["features"]["dataset_version"], out["select"]
     registered = out["register"]
     console.print(f"[green]run {run.id} succeeded[/]: {len(run.tasks)} tasks in {took:.1f}s")
-    console.print(f"data: dataset [bold]{data}[/] ({out['ingest']['rows']:,} rows, churn rate "
+    console.print(f"data: dataset [bold]{data}[/] ({count(out['ingest']['rows'], 'row')}, churn rate "
                   f"{out['generate']['churn_rate']:.1%}), profiled; {out['validate']['checks']}/"
                   f"{out['validate']['checks']} checks passed (suite churn-quickstart)")
     mat = out["materialize"]["views"][0] if out["materialize"].get("views") else {"rows": 0}
-    console.print(f"features: entity [bold]customer[/], view [bold]{VIEW.name}[/] ({len(VIEW.features)} features) "
+    console.print(f"features: entity [bold]customer[/], view [bold]{VIEW.name}[/] ({count(len(VIEW.features), 'feature')}) "
                   f"over dataset churn; point-in-time join → training set [bold]{training}[/]; "
-                  + (f"{mat['rows']:,} customers materialized online" if mat["rows"] else
+                  + (f"{count(mat['rows'], 'customer')} materialized online" if mat["rows"] else
                      "online store already up to date"))
     console.print(_models_table(out, best["run_id"]))
     ev = out["evaluate"]["metrics"]
@@ -144,9 +144,9 @@ def quickstart(
         records = client.load_dataset(training, columns=FEATURES, limit=1000).to_dict("records")
         served = serve_and_canary(client, registered["version"], records, console)
         style = "bold green" if served.state == "promoted" else "bold red"
-        console.print(f"rollout [{style}]{served.state}[/]: {served.requests:,} requests ({served.errors} errors) in "
-                      f"{served.seconds:.1f}s; champion now churn v{served.champion_now}; {served.log_rows:,} "
-                      f"inference logs written ({served.log_files} Parquet files)")
+        console.print(f"rollout [{style}]{served.state}[/]: {count(served.requests, 'request')} ({count(served.errors, 'error')}) in "
+                      f"{served.seconds:.1f}s; champion now churn v{served.champion_now}; {count(served.log_rows, 'inference log')} "
+                      f"written ({count(served.log_files, 'Parquet file')})")
 
     online = client.get_online_features([{"customer_id": "C000042"}], service=SERVICE.name).rows()[0]
     table = Table("feature", "value", title="online features of C000042",

@@ -8,10 +8,9 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-import httpx
 import orjson
 from pydantic import BaseModel
 
@@ -21,6 +20,9 @@ from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem
 from mainsail.core.ops import Operation
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 MetricRows = list[tuple[str, str, float, int, float]]
 _READS_RUNS = {"get_run", "search_runs", "compare_runs"}
@@ -96,6 +98,8 @@ class RemoteBackend:
     RETRIES = 3
 
     def __init__(self, uri: str, token: str | None = None, timeout: float = 60.0):
+        import httpx  # only a remote client needs it
+
         self.uri = uri.rstrip("/")
         headers = {"user-agent": f"mainsail-client/{__version__}"}
         if token:
@@ -116,6 +120,8 @@ class RemoteBackend:
         """Send a request, retrying transport failures with backoff; map problem+json errors back to
         Mainsail exceptions. Writes carry one ``Idempotency-Key`` across retries, so a retry of a write
         the server already committed is answered from its record instead of running twice."""
+        import httpx  # only a remote client needs it
+
         if method != "GET":
             kw["headers"] = {"idempotency-key": uuid.uuid4().hex, **kw.get("headers", {})}
         for attempt in range(self.RETRIES + 1):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _done: set[str] = set()
@@ -26,10 +27,25 @@ def _config(connection: Connection | None = None):  # type: ignore[no-untyped-de
 
 
 def script_heads() -> set[str]:
-    """Revision ids at the heads of the migration scripts shipped with this package."""
-    from alembic.script import ScriptDirectory
+    """Revision ids at the heads of the migration scripts shipped with this package.
 
-    return set(ScriptDirectory.from_config(_config()).get_heads())
+    Read from each script's ``revision``/``down_revision`` assignments rather than through Alembic: this
+    check runs at every start of every process (each CLI command), and importing Alembic costs more than
+    the command. Alembic runs only when the database is behind (a test keeps both answers equal)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        values: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
+                node.target if isinstance(node, ast.AnnAssign) else None)
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and node.value:
+                values[target.id] = ast.literal_eval(node.value)
+        if isinstance(values.get("revision"), str):
+            revisions.add(values["revision"])  # type: ignore[arg-type]
+            down = values.get("down_revision")
+            parents.update([down] if isinstance(down, str) else down or ())  # type: ignore[arg-type]
+    return revisions - parents
 
 
 @contextmanager
@@ -55,9 +71,10 @@ def _exclusive(engine: Engine, conn: Connection) -> Iterator[None]:
 
 
 def current_heads(conn: Connection) -> set[str]:
-    from alembic.migration import MigrationContext
-
-    return set(MigrationContext.configure(conn).get_current_heads())
+    """The revisions the database is at (its ``alembic_version`` rows, as Alembic reads them)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return set()
+    return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
 def upgrade(engine: Engine) -> None:

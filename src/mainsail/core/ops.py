@@ -11,6 +11,7 @@ else is a query parameter. Its return annotation is the response type (``None`` 
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import typing
@@ -173,3 +174,21 @@ class OpSet:
             return self.__dict__["ops"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+class LazyOpSet:
+    """A domain's :class:`OpSet`, imported from ``module`` on first use. SDK mixins name their domain's
+    operations through one, so composing the Client does not import every domain's services and tables
+    (a CLI command pays only for the domain it calls)."""
+
+    def __init__(self, module: str):
+        self._module = module
+        self._target: OpSet | None = None
+
+    def __getattr__(self, name: str) -> Operation:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        target = self.__dict__.get("_target")
+        if target is None:
+            target = self.__dict__["_target"] = importlib.import_module(self.__dict__["_module"]).ops
+        return getattr(target, name)

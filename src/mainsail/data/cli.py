@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mainsail.cli.common import client, console, err_console, fmt_num, handle_errors, print_json
+from mainsail.cli.common import client, console, count, err_console, fmt_num, handle_errors, print_json
 
 data_app = typer.Typer(help="Datasets: ingest, versions, profiles, validation suites, diffs.", no_args_is_help=True)
 
@@ -98,7 +98,7 @@ def ingest(
         print_json({"version": v.model_dump(mode="json"),
                     "validation": result.model_dump(mode="json") if result else None})
     else:
-        shape = f"{v.row_count:,} rows × {len(v.columns)} columns, {_size(v.size)}"
+        shape = f"{count(v.row_count, 'row')} × {count(len(v.columns), 'column')}, {_size(v.size)}"
         if v.deduplicated:
             console.print(f"[yellow]unchanged[/]: [bold]{v.ref}[/] (version #{v.number}) already holds this data "
                           f"({shape}); it is the latest version", soft_wrap=True)
@@ -118,7 +118,7 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Print JSON
     if as_json:
         print_json(items)
         return
-    table = Table("name", "versions", "latest", "updated", "description", title=f"{len(items)} datasets")
+    table = Table("name", "versions", "latest", "updated", "description", title=count(len(items), "dataset"))
     for d in items:
         table.add_row(d.name, str(d.version_count), d.latest_version or "—", _when(d.updated_at), d.description or "")
     console.print(table)
@@ -178,7 +178,7 @@ def profile(ref: str = typer.Argument(..., metavar="NAME[@VERSION]"),
         print_json(p)
         return
     wide = console.width >= 140
-    table = Table(title=f"{p.dataset}@{p.version}: {p.row_count:,} rows, {len(p.columns)} columns")
+    table = Table(title=f"{p.dataset}@{p.version}: {count(p.row_count, 'row')}, {count(len(p.columns), 'column')}")
     table.add_column("column", no_wrap=True, style="bold")
     table.add_column("type", no_wrap=True)
     for head in ("nulls", "distinct"):
@@ -303,7 +303,7 @@ def head(ref: str = typer.Argument(..., metavar="NAME[@VERSION]"),
 
         print_json([{k: jsonable(v) for k, v in row.items()} for row in table.to_pylist()])
         return
-    out = Table(*table.column_names, title=f"{ref}: {table.num_rows} rows")
+    out = Table(*table.column_names, title=f"{ref}: {count(table.num_rows, 'row')}")
     for row in table.to_pylist():
         out.add_row(*(_short(v) for v in row.values()))
     console.print(out)

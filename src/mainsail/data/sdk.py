@@ -13,15 +13,19 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import IntegrityError, InvalidInput, NotFound
+from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.settings import Settings
-from mainsail.data.ops import ops
-from mainsail.data.schemas import Dataset, DatasetDiff, DatasetVersion, Profile, ValidationResult
-from mainsail.data.suites import Suite, as_suite
+
+if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
+    from mainsail.data.schemas import Dataset, DatasetDiff, DatasetVersion, Profile, ValidationResult
+    from mainsail.data.suites import Suite
+
+ops = LazyOpSet("mainsail.data.ops")  # imported on first call: composing the Client stays cheap
 
 # progress(stage, done, total): stage is "load", then "profile" or "store" (in-process) or "upload"
 IngestProgress = Callable[[str, int, "int | None"], None]
@@ -220,6 +224,8 @@ class DataMethods:
                          version: str | None = None) -> ValidationResult:
         """Run a suite (a ``Suite``, a mapping, YAML text or a YAML file path) on a version; the result is
         stored and ``dataset.validated`` is emitted."""
+        from mainsail.data.suites import as_suite
+
         name, version = split_ref(name, version)
         s = as_suite(suite)
         return self._backend.call(ops.validate_version, {"name": name, "version": version,

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from mainsail.core.errors import InvalidInput
+from mainsail.core.text import count
 from mainsail.data import stats
 from mainsail.data.canonical import parse_type
 from mainsail.data.profiles import SAMPLE_ROWS, jsonable, num_expr, numeric_values, sample
@@ -129,7 +130,7 @@ def _run(con: duckdb.DuckDBPyConnection, path: str, suite: Suite, types: dict[st
         if isinstance(check, RowCount):
             ok = (check.min is None or row_count >= check.min) and (check.max is None or row_count <= check.max)
             results[i] = _result(check, ok, observed=row_count, message="" if ok else
-                                 f"{row_count} rows, expected {_bounds(check.min, check.max)}")
+                                 f"{count(row_count, 'row')}, expected {_bounds(check.min, check.max)}")
         elif isinstance(check, ColumnType):
             assert t is not None
             ok = type_matches(t, check.dtype)

@@ -104,12 +104,13 @@ def plan_apply(current: Defs, spec: FeatureSetSpec) -> tuple[Defs, dict[tuple[st
     """The definitions after applying ``spec`` and, per changed view, the reasons it breaks a service.
     Raises ``NotFound``/``InvalidInput`` for references to unknown entities, views or features."""
     new = Defs(dict(current.entities), dict(current.views), dict(current.services), dict(current.versions))
-    for kind, items in (("entity", spec.entities), ("view", spec.views), ("service", spec.services)):
+    for kind, plural, items in (("entity", "entities", spec.entities), ("view", "views", spec.views),
+                                ("service", "services", spec.services)):
         seen: set[str] = set()
-        for item in items:
+        for i, item in enumerate(items):
             if item.name in seen:
-                raise InvalidInput(f"{kind} {item.name!r} is defined twice",
-                                   errors=[{"loc": ["body", f"{kind}s"], "msg": f"duplicate {item.name!r}"}])
+                raise InvalidInput(f"{kind} {item.name!r} is defined twice", errors=[
+                    {"loc": ["body", plural, i, "name"], "msg": f"duplicate {item.name!r}"}])
             seen.add(item.name)
     new.entities.update({e.name: e for e in spec.entities})
     new.views.update({v.name: v for v in spec.views})

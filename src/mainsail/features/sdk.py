@@ -14,7 +14,7 @@ from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import InvalidInput
-from mainsail.features.ops import ops
+from mainsail.core.ops import LazyOpSet
 from mainsail.features.schemas import (
     ApplyResult,
     Definition,
@@ -28,6 +28,8 @@ from mainsail.features.schemas import (
     PushResult,
     ViewStats,
 )
+
+ops = LazyOpSet("mainsail.features.ops")  # imported on first call: composing the Client stays cheap
 
 Defn = Entity | FeatureView | FeatureService
 

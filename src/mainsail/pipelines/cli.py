@@ -12,10 +12,9 @@ import time
 from typing import Any
 
 import typer
-from rich.live import Live
 from rich.table import Table
 
-from mainsail.cli.common import client, console, err_console, handle_errors, print_json
+from mainsail.cli.common import client, console, count, err_console, handle_errors, live, print_json
 
 pipelines_app = typer.Typer(help="Pipelines: apply definitions, run, follow, logs, cancel, schedule.",
                             no_args_is_help=True)
@@ -62,7 +61,7 @@ def apply(file: str = typer.Argument(..., help="A .json, .yaml or .py (with @pip
     out = client().apply_pipeline(file)
     for v in out if isinstance(out, list) else [out]:
         state = "[green]new version[/]" if v.created else "[dim]unchanged[/]"
-        console.print(f"{v.name} v{v.version}  {state}  {len(v.spec.tasks)} tasks  id {v.pipeline_id}")
+        console.print(f"{v.name} v{v.version}  {state}  {count(len(v.spec.tasks), 'task')}  id {v.pipeline_id}")
 
 
 @pipelines_app.command("list")
@@ -73,7 +72,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if as_json:
         print_json(items)
         return
-    table = Table("name", "version", "tasks", "description", "updated", title=f"{len(items)} pipelines")
+    table = Table("name", "version", "tasks", "description", "updated", title=count(len(items), "pipeline"))
     for p in items:
         table.add_row(p.name, str(p.latest_version), str(p.tasks), (p.description or "")[:60],
                       p.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"))
@@ -127,15 +126,15 @@ def runs(name: str = typer.Argument(None, help="Only this pipeline's runs."),
 
 def _follow(c: Any, run_id: str, executing: threading.Thread | None) -> Any:
     run = c.get_pipeline_run(run_id)
-    with Live(dag_table(run), console=console, refresh_per_second=4) as live:
+    with live(dag_table(run)) as view:
         while not run.done and (executing is None or executing.is_alive()):
             time.sleep(0.25)
             run = c.get_pipeline_run(run_id)
-            live.update(dag_table(run))
+            view.update(dag_table(run))
         if executing is not None:
             executing.join()
         run = c.get_pipeline_run(run_id)
-        live.update(dag_table(run))
+        view.update(dag_table(run))
     return run
 
 
@@ -366,7 +365,7 @@ def worker(processes: int = typer.Option(None, help="Task processes (default: CP
     w = Worker(runtime, processes=processes, lease=lease, run_id=run_id, **_executor_args(executor, ray_address))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    where = f"Ray cluster {w.ray_address}, {w.pool.size} at once" if w.executor == "ray" else f"{w.pool.size} processes"
+    where = f"Ray cluster {w.ray_address}, {w.pool.size} at once" if w.executor == "ray" else count(w.pool.size, "process", "processes")
     console.print(f"worker {w.owner}: {where}, lease {w.lease:g}s, queue {c.uri}")
     with contextlib.suppress(KeyboardInterrupt):
         w.run(stop)

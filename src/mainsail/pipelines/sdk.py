@@ -8,20 +8,23 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import InvalidInput, ServiceUnavailable
+from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
-from mainsail.pipelines.ops import ops
-from mainsail.pipelines.schemas import (
-    OperatorInfo,
-    Pipeline,
-    PipelineRun,
-    PipelineSpec,
-    PipelineVersion,
-    Schedule,
-)
+
+if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
+    from mainsail.pipelines.schemas import (
+        OperatorInfo,
+        Pipeline,
+        PipelineRun,
+        PipelineVersion,
+        Schedule,
+    )
+
+ops = LazyOpSet("mainsail.pipelines.ops")  # imported on first call: composing the Client stays cheap
 
 
 class PipelineMethods:
@@ -39,6 +42,8 @@ class PipelineMethods:
             return out[0] if len(out) == 1 else out  # type: ignore[return-value]
         if isinstance(definition, PipelineDefinition):
             definition = definition.spec()
+        from mainsail.pipelines.schemas import PipelineSpec
+
         if isinstance(definition, PipelineSpec):
             definition = definition.model_dump(mode="json", exclude_unset=True)
         elif isinstance(definition, list | tuple):  # the seeds' bare list of tasks, in its canonical form

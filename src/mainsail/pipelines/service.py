@@ -16,6 +16,7 @@ from mainsail.core.errors import Conflict, InvalidInput, NotFound, not_found
 from mainsail.core.events import Event, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
+from mainsail.core.types import Digest
 from mainsail.pipelines import dag, operators, queue
 from mainsail.pipelines.models import (
     PipelineRow,
@@ -70,7 +71,7 @@ def _version(row: PipelineVersionRow, name: str, created: bool) -> PipelineVersi
                            created_at=row.created_at)
 
 
-def put_code(ctx: Ctx, digest: str, data: bytes) -> CodeRef:
+def put_code(ctx: Ctx, digest: Digest, data: bytes) -> CodeRef:
     """Store the source of a module that ``python`` tasks run (shipped with a definition by its
     client), verified against ``digest``; a worker anywhere fetches it by that digest."""
     check_digest(digest, "digest")
@@ -81,7 +82,7 @@ def put_code(ctx: Ctx, digest: str, data: bytes) -> CodeRef:
     return CodeRef(digest=blob.digest, size=blob.size)
 
 
-def get_code(ctx: Ctx, digest: str) -> bytes:
+def get_code(ctx: Ctx, digest: Digest) -> bytes:
     """A shipped module's source, verified against its digest."""
     check_digest(digest, "digest")
     if not ctx.store.exists(digest):

@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from mainsail.cli.common import count
 from mainsail.quickstart.register import MODEL_NAME
 
 DEPLOYMENT = "churn"
@@ -125,7 +126,7 @@ def _view(d: Any, traffic: Traffic, started: float) -> Group:
     """The deployment's variants and weights with what the clients measured, and the rollout's step."""
     total = sum(v.weight for v in d.variants if v.role == "primary") or 1.0
     table = Table("variant", "model", "weight", "requests", "errors", "p95 ms", title_justify="left",
-                  title=f"deployment {d.name} · {traffic.total:,} requests · {time.perf_counter() - started:.1f} s")
+                  title=f"deployment {d.name} · {count(traffic.total, 'request')} · {time.perf_counter() - started:.1f} s")
     shown: set[tuple[str, int | None]] = set()
     for v in d.variants:
         key = (v.name, v.version)
@@ -145,8 +146,8 @@ def _view(d: Any, traffic: Traffic, started: float) -> Group:
         p95 = "—" if r.stats.p95_ms is None else f"{r.stats.p95_ms:g} ms"
         line = Text.assemble(("rollout ", ""), (r.state, style),
                              f" · candidate {r.candidate} · step {r.step_index + 1}/{len(r.steps)} "
-                             f"({r.steps[r.step_index]:g}%) · this step: {r.stats.requests} requests, "
-                             f"{r.stats.errors} errors, p95 {p95}" + (f" · {r.reason}" if r.reason else ""))
+                             f"({r.steps[r.step_index]:g}%) · this step: {count(r.stats.requests, 'request')}, "
+                             f"{count(r.stats.errors, 'error')}, p95 {p95}" + (f" · {r.reason}" if r.reason else ""))
     return Group(table, line)
 
 

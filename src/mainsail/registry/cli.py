@@ -7,7 +7,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.tree import Tree
 
-from mainsail.cli.common import client, console, fmt_num, handle_errors, print_json
+from mainsail.cli.common import client, console, count, fmt_num, handle_errors, print_json, threshold
 
 models_app = typer.Typer(help="Model registry: versions, stages, aliases, cards, lineage.", no_args_is_help=True)
 STAGE_STYLE = {"development": "cyan", "staging": "yellow", "production": "bold green", "deprecated": "dim"}
@@ -28,7 +28,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     if as_json:
         print_json(page.items)
         return
-    table = Table("name", "latest", "production", "staging", "aliases", "updated", title=f"{len(page.items)} models")
+    table = Table("name", "latest", "production", "staging", "aliases", "updated", title=count(len(page.items), "model"))
     for m in page.items:
         table.add_row(m.name, str(m.latest_version or "—"), ", ".join(map(str, m.stages.get("production", []))) or "—",
                       ", ".join(map(str, m.stages.get("staging", []))) or "—",
@@ -82,17 +82,9 @@ def models_stage(name: str, version: int, stage: str,
                  gate: list[str] = typer.Option(None, "--gate", help="Threshold, e.g. 'auc>=0.8' (repeatable)."),
                  reason: str = typer.Option(None, help="Why (kept in the history).")) -> None:
     """Move a version to development, staging, production or deprecated."""
-    thresholds = dict(_threshold(g) for g in gate) if gate else None
+    thresholds = dict(threshold(g) for g in gate) if gate else None
     v = client().set_model_stage(name, version, stage, archive_existing=archive, gate=thresholds, reason=reason)
     console.print(f"{v.name} v{v.version} is now [{STAGE_STYLE[v.stage]}]{v.stage}[/]")
-
-
-def _threshold(text: str) -> tuple[str, str]:
-    for op in (">=", "<=", "==", "!=", ">", "<"):
-        if op in text:
-            metric, _, value = text.partition(op)
-            return metric.strip(), f"{op} {value.strip()}"
-    raise typer.BadParameter(f"{text!r}: expected METRIC OP NUMBER, e.g. auc>=0.8")
 
 
 @models_app.command("alias")

@@ -11,9 +11,9 @@ from typing import Any
 
 from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import IntegrityError, InvalidInput
+from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.settings import Settings
-from mainsail.registry.ops import ops
 from mainsail.registry.schemas import (
     GateResult,
     LineageGraph,
@@ -23,6 +23,8 @@ from mainsail.registry.schemas import (
     Stage,
     Transition,
 )
+
+ops = LazyOpSet("mainsail.registry.ops")  # imported on first call: composing the Client stays cheap
 
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))?/?$")
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
 
-from mainsail.cli.common import client, console, handle_errors, print_json
+from mainsail.cli.common import (
+    client,
+    console,
+    count,
+    err_console,
+    handle_errors,
+    live,
+    print_json,
+    threshold,
+)
 
 deployments_app = typer.Typer(help="Deployments: variants, traffic splits, shadows, canary rollouts.",
                               no_args_is_help=True)
@@ -33,26 +46,56 @@ def _variant(text: str) -> dict[str, object]:
     return variant
 
 
-def _show(d: object) -> None:
-    from mainsail.serving.schemas import Deployment
+def _rollout_line(r: Any) -> str:
+    return (f"rollout [bold]{r.state}[/] of {r.candidate}: step {r.step_index + 1}/{len(r.steps)} "
+            f"({r.weight:g}%), {count(r.stats.requests, 'request')}, {count(r.stats.errors, 'error')}, "
+            f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms  {r.reason or ''}")
 
-    assert isinstance(d, Deployment)
-    console.print(f"[bold]{d.name}[/]  mode: {d.mode}  status: [{STATUS_STYLE[d.status]}]{d.status}[/]")
+
+def _view(d: Any) -> Group:
+    """A deployment as the CLI shows it: header, variants, rollout and replicas."""
+    lines: list[Any] = [f"[bold]{d.name}[/]  mode: {d.mode}  status: [{STATUS_STYLE[d.status]}]{d.status}[/]"]
     total = sum(v.weight for v in d.variants if v.role == "primary") or 1
     t = Table("variant", "model", "version", "role", "weight", "share", "features")
     for v in d.variants:
         share = f"{v.weight / total:.0%}" if v.role == "primary" else "copy"
         feats = v.feature_service or ", ".join(v.feature_views) or "—"
         t.add_row(v.name, v.model, str(v.version or "[red]unresolved[/]"), v.role, f"{v.weight:g}", share, feats)
-    console.print(t)
+    lines.append(t)
     if d.rollout:
-        r = d.rollout
-        console.print(f"rollout [bold]{r.state}[/] of {r.candidate}: step {r.step_index + 1}/{len(r.steps)} "
-                      f"({r.weight:g}%), {r.stats.requests} requests, {r.stats.errors} errors, "
-                      f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms  {r.reason or ''}")
+        lines.append(_rollout_line(d.rollout))
     for rep in d.replicas:
-        console.print(f"replica {rep.id}: [{STATUS_STYLE[rep.status]}]{rep.status}[/] "
-                      f"seen {rep.seen_at.astimezone():%H:%M:%S} {rep.message or ''}")
+        lines.append(f"replica {rep.id}: [{STATUS_STYLE[rep.status]}]{rep.status}[/] "
+                     f"seen {rep.seen_at.astimezone():%H:%M:%S} {rep.message or ''}")
+    return Group(*lines)
+
+
+def _show(d: Any) -> None:
+    console.print(_view(d))
+
+
+def follow_rollout(c: Any, name: str, poll: float = 1.0) -> Any:
+    """Show the deployment live until its rollout ends; print a line at each step, promotion or rollback.
+    The rollout advances as replicas report and the server ticks it; following only watches."""
+    d = c.get_deployment(name)
+    seen: tuple[Any, ...] | None = None
+    try:
+        with live(_view(d)) as view:
+            while True:
+                r = d.rollout
+                key = (r.id, r.state, r.step_index) if r else None
+                if key != seen and r is not None:
+                    view.console.print(f"{dt.datetime.now():%H:%M:%S} " + _rollout_line(r), soft_wrap=True)
+                    seen = key
+                if r is None or r.state != "running":
+                    return d
+                time.sleep(poll)
+                d = c.get_deployment(name)
+                view.update(_view(d))
+    except KeyboardInterrupt:  # stop watching; the rollout goes on
+        err_console.print(f"stopped following; the rollout goes on (follow again: mainsail deployments show {name} "
+                          "--follow)")
+        raise typer.Exit(130) from None
 
 
 @deployments_app.command("create")
@@ -79,7 +122,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if as_json:
         print_json(items)
         return
-    t = Table("name", "mode", "status", "variants", "rollout", title=f"{len(items)} deployments")
+    t = Table("name", "mode", "status", "variants", "rollout", title=count(len(items), "deployment"))
     for d in items:
         t.add_row(d.name, d.mode, f"[{STATUS_STYLE[d.status]}]{d.status}[/]",
                   ", ".join(f"{v.name}→v{v.version or '?'} {v.weight:g}{' shadow' if v.role == 'shadow' else ''}"
@@ -91,12 +134,17 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 @deployments_app.command("show")
 @handle_errors
 def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-         history: bool = typer.Option(False, "--history", help="Also print every traffic change.")) -> None:
+         history: bool = typer.Option(False, "--history", help="Also print every traffic change."),
+         follow: bool = typer.Option(False, "--follow", "-f", help="Follow a running rollout live until it ends "
+                                     "(exit 1 on a rollback).")) -> None:
     """Show a deployment: variants, resolved versions, rollout and replicas."""
     c = client()
     d = c.get_deployment(name)
     if as_json:
         print_json(d)
+        return
+    if follow and d.rollout is not None and d.rollout.state == "running":
+        _finish_rollout(follow_rollout(c, name))
         return
     _show(d)
     if history:
@@ -133,17 +181,33 @@ def rollout(name: str, candidate: str = typer.Argument(..., help="models:/NAME/V
             max_p95_ms: float = typer.Option(None, help="Roll back above this p95 latency (ms)."),
             min_requests: int = typer.Option(20, help="Requests a step needs before it passes."),
             metric: list[str] = typer.Option(None, "--metric", help="Monitoring guard, e.g. 'drift<=0.2'."),
-            reason: str = typer.Option(None, help="Why (kept in the history).")) -> None:
+            reason: str = typer.Option(None, help="Why (kept in the history)."),
+            follow: bool = typer.Option(False, "--follow", "-f", help="Show its progress live until it is promoted "
+                                        "or rolled back (exit 1 on a rollback)."),
+            poll: float = typer.Option(1.0, help="Seconds between updates with --follow.")) -> None:
     """Start a canary rollout; guards breached → automatic rollback, all steps passed → promote."""
-    from mainsail.registry.cli import _threshold
-
     try:
         pcts = [float(s) for s in steps.split(",") if s.strip()]
     except ValueError:
         raise typer.BadParameter(f"--steps {steps!r}: expected numbers such as 10,50,100") from None
-    metrics = dict(_threshold(m) for m in metric) if metric else None
-    _show(client().start_rollout(name, candidate, steps=pcts, step_seconds=step_seconds, max_error_rate=max_error_rate,
-                                 max_p95_ms=max_p95_ms, min_requests=min_requests, metrics=metrics, reason=reason))
+    metrics = dict(threshold(m) for m in metric) if metric else None
+    c = client()
+    d = c.start_rollout(name, candidate, steps=pcts, step_seconds=step_seconds, max_error_rate=max_error_rate,
+                        max_p95_ms=max_p95_ms, min_requests=min_requests, metrics=metrics, reason=reason)
+    if not follow:
+        _show(d)
+        return
+    _finish_rollout(follow_rollout(c, name, poll))
+
+
+def _finish_rollout(d: Any) -> None:
+    r = d.rollout
+    if r is not None and r.state == "promoted":
+        console.print(f"[bold green]promoted[/] {r.candidate} on {d.name}")
+        return
+    err_console.print(f"[bold red]rolled back[/] {r.candidate if r else ''} on {d.name}: {r.reason if r else ''}",
+                      soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @deployments_app.command("rollback")
@@ -227,7 +291,7 @@ def predict(deployment: str = typer.Argument(..., help="Deployment name or a rep
     if as_json:
         print_json([p.item() if hasattr(p, "item") else p for p in preds])
         return
-    t = Table("row", "prediction", title=f"{len(preds)} predictions by {label}")
+    t = Table("row", "prediction", title=f"{count(len(preds), 'prediction')} by {label}")
     for i, p in enumerate(preds[:50]):
         t.add_row(str(i), str(p))
     console.print(t)
@@ -259,6 +323,6 @@ def batch_predict(model: str = typer.Argument(..., help="models:/NAME@ALIAS|/VER
         result = run(client(), model, source, output, chunk_rows=chunk_rows, workers=workers, proba=proba,
                      output_dataset=output_dataset, executor=executor, ray_address=ray_address,
                      progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"wrote {result.rows:,} rows in {result.chunks} chunks to {result.output} "
+    console.print(f"wrote {count(result.rows, 'row')} in {count(result.chunks, 'chunk')} to {result.output} "
                   f"with {result.model} v{result.version}"
                   + (f"; dataset version {result.dataset_version}" if result.dataset_version else ""))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mainsail.core.background import Periodic
+from mainsail.core.text import count
 from mainsail.serving.schemas import Guards, StepStats, p95
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def decide(*, steps: list[float], step_index: int, step_started_at: dt.datetime,
     if s.requests >= guards.min_requests and elapsed >= step_seconds:
         if step_index + 1 >= len(steps):
             return Decision("promote", f"all steps passed ({', '.join(f'{x:g}%' for x in steps)})")
-        return Decision("advance", f"step {pct} passed: {s.requests} requests, {s.errors} errors")
+        return Decision("advance", f"step {pct} passed: {count(s.requests, 'request')}, {count(s.errors, 'error')}")
     return Decision("hold", f"at {pct}: {s.requests}/{guards.min_requests} requests, {elapsed:.0f}/"
                             f"{step_seconds:g} s")
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mainsail.client.backends import Backend
+from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
-from mainsail.serving.ops import ops
-from mainsail.serving.schemas import Deployment, HistoryEntry, InferenceLogFile
+
+if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
+    from mainsail.serving.schemas import Deployment, HistoryEntry, InferenceLogFile
+
+ops = LazyOpSet("mainsail.serving.ops")  # imported on first call: composing the Client stays cheap
 
 
 def _variants(variants: Sequence[Mapping[str, Any]] | Mapping[str, float] | str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from mainsail.cli.common import client, console, fmt_num, handle_errors, print_json
+from mainsail.cli.common import client, console, count, fmt_num, handle_errors, print_json
 from mainsail.tracking.schemas import Run
 
 experiments_app = typer.Typer(help="Experiments: named groups of tracked runs.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def experiments_list(as_json: bool = typer.Option(False, "--json", help="Print J
     if as_json:
         print_json(exps)
         return
-    table = Table("name", "id", "created", "description", title=f"{len(exps)} experiments")
+    table = Table("name", "id", "created", "description", title=count(len(exps), "experiment"))
     for e in exps:
         table.add_row(e.name, e.id, _when(e.created_at), e.description or "")
     console.print(table)
@@ -85,7 +85,7 @@ def _metric_columns(runs: list[Run], order_by: list[str]) -> list[str]:
 
 
 def runs_table(runs: list[Run], metrics: list[str], more: bool = False) -> Table:
-    table = Table(title=f"{len(runs)} runs" + (" (more: raise --limit)" if more else ""), box=box.SIMPLE_HEAD,
+    table = Table(title=count(len(runs), "run") + (" (more: raise --limit)" if more else ""), box=box.SIMPLE_HEAD,
                   caption="killed* = its process stopped sending heartbeats"
                   if any(r.status_reason == "heartbeat_timeout" for r in runs) else None)
     table.add_column("id", min_width=8, no_wrap=True)

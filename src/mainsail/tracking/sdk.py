@@ -10,10 +10,10 @@ from typing import Any
 
 from mainsail.client.backends import Backend
 from mainsail.core.errors import InvalidInput
+from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.settings import Settings
 from mainsail.core.types import INT64_MAX, INT64_MIN, artifact_key
-from mainsail.tracking.ops import ops
 from mainsail.tracking.schemas import (
     ArtifactInfo,
     Experiment,
@@ -24,6 +24,8 @@ from mainsail.tracking.schemas import (
     RunComparison,
     RunStatus,
 )
+
+ops = LazyOpSet("mainsail.tracking.ops")  # imported on first call: composing the Client stays cheap
 
 
 def metric_value(key: str, value: Any) -> float:

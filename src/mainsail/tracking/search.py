@@ -24,6 +24,7 @@ LIKE patterns escape with a backslash on every backend; note that SQLite's LIKE 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import re
 from dataclasses import dataclass
@@ -273,14 +274,19 @@ class _Compile(Transformer):
         return args
 
 
-_PARSER = Lark(GRAMMAR, parser="lalr", lexer="basic", start=["filter", "order"])
+@functools.cache
+def _parser() -> Lark:
+    """The filter/order parser, built on first use (a search without a filter never builds it)."""
+    return Lark(GRAMMAR, parser="lalr", lexer="basic", start=["filter", "order"])
+
+
 _COMPILE = _Compile()
 
 
 def _expected(text: str, start: str) -> str:
     """What the parser accepts after ``text`` (the input up to an error), in words."""
     try:
-        ip = _PARSER.parse_interactive(text, start=start)
+        ip = _parser().parse_interactive(text, start=start)
         ip.exhaust_lexer()
         expected = set(ip.accepts())
     except UnexpectedInput:
@@ -307,7 +313,7 @@ def _syntax_message(exc: UnexpectedInput, text: str, start: str) -> tuple[str, i
         pos, found = token.start_pos or 0, repr(str(token))
     else:  # the input ended early
         pos, found = len(text.rstrip()), "end of input"
-    before = [str(t) for t in _PARSER.lex(text[:pos])] if pos else []
+    before = [str(t) for t in _parser().lex(text[:pos])] if pos else []
     where = f"after {before[-1]!r}" if before else "at the start"
     expected = _expected(text[:pos], start)
     if not expected:
@@ -319,7 +325,7 @@ def _syntax_message(exc: UnexpectedInput, text: str, start: str) -> tuple[str, i
 def _parse(text: str, start: str, what: str, code: str, loc: list[Any]) -> Any:
     """Parse ``text`` from rule ``start``, turning every error into ``InvalidInput``."""
     try:
-        return _COMPILE.transform(_PARSER.parse(text, start=start))
+        return _COMPILE.transform(_parser().parse(text, start=start))
     except VisitError as exc:
         if not isinstance(exc.orig_exc, _SemanticError):
             raise

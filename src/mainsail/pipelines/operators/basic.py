@@ -14,6 +14,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 
+from mainsail.core.text import count
 from mainsail.pipelines.context import TaskContext
 from mainsail.pipelines.operators import OpParams, operator
 
@@ -166,5 +167,5 @@ def sql_query(tc: TaskContext, p: SqlQueryParams) -> dict[str, Any]:
     if p.output_dataset:
         v = tc.client.ingest_dataset(frame, p.output_dataset)
         out["dataset_version"] = v.ref
-    print(f"[sql_query] {len(frame)} rows, columns {columns}", flush=True)
+    print(f"[sql_query] {count(len(frame), 'row')}, columns {columns}", flush=True)
     return out

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from mainsail.core.text import count
 from mainsail.pipelines.context import TaskContext
 from mainsail.pipelines.operators import OpParams, operator
 
@@ -28,7 +29,7 @@ def data_ingestion(tc: TaskContext, p: IngestionParams) -> dict[str, Any]:
     """Ingest a source as a new (or deduplicated) dataset version; output its 'name@version' reference."""
     v = tc.client.ingest_dataset(p.source, p.name, query=p.query, format=p.format, schema=p.schema_,
                                  description=p.description)
-    print(f"[data_ingestion] {v.ref}: {v.row_count} rows{' (already stored)' if v.deduplicated else ''}", flush=True)
+    print(f"[data_ingestion] {v.ref}: {count(v.row_count, 'row')}{' (already stored)' if v.deduplicated else ''}", flush=True)
     return {"dataset_version": v.ref, "dataset": v.dataset, "version": v.id, "rows": v.row_count}
 
 
@@ -83,7 +84,7 @@ def batch_inference(tc: TaskContext, p: BatchParams) -> dict[str, Any]:
                                 workers=(p.workers or None) if p.executor == "ray" else p.workers,
                                 executor=p.executor, ray_address=p.ray_address)
     out = dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r.model_dump(mode="json")
-    print(f"[batch_inference] {out['rows']:,} rows scored by {out['model']} v{out['version']} -> {out['output']}",
+    print(f"[batch_inference] {count(out['rows'], 'row')} scored by {out['model']} v{out['version']} -> {out['output']}",
           flush=True)
     return out
 
