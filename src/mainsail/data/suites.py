@@ -21,7 +21,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
 
@@ -129,7 +137,10 @@ class Freshness(_Check):
 
     type: Literal["freshness"] = "freshness"
     column: Column
-    max_age: Annotated[float, Field(gt=0)] | Annotated[str, Field(pattern=DURATION_PATTERN)]
+    # The pattern is documented in the schema, but checked by ``parse_duration`` so that a bad value
+    # gets "is not a duration" instead of pydantic's regex dump.
+    max_age: Annotated[float, Field(gt=0)] | Annotated[str, WithJsonSchema({"type": "string",
+                                                                            "pattern": DURATION_PATTERN})]
 
     @field_validator("max_age")
     @classmethod
