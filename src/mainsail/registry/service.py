@@ -511,6 +511,17 @@ def create_model(ctx: Ctx, name: str, description: str | None = None,
     return _registered(ctx, row)
 
 
+def _merge_tags(current: dict[str, str] | None, changes: dict[str, str | None]) -> dict[str, str]:
+    """``current`` with ``changes`` applied: a None value removes the tag."""
+    merged = dict(current or {})
+    for k, v in changes.items():
+        if v is None:
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    return merged
+
+
 def update_model(ctx: Ctx, name: str, description: str | None = None,
                  tags: dict[str, str | None] | None = None) -> RegisteredModel:
     """Change a model's description and/or set tags (a None value removes the tag)."""
@@ -518,13 +529,7 @@ def update_model(ctx: Ctx, name: str, description: str | None = None,
     if description is not None:
         row.description = description
     if tags:
-        merged = dict(row.tags or {})
-        for k, v in tags.items():
-            if v is None:
-                merged.pop(k, None)
-            else:
-                merged[k] = v
-        row.tags = merged
+        row.tags = _merge_tags(row.tags, tags)
     row.updated_at = utcnow()
     ctx.session.flush()
     return _registered(ctx, row)
@@ -547,13 +552,7 @@ def update_version(ctx: Ctx, name: str, version: int, description: str | None = 
     if description is not None:
         row.description = description
     if tags:
-        merged = dict(row.tags or {})
-        for k, v in tags.items():
-            if v is None:
-                merged.pop(k, None)
-            else:
-                merged[k] = v
-        row.tags = merged
+        row.tags = _merge_tags(row.tags, tags)
     row.updated_at = utcnow()
     ctx.session.flush()
     return _version(ctx, row, model.name)
