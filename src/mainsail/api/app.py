@@ -20,7 +20,7 @@ from mainsail.api.limits import BodyLimitMiddleware
 from mainsail.api.metrics import PrometheusMiddleware, metrics_response
 from mainsail.api.registry import OPSETS
 from mainsail.api.routes import build_router, problem_schemas, tighten_schema
-from mainsail.core.errors import InvalidInput, MainsailError, describe_errors
+from mainsail.core.errors import InvalidInput, MainsailError, describe_errors, without_union_members
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
 
@@ -33,7 +33,8 @@ def _problem(status: int, body: dict[str, Any]) -> JSONResponse:
 
 
 def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
-    return [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return without_union_members([{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""),
+                                   "type": e.get("type", "")} for e in errors])
 
 
 def allowed_methods(request: Request) -> str:

@@ -126,10 +126,37 @@ def not_found(kind: str, key: object) -> NotFound:
 
 def pydantic_errors(exc: Any, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
     """Flatten a pydantic ``ValidationError`` into ``[{"loc", "msg", "type"}]``."""
-    return [
+    return without_union_members([
         {"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
+    ])
+
+
+_UNION_MEMBER = re.compile(r"^[a-z][a-z-]*\[.*\]$|^constrained-[a-z]+$")
+
+
+def _is_member(part: Any) -> bool:
+    return isinstance(part, str) and bool(_UNION_MEMBER.match(part))
+
+
+def without_union_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Errors of a value that matched no member of a union name the field, not pydantic's member labels
+    (``dict[function-after[...]]``): only the member whose errors go deepest (the one the input's shape
+    matched) is kept, and the labels leave the locations."""
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[Any, ...], list[tuple[int, dict[str, Any]]]] = {}
+    for e in errors:
+        loc = list(e.get("loc", []))
+        i = next((k for k, p in enumerate(loc) if _is_member(p)), None)
+        if i is None:
+            out.append(e)
+            continue
+        rest = [p for p in loc[i + 1:] if not _is_member(p)]
+        groups.setdefault(tuple(loc[:i]), []).append((len(rest), {**e, "loc": [*loc[:i], *rest]}))
+    for items in groups.values():
+        deepest = max(depth for depth, _ in items)
+        out.extend(e for depth, e in items if depth == deepest)
+    return out
 
 
 def describe_errors(errors: list[dict[str, Any]]) -> str:
