@@ -68,12 +68,16 @@ def create_experiment(ctx: Ctx, body: ExperimentCreate) -> Experiment:
     return _experiment(row)
 
 
-def get_experiment(ctx: Ctx, experiment_id: str) -> Experiment:
-    """Get an experiment by id."""
+def _experiment_row(ctx: Ctx, experiment_id: str) -> ExperimentRow:
     row = ctx.session.get(ExperimentRow, experiment_id)
     if row is None:
         raise not_found("experiment", experiment_id)
-    return _experiment(row)
+    return row
+
+
+def get_experiment(ctx: Ctx, experiment_id: str) -> Experiment:
+    """Get an experiment by id."""
+    return _experiment(_experiment_row(ctx, experiment_id))
 
 
 def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
@@ -412,13 +416,6 @@ def run_count(ctx: Ctx, experiment_id: str) -> int:
 
 
 # ---------------------------------------------------------------- lifecycle and tag edits (MLflow API)
-
-def _experiment_row(ctx: Ctx, experiment_id: str) -> ExperimentRow:
-    row = ctx.session.get(ExperimentRow, experiment_id)
-    if row is None:
-        raise not_found("experiment", experiment_id)
-    return row
-
 
 def rename_experiment(ctx: Ctx, experiment_id: str, name: Name) -> Experiment:
     """Give an experiment a new, unique name."""
