@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mainsail.core.artifacts import ArtifactStore
 from mainsail.core.db import is_sqlite, make_engine
+from mainsail.core.principal import LOCAL, Principal
 from mainsail.core.settings import Settings
 
 
@@ -26,6 +27,7 @@ class Ctx:
     settings: Settings
     actor: str | None = None
     runtime: Runtime | None = None
+    principal: Principal = LOCAL  # who acts; embedded use is the local admin
 
     @property
     def dialect(self) -> str:
