@@ -19,7 +19,7 @@ from mainsail.api.internal import InternalErrorMiddleware
 from mainsail.api.limits import BodyLimitMiddleware
 from mainsail.api.metrics import PrometheusMiddleware, metrics_response
 from mainsail.api.registry import OPSETS
-from mainsail.api.routes import build_router, problem_schemas, tighten_schema
+from mainsail.api.routes import BEARER, build_router, problem_schemas, tighten_schema
 from mainsail.core.errors import InvalidInput, MainsailError, describe_errors, without_union_members
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
@@ -80,8 +80,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(InternalErrorMiddleware)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the API app over ``runtime`` (or a runtime for ``settings``, default from the environment)."""
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *,
+               auth: bool | None = None) -> FastAPI:
+    """Build the API app over ``runtime`` (or a runtime for ``settings``, default from the environment).
+    ``auth`` (default: the settings' ``auth``, MAINSAIL_AUTH) makes every request authenticate."""
     runtime = runtime or Runtime.for_settings(settings or Settings.from_env())
     app = FastAPI(title="Mainsail", version=__version__, docs_url="/docs", openapi_url="/openapi.json",
                   description="End-to-end MLOps: tracking, registry, data, features, pipelines, serving, "
@@ -91,6 +93,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     limits = getattr(runtime, "settings", None) or Settings()  # (a placeholder runtime builds the OpenAPI doc)
     app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
+    if auth if auth is not None else limits.auth:
+        from mainsail.api.auth import AuthMiddleware
+        from mainsail.auth.cache import Authenticator
+
+        app.state.authenticator = Authenticator(runtime)
+        app.add_middleware(AuthMiddleware, authenticator=app.state.authenticator, metrics_auth=limits.metrics_auth)
     app.add_middleware(PrometheusMiddleware)
     from mainsail.features.http import routes as feature_routes
 
@@ -106,6 +114,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if app.openapi_schema is None:
             doc = fastapi_openapi()
             doc.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            doc["components"]["securitySchemes"] = BEARER
             tighten_schema(doc)
         return app.openapi_schema  # type: ignore[return-value]
 

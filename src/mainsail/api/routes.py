@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from mainsail.core import idempotency
 from mainsail.core.errors import body_not_json
 from mainsail.core.ops import Operation, OpSet
+from mainsail.core.principal import LOCAL
 from mainsail.core.runtime import Runtime
 
 PROBLEM_MEDIA = "application/problem+json"
@@ -102,27 +103,44 @@ def problem_schemas() -> dict[str, Any]:
     return {**schema.pop("$defs", {}), "Problem": schema}
 
 
-def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], actor: str | None,
+def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], caller: Caller,
             idem_key: str | None = None) -> Any:
     # FastAPI has parsed the request; bind() applies the constraints it does not carry over
     # (e.g. annotated-types bounds on query parameters) with the exact rules the clients use.
     kwargs = op.bind(kwargs)
     if idem_key is None:
-        with runtime.transaction(write=op.write, actor=actor) as ctx:
-            return op.handler(ctx, **kwargs)
+        with runtime.transaction(write=op.write, **caller) as ctx:
+            return op.invoke(ctx, kwargs)
     for attempt in (1, 2):
         try:
-            with runtime.transaction(write=True, actor=actor) as ctx:
+            with runtime.transaction(write=True, **caller) as ctx:
                 seen = idempotency.lookup(ctx.session, idem_key, op.name)
                 if seen is not None:
                     return _Replay(seen.response)
-                result = op.handler(ctx, **kwargs)
+                result = op.invoke(ctx, kwargs)
                 idempotency.remember(ctx.session, idem_key, op.name, op.status_code, op.dump_response(result))
                 return result
         except SAIntegrityError:
             if attempt == 2:  # a concurrent request with the same key committed first: replay it
                 raise
     raise AssertionError("unreachable")
+
+
+Caller = dict[str, Any]  # the transaction's actor, principal, project and remote address
+
+
+def caller(request: Request) -> Caller:
+    """Who calls, as :meth:`Runtime.transaction` takes it: the principal the auth middleware resolved
+    (the local admin when auth is off), the project (``Mainsail-Project`` header, else the server's
+    default), the recorded actor and the client's address."""
+    state = request.state
+    principal = getattr(state, "principal", LOCAL)
+    actor = getattr(state, "actor", None)
+    if actor is None and principal is not LOCAL:
+        actor = principal.name
+    project = request.headers.get("mainsail-project") or None
+    return {"actor": actor, "principal": principal, "project": project,
+            "remote": request.client.host if request.client else None}
 
 
 class _Replay:
@@ -138,10 +156,10 @@ def _endpoint(op: Operation) -> Any:
     async def endpoint(request: Request, **kwargs: Any) -> Any:
         if raw:
             kwargs[raw] = await request.body()
+        kwargs.pop("authorized_", None)
         idem_key = kwargs.pop("idempotency_key", None)
         runtime: Runtime = request.app.state.runtime
-        result = await run_in_threadpool(_invoke, runtime, op, kwargs, getattr(request.state, "actor", None),
-                                         idem_key)
+        result = await run_in_threadpool(_invoke, runtime, op, kwargs, caller(request), idem_key)
         if isinstance(result, _Replay):
             if result.body is None:
                 return Response(status_code=op.status_code, headers={"idempotent-replay": "true"})
@@ -154,6 +172,9 @@ def _endpoint(op: Operation) -> Any:
         return result
 
     params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    if op.role is not None:  # 401/403 before the input is validated: a caller without the role learns nothing
+        params.append(inspect.Parameter("authorized_", inspect.Parameter.KEYWORD_ONLY, annotation=None,
+                                        default=Depends(_authorizer(op))))
     if op.write:
         params.append(inspect.Parameter(
             "idempotency_key", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
@@ -173,14 +194,28 @@ def _endpoint(op: Operation) -> Any:
     return endpoint
 
 
+def _authorizer(op: Operation) -> Callable[[Request], None]:
+    def authorize(request: Request) -> None:
+        who = caller(request)
+        op.authorize(who["principal"], who["project"] or request.app.state.runtime.settings.project)
+
+    return authorize
+
+
+BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer",
+                         "description": "An API token (`mainsail login`, `mainsail tokens create`, MAINSAIL_TOKEN). "
+                                        "Needed when the server runs with auth on."}}
+
+
 def build_router(opset: OpSet) -> APIRouter:
     """An ``APIRouter`` with one route per operation of ``opset``."""
     router = APIRouter(tags=[opset.tag])
     for op in opset.ops.values():
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"openapi_extra": {"security": [{"bearerAuth": []}] if op.role else [],
+                                                   "x-mainsail-role": op.role or "public"}}
         if any(p.where == "raw" for p in op.params):
-            extra["openapi_extra"] = {"requestBody": {"required": True, "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+            extra["openapi_extra"]["requestBody"] = {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
         kwargs: dict[str, Any] = {}
         problems = problem_responses(op)
         if op.response is bytes:

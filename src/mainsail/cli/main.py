@@ -28,6 +28,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
+    "login": ("mainsail.auth.cli", "login",
+              "Sign in to a server and save a session token for it in MAINSAIL_HOME/credentials.json (mode 0600)."),
+    "logout": ("mainsail.auth.cli", "logout", "Revoke the saved session token of a server and forget it."),
+    "tokens": ("mainsail.auth.cli", "tokens_app", "API tokens: create (shown once), list, revoke."),
+    "users": ("mainsail.auth.cli", "users_app", "Users and service accounts (admins)."),
+    "projects": ("mainsail.auth.cli", "projects_app", "Projects and their members' roles."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "worker": ("mainsail.pipelines.cli", "worker",
                "Take pipeline tasks from the database queue and run them (several workers share one queue), on local\n"
@@ -102,7 +108,13 @@ app = typer.Typer(name="mainsail", help="Mainsail: end-to-end MLOps in one packa
 def _root(
     uri: str = typer.Option(None, "--uri", envvar="MAINSAIL_URI",
                             help="sqlite:///…, postgresql+psycopg://… or http(s)://host:port"),
+    project: str = typer.Option(None, "--project", help="The project to work in (MAINSAIL_PROJECT; default "
+                                                        "'default')."),
 ) -> None:
+    if project:  # the Client's settings read it
+        import os
+
+        os.environ["MAINSAIL_PROJECT"] = project
     if uri:  # imported only when there is something to set (keeps `mainsail version` light)
         from mainsail.cli import common
 

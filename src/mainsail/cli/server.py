@@ -8,6 +8,47 @@ from mainsail.cli import common
 from mainsail.cli.common import console, handle_errors
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, *, auth: bool, insecure: bool) -> None:
+    """Refuse to serve a non-loopback address without auth unless ``--insecure`` says so."""
+    from mainsail.core.errors import InvalidInput
+
+    if not auth and not insecure and not is_loopback(host):
+        raise InvalidInput(
+            f"refusing to serve {host} without authentication: anyone who can reach it could read and change "
+            "everything. Start with --auth (MAINSAIL_AUTH=1), or pass --insecure to accept the risk",
+            code="insecure_refused")
+
+
+def first_admin(runtime: object) -> None:
+    """On the first start with auth on: create user 'admin' and print its password once (or take
+    MAINSAIL_ADMIN_PASSWORD)."""
+    import os
+
+    from mainsail.auth.service import bootstrap_admin
+
+    given = os.environ.get("MAINSAIL_ADMIN_PASSWORD") or None
+    with runtime.transaction() as ctx:  # type: ignore[attr-defined]
+        password = bootstrap_admin(ctx.session, given)
+    if password and not given:
+        console.print(f"created user [bold]admin[/] (admin of every project); one-time password: "
+                      f"[bold]{password}[/]\n  sign in with: mainsail login --url URL --username admin "
+                      "(then change it: mainsail users passwd admin)", soft_wrap=True)
+    elif password:
+        console.print("created user [bold]admin[/] with the password in MAINSAIL_ADMIN_PASSWORD")
+
+
 @handle_errors
 def server(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
@@ -19,6 +60,14 @@ def server(
         None, "--deployments", help="Host deployments in this process at /deployments/NAME/predict and OIP "
                                     "/v2/models/NAME/…: 'all', 'none' or NAME,NAME (default: all when the "
                                     "metadata store is embedded SQLite and background services run)."),
+    auth: bool = typer.Option(None, "--auth/--no-auth",
+                              help="Every request must authenticate (default: MAINSAIL_AUTH). The first start "
+                                   "creates user 'admin' (password: MAINSAIL_ADMIN_PASSWORD, else printed once)."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Allow a non-loopback address without auth (anyone who can reach it can "
+                                       "do anything)."),
+    ssl_certfile: str = typer.Option(None, "--ssl-certfile", help="TLS certificate (PEM): serve HTTPS."),
+    ssl_keyfile: str = typer.Option(None, "--ssl-keyfile", help="TLS private key (PEM) of --ssl-certfile."),
 ) -> None:
     """Serve the REST API (/api/v1), /docs, /health, /ready and /metrics (and hosted deployments)."""
     import uvicorn
@@ -34,8 +83,14 @@ def server(
         raise InvalidInput(f"the server needs a database URI (sqlite:///…, postgresql+psycopg://…), not a server "
                            f"URL ({common._uri})", code="database_uri_required")
     settings = Settings.from_env().with_uri(common._uri)  # --uri, else MAINSAIL_URI, else the embedded home
+    auth = settings.auth if auth is None else auth
+    check_exposure(host, auth=auth, insecure=insecure)
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise InvalidInput("--ssl-certfile and --ssl-keyfile go together", code="tls_incomplete")
     runtime = Runtime.for_settings(settings)
-    app = create_app(runtime=runtime)
+    if auth:
+        first_admin(runtime)
+    app = create_app(runtime=runtime, auth=auth)
     dispatcher = Dispatcher(runtime) if background else None
     rollouts = None
     stop_pipelines = None
@@ -62,10 +117,12 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
-    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  "
-                  f"metadata: {redact(settings.uri)}")
+    scheme = "https" if ssl_certfile else "http"
+    console.print(f"Mainsail server on [bold]{scheme}://{host}:{port}[/]  (docs at /docs)  "
+                  f"metadata: {redact(settings.uri)}  auth: {'on' if auth else 'off'}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     finally:
         if hosting:
             hosting.stop()

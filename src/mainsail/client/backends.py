@@ -18,6 +18,7 @@ from mainsail import __version__
 from mainsail.core.artifacts import hash_file
 from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem, redact
 from mainsail.core.ops import Operation
+from mainsail.core.principal import LOCAL, Principal
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
 
@@ -41,10 +42,13 @@ class Backend(Protocol):
 class LocalBackend:
     """Runs service functions in this process, one transaction per call."""
 
-    def __init__(self, settings: Settings, actor: str | None = None):
+    def __init__(self, settings: Settings, actor: str | None = None, principal: Principal = LOCAL,
+                 project: str | None = None):
         self.uri = settings.uri
         self.runtime = Runtime.for_settings(settings)
         self.actor = actor or _local_user()  # embedded: who is recorded on every change
+        self.principal = principal  # embedded: the local admin (a pipeline task may act for a narrower one)
+        self.project = project or settings.project
 
     def call(self, op: Operation, kwargs: dict[str, Any]) -> Any:
         args = op.bind(kwargs)
@@ -52,12 +56,15 @@ class LocalBackend:
             from mainsail.tracking.heartbeat import reap_if_due
 
             reap_if_due(self.runtime)
-        with self.runtime.transaction(write=op.write, actor=self.actor) as ctx:
-            return op.handler(ctx, **args)
+        with self.runtime.transaction(write=op.write, actor=self.actor, principal=self.principal,
+                                      project=self.project) as ctx:
+            return op.invoke(ctx, args)
 
     def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None:
         from mainsail.tracking import service
+        from mainsail.tracking.ops import ops
 
+        ops.log_batch.authorize(self.principal, self.project)  # the same rule as the operation it stands for
         with self.runtime.transaction(actor=self.actor) as ctx:  # in-process: committed or not, no doubt
             service.log_metric_rows(ctx, run_id, rows)
 
@@ -68,7 +75,9 @@ class LocalBackend:
 
     def put_artifact_file(self, run_id: str, path: str, local: Path) -> Any:
         from mainsail.tracking import service
+        from mainsail.tracking.ops import ops
 
+        ops.upload_artifact.authorize(self.principal, self.project)
         path = service.clean_artifact_path(path)  # bad input refused before the bytes are stored
         blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
         with self.runtime.transaction(actor=self.actor) as ctx:
@@ -97,14 +106,18 @@ class RemoteBackend:
 
     RETRIES = 3
 
-    def __init__(self, uri: str, token: str | None = None, timeout: float = 60.0):
+    def __init__(self, uri: str, token: str | None = None, timeout: float = 60.0, project: str | None = None,
+                 verify: bool | str = True):
         import httpx  # only a remote client needs it
 
         self.uri = uri.rstrip("/")
         headers = {"user-agent": f"mainsail-client/{__version__}"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
+        if project:
+            headers["mainsail-project"] = project
+        self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout,
+                                 verify=os.environ.get("MAINSAIL_CA_BUNDLE") or verify)
 
     def _url(self, op: Operation, args: dict[str, Any]) -> str:
         path = op.path
@@ -189,7 +202,10 @@ def make_backend(uri: str | None, token: str | None = None, artifact_root: str |
     settings = Settings.from_env()
     uri = uri or settings.uri
     if uri.startswith(("http://", "https://")):
-        return RemoteBackend(uri, token or settings.token)
+        from mainsail.auth.credentials import stored_token
+
+        project = settings.project if settings.project != "default" else None
+        return RemoteBackend(uri, token or settings.token or stored_token(settings.home, uri), project=project)
     if "://" not in uri:
         raise MainsailError(f"unsupported MAINSAIL_URI {uri!r}: use sqlite:///path, "
                             "postgresql+psycopg://… or http(s)://host:port")

@@ -99,6 +99,14 @@ class TooLarge(MainsailError):
     title = "Content too large"
 
 
+class TooManyRequests(MainsailError):
+    """Too many attempts (e.g. failed logins); ``detail`` says when to try again."""
+
+    status = 429
+    default_code = "too_many_requests"
+    title = "Too many requests"
+
+
 class ServiceUnavailable(MainsailError):
     status = 503
     default_code = "unavailable"
@@ -107,7 +115,7 @@ class ServiceUnavailable(MainsailError):
 
 _BY_STATUS: dict[int, type[MainsailError]] = {
     cls.status: cls for cls in (InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, TooLarge,
-                                UnsupportedMediaType, ServiceUnavailable)
+                                UnsupportedMediaType, ServiceUnavailable, TooManyRequests)
 }
 
 

@@ -22,8 +22,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
+from mainsail.core.principal import ROLES, Principal, check
 from mainsail.core.types import unstorable_text
 
+if typing.TYPE_CHECKING:
+    from mainsail.core.runtime import Ctx
+
+AUTHENTICATED = "authenticated"  # an operation role: any signed-in caller (the service checks more itself)
 PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 REFERENCE = re.compile(r"(?:^|_)(?:ids?|source|service|features)$")  # query parameters naming resources: run_ids, service
 
@@ -51,7 +56,10 @@ class Operation:
     tag: str
     status_code: int = 200
     write: bool = True
-    auth: bool = False  # needs an authenticated actor with a role (answers 401/403)
+    auth: bool = False  # needs an authenticated actor with a role (answers 401/403); set from ``role``
+    role: str | None = None  # role needed in the call's project (or AUTHENTICATED); None: see default_role
+    public: bool = False  # anyone may call it, authenticated or not (login)
+    statuses: tuple[int, ...] = ()  # more error statuses it can answer with (e.g. 429 for login)
     summary: str = ""
     params: list[Param] = field(default_factory=list)
     response: Any = None
@@ -59,6 +67,10 @@ class Operation:
     _response_adapter: TypeAdapter[Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.role is not None and self.role not in (*ROLES, AUTHENTICATED):
+            raise ValueError(f"operation {self.name!r}: role {self.role!r} is not one of {ROLES}")
+        self.role = None if self.public else (self.role or default_role(self.method, self.write))
+        self.auth = self.role is not None
         hints = typing.get_type_hints(self.handler, include_extras=True)
         sig = inspect.signature(self.handler)
         path_names = set(PATH_PARAM.findall(self.path))
@@ -111,7 +123,21 @@ class Operation:
             statuses.add(413)
         if self.auth:
             statuses |= {401, 403}
-        return sorted(statuses)
+        return sorted(statuses | set(self.statuses))
+
+    def authorize(self, principal: Principal, project: str) -> None:
+        """The one permission check of every operation, whichever way it is called (HTTP, embedded
+        Client, CLI, pipelines): 401 for an anonymous caller, 403 naming :attr:`role` when it is missing."""
+        if self.role == AUTHENTICATED:  # anyone signed in; the service checks the rest (e.g. its own tokens)
+            if principal.kind == "anonymous":
+                check(principal, "viewer", project)  # raises the 401
+        elif self.role is not None:
+            check(principal, self.role, project)
+
+    def invoke(self, ctx: Ctx, args: dict[str, Any]) -> Any:
+        """Run the operation's service function in ``ctx`` for its principal, after :meth:`authorize`."""
+        self.authorize(ctx.principal, ctx.project)
+        return self.handler(ctx, **args)
 
     def bind(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validate call arguments; raise :class:`InvalidInput` naming each bad field."""
@@ -149,6 +175,14 @@ class Operation:
         return self._response_adapter.validate_json(data)
 
 
+def default_role(method: str, write: bool) -> str:
+    """The role an operation needs unless it says otherwise: reads (GET, or a POST that writes nothing)
+    viewer, writes editor, deletes admin."""
+    if method == "DELETE":
+        return "admin"
+    return "editor" if write else "viewer"
+
+
 class OpSet:
     """The operations of one domain, declared in its ``ops.py``."""
 
@@ -158,11 +192,14 @@ class OpSet:
         self.ops: dict[str, Operation] = {}
 
     def add(self, method: str, path: str, handler: Callable[..., Any], *, status: int = 200,
-            name: str | None = None, write: bool | None = None) -> Operation:
-        """Expose ``handler`` at ``method path``. Reads (GET) run in a read-only transaction."""
+            name: str | None = None, write: bool | None = None, role: str | None = None,
+            public: bool = False, statuses: tuple[int, ...] = ()) -> Operation:
+        """Expose ``handler`` at ``method path``. Reads (GET) run in a read-only transaction. ``role``
+        overrides :func:`default_role`; ``public`` needs no credentials at all."""
         op = Operation(
             name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
-            status_code=status, write=(method.upper() != "GET") if write is None else write, auth=self.auth,
+            status_code=status, write=(method.upper() != "GET") if write is None else write,
+            role=role, public=public, statuses=statuses,
         )
         if op.name in self.ops:
             raise ValueError(f"operation {op.name!r} declared twice")

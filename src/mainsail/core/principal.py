@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mainsail.core.errors import Forbidden
+from mainsail.core.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
     from mainsail.core.runtime import Ctx
@@ -36,14 +36,31 @@ class Principal:
         role = self.role(project)
         if permission in ROLES:
             return role is not None and ROLES.index(role) >= ROLES.index(permission)
-        return role == "admin" or permission in self.permissions
+        return role == "admin" or (role is not None and permission in self.permissions)
 
 
 LOCAL = Principal("local", roles={"*": "admin"})
+ANONYMOUS = Principal("anonymous", kind="anonymous")  # a request without credentials to a server with auth on
+DEFAULT_PROJECT = "default"
 
 
-def require(ctx: Ctx, permission: str, project: str = "default") -> None:
-    """Raise :class:`Forbidden` naming what is needed unless the acting principal has ``permission``."""
+def check(principal: Principal, permission: str, project: str = DEFAULT_PROJECT) -> None:
+    """Raise :class:`Unauthorized` for an anonymous caller, :class:`Forbidden` naming the role or permission
+    needed for anyone else without ``permission`` in ``project``."""
+    if principal.can(permission, project):
+        return
+    if principal.kind == "anonymous":
+        raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' "
+                           "(create one with `mainsail login` or `mainsail tokens create`)",
+                           code="authentication_required")
+    what = f"the {permission!r} role" if permission in ROLES else f"the {permission!r} permission"
+    raise Forbidden(f"{principal.name!r} needs {what} in project {project!r}", code="role_required",
+                    errors=[{"loc": ["project", project], "msg": f"needs {permission}", "type": "role_required",
+                             "required": permission}])
+
+
+def require(ctx: Ctx, permission: str, project: str | None = None) -> None:
+    """Raise :class:`Forbidden` naming what is needed unless the acting principal has ``permission``
+    (in ``project``, default the request's project)."""
     principal = getattr(ctx, "principal", None) or LOCAL
-    if not principal.can(permission, project):
-        raise Forbidden(f"{principal.name!r} needs {permission!r} in project {project!r}")
+    check(principal, permission, project or getattr(ctx, "project", None) or DEFAULT_PROJECT)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mainsail.core.artifacts import ArtifactStore
 from mainsail.core.db import is_sqlite, make_engine
-from mainsail.core.principal import LOCAL, Principal
+from mainsail.core.principal import DEFAULT_PROJECT, LOCAL, Principal
 from mainsail.core.settings import Settings
 
 
@@ -28,6 +28,8 @@ class Ctx:
     actor: str | None = None
     runtime: Runtime | None = None
     principal: Principal = LOCAL  # who acts; embedded use is the local admin
+    project: str = DEFAULT_PROJECT  # the project the call addresses (roles are checked in it)
+    remote: str | None = None  # the caller's address (HTTP), for rate limits
 
     @property
     def dialect(self) -> str:
@@ -67,11 +69,13 @@ class Runtime:
             return rt
 
     @contextmanager
-    def transaction(self, *, write: bool = True, actor: str | None = None) -> Iterator[Ctx]:
+    def transaction(self, *, write: bool = True, actor: str | None = None, principal: Principal = LOCAL,
+                    project: str | None = None, remote: str | None = None) -> Iterator[Ctx]:
         """Open a session in one transaction; commit on success, roll back on any error."""
         maker = self._write if write else self._read
         with maker() as session, session.begin():
-            yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self)
+            yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self,
+                      principal=principal, project=project or self.settings.project, remote=remote)
 
     def ping(self) -> bool:
         """True when the metadata database answers."""

@@ -11,6 +11,10 @@ def _home() -> Path:
     return Path(os.environ.get("MAINSAIL_HOME") or Path.home() / ".mainsail").expanduser()
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide configuration. Every field has an embedded default."""
@@ -27,6 +31,10 @@ class Settings:
     run_heartbeat_timeout: float = 300.0  # a running run silent this long is marked killed
     max_json_body: int = 16 * 2**20  # bytes of a JSON (or any non-upload) request body
     max_upload_body: int = 2**30  # bytes of an octet-stream upload (artifacts, dataset files)
+    project: str = "default"  # the project calls address (MAINSAIL_PROJECT / --project)
+    auth: bool = False  # the server authenticates every request (MAINSAIL_AUTH=1 or `mainsail server --auth`)
+    auth_cache_ttl: float = 5.0  # seconds a resolved token is trusted before the database is asked again
+    metrics_auth: bool = False  # /metrics needs a token too (MAINSAIL_METRICS_AUTH=1)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +53,10 @@ class Settings:
             run_heartbeat_timeout=float(os.environ.get("MAINSAIL_RUN_HEARTBEAT_TIMEOUT", "300")),
             max_json_body=int(os.environ.get("MAINSAIL_MAX_JSON_BODY", str(16 * 2**20))),
             max_upload_body=int(os.environ.get("MAINSAIL_MAX_UPLOAD_BODY", str(2**30))),
+            project=os.environ.get("MAINSAIL_PROJECT") or "default",
+            auth=_flag("MAINSAIL_AUTH"),
+            auth_cache_ttl=float(os.environ.get("MAINSAIL_AUTH_CACHE_TTL", "5")),
+            metrics_auth=_flag("MAINSAIL_METRICS_AUTH"),
         )
 
     def with_uri(self, uri: str | None, artifact_root: str | None = None) -> Settings:

@@ -43,6 +43,11 @@ def _slow_args(req: Any) -> tuple[list[dict[str, Any]], list[str] | None, str | 
 
 
 async def online(request: Request) -> Response:
+    from mainsail.api.routes import caller
+    from mainsail.features.ops import ops
+
+    who = caller(request)  # the operation's own role check (this route stands in for it)
+    ops.get_online_features.authorize(who["principal"], who["project"] or request.app.state.runtime.settings.project)
     body = await request.body()
     try:
         req = orjson.loads(body)

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from mainsail.api.routes import caller
 from mainsail.core.errors import (
     Conflict,
     Forbidden,
@@ -24,6 +25,7 @@ from mainsail.core.errors import (
     TooLarge,
     Unauthorized,
 )
+from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx, Runtime
 
 log = logging.getLogger(__name__)
@@ -159,8 +161,9 @@ def _find(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
     return None, {}, other
 
 
-def _call(runtime: Runtime, r: Route, req: Req, actor: str | None) -> Any:
-    with runtime.transaction(write=r.write, actor=actor) as ctx:
+def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
+    with runtime.transaction(write=r.write, **who) as ctx:
+        require(ctx, "admin" if r.method == "DELETE" else "editor" if r.write else "viewer")  # as default_role
         return r.handler(ctx, req)
 
 
@@ -190,8 +193,7 @@ async def handle(request: Request) -> Response:
         args.update(data)
     req = Req(args=args, path=path_args, body=body if r.raw else b"")
     try:
-        result = await run_in_threadpool(_call, request.app.state.runtime, r, req,
-                                         getattr(request.state, "actor", None))
+        result = await run_in_threadpool(_call, request.app.state.runtime, r, req, caller(request))
     except Exception as exc:  # noqa: BLE001 - every error answers in MLflow's shape
         return _translate(exc)
     if isinstance(result, Response):

@@ -13,6 +13,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import INT32_MAX, VersionNumber
 from mainsail.registry.card import render_card
@@ -306,7 +307,10 @@ def _files_from_names(ctx: Ctx, body: RegisterVersion) -> tuple[str | None, dict
 
 
 def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
-    """Register a new version of a model (the model is created on first use)."""
+    """Register a new version of a model (the model is created on first use); straight into production
+    needs the admin role."""
+    if body.stage == Stage.production:
+        require(ctx, "admin")
     run_id = body.run_id
     if isinstance(body.artifacts, list) or body.files:
         run_id, files = _files_from_names(ctx, body)
@@ -390,7 +394,10 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
 
 
 def set_stage(ctx: Ctx, id: str, body: StageChange) -> ModelVersion:
-    """Move a version to a stage (optionally archiving the versions in it; optionally behind a gate)."""
+    """Move a version to a stage (optionally archiving the versions in it; optionally behind a gate).
+    Moving one into production needs the admin role."""
+    if body.stage == Stage.production:
+        require(ctx, "admin")
     row = _version_row(ctx, id)
     model = ctx.session.scalar(select(RegisteredModelRow).where(RegisteredModelRow.id == row.model_id)
                                .with_for_update())
