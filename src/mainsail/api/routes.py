@@ -49,6 +49,7 @@ PROBLEM_DESCRIPTIONS = {401: "Not authenticated", 403: "Not allowed", 404: "Not 
                         413: "Content too large: the body (or metric batch) is over this route's limit",
                         415: "The body is not JSON (the detail names the Content-Type header sent)",
                         422: "Invalid input; `errors` names each field at fault",
+                        429: "Too many attempts (failed logins): the detail says when to try again",
                         503: "Service unavailable: a dependency is down or not installed"}
 
 

@@ -6,7 +6,7 @@ from mainsail.auth import service as s
 from mainsail.core.ops import AUTHENTICATED, OpSet
 
 ops = OpSet("auth")
-ops.add("POST", "/auth/login", s.login, status=201, public=True, statuses=(429,))
+ops.add("POST", "/auth/login", s.login, status=201, public=True, statuses=(401, 429))
 ops.add("GET", "/auth/whoami", s.whoami, public=True)
 ops.add("POST", "/auth/tokens", s.create_token, status=201, role=AUTHENTICATED)
 ops.add("GET", "/auth/tokens", s.list_tokens, role=AUTHENTICATED)

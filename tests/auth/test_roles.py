@@ -1,0 +1,94 @@
+"""Generated from the declared operations: every operation of every domain, called over HTTP by an
+anonymous caller, a viewer, an editor and an admin of the default project, and an admin of another
+project, answers 401, 403 or gets past authorization (any other status: validation, not found, …) as its
+declared role says. A 403 names the role needed; a 401 says why."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from _auth_support import CALLERS, AuthWorld
+
+from mainsail.api.registry import OPSETS
+from mainsail.core.ops import AUTHENTICATED, Operation
+
+OPERATIONS = [op for opset in OPSETS for op in opset.ops.values()]
+RANK = {"viewer": 0, "editor": 1, "admin": 2}
+CALLER_ROLE = {"viewer": "viewer", "editor": "editor", "admin": "admin"}  # in project default
+
+
+def expected(op: Operation, who: str) -> int | None:
+    """401, 403, or None (anything but 401/403)."""
+    if op.role is None:
+        return None
+    if who == "anonymous":
+        return 401
+    if op.role == AUTHENTICATED:
+        return None
+    if who == "outsider":
+        return 403
+    return None if RANK[CALLER_ROLE[who]] >= RANK[op.role] else 403
+
+
+def request_for(op: Operation) -> dict[str, object]:
+    path = op.path
+    for name in re.findall(r"{(\w+)(?::\w+)?}", path):
+        value = "default" if name == "project" else "x"
+        path = re.sub(r"{%s(?::\w+)?}" % name, value, path)
+    kw: dict[str, object] = {"method": op.method, "url": "/api/v1" + path}
+    query = {p.name: "x" for p in op.params if p.where == "query" and p.required}
+    if query:
+        kw["params"] = query
+    if any(p.where == "body" for p in op.params):
+        kw["json"] = {}
+    elif any(p.where == "raw" for p in op.params):
+        kw["content"] = b"x"
+    return kw
+
+
+def test_every_operation_declares_a_role() -> None:
+    assert len(OPERATIONS) > 90
+    public = sorted(op.operation_id for op in OPERATIONS if op.role is None)
+    assert public == ["auth_login", "auth_whoami"]
+    by_method = {op.method: op.role for op in OPERATIONS if op.tag != "auth"}
+    assert by_method["DELETE"] == "admin"
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=[op.operation_id for op in OPERATIONS])
+def test_operation_answers_by_role(world: AuthWorld, op: Operation) -> None:
+    for who in CALLERS:
+        with world.http(who) as http:
+            r = http.request(**request_for(op))  # type: ignore[arg-type]
+        want = expected(op, who)
+        got = r.status_code
+        where = f"{op.operation_id} ({op.method} {op.path}, role {op.role}) as {who}: {got} {r.text[:300]}"
+        if want is None:
+            assert got not in (401, 403), where
+            assert got < 500, where
+        else:
+            assert got == want, where
+            body = r.json()
+            assert r.headers["content-type"].startswith("application/problem+json"), where
+            if want == 403:
+                assert body["code"] == "role_required" and repr(op.role) in body["detail"], where
+            else:
+                assert body["code"] == "authentication_required", where
+                assert r.headers["www-authenticate"].startswith("Bearer"), where
+
+
+def test_openapi_declares_bearer_security_on_every_operation(world: AuthWorld) -> None:
+    with world.http("anonymous") as http:
+        doc = http.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearerAuth"][
+            "description"]}
+    ops = [(path, method, o) for path, item in doc["paths"].items() for method, o in item.items()
+           if path.startswith("/api/v1")]
+    assert len(ops) == len(OPERATIONS)
+    for path, method, o in ops:
+        if o["operationId"] in ("auth_login", "auth_whoami"):
+            assert o["security"] == [], path
+        else:
+            assert o["security"] == [{"bearerAuth": []}], (method, path)
+            assert {"401", "403"} <= set(o["responses"]), (method, path)
