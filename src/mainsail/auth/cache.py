@@ -10,6 +10,7 @@ import threading
 import time
 
 from mainsail.auth.passwords import hash_token
+from mainsail.core.db import utcnow
 from mainsail.core.errors import MainsailError, Unauthorized
 from mainsail.core.principal import ANONYMOUS, Principal
 from mainsail.core.runtime import Runtime
@@ -36,7 +37,8 @@ class Authenticator:
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is None or hit[0] < now:  # a miss: one read (and at most one write a minute per token)
-            hit = (now + self.ttl, self._lookup(token))
+            result, life = self._lookup(token)
+            hit = (now + min(self.ttl, life), result)
             with self._lock:
                 if len(self._cache) >= MAX_ENTRIES:
                     self._cache = {k: v for k, v in self._cache.items() if v[0] >= now}
@@ -60,18 +62,21 @@ class Authenticator:
             raise hit[1]
         return hit[1]
 
-    def _lookup(self, token: str) -> Principal | MainsailError:
+    def _lookup(self, token: str) -> tuple[Principal | MainsailError, float]:
+        """The principal (or the 401) and how long it may be trusted: the TTL, or less when the token
+        expires sooner."""
         from mainsail.auth.service import principal_for_token, touch_token
 
         try:
             with self.runtime.transaction(write=False) as ctx:
-                principal, stale = principal_for_token(ctx.session, token)
+                principal, stale, expires = principal_for_token(ctx.session, token)
         except Unauthorized as exc:
-            return exc
+            return exc, self.ttl
         if stale:
             with self.runtime.transaction() as ctx:
                 touch_token(ctx.session, stale)
-        return principal
+        life = self.ttl if expires is None else max(0.0, (expires - utcnow()).total_seconds())
+        return principal, life
 
     def forget(self) -> None:
         with self._lock:

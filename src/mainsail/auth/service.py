@@ -288,8 +288,9 @@ def whoami(ctx: Ctx) -> WhoAmI:
 
 # ------------------------------------------------------------------------------------------ authentication
 
-def principal_for_token(session: Session, token: str) -> tuple[Principal, str | None]:
-    """The principal ``token`` acts as, and the id of the token when its last use should be recorded.
+def principal_for_token(session: Session, token: str) -> tuple[Principal, str | None, dt.datetime | None]:
+    """The principal ``token`` acts as, the id of the token when its last use should be recorded, and when
+    the token expires.
     Raises :class:`Unauthorized` saying whether the token is unknown, revoked, expired or its user disabled."""
     digest = hash_token(token)
     found = session.execute(select(m.Token, m.User).join(m.User, m.User.id == m.Token.user_id)
@@ -316,7 +317,7 @@ def principal_for_token(session: Session, token: str) -> tuple[Principal, str | 
             roles[tok.project] = _min_role(own, tok.role)
     principal = Principal(user.name, kind=user.kind, roles=roles, permissions=frozenset(tok.permissions))
     stale = tok.last_used_at is None or now - tok.last_used_at > LAST_USED_EVERY
-    return principal, tok.id if stale else None
+    return principal, tok.id if stale else None, tok.expires_at
 
 
 def touch_token(session: Session, token_id: str) -> None:
