@@ -107,7 +107,7 @@ class RemoteBackend:
     RETRIES = 3
 
     def __init__(self, uri: str, token: str | None = None, timeout: float = 60.0, project: str | None = None,
-                 verify: bool | str = True):
+                 verify: Any = True):
         import httpx  # only a remote client needs it
 
         self.uri = uri.rstrip("/")
@@ -116,8 +116,12 @@ class RemoteBackend:
             headers["authorization"] = f"Bearer {token}"
         if project:
             headers["mainsail-project"] = project
-        self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout,
-                                 verify=os.environ.get("MAINSAIL_CA_BUNDLE") or verify)
+        bundle = os.environ.get("MAINSAIL_CA_BUNDLE")  # trust a private CA / self-signed server certificate
+        if bundle:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=bundle)
+        self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout, verify=verify)
 
     def _url(self, op: Operation, args: dict[str, Any]) -> str:
         path = op.path
