@@ -33,9 +33,7 @@ def expected(op: Operation, who: str) -> int | None:
 
 def request_for(op: Operation) -> dict[str, object]:
     path = op.path
-    for name in re.findall(r"{(\w+)(?::\w+)?}", path):
-        value = "default" if name == "project" else "x"
-        path = re.sub(r"{%s(?::\w+)?}" % name, value, path)
+    path = re.sub(r"{(\w+)(?::\w+)?}", lambda m: "default" if m.group(1) == "project" else "x", path)
     kw: dict[str, object] = {"method": op.method, "url": "/api/v1" + path}
     query = {p.name: "x" for p in op.params if p.where == "query" and p.required}
     if query:
