@@ -1,0 +1,210 @@
+"""Auth benchmark: what authentication costs the hot paths. Two real ``mainsail server`` processes on the
+same SQLite database and deployment, one with ``--auth`` (every request carries a bearer token, resolved
+through the TTL cache) and one without, measured interleaved from one keep-alive HTTP client:
+
+- tracking writes: ``POST /api/v1/tracking-runs/{id}/log-batch`` of 10 metric values;
+- alias resolve: ``GET /api/v1/registered-models/{name}/aliases/champion``;
+- one-record predict: ``POST /deployments/{name}/predict`` (the hosted deployment).
+
+The floor is the same server with auth off; the in-process cost of a cached token check is printed too.
+Goal: under 5% overhead. Peer: MLflow's basic-auth app (``mlflow server --app-name basic-auth``) needs
+``mlflow[auth]`` (Flask-WTF) in the peer venv; it is skipped when that is missing.
+
+    python benchmarks/auth.py [--smoke] [--requests 300] [--rounds 5] [--json]
+
+Exits non-zero when the two servers answer differently (alias version, predictions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import fmt_spread, peer_python, print_load, ratio_spread, skip, spread
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+now = time.perf_counter
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "server", "--port", str(port),
+                             "--no-background", "--deployments", "all", *extra],
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server not ready: {log.read_text()[-2000:]}")
+
+
+def setup(folder: Path) -> tuple[str, str, str, list[dict[str, float]]]:
+    """A run, model 'bench' v1 @champion (logistic regression), deployment 'bench', and an editor token
+    with ``predict``. Returns (uri, run id, token, one record)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from mainsail import Client
+    from mainsail.registry.packaging import save_model
+
+    uri = f"sqlite:///{folder / 'meta.db'}"
+    os.environ["MAINSAIL_ARTIFACT_ROOT"] = str(folder / "artifacts")
+    c = Client(uri)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4))
+    y = (x[:, 0] > 0).astype(int)
+    import pandas as pd
+
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    exp = c.ensure_experiment("bench")
+    run = c.create_run(exp.id)
+    save_model(LogisticRegression().fit(x, y), folder / "pkg", input_example=frame.head(3))
+    c.log_artifacts(run.id, folder / "pkg", "model")
+    c.register_model_version("bench", source=f"runs:/{run.id}/model")
+    c.set_model_alias("bench", "champion", 1)
+    c.create_deployment("bench", [{"name": "a", "model": "models:/bench@champion"}])
+    c.create_user("bench-bot", service=True, role="editor")
+    token = c.create_token("bench", user="bench-bot", role="editor", permissions=["predict"]).token
+    c.close()
+    return uri, run.id, token, frame.head(1).to_dict("records")
+
+
+def paired(clients: dict[str, httpx.Client], method: str, path: str, n: int, **kw: Any
+           ) -> tuple[dict[str, float], dict[str, Any]]:
+    """``n`` requests to each server, alternating off/on request by request (the order flips every pair),
+    so both see the same moment's load. Median seconds per request per server, and each last answer."""
+    times: dict[str, list[float]] = {side: [] for side in clients}
+    last: dict[str, Any] = {}
+    sides = list(clients)
+    for i in range(n):
+        for side in sides if i % 2 == 0 else sides[::-1]:
+            t = now()
+            r = clients[side].request(method, path, **kw)
+            times[side].append(now() - t)
+            if r.status_code >= 400:
+                raise SystemExit(f"{side}: {method} {path}: {r.status_code} {r.text[:300]}")
+            last[side] = json.loads(r.content) if r.content else None
+    return {side: statistics.median(ts) for side, ts in times.items()}, last
+
+
+def cache_hit_cost(uri: str, token: str, reps: int) -> float:
+    """Seconds per cached token check in-process (the per-request work auth adds once warm)."""
+    from mainsail.auth.cache import Authenticator
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+
+    auth = Authenticator(Runtime.for_settings(Settings.from_env().with_uri(uri)))
+    header = f"Bearer {token}"
+    auth.resolve(header)
+    t = now()
+    for _ in range(reps):
+        auth.cached(header)
+    return (now() - t) / reps
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny run (CI)")
+    ap.add_argument("--requests", type=int, default=300, help="requests per case per round")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    n = 20 if a.smoke else a.requests
+    a.rounds = 3 if a.smoke else a.rounds
+    console = Console()
+    print_load("before: ")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        uri, run_id, token, record = setup(folder)
+        env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_HOME": str(folder), "MAINSAIL_ADMIN_PASSWORD": "bench-admin-pw"}
+        off, off_url = start_server(env, folder / "off.log")
+        on, on_url = start_server(env, folder / "on.log", "--auth")
+        try:
+            clients = {"off": httpx.Client(base_url=off_url, timeout=60),
+                       "on": httpx.Client(base_url=on_url, timeout=60, headers={"authorization": f"Bearer {token}"})}
+            batch = {"metrics": {"key": ["loss"] * 10, "value": [0.5] * 10, "step": list(range(10)),
+                                 "timestamp": [1_700_000_000_000] * 10}}
+            work = {
+                "tracking write (log-batch of 10)": ("POST", f"/api/v1/tracking-runs/{run_id}/log-batch", {"json": batch}),
+                "alias resolve": ("GET", "/api/v1/registered-models/bench/aliases/champion", {}),
+                "one-record predict": ("POST", "/deployments/bench/predict", {"json": {"records": record}}),
+            }
+            for side in clients.values():  # warm: the model loads, the token is cached
+                deadline = time.monotonic() + 60
+                while side.post("/deployments/bench/predict", json={"records": record}).status_code != 200:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the hosted deployment did not become ready")
+                    time.sleep(0.2)
+            results: dict[str, Any] = {}
+            for label, (method, path, kw) in work.items():
+                answers: dict[str, Any] = {}
+                off_s: list[float] = []
+                on_s: list[float] = []
+                for _ in range(max(a.rounds, 3)):
+                    secs, answers = paired(clients, method, path, n, **kw)
+                    off_s.append(secs["off"])
+                    on_s.append(secs["on"])
+                if label != "tracking write (log-batch of 10)":
+                    def strip(b: Any) -> Any:
+                        return {k: v for k, v in b.items() if k not in ("request_id", "latency_ms")} \
+                            if isinstance(b, dict) else b
+                    if strip(answers["off"]) != strip(answers["on"]):
+                        console.print(f"[red]{label}: the servers answered differently[/]: {answers}")
+                        return 1
+                results[label] = {"off_us": spread([x * 1e6 for x in off_s]),
+                                  "on_us": spread([x * 1e6 for x in on_s]),
+                                  "overhead": ratio_spread(on_s, off_s)}
+            for c in clients.values():
+                c.close()
+        finally:
+            for proc in (off, on):
+                proc.terminate()
+                proc.wait(15)
+        hit = cache_hit_cost(uri, token, 2000 if a.smoke else 100_000)
+    if peer_python("mlflow") is None:
+        skip("mlflow", "no peer venv")
+    else:
+        skip("mlflow", "its basic-auth app needs mlflow[auth] (Flask-WTF) in the peer venv; not installed")
+    if a.json:
+        print(json.dumps({"results": results, "cache_hit_us": hit * 1e6}, indent=2))
+        return 0
+    table = Table("work (1 client, keep-alive)", "auth off p50", "auth on p50", "on / off", title=
+                  f"Auth overhead: {n} requests per server per round, alternating off/on, {max(a.rounds, 3)} rounds; "
+                  "median (min–max) across rounds")
+    for label, r in results.items():
+        table.add_row(label, fmt_spread(r["off_us"], " µs", 0), fmt_spread(r["on_us"], " µs", 0),
+                      fmt_spread(r["overhead"], "x", 3))
+    console.print(table)
+    console.print(f"cached token check in-process: {hit * 1e6:.2f} µs per request (sha256 + dict lookup)")
+    print_load("after: ")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
