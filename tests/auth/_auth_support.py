@@ -23,9 +23,9 @@ class AuthWorld:
     tokens: dict[str, str]
     local: Client  # the embedded admin on the same database
 
-    def http(self, who: str, **kw: object) -> httpx.Client:
-        headers = {"authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kw)  # type: ignore[arg-type]
+    def http(self, who: str, headers: dict[str, str] | None = None) -> httpx.Client:
+        auth = {"authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
+        return httpx.Client(base_url=self.url, headers={**auth, **(headers or {})}, timeout=60)
 
 
 def make_callers(local: Client) -> dict[str, str]:

@@ -71,7 +71,7 @@ class AuthMiddleware:
             if principal is None:  # not seen in the last few seconds: ask the database off the event loop
                 principal = await run_in_threadpool(self._resolve, header, path in self.public)
             if path not in self.public:
-                self._decide(path, scope["method"], principal, headers)
+                self._decide(path, principal)
         except MainsailError as exc:
             await _problem(send, exc)
             return
@@ -86,8 +86,8 @@ class AuthMiddleware:
                 return ANONYMOUS
             raise
 
-    def _decide(self, path: str, method: str, principal: Any, headers: dict[bytes, bytes]) -> None:
-        project = (headers.get(b"mainsail-project") or DEFAULT_PROJECT.encode()).decode("latin-1")
+    def _decide(self, path: str, principal: Any) -> None:
+        project = DEFAULT_PROJECT  # deployments (like every object, for now) live in the default project
         deployment = deployment_of(path)
         if deployment is not None:
             if deployment not in self.public_deployments:

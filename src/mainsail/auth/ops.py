@@ -5,7 +5,7 @@ Operations marked ``authenticated`` take any signed-in caller; their services ch
 from mainsail.auth import service as s
 from mainsail.core.ops import AUTHENTICATED, OpSet
 
-ops = OpSet("auth")
+ops = OpSet("auth", projects=True)  # tokens and members are per project already
 ops.add("POST", "/auth/login", s.login, status=201, public=True, statuses=(401, 429))
 ops.add("GET", "/auth/whoami", s.whoami, public=True)
 ops.add("POST", "/auth/tokens", s.create_token, status=201, role=AUTHENTICATED)

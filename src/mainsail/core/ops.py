@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
-from mainsail.core.principal import ROLES, Principal, check
+from mainsail.core.principal import DEFAULT_PROJECT, ROLES, Principal, check
 from mainsail.core.types import unstorable_text
 
 if typing.TYPE_CHECKING:
@@ -60,6 +60,7 @@ class Operation:
     role: str | None = None  # role needed in the call's project (or AUTHENTICATED); None: see default_role
     public: bool = False  # anyone may call it, authenticated or not (login)
     statuses: tuple[int, ...] = ()  # more error statuses it can answer with (e.g. 429 for login)
+    projects: bool = False  # its objects can live in any project (else: only in the default project, for now)
     summary: str = ""
     params: list[Param] = field(default_factory=list)
     response: Any = None
@@ -128,6 +129,13 @@ class Operation:
     def authorize(self, principal: Principal, project: str) -> None:
         """The one permission check of every operation, whichever way it is called (HTTP, embedded
         Client, CLI, pipelines): 401 for an anonymous caller, 403 naming :attr:`role` when it is missing."""
+        if project != DEFAULT_PROJECT and not self.projects:
+            raise InvalidInput(
+                f"project {project!r} holds no {self.tag} objects yet: they all live in project {DEFAULT_PROJECT!r} "
+                f"(unset MAINSAIL_PROJECT / --project, or send no Mainsail-Project header)",
+                code="project_not_supported",
+                errors=[{"loc": ["header", "mainsail-project"], "msg": f"only {DEFAULT_PROJECT!r} for now",
+                         "type": "project_not_supported"}])
         if self.role == AUTHENTICATED:  # anyone signed in; the service checks the rest (e.g. its own tokens)
             if principal.kind == "anonymous":
                 check(principal, "viewer", project)  # raises the 401
@@ -186,9 +194,10 @@ def default_role(method: str, write: bool) -> str:
 class OpSet:
     """The operations of one domain, declared in its ``ops.py``."""
 
-    def __init__(self, tag: str, *, auth: bool = False):
+    def __init__(self, tag: str, *, auth: bool = False, projects: bool = False):
         self.tag = tag
         self.auth = auth
+        self.projects = projects  # see Operation.projects
         self.ops: dict[str, Operation] = {}
 
     def add(self, method: str, path: str, handler: Callable[..., Any], *, status: int = 200,
@@ -199,7 +208,7 @@ class OpSet:
         op = Operation(
             name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
             status_code=status, write=(method.upper() != "GET") if write is None else write,
-            role=role, public=public, statuses=statuses,
+            role=role, public=public, statuses=statuses, projects=self.projects,
         )
         if op.name in self.ops:
             raise ValueError(f"operation {op.name!r} declared twice")

@@ -25,7 +25,7 @@ from mainsail.core.errors import (
     TooLarge,
     Unauthorized,
 )
-from mainsail.core.principal import require
+from mainsail.core.principal import DEFAULT_PROJECT, require
 from mainsail.core.runtime import Ctx, Runtime
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ def _find(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
 
 def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
     with runtime.transaction(write=r.write, **who) as ctx:
-        require(ctx, "admin" if r.method == "DELETE" else "editor" if r.write else "viewer")  # as default_role
+        # as default_role; MLflow's objects live in the default project (like every object, for now)
+        require(ctx, "admin" if r.method == "DELETE" else "editor" if r.write else "viewer", DEFAULT_PROJECT)
         return r.handler(ctx, req)
 
 
