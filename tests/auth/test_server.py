@@ -43,7 +43,7 @@ def test_non_loopback_without_auth_is_refused(tmp_path: Path) -> None:
 def test_first_start_prints_a_one_time_admin_password_and_login_saves_a_private_token(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     srv = ServerProcess(f"sqlite:///{tmp_path / 'meta.db'}", str(tmp_path / "artifacts"), tmp_path, "--auth")
-    srv.start()
+    srv.start(timeout=120)
     try:
         found = re.search(r"one-time password: (\S+)", srv.log.read_text())
         assert found, srv.log.read_text()
@@ -140,9 +140,9 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
         stop_process(proc)
 
 
-def test_hosted_predict_needs_the_predict_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hosted_and_replica_predict_need_the_predict_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-    from _serving_support import churn_data, register
+    from _serving_support import ReplicaProcess, churn_data, register
     from sklearn.linear_model import LogisticRegression
 
     uri, root = f"sqlite:///{tmp_path / 'meta.db'}", str(tmp_path / "artifacts")
@@ -154,13 +154,13 @@ def test_hosted_predict_needs_the_predict_permission(tmp_path: Path, monkeypatch
     for name in ("api", "open"):
         local.create_deployment(name, [{"name": "a", "model": "models:/churn@champion"}])
     monkeypatch.setenv("MAINSAIL_PUBLIC_DEPLOYMENTS", "open")
-    srv = ServerProcess(uri, root, tmp_path, "--auth", "--deployments", "all").start()
+    srv = ServerProcess(uri, root, tmp_path, "--auth", "--deployments", "all").start(timeout=120)
     records = {"records": x.head(1).to_dict("records")}
     try:
-        def post(who: str | None, path: str) -> httpx.Response:
+        def post(who: str | None, path: str, base: str = srv.url) -> httpx.Response:
             headers = {"authorization": f"Bearer {tokens[who]}"} if who else {}
             for _ in range(100):  # the hosted app loads the model in the background
-                r = httpx.post(srv.url + path, json=records, headers=headers, timeout=30)
+                r = httpx.post(base + path, json=records, headers=headers, timeout=30)
                 if r.status_code != 503:
                     return r
                 time.sleep(0.2)
@@ -176,6 +176,22 @@ def test_hosted_predict_needs_the_predict_permission(tmp_path: Path, monkeypatch
                           for c in x.columns]}
         r = httpx.post(srv.url + "/v2/models/api/infer", json=oip, timeout=30)
         assert r.status_code == 401
+        # a serve replica whose control plane is the server: it signs in with its own token, and checks
+        # callers' tokens through the server (cached)
+        monkeypatch.setenv("MAINSAIL_TOKEN", tokens["editor"])
+        replica = ReplicaProcess(srv.url, "api", tmp_path, "--auth").start(timeout=120)
+        monkeypatch.delenv("MAINSAIL_TOKEN")
+        try:
+            assert httpx.get(replica.url + "/health").status_code == 200
+            assert post(None, "/predict", replica.url).status_code == 401
+            r = post("viewer", "/predict", replica.url)
+            assert r.status_code == 403 and "'predict'" in r.json()["detail"]
+            assert post("outsider", "/predict", replica.url).status_code == 403
+            assert post("editor", "/predict", replica.url).status_code == 200
+            bad = httpx.post(replica.url + "/predict", json=records, headers={"authorization": "Bearer nope"})
+            assert bad.status_code == 401 and bad.json()["code"] == "token_invalid"
+        finally:
+            replica.stop()
     finally:
         srv.stop()
         local.close()

@@ -23,7 +23,9 @@ from mainsail.core.errors import MainsailError
 from mainsail.core.principal import ANONYMOUS, DEFAULT_PROJECT, check
 
 PROBLEM = b"application/problem+json"
-OPEN = frozenset(("/health", "/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/favicon.ico"))
+OPEN = frozenset(("/health", "/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/favicon.ico",
+                  "/v2", "/v2/health/live", "/v2/health/ready"))
+LOGIN = "/api/v1/auth/login"
 
 
 def public_paths() -> frozenset[str]:
@@ -47,9 +49,10 @@ class AuthMiddleware:
     """Puts ``principal`` on the request state; answers 401 (bad or missing credentials) or 403 itself
     only where no operation decides."""
 
-    def __init__(self, app: Any, authenticator: Any, metrics_auth: bool = False):
+    def __init__(self, app: Any, authenticator: Any, metrics_auth: bool = False, deployment: str | None = None):
         self.app = app
         self.authenticator = authenticator
+        self.deployment = deployment  # a replica of this deployment: every other path is a prediction
         self.open = OPEN if metrics_auth else OPEN | {"/metrics"}
         self.public = public_paths()
         self.public_deployments = frozenset(
@@ -67,9 +70,9 @@ class AuthMiddleware:
         try:
             raw = headers.get(b"authorization")
             header = raw.decode("latin-1") if raw else None
-            principal = None if path in self.public else self.authenticator.cached(header)
+            principal = None if path == LOGIN else self.authenticator.cached(header)
             if principal is None:  # not seen in the last few seconds: ask the database off the event loop
-                principal = await run_in_threadpool(self._resolve, header, path in self.public)
+                principal = await run_in_threadpool(self._resolve, header, path == LOGIN)
             if path not in self.public:
                 self._decide(path, principal)
         except MainsailError as exc:
@@ -83,12 +86,13 @@ class AuthMiddleware:
             return self.authenticator.resolve(header)
         except MainsailError:
             if public:  # a stale saved token must not stop a login
+
                 return ANONYMOUS
             raise
 
     def _decide(self, path: str, principal: Any) -> None:
         project = DEFAULT_PROJECT  # deployments (like every object, for now) live in the default project
-        deployment = deployment_of(path)
+        deployment = self.deployment or deployment_of(path)
         if deployment is not None:
             if deployment not in self.public_deployments:
                 check(principal, "predict", project)

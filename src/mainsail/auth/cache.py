@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Callable
 
 from mainsail.auth.passwords import hash_token
 from mainsail.core.db import utcnow
@@ -21,9 +22,11 @@ MAX_ENTRIES = 10_000
 class Authenticator:
     """One per server process: ``resolve(header)`` → the request's principal, or :class:`Unauthorized`."""
 
-    def __init__(self, runtime: Runtime, ttl: float | None = None):
+    def __init__(self, runtime: Runtime | None, ttl: float | None = None,
+                 lookup: Callable[[str], tuple[Principal | MainsailError, float]] | None = None):
         self.runtime = runtime
-        self.ttl = runtime.settings.auth_cache_ttl if ttl is None else ttl
+        self.ttl = ttl if ttl is not None else runtime.settings.auth_cache_ttl if runtime else 5.0
+        self._lookup = lookup or self._from_database  # type: ignore[method-assign]
         self._cache: dict[str, tuple[float, Principal | MainsailError]] = {}
         self._lock = threading.Lock()
 
@@ -62,11 +65,12 @@ class Authenticator:
             raise hit[1]
         return hit[1]
 
-    def _lookup(self, token: str) -> tuple[Principal | MainsailError, float]:
+    def _from_database(self, token: str) -> tuple[Principal | MainsailError, float]:
         """The principal (or the 401) and how long it may be trusted: the TTL, or less when the token
         expires sooner."""
         from mainsail.auth.service import principal_for_token, touch_token
 
+        assert self.runtime is not None
         try:
             with self.runtime.transaction(write=False) as ctx:
                 principal, stale, expires = principal_for_token(ctx.session, token)
@@ -81,6 +85,27 @@ class Authenticator:
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+def via_server(url: str, ttl: float = 5.0, verify: object = True) -> Authenticator:
+    """An :class:`Authenticator` for a process without the database (a serve replica whose control plane
+    is a server): tokens are resolved by the server's ``/api/v1/auth/whoami``, cached the same way."""
+    import httpx
+
+    from mainsail.core.errors import from_problem
+
+    http = httpx.Client(base_url=url.rstrip("/"), timeout=10, verify=verify)  # type: ignore[arg-type]
+
+    def lookup(token: str) -> tuple[Principal | MainsailError, float]:
+        r = http.get("/api/v1/auth/whoami", headers={"authorization": f"Bearer {token}"})
+        if r.status_code != 200:
+            return from_problem(r.status_code, r.json()), ttl
+        me = r.json()
+        if me["kind"] == "anonymous":
+            return ANONYMOUS, ttl
+        return Principal(me["name"], kind=me["kind"], roles=me["roles"], permissions=frozenset(me["permissions"])), ttl
+
+    return Authenticator(None, ttl, lookup)
 
 
 def _token_of(header: str) -> str:

@@ -235,19 +235,39 @@ def serve(deployment: str = typer.Argument(..., help="Deployment to serve."),
           log_inferences: bool = typer.Option(True, "--log-inferences/--no-log-inferences",
                                               help="Write inference logs (Parquet) to the artifact store."),
           replica_id: str = typer.Option(None, help="Stable replica id (default: host-pid-random)."),
-          log_level: str = typer.Option("warning", help="uvicorn log level.")) -> None:
+          log_level: str = typer.Option("warning", help="uvicorn log level."),
+          auth: bool = typer.Option(None, "--auth/--no-auth",
+                                    help="Predictions need a token with 'predict' (default: MAINSAIL_AUTH)."),
+          insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback address without auth.")
+          ) -> None:
     """Serve a deployment: /predict, Open Inference Protocol v2 (/v2/…), /health, /ready, /metrics."""
     import uvicorn
 
+    from mainsail.cli.server import check_exposure
+    from mainsail.core.settings import Settings
     from mainsail.serving.app import create_replica_app
     from mainsail.serving.replica import ReplicaState
 
-    state = ReplicaState(client(), deployment, replica_id=replica_id, poll_interval=poll_interval,
+    settings = Settings.from_env()
+    auth = settings.auth if auth is None else auth
+    check_exposure(host, auth=auth, insecure=insecure)
+    c = client()
+    state = ReplicaState(c, deployment, replica_id=replica_id, poll_interval=poll_interval,
                          max_batch=max_batch, max_wait=max_wait_ms / 1000, log_inferences=log_inferences).start()
+    app = create_replica_app(state)
+    if auth:
+        from mainsail.api.auth import AuthMiddleware
+        from mainsail.auth.cache import Authenticator, via_server
+
+        backend = c._backend
+        authenticator = (via_server(c.uri, settings.auth_cache_ttl) if c.is_remote
+                         else Authenticator(backend.runtime))
+        app.add_middleware(AuthMiddleware, authenticator=authenticator, metrics_auth=settings.metrics_auth,
+                           deployment=deployment)
     console.print(f"serving [bold]{deployment}[/] on http://{host}:{port}  replica {state.replica_id}  "
                   f"variants: {', '.join(f'{n}→{v.model_name} v{v.version}' for n, v in state.routing.variants.items())}")
     try:
-        uvicorn.run(create_replica_app(state), host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         state.stop()
 
