@@ -176,3 +176,19 @@ def test_objects_stay_in_the_default_project_until_they_carry_one(world: AuthWor
         backend.call(ops.list_experiments, {})
     assert err.value.code == "project_not_supported"
     backend.close()
+
+
+def test_metrics_can_require_a_token(world: AuthWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    from _services import serve_in_thread
+
+    from mainsail.api.app import create_app
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+
+    monkeypatch.setenv("MAINSAIL_METRICS_AUTH", "1")
+    settings = Settings.from_env().with_uri(world.uri, world.root)
+    with serve_in_thread(create_app(runtime=Runtime(settings), auth=True)) as url:
+        assert httpx.get(url + "/metrics", timeout=60).status_code == 401
+        ok = httpx.get(url + "/metrics", headers={"authorization": f"Bearer {world.tokens['viewer']}"}, timeout=60)
+        assert ok.status_code == 200 and b"# HELP" in ok.content
+        assert httpx.get(url + "/health", timeout=60).status_code == 200
