@@ -76,6 +76,13 @@ def test_tokens_are_stored_hashed_and_shown_once(world: AuthWorld) -> None:
     import hashlib
 
     assert (hashlib.sha256(t.token.encode()).hexdigest(), t.token[:10]) in stored
+    with Client(world.url, token=world.tokens["editor"]) as c:  # sends an Idempotency-Key with every write
+        secret = c.create_token("remote").token
+    engine = sa.create_engine(world.uri)
+    with engine.connect() as conn:  # a response holding a secret is never stored for replay
+        replies = [str(r[0]) for r in conn.execute(sa.text("SELECT response FROM idempotency_keys"))]
+    engine.dispose()
+    assert not any(secret in r or "msk_" in r for r in replies)
 
 
 def test_login_gives_a_session_token_and_is_rate_limited(world: AuthWorld) -> None:

@@ -176,7 +176,7 @@ def _endpoint(op: Operation) -> Any:
     if op.role is not None:  # 401/403 before the input is validated: a caller without the role learns nothing
         params.append(inspect.Parameter("authorized_", inspect.Parameter.KEYWORD_ONLY, annotation=None,
                                         default=Depends(_authorizer(op))))
-    if op.write:
+    if op.write and not op.secret:  # a response holding a secret is never stored to be replayed
         params.append(inspect.Parameter(
             "idempotency_key", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
             default=Header(None, alias="Idempotency-Key", min_length=1, max_length=200,

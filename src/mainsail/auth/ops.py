@@ -6,9 +6,9 @@ from mainsail.auth import service as s
 from mainsail.core.ops import AUTHENTICATED, OpSet
 
 ops = OpSet("auth", projects=True)  # tokens and members are per project already
-ops.add("POST", "/auth/login", s.login, status=201, public=True, statuses=(401, 429))
+ops.add("POST", "/auth/login", s.login, status=201, public=True, statuses=(401, 429), secret=True)
 ops.add("GET", "/auth/whoami", s.whoami, public=True)
-ops.add("POST", "/auth/tokens", s.create_token, status=201, role=AUTHENTICATED)
+ops.add("POST", "/auth/tokens", s.create_token, status=201, role=AUTHENTICATED, secret=True)
 ops.add("GET", "/auth/tokens", s.list_tokens, role=AUTHENTICATED)
 ops.add("DELETE", "/auth/tokens/{token_id}", s.revoke_token, role=AUTHENTICATED, name="revoke_token")
 ops.add("POST", "/projects", s.create_project, status=201, role="admin")

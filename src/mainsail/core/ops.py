@@ -61,6 +61,7 @@ class Operation:
     public: bool = False  # anyone may call it, authenticated or not (login)
     statuses: tuple[int, ...] = ()  # more error statuses it can answer with (e.g. 429 for login)
     projects: bool = False  # its objects can live in any project (else: only in the default project, for now)
+    secret: bool = False  # its response carries a secret (a new token): never stored for idempotent replay
     summary: str = ""
     params: list[Param] = field(default_factory=list)
     response: Any = None
@@ -202,13 +203,13 @@ class OpSet:
 
     def add(self, method: str, path: str, handler: Callable[..., Any], *, status: int = 200,
             name: str | None = None, write: bool | None = None, role: str | None = None,
-            public: bool = False, statuses: tuple[int, ...] = ()) -> Operation:
+            public: bool = False, statuses: tuple[int, ...] = (), secret: bool = False) -> Operation:
         """Expose ``handler`` at ``method path``. Reads (GET) run in a read-only transaction. ``role``
         overrides :func:`default_role`; ``public`` needs no credentials at all."""
         op = Operation(
             name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
             status_code=status, write=(method.upper() != "GET") if write is None else write,
-            role=role, public=public, statuses=statuses, projects=self.projects,
+            role=role, public=public, statuses=statuses, projects=self.projects, secret=secret,
         )
         if op.name in self.ops:
             raise ValueError(f"operation {op.name!r} declared twice")
