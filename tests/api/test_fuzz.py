@@ -52,6 +52,9 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (
         "the URL path is percent-decoded before the key's rule applies (a sent '%09' is a tab)", (("path", "path"),)),
     "POST /api/v1/tracking-runs/{run_id}/log-batch": ("metric columns have equal lengths", (("body", "metrics"),)),
+    "POST /api/v1/auth/tokens": ("a caller that is no user of the server (the embedded local admin) names the "
+                                 "token's owner", (("body", "user"),)),
+    "POST /api/v1/users": ("a user has a password, a service account none", (("body", "password"),)),
 }
 
 
