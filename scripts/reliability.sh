@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reliability suite (issue 18): kill -9 during writes, two embedded processes on one SQLite home,
+# The reliability suite (issue 18): kill -9 during writes and of pipeline runs, two embedded processes on one SQLite home,
 # 16 clients of sustained writes, the database restarting mid-traffic. Real processes and services; prints
 # a table of every check and its numbers at the end. Sizes: MAINSAIL_RELIABILITY_TRIALS (default 20),
 # MAINSAIL_RELIABILITY_SECONDS (default 60).
