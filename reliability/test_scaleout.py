@@ -90,8 +90,8 @@ def test_two_servers_two_workers_two_replicas_no_shared_disk(cluster) -> None:
 
     # an event trigger fires once although both servers dispatch events
     ca.apply_pipeline({"name": "on-data", "tasks": [{"name": "t", "operator": "python",
-                                                      "params": {"callable": "math:sqrt", "kwargs": {"x": 16}}}]})
-    ca.schedule_pipeline("on-data", event="dataset.*")
+                                                      "params": {"callable": "statistics:mean", "kwargs": {"data": [1, 2, 3]}}}]})
+    ca.schedule_pipeline("on-data", event="dataset.version_created")
     csv = root / "fresh.csv"
     csv.write_text("id,x\n1,2.0\n2,3.0\n")
     ca.ingest_dataset(str(csv), "fresh")
