@@ -148,6 +148,10 @@ def test_mlflow_and_online_feature_routes_are_protected(world: AuthWorld) -> Non
         assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
     with world.http("editor") as http:
         assert http.post("/api/2.0/mlflow/experiments/create", json={"name": "mlf"}).status_code == 200
+        r = http.post("/api/2.0/mlflow/runs/delete", json={"run_id": "x"})  # deletes need admin
+        assert r.status_code == 403 and "'admin'" in r.json()["message"]
+    with world.http("admin") as http:
+        assert http.post("/api/2.0/mlflow/runs/delete", json={"run_id": "x"}).status_code == 404
 
 
 def test_tokens_never_exceed_their_owner(world: AuthWorld) -> None:

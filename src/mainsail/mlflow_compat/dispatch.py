@@ -164,7 +164,8 @@ def _find(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
 def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
     with runtime.transaction(write=r.write, **who) as ctx:
         # as default_role; MLflow's objects live in the default project (like every object, for now)
-        require(ctx, "admin" if r.method == "DELETE" else "editor" if r.write else "viewer", DEFAULT_PROJECT)
+        deletes = r.method == "DELETE" or r.pattern.pattern.endswith("/delete$")  # runs/delete, …
+        require(ctx, "admin" if deletes else "editor" if r.write else "viewer", DEFAULT_PROJECT)
         return r.handler(ctx, req)
 
 
