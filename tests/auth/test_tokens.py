@@ -82,7 +82,7 @@ def test_tokens_are_stored_hashed_and_shown_once(world: AuthWorld) -> None:
     with engine.connect() as conn:  # a response holding a secret is never stored for replay
         replies = [str(r[0]) for r in conn.execute(sa.text("SELECT response FROM idempotency_keys"))]
     engine.dispose()
-    assert not any(secret in r or "msk_" in r for r in replies)
+    assert not any(secret in r for r in replies)  # (a token prefix, msk_ and 6 characters, may be)
 
 
 def test_login_gives_a_session_token_and_is_rate_limited(world: AuthWorld) -> None:
