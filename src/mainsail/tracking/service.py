@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mainsail.core.db import new_id, utcnow
+from mainsail.core.db import get_or_create, new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, TooLarge, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
@@ -90,17 +90,11 @@ def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
 
 def ensure_experiment(ctx: Ctx, name: Name) -> Experiment:
     """Get the experiment with this name, creating it if there is none (idempotent)."""
-    row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
-    if row is not None:
-        return _experiment(row)
-    try:
-        with ctx.session.begin_nested():  # parallel tasks on other machines may create it at the same time
-            return create_experiment(ctx, ExperimentCreate(name=name))
-    except Conflict:
+    def get() -> Experiment | None:
         row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
-        if row is None:
-            raise
-        return _experiment(row)
+        return None if row is None else _experiment(row)
+
+    return get_or_create(ctx.session, get, lambda: create_experiment(ctx, ExperimentCreate(name=name)))
 
 
 def list_experiments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Experiment]:
