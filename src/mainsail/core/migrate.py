@@ -75,6 +75,38 @@ def _exclusive(engine: Engine, conn: Connection) -> Iterator[None]:
         conn.execute(text("SELECT pg_advisory_unlock(7242031)"))
 
 
+@contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off while Alembic runs. Its batch mode changes a table by copying it, dropping the
+    old one and renaming; with foreign keys on, that DROP cascades into the child tables and deletes their
+    rows (a migration must never lose data). SQLite ignores the pragma inside a transaction, so it is set
+    between transactions, on the driver connection."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.commit()
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        conn.commit()
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection to run Alembic commands on: serialized across processes, SQLite foreign keys off."""
+    with engine.connect() as conn:
+        conn.commit()
+        with _exclusive(engine, conn):
+            conn.commit()
+            with _foreign_keys_off(conn):
+                yield conn
+    _done.discard(str(engine.url))
+
+
 def current_heads(conn: Connection) -> set[str]:
     """The revisions the database is at (its ``alembic_version`` rows, as Alembic reads them)."""
     if not inspect(conn).has_table("alembic_version"):
@@ -101,8 +133,8 @@ def upgrade(engine: Engine, *, recheck: bool = False) -> None:
                     if current_heads(conn) != wanted:
                         from alembic import command
 
-                        conn.commit()
-                        command.upgrade(_config(conn), "heads")
+                        with _foreign_keys_off(conn):
+                            command.upgrade(_config(conn), "heads")
                         conn.commit()
         _done.add(key)
 
@@ -112,14 +144,10 @@ def upgrade_to(engine: Engine, targets: set[str]) -> None:
     like :func:`upgrade`."""
     from alembic import command
 
-    with engine.connect() as conn:
-        conn.commit()
-        with _exclusive(engine, conn):
+    with migration_connection(engine) as conn:
+        for rev in sorted(targets):
+            command.upgrade(_config(conn), rev)
             conn.commit()
-            for rev in sorted(targets):
-                command.upgrade(_config(conn), rev)
-                conn.commit()
-    _done.discard(str(engine.url))
 
 
 def revisions(engine: Engine) -> tuple[set[str], set[str]]:
