@@ -288,32 +288,32 @@ class _Archive:
             raise InvalidInput(f"{path}: manifest.json is malformed: {describe_errors(errors)}",
                                code="backup_invalid", errors=errors) from None
 
-    def read(self, name: str, sha256: str | None = None) -> bytes:
+    def _open(self, name: str) -> IO[bytes]:
         member = self.members.get(name)
         if member is None:
             raise InvalidInput(f"{self.path}: the archive has no member {name}", code="backup_invalid")
         fh = self.tar.extractfile(member)
         assert fh is not None
-        data = fh.read()
+        return fh
+
+    def _damaged(self, name: str) -> IntegrityError:
+        return IntegrityError(f"{self.path}: member {name} does not match its SHA-256 in the manifest (the "
+                              "archive is damaged)", code="backup_corrupt")
+
+    def read(self, name: str, sha256: str | None = None) -> bytes:
+        data = self._open(name).read()
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-            raise IntegrityError(f"{self.path}: member {name} does not match its SHA-256 in the manifest "
-                                 "(the archive is damaged)", code="backup_corrupt")
+            raise self._damaged(name)
         return data
 
     def lines(self, name: str, sha256: str) -> Iterator[bytes]:
         """The member's lines, streamed; raise ``IntegrityError`` at the end if its digest differs."""
-        member = self.members.get(name)
-        if member is None:
-            raise InvalidInput(f"{self.path}: the archive has no member {name}", code="backup_invalid")
-        fh = self.tar.extractfile(member)
-        assert fh is not None
         h = hashlib.sha256()
-        for line in fh:
+        for line in self._open(name):
             h.update(line)
             yield line
         if h.hexdigest() != sha256:
-            raise IntegrityError(f"{self.path}: member {name} does not match its SHA-256 in the manifest "
-                                 "(the archive is damaged)", code="backup_corrupt")
+            raise self._damaged(name)
 
     def verify(self) -> None:
         """Check every member the manifest names against its SHA-256 (and every object against its digest)
