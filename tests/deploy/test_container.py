@@ -182,3 +182,12 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     ignored = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip()]
     for needed in ("src", "pyproject.toml", "README.md"):
         assert needed not in ignored
+
+
+def test_docs_deploy_names_every_setting_the_deployment_files_set(compose: dict[str, Any]) -> None:
+    page = (REPO / "docs" / "deploy.md").read_text()
+    names = {k for svc in MAINSAIL_SERVICES for k in compose["services"][svc]["environment"] if k.startswith("MAINSAIL_")}
+    config = yaml.safe_load((DEPLOY / "kubernetes" / "base" / "configmap.yaml").read_text())["data"]
+    secret = yaml.safe_load((DEPLOY / "kubernetes" / "base" / "secret.yaml").read_text())["stringData"]
+    names |= {k for k in [*config, *secret] if k.startswith("MAINSAIL_")}
+    assert not {n for n in names if f"`{n}`" not in page}
