@@ -126,7 +126,7 @@ def _rewrite(src: Path, dest: Path, change) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.mark.parametrize("case", ["not-a-tar", "tampered-row", "tampered-object", "newer-release",
-                                  "bad-manifest", "missing"])
+                                  "bad-manifest", "bad-artifact-entry", "missing"])
 def test_bad_archives_are_refused_and_change_nothing(source: tuple[str, str], tmp_path: Path, case: str) -> None:
     uri, root = source
     good = tmp_path / "good.tar.gz"
@@ -151,6 +151,19 @@ def test_bad_archives_are_refused_and_change_nothing(source: tuple[str, str], tm
         _rewrite(good, bad, lambda n, d: json.dumps({"format": "mainsail-backup", "format_version": 1,
                                                      "revisions": ["x"], "tables": {"t": {"file": "../../etc"}},
                                                      "artifacts": {}}).encode() if n == "manifest.json" else d)
+    elif case == "bad-artifact-entry":  # a consistent manifest whose artifact list names a path, not a digest
+        def traversal(n: str, d: bytes) -> bytes:
+            return d if n != "artifacts.jsonl" else b'{"digest": "../../etc/passwd", "size": 1}\n'
+        _rewrite(good, tmp_path / "half.tar.gz", traversal)
+        import hashlib
+
+        def fix(n: str, d: bytes) -> bytes:
+            if n != "manifest.json":
+                return d
+            m = json.loads(d)
+            m["artifacts"]["sha256"] = hashlib.sha256(b'{"digest": "../../etc/passwd", "size": 1}\n').hexdigest()
+            return json.dumps(m).encode()
+        _rewrite(tmp_path / "half.tar.gz", bad, fix)
     target = f"sqlite:///{tmp_path / 'dst.db'}"
     # the target holds a table at the current schema with no rows: a refused restore must leave it so
     from mainsail import Client
@@ -160,7 +173,8 @@ def test_bad_archives_are_refused_and_change_nothing(source: tuple[str, str], tm
     expected = {"not-a-tar": (InvalidInput, "backup_invalid"), "tampered-row": (IntegrityError, "backup_corrupt"),
                 "tampered-object": (IntegrityError, "backup_corrupt"),
                 "newer-release": (InvalidInput, "backup_from_newer_release"),
-                "bad-manifest": (InvalidInput, "backup_invalid"), "missing": (InvalidInput, "backup_not_found")}
+                "bad-manifest": (InvalidInput, "backup_invalid"), "bad-artifact-entry": (InvalidInput, "backup_invalid"),
+                "missing": (InvalidInput, "backup_not_found")}
     cls, code = expected[case]
     with pytest.raises(cls) as err:
         _restore(target, str(tmp_path / "dst-art"), bad)

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import tempfile
 import time
@@ -44,6 +45,7 @@ FORMAT = "mainsail-backup"
 FORMAT_VERSION = 1
 BATCH = 2000
 SKIP = {"alembic_version"}
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 Progress = Callable[[str], None]
 
 
@@ -322,7 +324,7 @@ class _Archive:
             for _ in self.lines(meta["file"], meta["sha256"]):
                 pass
         art = self.manifest.get("artifacts") or {}
-        self.read(art.get("file", "artifacts.jsonl"), art.get("sha256"))
+        self.blobs = self._blobs(self.read(art.get("file", "artifacts.jsonl"), art.get("sha256")))
         for name, member in self.members.items():
             if name.startswith("objects/"):
                 fh = self.tar.extractfile(member)
@@ -333,6 +335,22 @@ class _Archive:
                 if h.hexdigest() != name.removeprefix("objects/"):
                     raise IntegrityError(f"{self.path}: object {name} does not hash to its digest (the archive "
                                          "is damaged)", code="backup_corrupt")
+
+    def _blobs(self, data: bytes) -> list[dict[str, Any]]:
+        """The artifact manifest's entries, each ``{"digest": 64 hex, "size": int}``."""
+        out = []
+        for lineno, line in enumerate(data.splitlines(), 1):
+            try:
+                entry = json.loads(line)
+                ok = (isinstance(entry, dict) and isinstance(entry.get("digest"), str)
+                      and _DIGEST.fullmatch(entry["digest"]) and isinstance(entry.get("size"), int))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InvalidInput(f"{self.path}: artifacts.jsonl line {lineno} is not a {{digest, size}} entry",
+                                   code="backup_invalid")
+            out.append(entry)
+        return out
 
     def close(self) -> None:
         self.tar.close()
@@ -371,16 +389,22 @@ def _load_table(conn: Connection, archive: _Archive, table: Table, meta: dict[st
         if kind == "json":  # a restored NULL stays SQL NULL, not the JSON text 'null'
             table.columns[name].type.none_as_null = True  # type: ignore[attr-defined]
     decoders = [_decoder(k) for _, k in columns]
-    batch: list[dict[str, Any]] = []
+
+    def rows() -> Iterator[list[Any]]:
+        for lineno, line in enumerate(archive.lines(meta["file"], meta["sha256"]), 1):
+            try:
+                values = json.loads(line)
+                yield [None if v is None else d(v) for d, v in zip(decoders, values, strict=True)]
+            except (ValueError, TypeError) as exc:
+                raise InvalidInput(f"{archive.path}: {meta['file']} line {lineno}: cannot read the row ({exc})",
+                                   code="backup_invalid") from None
+
+    if conn.dialect.name == "postgresql":
+        return _copy_rows(conn, table, names, [k for _, k in columns], rows(), archive, meta)
     n = 0
-    for lineno, line in enumerate(archive.lines(meta["file"], meta["sha256"]), 1):
-        try:
-            values = json.loads(line)
-            row = {c: (None if v is None else d(v)) for c, d, v in zip(names, decoders, values, strict=True)}
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"{archive.path}: {meta['file']} line {lineno}: cannot read the row ({exc})",
-                               code="backup_invalid") from None
-        batch.append(row)
+    batch: list[dict[str, Any]] = []
+    for values in rows():
+        batch.append(dict(zip(names, values, strict=True)))
         if len(batch) >= BATCH:
             conn.execute(table.insert(), batch)
             n += len(batch)
@@ -388,6 +412,31 @@ def _load_table(conn: Connection, archive: _Archive, table: Table, meta: dict[st
     if batch:
         conn.execute(table.insert(), batch)
         n += len(batch)
+    return _check_count(n, archive, meta)
+
+
+def _copy_rows(conn: Connection, table: Table, names: list[str], kinds: list[str], rows: Iterator[list[Any]],
+               archive: _Archive, meta: dict[str, Any]) -> int:
+    """PostgreSQL: load the rows with COPY in the restore's transaction (JSON columns as their text)."""
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    json_at = [i for i, k in enumerate(kinds) if k == "json"]
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    n = 0
+    sql = f"COPY {ident(str(table.name))} ({', '.join(map(ident, names))}) FROM STDIN"
+    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
+        for values in rows:
+            for i in json_at:
+                if values[i] is not None:
+                    values[i] = json.dumps(values[i])
+            copy.write_row(values)
+            n += 1
+    return _check_count(n, archive, meta)
+
+
+def _check_count(n: int, archive: _Archive, meta: dict[str, Any]) -> int:
     if n != meta["rows"]:
         raise IntegrityError(f"{archive.path}: {meta['file']} holds {n} rows, the manifest says {meta['rows']}",
                              code="backup_corrupt")
@@ -446,8 +495,7 @@ def restore(engine: Engine, store: ArtifactStore, src: str | Path, *, force: boo
                 _reset_sequences(conn, target)
         upgrade(engine, recheck=True)
         art = manifest.get("artifacts") or {}
-        blobs = [json.loads(line) for line in archive.read(art.get("file", "artifacts.jsonl"),
-                                                           art.get("sha256")).splitlines() if line]
+        blobs = archive.blobs
         missing: list[str] = []
         for b in blobs:
             digest = b["digest"]
