@@ -343,11 +343,18 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     model = ctx.session.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == body.name)
                                .with_for_update())
     if model is None:
-        model = RegisteredModelRow(id=new_id(), name=body.name, tags={}, next_version=1, created_by=ctx.actor,
-                                   created_at=now, updated_at=now)
-        ctx.session.add(model)
-        ctx.session.flush()
-        emit(ctx.session, "registered_model.created", model.id, {"name": model.name}, ctx.actor)
+        try:
+            with ctx.session.begin_nested():  # another process may register the first version at once
+                model = RegisteredModelRow(id=new_id(), name=body.name, tags={}, next_version=1,
+                                           created_by=ctx.actor, created_at=now, updated_at=now)
+                ctx.session.add(model)
+                ctx.session.flush()
+            emit(ctx.session, "registered_model.created", model.id, {"name": model.name}, ctx.actor)
+        except SAIntegrityError:
+            model = ctx.session.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == body.name)
+                                       .with_for_update())
+            if model is None:
+                raise
     number = model.next_version
     model.next_version = number + 1
     model.updated_at = now
