@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
+    "backup": ("mainsail.cli.backup", "backup",
+               "Back up the metadata database (every table, one consistent snapshot) and the artifact manifest."),
+    "restore": ("mainsail.cli.backup", "restore",
+                "Restore a backup into an empty metadata database (then migrate it to this release's schema)."),
     "worker": ("mainsail.pipelines.cli", "worker",
                "Take pipeline tasks from the database queue and run them (several workers share one queue), on local\n"
                "processes or on a Ray cluster."),
