@@ -7,6 +7,7 @@ import json
 import logging
 import smtplib
 import ssl
+from email import policy
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,7 +91,7 @@ def slack_body(payload: dict[str, Any]) -> dict[str, Any]:
 
 def send_email(config: dict[str, Any], password: str | None, payload: dict[str, Any]) -> None:
     """Send the transition as a plain-text email over SMTP (optionally SSL or STARTTLS, and login)."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=policy.SMTP.clone(max_line_length=400))  # the subject stays one line
     msg["Subject"] = headline(payload)[:250]
     msg["From"] = config["sender"]
     msg["To"] = ", ".join(config["to"])
