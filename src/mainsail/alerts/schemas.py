@@ -16,7 +16,9 @@ SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 LabelValue = Annotated[str, StringConstraints(max_length=500)]
-Duration = Annotated[float | str, Field(description="Seconds, or a number with ms, s, m, h, d or w: '5m'.")]
+DurationText = Annotated[str, StringConstraints(max_length=40, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)?\s*$")]
+Duration = Annotated[Annotated[float, Field(ge=0, le=366 * 86400)] | DurationText,
+                     Field(description="Seconds, or a number with ms, s, m, h, d or w: '5m' (at most 366 days).")]
 
 
 class AlertState(StrEnum):
