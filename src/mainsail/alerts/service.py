@@ -47,7 +47,7 @@ from mainsail.alerts.schemas import (
 )
 from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, not_found
-from mainsail.core.events import Event, emit, list_events
+from mainsail.core.events import Event, EventRow, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
 
@@ -379,23 +379,16 @@ def _notify(ctx: Ctx, rule: AlertRuleRow, row: AlertRow, transition: str, silenc
 def evaluate_pending(ctx: Ctx, limit: Limit = 500) -> EvaluationReport:
     """Evaluate the rules on ``monitor.completed`` events not evaluated yet (what the server's event
     subscriber does continuously), oldest first, at most ``limit`` events."""
-    done = select(EvaluatedEventRow.event_id)
+    rows = ctx.session.scalars(
+        select(EventRow).outerjoin(EvaluatedEventRow, EvaluatedEventRow.event_id == EventRow.id)
+        .where(EventRow.type == EVENT, EvaluatedEventRow.event_id.is_(None)).order_by(EventRow.id).limit(limit))
     total = EvaluationReport()
-    after = 0
-    while total.events < limit:
-        events = [e for e in list_events(ctx.session, after=after, limit=500, type=EVENT)]
-        if not events:
-            break
-        after = events[-1].id
-        seen = set(ctx.session.scalars(done.where(EvaluatedEventRow.event_id.in_([e.id for e in events]))))
-        for ev in events:
-            if ev.id in seen or total.events >= limit:
-                continue
-            r = handle_event(ctx, ev)
-            total.events += r.events
-            total.pending += r.pending
-            total.fired += r.fired
-            total.resolved += r.resolved
+    for r in list(rows):
+        report = handle_event(ctx, Event(r.id, r.type, r.subject, r.payload, r.actor, r.created_at))
+        total.events += report.events
+        total.pending += report.pending
+        total.fired += report.fired
+        total.resolved += report.resolved
     return total
 
 
