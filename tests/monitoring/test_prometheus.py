@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from _services import free_port, require_service, stop_process
 from prometheus_client.parser import text_string_to_metric_families
 
 from mainsail import Client
@@ -87,17 +88,9 @@ def test_gauges_come_from_the_latest_stored_results(runtime_settings) -> None:
     client.close()
 
 
-def _free_port() -> int:
-    from _services import free_port
-
-    return free_port()
-
-
 def _prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("prometheus")
     if binary is None:
-        from _services import require_service
-
         require_service("prometheus", "the Debian package 'prometheus' is not installed (apt-get install -y prometheus)")
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
@@ -109,7 +102,7 @@ def _prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[bytes], s
     check = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         log = (tmp_path / f"prometheus-{port}.log").open("wb")
         proc = subprocess.Popen([binary, f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                                  f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
@@ -159,8 +152,6 @@ def dashboard_exprs() -> list[str]:
 
 def test_promtool_checks_the_shipped_files() -> None:
     if shutil.which("promtool") is None:
-        from _services import require_service
-
         require_service("promtool", "the Debian package 'prometheus' is not installed")
     for args in (["check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
                  ["check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")]):
@@ -211,9 +202,5 @@ def test_real_prometheus_scrapes_the_server_and_every_expression_returns_series(
                 "MainsailCriticalAlertsFiring"} <= set(active), active
         assert "MainsailDown" not in active
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, grace=10)
         client.close()

@@ -67,11 +67,16 @@ def _rule(row: AlertRuleRow) -> Rule:
                 updated_at=row.updated_at)
 
 
-def _rule_row(ctx: Ctx, name: str) -> AlertRuleRow:
-    row = ctx.session.scalar(select(AlertRuleRow).where(AlertRuleRow.name == name))
+def _named(ctx: Ctx, table: Any, name: str, kind: str) -> Any:
+    """The row of ``table`` called ``name``, or NotFound naming the ``kind``."""
+    row = ctx.session.scalar(select(table).where(table.name == name))
     if row is None:
-        raise not_found("alert rule", name)
+        raise not_found(kind, name)
     return row
+
+
+def _rule_row(ctx: Ctx, name: str) -> AlertRuleRow:
+    return _named(ctx, AlertRuleRow, name, "alert rule")
 
 
 def _check_channels(ctx: Ctx, names: list[str] | None) -> None:
@@ -406,10 +411,7 @@ def _channel(row: ChannelRow) -> Channel:
 
 
 def _channel_row(ctx: Ctx, name: str) -> ChannelRow:
-    row = ctx.session.scalar(select(ChannelRow).where(ChannelRow.name == name))
-    if row is None:
-        raise not_found("channel", name)
-    return row
+    return _named(ctx, ChannelRow, name, "channel")
 
 
 def create_channel(ctx: Ctx, body: ChannelCreate) -> Channel:
