@@ -303,6 +303,8 @@ def handle_event(ctx: Ctx, ev: Event) -> EvaluationReport:
     open_rows = {a.open_key: a for a in ctx.session.scalars(
         select(AlertRow).where(AlertRow.rule_id.in_([r.id for r in rules]), AlertRow.open_key.is_not(None)))}
     silences = _active_silences(ctx)
+    channels = list(ctx.session.scalars(select(ChannelRow).where(ChannelRow.enabled.is_(True))
+                                        .order_by(ChannelRow.name)))
     at = ev.created_at
     for rule in rules:
         cond = parse_condition(rule.condition)
@@ -316,13 +318,15 @@ def handle_event(ctx: Ctx, ev: Event) -> EvaluationReport:
             if fp not in series or (holds and not series[fp][2]):
                 series[fp] = (labels, s, holds)
         for fp, (labels, s, holds) in series.items():
-            _transition(ctx, rule, fp, labels, s, holds, open_rows.get(fp), at, ev.id, silences, report)
+            _transition(ctx, rule, fp, labels, s, holds, open_rows.get(fp), at, ev.id, (silences, channels),
+                        report)
+    ctx.session.flush()  # one flush per event: the updates of every series go out together
     return report
 
 
 def _transition(ctx: Ctx, rule: AlertRuleRow, fp: str, labels: dict[str, str], s: dict[str, Any], holds: bool,
-                row: AlertRow | None, at: dt.datetime, event_id: int, silences: list[SilenceRow],
-                report: EvaluationReport) -> None:
+                row: AlertRow | None, at: dt.datetime, event_id: int,
+                targets: tuple[list[SilenceRow], list[ChannelRow]], report: EvaluationReport) -> None:
     if not holds:
         if row is None:
             return
@@ -332,7 +336,7 @@ def _transition(ctx: Ctx, rule: AlertRuleRow, fp: str, labels: dict[str, str], s
         row.state, row.open_key, row.resolved_at, row.last_seen_at = AlertState.resolved.value, None, at, at
         row.value, row.status, row.last_event_id = _number(s.get("value")), s.get("status"), event_id
         report.resolved.append(row.id)
-        _notify(ctx, rule, row, "resolved", silences)
+        _notify(ctx, rule, row, "resolved", *targets)
         return
     if row is None:
         row = AlertRow(id=new_id(), rule_id=rule.id, rule=rule.name, fingerprint=fp, open_key=fp, labels=labels,
@@ -345,8 +349,7 @@ def _transition(ctx: Ctx, rule: AlertRuleRow, fp: str, labels: dict[str, str], s
     if row.state == AlertState.pending.value and (at - row.started_at).total_seconds() >= rule.for_seconds:
         row.state, row.fired_at = AlertState.firing.value, at
         report.fired.append(row.id)
-        _notify(ctx, rule, row, "fired", silences)
-    ctx.session.flush()
+        _notify(ctx, rule, row, "fired", *targets)
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -361,21 +364,20 @@ def _payload(row: AlertRow, transition: str) -> dict[str, Any]:
             "fired_at": iso(row.fired_at), "resolved_at": iso(row.resolved_at)}
 
 
-def _notify(ctx: Ctx, rule: AlertRuleRow, row: AlertRow, transition: str, silences: list[SilenceRow]) -> None:
-    """Emit ``alert.fired``/``alert.resolved`` and queue one delivery per channel (none when silenced)."""
-    ctx.session.flush()
+def _notify(ctx: Ctx, rule: AlertRuleRow, row: AlertRow, transition: str, silences: list[SilenceRow],
+            channels: list[ChannelRow]) -> None:
+    """Emit ``alert.fired``/``alert.resolved`` and queue one delivery per enabled channel the rule names
+    (every one when it names none) that takes the alert's severity; none when silenced."""
     payload = _payload(row, transition)
     silenced = _silenced_by(silences, row)
     emit(ctx.session, f"alert.{transition}", rule.name, {**payload, "silenced_by": silenced}, actor="alerts")
     log.info("alert %s: %s%s", transition, ch.headline(payload), f" (silenced by {silenced})" if silenced else "")
     if silenced:
         return
-    q = select(ChannelRow).where(ChannelRow.enabled.is_(True))
-    if rule.channels is not None:
-        q = q.where(ChannelRow.name.in_(rule.channels))
     now = utcnow()
-    for channel in ctx.session.scalars(q.order_by(ChannelRow.name)):
-        if RANK[row.severity] >= RANK.get(channel.min_severity, 0):
+    for channel in channels:
+        if (rule.channels is None or channel.name in rule.channels) \
+                and RANK[row.severity] >= RANK.get(channel.min_severity, 0):
             ctx.session.add(DeliveryRow(id=new_id(), alert_id=row.id, channel_id=channel.id, channel=channel.name,
                                         transition=transition, payload=payload, status="pending", attempts=0,
                                         next_attempt_at=now, created_at=now))
