@@ -42,6 +42,7 @@ from mainsail.alerts.schemas import (
     EvaluationReport,
     Rule,
     RuleSpec,
+    Severity,
     Silence,
     SilenceCreate,
 )
@@ -201,7 +202,7 @@ def _alert(row: AlertRow, silences: list[SilenceRow]) -> Alert:
 
 
 def list_alerts(ctx: Ctx, state: Literal["open", "pending", "firing", "resolved", "all"] = "open",
-                rule: str | None = None, severity: str | None = None, cursor: str | None = None,
+                rule: str | None = None, severity: Severity | None = None, cursor: str | None = None,
                 limit: Limit = 100) -> Page[Alert]:
     """Alerts, newest first: open ones (pending and firing) by default."""
     q = select(AlertRow)
