@@ -573,6 +573,11 @@ def process_deliveries(ctx: Ctx) -> DeliveryReport:
 def deliver_due(runtime: Any, limit: int = 50) -> DeliveryReport:
     """One round of the delivery loop over ``runtime``."""
     report = DeliveryReport()
+    with runtime.transaction(write=False) as rctx:  # most ticks find nothing due: no write lock taken then
+        due = rctx.session.scalar(select(DeliveryRow.id).where(DeliveryRow.status == "pending",
+                                                               DeliveryRow.next_attempt_at <= utcnow()).limit(1))
+    if due is None:
+        return report
     for _ in range(3):  # a conflicting claim (sqlite busy, a unique race) is retried
         try:
             with runtime.transaction() as tctx:
