@@ -34,8 +34,9 @@ def start_background(runtime: Runtime, interval: float = 1.0) -> Callable[[], No
     if os.environ.get("MAINSAIL_ALERTS", "1").lower() in ("0", "false", "no", "off"):
         return lambda: None
     from mainsail.alerts import service
+    from mainsail.alerts.delivery import deliver_due
 
-    loop = Periodic("mainsail-alert-delivery", lambda: service.deliver_due(runtime), interval, "alert delivery")
+    loop = Periodic("mainsail-alert-delivery", lambda: deliver_due(runtime), interval, "alert delivery")
     subscribe(SUBSCRIBER, rule_handler(runtime, loop.wake), types=[service.EVENT])
     loop.start()
 
