@@ -8,7 +8,8 @@
   latest runs hold R results) against the floor — the raw sqlite3 query of the same rows and
   ``json.loads`` — and the peer — prometheus_client ``Gauge(...).labels(...).set()`` for the same
   series plus ``generate_latest``, i.e. keeping the gauges in process memory (which is wrong across
-  processes, the reason we read the database). The series exported are checked equal to the peer's.
+  processes, the reason we read the database) for the three drift gauges; ours also renders the model
+  metric, quality, breach, last-run and alert gauges. The drift series are checked equal to the peer's.
 
 Rounds are interleaved (>= 3); ratios per round, median (min–max).
 
@@ -129,27 +130,36 @@ def bench_scrape(m: int, r: int, n: int) -> dict[str, Any]:
         assert len(rows) == m
         return now() - t
 
-    def peer_text() -> str:
+    labels = ["monitor", "deployment", "variant", "feature", "test"]
+
+    def drift_gauges() -> tuple[Any, list[Any]]:
         reg = CollectorRegistry()
-        score = Gauge("mainsail_drift_score", "", ["monitor", "deployment", "variant", "feature", "test"], registry=reg)
+        return reg, [Gauge(f"mainsail_drift_{n}", "", labels, registry=reg) for n in ("score", "threshold", "detected")]
+
+    def set_drift(gauges: list[Any], monitor: str, deployment: str, res: list[dict[str, Any]]) -> None:
+        score, threshold, detected = gauges
+        for x in res:
+            if x["kind"] == "drift":
+                key = (monitor, deployment, "", x["feature"], x["test"])
+                score.labels(*key).set(x["value"])
+                threshold.labels(*key).set(x["threshold"])
+                detected.labels(*key).set(1.0 if x["status"] == "drift" else 0.0)
+
+    def peer_text() -> str:
+        reg, gauges = drift_gauges()
         with sqlite3.connect(db) as conn:
-            rows = [json.loads(p) for (p, _c) in conn.execute(sql)]
-        for p in rows:
-            for res in p["results"]:
-                if res["kind"] == "drift":
-                    score.labels(p["monitor"], p["deployment"], "", res["feature"], res["test"]).set(res["value"])
+            for (p, _c) in conn.execute(sql):
+                payload = json.loads(p)
+                set_drift(gauges, payload["monitor"], payload["deployment"], payload["results"])
         return generate_latest(reg).decode()
 
-    reg = CollectorRegistry()
-    gauge = Gauge("mainsail_drift_score", "", ["monitor", "deployment", "variant", "feature", "test"], registry=reg)
+    reg, gauges = drift_gauges()
     payloads = [results(r, (j % 4) / 10) for j in range(m)]
 
-    def peer() -> float:  # in-process state: set every series, then render (what a scrape costs that way)
+    def peer() -> float:  # in-process state: set every drift series, then render (what a scrape costs that way)
         t = now()
         for j, res in enumerate(payloads):
-            for x in res:
-                if x["kind"] == "drift":
-                    gauge.labels(f"monitor-{j}", f"dep-{j}", "", x["feature"], x["test"]).set(x["value"])
+            set_drift(gauges, f"monitor-{j}", f"dep-{j}", res)
         generate_latest(reg)
         return now() - t
 
@@ -159,8 +169,8 @@ def bench_scrape(m: int, r: int, n: int) -> dict[str, Any]:
         return now() - t
 
     def series(text: str) -> dict[tuple[Any, ...], float]:
-        return {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
-                if f.name == "mainsail_drift_score" for s in f.samples}
+        return {(f.name, *sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
+                if f.name.startswith("mainsail_drift_") for s in f.samples}
 
     checked = series(ours_text) == series(peer_text())
     out = rounds({"ours": ours, "floor": floor, "peer": peer}, n)
@@ -183,10 +193,10 @@ def main() -> None:
     print(f"  floor  {fmt_spread(spread([e / s for s in ev['floor']]), ' events/s', 0)} (matching in memory)")
     print(f"  ours / floor time {fmt_spread(ratio_spread(ev['ours'], ev['floor']))}")
     sc = bench_scrape(m, r, args.rounds)
-    print(f"gauges scrape: {m} monitors x {r} results ({sc['series']} drift series; same series as the peer: "
+    print(f"gauges scrape: {m} monitors x {r} results ({sc['series']} drift samples; same as the peer's: "
           f"{sc['checked']})")
     for name, what in (("ours", "collector: query + families + text"), ("floor", "raw sqlite3 query + json"),
-                       ("peer", "prometheus_client in-process Gauge set + text")):
+                       ("peer", "prometheus_client in-process Gauges set + text, drift only")):
         print(f"  {name:5}  {fmt_spread(spread([s * 1000 for s in sc[name]]), ' ms')}  ({what})")
     print(f"  ours / floor {fmt_spread(ratio_spread(sc['ours'], sc['floor']))}   "
           f"ours / peer {fmt_spread(ratio_spread(sc['ours'], sc['peer']))}")
