@@ -113,8 +113,12 @@ def test_ack_silence_and_bad_input(client: Client, emit) -> None:
     client.expire_silence(silence.id)
     assert client.list_silences() == [] and client.list_silences(expired=True)[0].active is False
     assert client.get_alert(by_feature["income"].id).silenced_by is None
-    emit([result("drift", "age", "ks", 0.01, "ok")])
+    # the silence is over and income still drifts: now it is notified; age clears and is resolved
+    emit([result("drift", "age", "ks", 0.01, "ok"), result("drift", "income", "ks", 0.5, "drift")])
     client.evaluate_alerts()
+    client.process_alert_deliveries()
+    sent = sorted((d.alert_id == by_feature["age"].id, d.transition) for d in client.list_alert_deliveries().items)
+    assert sent == [(False, "fired"), (True, "fired"), (True, "resolved")]
     with pytest.raises(Conflict) as ei:
         client.ack_alert(by_feature["age"].id)
     assert ei.value.code == "alert_resolved"

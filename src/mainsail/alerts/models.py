@@ -59,6 +59,7 @@ class AlertRow(Base):
     last_event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)  # fired under a silence, not notified yet
 
 
 class SilenceRow(Base):

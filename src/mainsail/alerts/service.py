@@ -335,12 +335,12 @@ def _transition(ctx: Ctx, rule: AlertRuleRow, fp: str, labels: dict[str, str], s
         row.state, row.open_key, row.resolved_at, row.last_seen_at = AlertState.resolved.value, None, at, at
         row.value, row.status, row.last_event_id = _number(s.get("value")), s.get("status"), event_id
         report.resolved.append(row.id)
-        _notify(ctx, rule, row, "resolved", *targets)
+        _notify(ctx, rule, row, "resolved", *targets, announce=not row.muted)  # nobody heard it fire: no "resolved"
         return
     if row is None:
         row = AlertRow(id=new_id(), rule_id=rule.id, rule=rule.name, fingerprint=fp, open_key=fp, labels=labels,
                        severity=rule.severity, state=AlertState.pending.value, summary="", started_at=at,
-                       last_seen_at=at)
+                       last_seen_at=at, muted=False)
         ctx.session.add(row)
         report.pending.append(row.id)
     row.value, row.threshold, row.status = _number(s.get("value")), _number(s.get("threshold")), s.get("status")
@@ -349,6 +349,9 @@ def _transition(ctx: Ctx, rule: AlertRuleRow, fp: str, labels: dict[str, str], s
         row.state, row.fired_at = AlertState.firing.value, at
         report.fired.append(row.id)
         _notify(ctx, rule, row, "fired", *targets)
+    elif row.muted and _silenced_by(targets[0], row) is None:  # its silence ended while it still fires
+        _queue(ctx, rule, row, "fired", targets[1])
+        row.muted = False
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -364,15 +367,22 @@ def _payload(row: AlertRow, transition: str) -> dict[str, Any]:
 
 
 def _notify(ctx: Ctx, rule: AlertRuleRow, row: AlertRow, transition: str, silences: list[SilenceRow],
-            channels: list[ChannelRow]) -> None:
-    """Emit ``alert.fired``/``alert.resolved`` and queue one delivery per enabled channel the rule names
-    (every one when it names none) that takes the alert's severity; none when silenced."""
+            channels: list[ChannelRow], announce: bool = True) -> None:
+    """Emit ``alert.fired``/``alert.resolved`` and, unless silenced (then the alert is marked ``muted``
+    and notified when it still fires after the silence ends), queue its deliveries."""
     payload = _payload(row, transition)
     silenced = _silenced_by(silences, row)
     emit(ctx.session, f"alert.{transition}", rule.name, {**payload, "silenced_by": silenced}, actor="alerts")
     log.info("alert %s: %s%s", transition, ch.headline(payload), f" (silenced by {silenced})" if silenced else "")
-    if silenced:
-        return
+    row.muted = bool(silenced) and transition == "fired"
+    if not silenced and announce:
+        _queue(ctx, rule, row, transition, channels)
+
+
+def _queue(ctx: Ctx, rule: AlertRuleRow, row: AlertRow, transition: str, channels: list[ChannelRow]) -> None:
+    """One delivery per enabled channel the rule names (every one when it names none) that takes the
+    alert's severity."""
+    payload = _payload(row, transition)
     now = utcnow()
     for channel in channels:
         if (rule.channels is None or channel.name in rule.channels) \

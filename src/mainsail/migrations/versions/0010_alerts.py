@@ -103,6 +103,7 @@ def upgrade() -> None:
     sa.Column('last_event_id', sa.BigInteger(), nullable=True),
     sa.Column('acknowledged_by', sa.String(length=200), nullable=True),
     sa.Column('acknowledged_at', mainsail.core.db.UTCDateTime(), nullable=True),
+    sa.Column('muted', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
     sa.UniqueConstraint('open_key', name=op.f('uq_alerts_open_key'))
     )
