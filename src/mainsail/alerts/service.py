@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.alerts import channels as ch
 from mainsail.alerts.conditions import parse_condition, selector_matches
@@ -292,8 +293,11 @@ def handle_event(ctx: Ctx, ev: Event) -> EvaluationReport:
     report = EvaluationReport()
     if ev.type != EVENT or ctx.session.get(EvaluatedEventRow, ev.id) is not None:
         return report
-    ctx.session.add(EvaluatedEventRow(event_id=ev.id, evaluated_at=utcnow()))
-    ctx.session.flush()
+    try:
+        with ctx.session.begin_nested():  # another evaluator (the subscriber, an API call) may take it first
+            ctx.session.add(EvaluatedEventRow(event_id=ev.id, evaluated_at=utcnow()))
+    except SAIntegrityError:
+        return report
     report.events = 1
     samples = _samples(ev)
     rules = list(ctx.session.scalars(select(AlertRuleRow).where(AlertRuleRow.enabled.is_(True))))
