@@ -56,3 +56,33 @@ def test_subscriber_fires_once_and_the_loop_delivers(sqlite_settings, receiver: 
         stop()
         broken.close()
         client.close()
+
+
+def test_concurrent_evaluators_of_one_event_fire_once(pg_url: str, tmp_path) -> None:
+    import threading
+
+    from mainsail.alerts import service
+
+    client = Client(pg_url, artifact_root=str(tmp_path / "art"))
+    client.create_alert_rule("drift", "value > 0.1")
+    emit_completed(pg_url, str(tmp_path / "art"), [result("drift", "age", "psi", 0.5, "drift")])
+    runtime = client._backend.runtime
+    with runtime.transaction() as ctx:
+        [event] = list_events(ctx.session, limit=10)
+    reports, errors = [], []
+
+    def evaluate() -> None:
+        try:
+            with runtime.transaction() as ctx:
+                reports.append(service.handle_event(ctx, event))
+        except Exception as exc:  # noqa: BLE001 - the assertion shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=evaluate) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(len(r.fired) for r in reports) == [0, 0, 0, 1]
+    assert len(client.list_alerts().items) == 1
+    client.close()
