@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                               "monitoring. Errors are application/problem+json with a stable `code`.")
     app.state.runtime = runtime
     app.state.extra_metrics = []  # callables returning more Prometheus text (deployments hosted in-process)
+    from mainsail.monitoring.prometheus import metrics_text
+
+    app.state.extra_metrics.append(metrics_text(runtime))  # drift, model metrics, quality, alerts: from the database
     install_error_handlers(app)
     limits = getattr(runtime, "settings", None) or Settings()  # (a placeholder runtime builds the OpenAPI doc)
     app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)

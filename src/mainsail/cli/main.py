@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
+    "alerts": ("mainsail.alerts.cli", "alerts_app",
+               "Alerts: open alerts, acknowledge, silence; alert rules and notification channels."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "backup": ("mainsail.cli.backup", "backup",
                "Back up the metadata database (every table, one consistent snapshot) and the artifact manifest."),
