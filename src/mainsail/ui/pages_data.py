@@ -1,0 +1,4 @@
+"""placeholder"""
+from mainsail.ui.web import page_router
+
+router = page_router()

@@ -1,0 +1,30 @@
+// Mainsail UI: draws the charts whose specs the server embedded as JSON, and keeps them drawn after
+// htmx swaps. Plotly is loaded (once) only on pages with charts.
+(function () {
+  "use strict";
+  function draw(root) {
+    if (typeof Plotly === "undefined") { return; }
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.drawn) { return; }
+      var src = document.getElementById(el.dataset.chart);
+      if (!src) { return; }
+      var spec = JSON.parse(src.textContent);
+      var layout = Object.assign({margin: {l: 60, r: 20, t: 30, b: 50}, autosize: true,
+                                  font: {color: "#1b1f24"}, paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff"},
+                                 spec.layout || {});
+      Plotly.newPlot(el, spec.data, layout, {responsive: true, displaylogo: false, displayModeBar: false});
+      el.dataset.drawn = "1";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("htmx:after:swap", function (e) { draw(e.target); });
+  document.addEventListener("htmx:afterSwap", function (e) { draw(e.target); });
+  // the compare form: the button stays disabled until two runs are ticked
+  document.addEventListener("change", function (e) {
+    var form = e.target.form;
+    if (!form || !form.matches("[data-compare]")) { return; }
+    var n = form.querySelectorAll("input[name=run]:checked").length;
+    var btn = form.querySelector("button[data-compare-button]");
+    if (btn) { btn.textContent = "Compare " + n + " selected"; }
+  });
+})();
