@@ -35,30 +35,54 @@ def clean(values: list[Any]) -> list[Any]:
 def lines(series: list[tuple[str, list[float], list[float]]], x_title: str = "step",
           y_title: str = "") -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Overlaid line traces, one per ``(name, x, y)``."""
-    data = [{"type": "scattergl" if len(x) > 5000 else "scatter", "mode": "lines+markers" if len(x) < 50 else "lines",
+    data = [{"type": "scatter", "mode": "lines+markers" if len(x) < 50 else "lines",
              "name": name, "x": clean(x), "y": clean(y), "line": {"color": PALETTE[i % len(PALETTE)]}}
             for i, (name, x, y) in enumerate(series)]
     return data, {"xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
                   "legend": {"orientation": "h"}}
 
 
-def parallel(dimensions: list[tuple[str, list[Any]]], color: list[float] | None,
-             color_title: str) -> list[dict[str, Any]]:
-    """A parallel-coordinates trace: numeric axes as they are, text axes as ticks over category codes."""
-    dims = []
-    for label, values in dimensions:
+VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725"]
+
+
+def parallel(dimensions: list[tuple[str, list[Any]]], names: list[str], color: list[Any] | None,
+             color_title: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Parallel coordinates drawn in SVG (no WebGL): one axis per dimension scaled to 0..1, one line per
+    run coloured by ``color`` (Viridis, low → high); text axes place their categories evenly."""
+    axes, ticks = [], []
+    for i, (label, values) in enumerate(dimensions):
         nums = [_as_float(v) for v in values]
-        if all(n is not None for n in nums):
-            dims.append({"label": label, "values": nums})
+        if all(n is not None for n in nums) and nums:
+            lo, hi = min(nums), max(nums)
+            axes.append([(n - lo) / (hi - lo) if hi > lo else 0.5 for n in nums])
+            ticks += [(i, 0.0, f"{lo:.4g}"), (i, 1.0, f"{hi:.4g}")] if hi > lo else [(i, 0.5, f"{lo:.4g}")]
         else:
-            cats = sorted({str(v) for v in values})
-            dims.append({"label": label, "values": [cats.index(str(v)) for v in values],
-                         "tickvals": list(range(len(cats))), "ticktext": cats})
-    line: dict[str, Any] = {"color": "#0a58ca"}
-    if color is not None:
-        line = {"color": clean(color), "colorscale": "Viridis", "showscale": True,
-                "colorbar": {"title": {"text": color_title}}}
-    return [{"type": "parcoords", "dimensions": dims, "line": line}]
+            texts = ["(none)" if v is None else str(v) for v in values]
+            cats = sorted(set(texts))
+            step = 1 / (len(cats) - 1) if len(cats) > 1 else 0
+            axes.append([cats.index(t) * step if len(cats) > 1 else 0.5 for t in texts])
+            ticks += [(i, j * step if len(cats) > 1 else 0.5, c) for j, c in enumerate(cats)]
+    nums = [_as_float(v) for v in color] if color is not None else []
+    known = [n for n in nums if n is not None]
+    lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
+    labels = [d[0] for d in dimensions]
+    data = []
+    for r, name in enumerate(names):
+        shade = "#6c757d" if not known or nums[r] is None else \
+            VIRIDIS[min(9, int((nums[r] - lo) / (hi - lo) * 10)) if hi > lo else 5]
+        raw = [dimensions[i][1][r] for i in range(len(dimensions))]
+        data.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} ({color_title} "
+                     f"{'—' if not nums or nums[r] is None else f'{nums[r]:.4g}'})",
+                     "x": labels, "y": [a[r] for a in axes], "line": {"color": shade, "width": 3},
+                     "text": ["(none)" if v is None else str(v) for v in raw], "hovertemplate": "%{x}: %{text}<extra>" + name + "</extra>"})
+    layout = {"yaxis": {"visible": False, "range": [-0.08, 1.08]}, "showlegend": True,
+              "legend": {"orientation": "h"},
+              "annotations": [{"x": labels[i], "y": y, "text": t, "showarrow": False, "xanchor": "left",
+                               "xshift": 4, "font": {"size": 11}} for i, y, t in ticks],
+              "shapes": [{"type": "line", "x0": lab, "x1": lab, "y0": 0, "y1": 1, "yref": "y",
+                          "line": {"color": "#8c959f", "width": 1}} for lab in labels]}
+    return data, layout
 
 
 def bars(labels: list[Any], values: list[Any], name: str = "", horizontal: bool = False) -> list[dict[str, Any]]:

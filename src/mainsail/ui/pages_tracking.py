@@ -236,7 +236,8 @@ def compare(request: Request, run: list[str] = Query([]), color: str = Query("",
         if color:
             dims.append((color, [cmp.metrics[color][r.id] for r in cmp.runs]))
         values = [cmp.metrics[color][r.id] for r in cmp.runs] if color else None
-        parallel = charts.add(ch.parallel(dims, values, color), title={"text": f"params against {color}"})
+        data, layout = ch.parallel(dims, [r.name for r in cmp.runs], values, color)
+        parallel = charts.add(data, title={"text": f"params against {color}"}, **layout)
     metric_rows = []
     for key, by_run in cmp.metrics.items():
         vals = [by_run.get(r.id) for r in cmp.runs]
