@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
 }
 
 
-def _seg(value: Any) -> str:
+def seg(value: Any) -> str:
     """A path segment with everything but unreserved characters escaped (a name cannot add segments)."""
     return quote(str(value), safe="")
 
@@ -65,7 +65,7 @@ def _size(n: int | None) -> str:
 
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-env.filters.update(seg=_seg, num=_num, when=_when, size=_size, qs=lambda d: urlencode(d, doseq=True))
+env.filters.update(seg=seg, num=_num, when=_when, size=_size, qs=lambda d: urlencode(d, doseq=True))
 env.globals.update(nav=NAV)
 
 
