@@ -30,7 +30,7 @@
   document.addEventListener("change", function (e) {
     var form = e.target.form;
     if (!form || !form.matches("[data-compare]")) { return; }
-    var n = form.querySelectorAll("input[name=run]:checked").length;
+    var n = Array.prototype.filter.call(form.elements, function (el) { return el.name === "run" && el.checked; }).length;
     var btn = form.querySelector("button[data-compare-button]");
     if (btn) { btn.textContent = "Compare " + n + " selected"; }
   });
