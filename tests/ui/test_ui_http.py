@@ -4,8 +4,6 @@ Content-Security-Policy."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from _services import ServerProcess

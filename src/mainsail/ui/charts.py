@@ -51,7 +51,7 @@ def parallel(dimensions: list[tuple[str, list[Any]]], names: list[str], color: l
     """Parallel coordinates drawn in SVG (no WebGL): one axis per dimension scaled to 0..1, one line per
     run coloured by ``color`` (Viridis, low → high); text axes place their categories evenly."""
     axes, ticks = [], []
-    for i, (label, values) in enumerate(dimensions):
+    for i, (_, values) in enumerate(dimensions):
         nums = [_as_float(v) for v in values]
         if all(n is not None for n in nums) and nums:
             lo, hi = min(nums), max(nums)
