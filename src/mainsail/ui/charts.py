@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mainsail.core.types import finite_float
+
 PALETTE = ["#0a58ca", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545", "#6c757d"]
 
 
@@ -52,7 +54,7 @@ def parallel(dimensions: list[tuple[str, list[Any]]], names: list[str], color: l
     run coloured by ``color`` (Viridis, low → high); text axes place their categories evenly."""
     axes, ticks = [], []
     for i, (_, values) in enumerate(dimensions):
-        nums = [_as_float(v) for v in values]
+        nums = [finite_float(v) for v in values]
         if all(n is not None for n in nums) and nums:
             lo, hi = min(nums), max(nums)
             axes.append([(n - lo) / (hi - lo) if hi > lo else 0.5 for n in nums])
@@ -63,7 +65,7 @@ def parallel(dimensions: list[tuple[str, list[Any]]], names: list[str], color: l
             step = 1 / (len(cats) - 1) if len(cats) > 1 else 0
             axes.append([cats.index(t) * step if len(cats) > 1 else 0.5 for t in texts])
             ticks += [(i, j * step if len(cats) > 1 else 0.5, c) for j, c in enumerate(cats)]
-    nums = [_as_float(v) for v in color] if color is not None else []
+    nums = [finite_float(v) for v in color] if color is not None else []
     known = [n for n in nums if n is not None]
     lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
     labels = [d[0] for d in dimensions]
@@ -89,13 +91,3 @@ def bars(labels: list[Any], values: list[Any], name: str = "", horizontal: bool 
     axis = {"y": [str(v) for v in labels], "x": clean(values), "orientation": "h"} if horizontal else \
         {"x": [str(v) for v in labels], "y": clean(values)}
     return [{"type": "bar", "name": name, "marker": {"color": "#0a58ca"}, **axis}]
-
-
-def _as_float(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
