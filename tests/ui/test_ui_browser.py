@@ -295,3 +295,30 @@ def test_forms_need_the_csrf_token(site: Any) -> None:
 
     r = httpx.post(site[0] + "/models/churn/1/stage", data={"stage": "production"})
     assert r.status_code == 403 and "CSRF" in r.text
+
+
+def test_watch_a_rollout_advance(watch: Watch, site: Any) -> None:
+    """Replicas report canary traffic; the deployment page shows the steps pass one after another live."""
+    from mainsail import Client
+
+    c = Client(site[0])
+    champion = c.get_model_version_by_alias("churn", "champion").version
+    candidate = next(v.version for v in c.list_model_versions("churn") if v.version != champion)
+    c.start_rollout("churn-ui", f"models:/churn/{candidate}", steps=(50, 100), step_seconds=1.0, min_requests=3,
+                    reason="ui test canary")
+    page = watch.open("/serving/churn-ui")
+    assert page.locator("#rollout[hx-get]").count() == 1
+    seen: list[str] = []
+    for _ in range(80):
+        c.report_replica("churn-ui", "ui-replica", {"status": "healthy", "stats": {"canary": {"requests": 2}}})
+        page.wait_for_timeout(500)
+        steps = " ".join(li.inner_text() for li in page.locator("#rollout ol.steps li").all())
+        if not seen or seen[-1] != steps:
+            seen.append(steps)
+        if page.locator("#rollout .status-promoted").count():
+            break
+    c.close()
+    assert page.locator("#rollout .status-promoted").count() == 1, seen
+    assert any("50% current" in s for s in seen) and seen[-1] == "50% passed 100% passed", seen
+    assert page.locator("#rollout[hx-get]").count() == 0  # polling stopped
+    assert watch.problems == []

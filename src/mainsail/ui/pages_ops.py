@@ -157,3 +157,9 @@ def deployment(request: Request, name: str) -> Response:
     history = list(reversed(c.deployment_history(name)))
     return render(request, "deployment.html", d=d, charts=charts, split=split, traffic=traffic, totals=totals,
                   sample=sample, history=history)
+
+
+@router.get("/serving/{name}/rollout", response_class=HTMLResponse)
+def rollout_fragment(request: Request, name: str) -> Response:
+    """The htmx fragment: the rollout's steps and stats; it stops polling once the rollout is over."""
+    return render(request, "_rollout.html", d=client(request).get_deployment(name))
