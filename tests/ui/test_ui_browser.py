@@ -71,6 +71,8 @@ def _seed(home: Path) -> dict[str, Any]:
     frame["tenure_months"] = frame["tenure_months"] + 3
     v2 = c.ingest_dataset(frame.head(800).reset_index(drop=True), "churn")
     c.create_deployment("churn-ui", "models:/churn@champion", description="deployed by the UI tests")
+    champion = c.get_model_version_by_alias("churn", "champion")
+    c.register_model_version("churn", source=champion.source, description="a candidate for the UI's canary")
     (home / "steps.py").write_text(STEPS)
     ref = f"{home / 'steps.py'}:nap"
     c.apply_pipeline({"name": "ui-sleepy", "tasks": [
