@@ -103,6 +103,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from mainsail.mlflow_compat import install as install_mlflow_api
 
     install_mlflow_api(app)  # MLflow's REST API on the same objects (/api/2.0/mlflow, /api/2.0/mlflow-artifacts)
+    from mainsail.ui import install as install_ui
+
+    install_ui(app)  # the web UI's pages at / and its static files at /ui/static
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use

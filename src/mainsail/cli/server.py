@@ -66,7 +66,7 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
-    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  "
+    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (UI at /, API docs at /docs)  "
                   f"metadata: {redact(settings.uri)}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -20,6 +20,7 @@ from mainsail.tracking.schemas import (
     Heartbeat,
     MetricBatch,
     MetricHistory,
+    MetricSamples,
     Run,
     RunComparison,
     RunStatus,
@@ -165,6 +166,10 @@ class TrackingMethods:
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric, in columns (``.to_pandas()`` for a frame)."""
         return self._backend.call(ops.get_metric_history, {"run_id": run_id, "key": key})
+
+    def sample_metric(self, run_id: str, key: str, points: int = 1000) -> MetricSamples:
+        """One metric reduced to about ``points`` points for drawing (min and max per x bucket)."""
+        return self._backend.call(ops.sample_metric, {"run_id": run_id, "key": key, "points": points})
 
     def search_runs(self, experiment_ids: list[str] | None = None, filter: str | None = None,
                     order_by: list[str] | None = None, cursor: str | None = None, limit: int = 100) -> Page[Run]:
