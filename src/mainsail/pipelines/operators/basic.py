@@ -134,6 +134,12 @@ class SqlQueryParams(OpParams):
     output_dataset: str | None = Field(None, description="Store the whole result as a version of this dataset.")
 
 
+def _local_parquet(tc: TaskContext, ref: str) -> Any:
+    """A dataset version as a local Parquet path (store file or verified cache copy) or a pyarrow dataset."""
+    name, _, version = ref.partition("@")
+    return tc.client.dataset_path(name, version or None)
+
+
 def _jsonable(rows: list[Any]) -> list[Any]:
     return orjson.loads(orjson.dumps(rows, default=str, option=orjson.OPT_SERIALIZE_NUMPY))
 
@@ -155,11 +161,17 @@ def sql_query(tc: TaskContext, p: SqlQueryParams) -> dict[str, Any]:
         finally:
             engine.dispose()
     else:
-        import duckdb
+        from mainsail.core.sandbox import duckdb_sandbox
+        from mainsail.data.storage import scan_sql
 
-        con = duckdb.connect()
-        for view, ref in p.datasets.items():
-            tc.client.load_dataset(ref, as_="duckdb", con=con).create_view(view)
+        # The SQL sees the named dataset versions and nothing else: no files, no network, no extensions.
+        paths = {view: _local_parquet(tc, ref) for view, ref in p.datasets.items()}
+        con = duckdb_sandbox([x for x in paths.values() if isinstance(x, str)])
+        for view, src in paths.items():
+            if isinstance(src, str):
+                con.execute(f'CREATE VIEW "{view.replace(chr(34), chr(34) * 2)}" AS SELECT * FROM {scan_sql(src)}')
+            else:
+                con.register(view, src)
         frame = con.execute(p.query).df()
         columns = list(frame.columns)
     out: dict[str, Any] = {"columns": columns, "row_count": len(frame),
