@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
+    "audit": ("mainsail.audit.cli", "audit_app",
+              "Audit trail: list, verify and export the hash-chained record of every write."),
+    "secrets": ("mainsail.audit.cli", "secrets_app",
+                "Secrets: store named secrets sealed at rest, list them, rotate the key."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "worker": ("mainsail.pipelines.cli", "worker",
                "Take pipeline tasks from the database queue and run them (several workers share one queue), on local\n"

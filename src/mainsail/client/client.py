@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mainsail.audit.sdk import AuditMethods
 from mainsail.client.backends import Backend, LocalBackend, make_backend
 from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
@@ -15,7 +16,8 @@ from mainsail.serving.sdk import ServingMethods
 from mainsail.tracking.sdk import TrackingMethods
 
 
-class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods):
+class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
+             AuditMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)
