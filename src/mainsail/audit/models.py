@@ -20,8 +20,8 @@ class AuditRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                      autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    actor: Mapped[str] = mapped_column(String(200), index=True)
-    op: Mapped[str] = mapped_column(String(200), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    op: Mapped[str] = mapped_column(String(200))
     object: Mapped[str] = mapped_column(String(500))
     request_sha256: Mapped[str] = mapped_column(String(64))
     result_sha256: Mapped[str] = mapped_column(String(64))

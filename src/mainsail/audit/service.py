@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from mainsail.audit.models import GENESIS, AuditHead, AuditRow, SecretRow
 from mainsail.audit.schemas import (
@@ -88,19 +88,40 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
     if obj is None:
         obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
     request, res = digest(kwargs), digest(result)
-    session = ctx.session
-    head = session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
-    if head is None:
-        session.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS))
-        seq, prev = 0, GENESIS
-    else:
-        seq, prev = head
-    seq += 1
-    at, actor = utcnow(), who(ctx)[:200]
-    h = chain_hash(at, actor, name, obj, request, res, prev)
-    session.execute(insert(_LOG).values(seq=seq, at=at, actor=actor, op=name, object=obj, request_sha256=request,
-                                        result_sha256=res, prev_hash=prev, hash=h))
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=h))
+    conn = ctx.session.connection()
+    dialect = conn.dialect
+    sql = _SQL[dialect.paramstyle in ("format", "pyformat"), dialect.name == "postgresql"]
+    cur = conn.connection.cursor()  # the driver's own cursor: no per-statement SQLAlchemy overhead
+    try:
+        cur.execute(sql[0])
+        head = cur.fetchone()
+        if head is None:
+            cur.execute(sql[3], (0, GENESIS))
+            seq, prev = 0, GENESIS
+        else:
+            seq, prev = head
+        seq += 1
+        at, actor = utcnow(), who(ctx)[:200]
+        h = chain_hash(at, actor, name, obj, request, res, prev)
+        naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
+        stamp = naive if dialect.name != "sqlite" else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+        cur.execute(sql[1], (seq, stamp, actor, name, obj, request, res, prev, h))
+        cur.execute(sql[2], (seq, h))
+    finally:
+        cur.close()
+
+
+def _statements(pyformat: bool, lock: bool) -> tuple[str, ...]:
+    """The append's SQL, sent straight to the driver: one write costs three short statements."""
+    sql = ("SELECT seq, hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if lock else ""),
+           "INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+           "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+           "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)")
+    return tuple(q.replace("?", "%s") for q in sql) if pyformat else sql
+
+
+_SQL = {(p, lock): _statements(p, lock) for p in (False, True) for lock in (False, True)}
 
 
 def _entry(row: Any) -> AuditEntry:

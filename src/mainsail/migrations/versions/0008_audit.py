@@ -28,9 +28,7 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_log'))
     )
-    with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_audit_log_actor'), ['actor'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_log_op'), ['op'], unique=False)
+    # no index beyond seq: every write appends a row, and fewer pages per commit keep that cheap
     head = op.create_table('audit_head',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
@@ -52,7 +50,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('secrets')
     op.drop_table('audit_head')
-    with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_log_op'))
-        batch_op.drop_index(batch_op.f('ix_audit_log_actor'))
     op.drop_table('audit_log')
