@@ -156,3 +156,27 @@ def test_lost_key_file_on_the_server_is_a_clear_error(http_server, tmp_path: Pat
         assert [s.name for s in c.list_secrets()] == ["warehouse"]
     finally:
         c.close()
+
+
+def test_connector_reads_a_secret_source(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    from mainsail.core.errors import InvalidInput
+
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as con:
+        con.execute("create table orders (id int, amount real)")
+        con.executemany("insert into orders values (?, ?)", [(i, i * 1.5) for i in range(10)])
+    c = Client(f"sqlite:///{tmp_path / 'm.db'}", artifact_root=str(tmp_path / "art"))
+    try:
+        c.set_secret("shop", f"sqlite:///{db}")
+        v = c.ingest_dataset("secret:shop", "orders", query="select * from orders")
+        assert v.row_count == 10 and str(db) not in repr(c.get_dataset_version("orders", v.id))
+        with pytest.raises(InvalidInput) as e:
+            c.ingest_dataset("secret:shop", "orders", query="select * from nope")
+        assert "nope" in e.value.detail and str(db) not in e.value.detail
+        with pytest.raises(NotFound):
+            c.ingest_dataset("secret:missing", "orders", query="select 1")
+    finally:
+        c.close()
+    assert str(db) not in caplog.text

@@ -65,6 +65,21 @@ class AuditMethods:
         """Remove a named secret."""
         self._backend.call(ops.delete_secret, {"name": name})
 
+    def resolve_secret(self, name: str) -> str:
+        """A named secret's value, for a connector running beside the database (embedded, or a worker on
+        it); a server never sends one, so a remote client gets an error naming the reason."""
+        from mainsail.client.backends import LocalBackend
+        from mainsail.core.errors import InvalidInput
+
+        if not isinstance(self._backend, LocalBackend):
+            raise InvalidInput(f"secret:{name} is resolved only where the database is (an embedded client or a "
+                               "worker on it); a server never sends a secret's value", code="secret_not_here",
+                               errors=[{"loc": ["source"], "msg": "secret reference on a remote client"}])
+        from mainsail.audit.service import secret_value
+
+        with self._backend.runtime.transaction(write=False) as ctx:
+            return secret_value(ctx, name)
+
     def rotate_secrets(self) -> RotateResult:
         """Re-encrypt every stored secret with the newest key."""
         return self._backend.call(ops.rotate_secrets, {})

@@ -96,8 +96,9 @@ class DataMethods:
             if progress:
                 progress("load", done, total)
 
-        stream = connectors.open_source(source, format=format, query=query, schema=dict(schema) if schema else None,
-                                        progress=on_read, delimiter=delimiter)
+        stream = connectors.open_secret_source(
+            source, self.resolve_secret, format=format, query=query,  # type: ignore[attr-defined]
+            schema=dict(schema) if schema else None, progress=on_read, delimiter=delimiter)
         local = isinstance(self._backend, LocalBackend)
         home = self._backend.runtime.settings.home if local else Settings.from_env().home  # type: ignore[attr-defined]
         tmp_root = home / "tmp"

@@ -128,7 +128,8 @@ def notify(tc: TaskContext, p: NotifyParams) -> dict[str, Any]:
 
 class SqlQueryParams(OpParams):
     query: str = Field(min_length=1, max_length=100_000)
-    url: str | None = Field(None, description="A SQLAlchemy URL; default: DuckDB in-process.")
+    url: str | None = Field(None, description="A SQLAlchemy URL, or 'secret:NAME' (a stored secret holding one, "
+                            "so no password sits in the definition); default: DuckDB in-process.")
     datasets: dict[str, str] = Field(default_factory=dict, description="DuckDB views: name -> 'dataset@version'.")
     max_rows: int = Field(1000, ge=0, le=100_000, description="Rows returned in the output (all are counted).")
     output_dataset: str | None = Field(None, description="Store the whole result as a version of this dataset.")
@@ -150,7 +151,8 @@ def sql_query(tc: TaskContext, p: SqlQueryParams) -> dict[str, Any]:
     if p.url:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(p.url)
+        url = tc.client.resolve_secret(p.url.removeprefix("secret:")) if p.url.startswith("secret:") else p.url
+        engine = create_engine(url)
         try:
             with engine.connect() as conn:
                 result = conn.execute(text(p.query))
