@@ -19,6 +19,7 @@ from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import IntegrityError, InvalidInput, NotFound
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
+from mainsail.core.sandbox import contained
 from mainsail.core.settings import Settings
 
 if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
@@ -161,7 +162,7 @@ class DataMethods:
 
     @staticmethod
     def _cache_path(v: DatasetVersion) -> Path:
-        return Settings.from_env().home / "cache" / f"{v.digest}.parquet"
+        return contained(Settings.from_env().home / "cache", f"{v.digest}.parquet", "dataset digest")
 
     def _cached(self, v: DatasetVersion) -> bool:
         path = self._cache_path(v)
