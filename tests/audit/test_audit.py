@@ -147,3 +147,14 @@ def test_concurrent_writers_do_not_fork_the_chain(pg_url: str, tmp_path: Path) -
     assert v.ok and v.rows == 60 and v.head_seq == 60, v.problems
     for c in clients:
         c.close()
+
+
+def test_writes_outside_the_request_transaction_are_recorded(client: Client) -> None:
+    import pandas as pd
+
+    v = client.ingest_dataset(pd.DataFrame({"a": [1, 2, 3]}), "nums")
+    client.profile_dataset("nums", v.id)
+    ops = [e.op for e in client.iter_audit()]
+    assert ops.count("datasets.upload_version") == 1, ops
+    entry = next(e for e in client.iter_audit() if e.op == "datasets.upload_version")
+    assert "name=nums" in entry.object and client.verify_audit().ok

@@ -111,8 +111,7 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], actor: str 
     if idem_key is None:
         with runtime.transaction(write=op.write, actor=actor) as ctx:
             result = op.handler(ctx, **kwargs)
-            if op.write:
-                audit.record(ctx, op, kwargs, result)  # same transaction: no write without its row
+            audit.record(ctx, op, kwargs, result)  # a write's row, in its transaction (a read: nothing)
             return result
     for attempt in (1, 2):
         try:

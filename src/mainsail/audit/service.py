@@ -81,10 +81,25 @@ def _object(op: Operation, kwargs: dict[str, Any], result: Any) -> str:
     return "/".join(parts)[:500]
 
 
+#: operations sent with POST that only read (they compute from a body too large for a query string)
+READ_POSTS = {"features.get_online_features", "features.get_historical_features", "registry.check_gate"}
+
+
 def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, obj: str | None = None) -> None:
     """Append the audit row of one write to the chain, in the caller's transaction (it commits or rolls
-    back with the write). The head row is locked first, so concurrent writers append one after another."""
+    back with the write). The head row is locked first, so concurrent writers append one after another.
+    A read does nothing. An operation that computes under a read transaction and commits its result in
+    a short write transaction of its own (ingest, profile, validate, materialize) is recorded right
+    after, in a write transaction of the audit's own."""
     name = op if isinstance(op, str) else f"{op.tag}.{op.name}"
+    if isinstance(op, Operation) and not op.write:
+        if op.method == "GET" or name in READ_POSTS:
+            return
+        if ctx.runtime is not None:
+            with ctx.runtime.transaction(write=True, actor=ctx.actor) as w:
+                w.principal = ctx.principal
+                record(w, name, kwargs, result, _object(op, kwargs, result) if obj is None else obj)
+            return
     if obj is None:
         obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
     request, res = digest(kwargs), digest(result)

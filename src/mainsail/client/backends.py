@@ -55,8 +55,7 @@ class LocalBackend:
             reap_if_due(self.runtime)
         with self.runtime.transaction(write=op.write, actor=self.actor) as ctx:
             result = op.handler(ctx, **args)
-            if op.write:
-                audit.record(ctx, op, args, result)  # same transaction as the write
+            audit.record(ctx, op, args, result)  # a write's row, in its transaction (a read: nothing)
             return result
 
     def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None:

@@ -118,8 +118,15 @@ class DataMethods:
                 if progress:
                     progress("profile" if profile else "store", 0, None)
                 actor = self._backend.actor  # type: ignore[attr-defined]  (the OS user by default)
-                return ingest_file(self._backend.runtime, actor, name, path, stream.info,  # type: ignore[attr-defined]
-                                   description, profile)
+                runtime = self._backend.runtime  # type: ignore[attr-defined]
+                version = ingest_file(runtime, actor, name, path, stream.info, description, profile)
+                from mainsail.audit.service import record
+
+                with runtime.transaction(actor=actor) as ctx:  # the version committed above: now its audit row
+                    record(ctx, "datasets.upload_version", {"name": name, "source": stream.info,
+                                                        "description": description, "profile": profile},
+                           version, f"name={name}/version={version.id}")
+                return version
             import orjson
 
             data = path.read_bytes()
