@@ -105,7 +105,8 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
     request, res = digest(kwargs), digest(result)
     conn = ctx.session.connection()
     dialect = conn.dialect
-    sql = _SQL[dialect.paramstyle in ("format", "pyformat"), dialect.name == "postgresql"]
+    lock = dialect.name == "postgresql"
+    sql = _SQL[dialect.paramstyle in ("format", "pyformat"), lock]
     cur = conn.connection.cursor()  # the driver's own cursor: no per-statement SQLAlchemy overhead
     try:
         cur.execute(sql[0])
@@ -120,19 +121,25 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
         h = chain_hash(at, actor, name, obj, request, res, prev)
         naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
         stamp = naive if dialect.name != "sqlite" else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
-        cur.execute(sql[1], (seq, stamp, actor, name, obj, request, res, prev, h))
-        cur.execute(sql[2], (seq, h))
+        if lock:  # PostgreSQL: the row and the new head in one round trip
+            cur.execute(sql[4], (seq, stamp, actor, name, obj, request, res, prev, h, seq, h))
+        else:
+            cur.execute(sql[1], (seq, stamp, actor, name, obj, request, res, prev, h))
+            cur.execute(sql[2], (seq, h))
     finally:
         cur.close()
 
 
 def _statements(pyformat: bool, lock: bool) -> tuple[str, ...]:
-    """The append's SQL, sent straight to the driver: one write costs three short statements."""
+    """The append's SQL, sent straight to the driver: one write costs three short statements (two round
+    trips on PostgreSQL: read and lock the head, then insert the row and move the head in one)."""
     sql = ("SELECT seq, hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if lock else ""),
            "INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
            "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
-           "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)")
+           "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
+           "WITH row AS (INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, "
+           "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)) UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
     return tuple(q.replace("?", "%s") for q in sql) if pyformat else sql
 
 
