@@ -30,6 +30,7 @@ class SecretKeyError(MainsailError):
 
     status = 409
     default_code = "secret_key_invalid"
+    title = "Secrets cannot be read with the configured key"
 
 
 def key_file() -> Path:
