@@ -60,10 +60,21 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
 
 
+def content_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str) -> str:
+    """SHA-256 of a row's content (every column but ``seq`` and the two hashes)."""
+    return digest([at.astimezone(dt.UTC).isoformat(), actor, op, obj, request, result])
+
+
+def link(content: str, prev: str) -> str:
+    """A row's hash: SHA-256 of its content hash followed by the previous row's hash (hex text, so
+    PostgreSQL computes the same with ``sha256``). ``seq`` is left out on purpose: a row moved elsewhere
+    still matches its own hash, and its broken link names it as moved."""
+    return hashlib.sha256((content + prev).encode()).hexdigest()
+
+
 def chain_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str, prev: str) -> str:
-    """A row's hash: its content and the previous row's hash. The position (``seq``) is left out on
-    purpose: a row moved elsewhere still matches its own hash, and its broken link names it as moved."""
-    return digest([at.astimezone(dt.UTC).isoformat(), actor, op, obj, request, result, prev])
+    """A row's hash from its columns and the previous row's hash."""
+    return link(content_hash(at, actor, op, obj, request, result), prev)
 
 
 def who(ctx: Ctx) -> str:
@@ -103,47 +114,42 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
     if obj is None:
         obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
     request, res = digest(kwargs), digest(result)
+    at, actor = utcnow(), who(ctx)[:200]
+    content = content_hash(at, actor, name, obj, request, res)
+    naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
     conn = ctx.session.connection()
-    dialect = conn.dialect
-    lock = dialect.name == "postgresql"
-    sql = _SQL[dialect.paramstyle in ("format", "pyformat"), lock]
     cur = conn.connection.cursor()  # the driver's own cursor: no per-statement SQLAlchemy overhead
     try:
-        cur.execute(sql[0])
+        if conn.dialect.name == "postgresql":  # one round trip: lock the head, chain, insert, move the head
+            cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
+            if cur.rowcount == 1:
+                return
+            cur.execute(_HEAD_INIT.replace("?", "%s"), (0, GENESIS))  # no head row yet (it was removed)
+            cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
+            return
+        cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1")  # SQLite: the write lock is held already
         head = cur.fetchone()
         if head is None:
-            cur.execute(sql[3], (0, GENESIS))
-            seq, prev = 0, GENESIS
-        else:
-            seq, prev = head
-        seq += 1
-        at, actor = utcnow(), who(ctx)[:200]
-        h = chain_hash(at, actor, name, obj, request, res, prev)
-        naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
-        stamp = naive if dialect.name != "sqlite" else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
-        if lock:  # PostgreSQL: the row and the new head in one round trip
-            cur.execute(sql[4], (seq, stamp, actor, name, obj, request, res, prev, h, seq, h))
-        else:
-            cur.execute(sql[1], (seq, stamp, actor, name, obj, request, res, prev, h))
-            cur.execute(sql[2], (seq, h))
+            cur.execute(_HEAD_INIT, (0, GENESIS))
+            head = (0, GENESIS)
+        seq, h = head[0] + 1, link(content, head[1])
+        cur.execute("INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, "
+                    "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, naive.strftime("%Y-%m-%d %H:%M:%S.%f"), actor, name, obj, request, res, head[1], h))
+        cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, h))
     finally:
         cur.close()
 
 
-def _statements(pyformat: bool, lock: bool) -> tuple[str, ...]:
-    """The append's SQL, sent straight to the driver: one write costs three short statements (two round
-    trips on PostgreSQL: read and lock the head, then insert the row and move the head in one)."""
-    sql = ("SELECT seq, hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if lock else ""),
-           "INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-           "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
-           "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
-           "WITH row AS (INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, "
-           "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)) UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
-    return tuple(q.replace("?", "%s") for q in sql) if pyformat else sql
-
-
-_SQL = {(p, lock): _statements(p, lock) for p in (False, True) for lock in (False, True)}
+_HEAD_INIT = "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
+# FOR UPDATE waits for a concurrent appender and then reads the head it committed, so appends queue.
+_PG_APPEND = """
+WITH head AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
+row AS (
+  INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash)
+  SELECT head.seq + 1, %s, %s, %s, %s, %s, %s, head.hash, encode(sha256(convert_to(%s || head.hash, 'UTF8')), 'hex')
+  FROM head RETURNING seq, hash)
+UPDATE audit_head SET seq = row.seq, hash = row.hash FROM row WHERE audit_head.id = 1"""
 
 
 def _entry(row: Any) -> AuditEntry:
