@@ -180,3 +180,20 @@ def test_connector_reads_a_secret_source(tmp_path: Path, caplog: pytest.LogCaptu
     finally:
         c.close()
     assert str(db) not in caplog.text
+
+
+def test_a_password_in_a_pipeline_definition_is_refused(tmp_path: Path) -> None:
+    from mainsail.core.errors import InvalidInput
+
+    c = Client(f"sqlite:///{tmp_path / 'p.db'}", artifact_root=str(tmp_path / "art"))
+    try:
+        for task in ({"operator": "sql_query", "params": {"query": "select 1", "url": "postgresql://u:pw123@h/db"}},
+                     {"operator": "data_ingestion", "params": {"source": "mysql://u:pw123@h/db", "query": "select 1",
+                                                               "name": "x"}}):
+            with pytest.raises(InvalidInput, match="secret:NAME") as e:
+                c.apply_pipeline({"name": "p", "tasks": [{"name": "t", **task}]})
+            assert "pw123" not in f"{e.value.detail} {e.value.errors}"
+        c.apply_pipeline({"name": "p", "tasks": [{"name": "t", "operator": "sql_query",
+                                                  "params": {"query": "select 1", "url": "secret:warehouse"}}]})
+    finally:
+        c.close()

@@ -95,3 +95,17 @@ def contained(base: Path | str, name: str, what: str = "path") -> Path:
         raise InvalidInput(f"{what} {name[:200]!r} is refused: {exc}", code="unsafe_path",
                            errors=[{"loc": [what], "msg": str(exc)}]) from None
     return target
+
+
+def no_inline_password(url: str | None) -> str | None:
+    """``url`` unless it carries a password (``scheme://user:pw@host``): a definition is stored and shown,
+    so credentials go in a secret (``mainsail secrets set NAME``) named as ``secret:NAME``."""
+    if url and "://" in url:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            raise ValueError("holds a password, which would be stored and shown with the definition: store "
+                             "the URL with `mainsail secrets set NAME` and give 'secret:NAME'")
+    return url

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from mainsail.core.sandbox import no_inline_password
 from mainsail.core.text import count
 from mainsail.pipelines.context import TaskContext
 from mainsail.pipelines.operators import OpParams, operator
@@ -133,6 +134,8 @@ class SqlQueryParams(OpParams):
     datasets: dict[str, str] = Field(default_factory=dict, description="DuckDB views: name -> 'dataset@version'.")
     max_rows: int = Field(1000, ge=0, le=100_000, description="Rows returned in the output (all are counted).")
     output_dataset: str | None = Field(None, description="Store the whole result as a version of this dataset.")
+
+    _no_password = field_validator("url")(classmethod(lambda cls, v: no_inline_password(v)))
 
 
 def _local_parquet(tc: TaskContext, ref: str) -> Any:
