@@ -93,7 +93,14 @@ def ensure_experiment(ctx: Ctx, name: Name) -> Experiment:
     row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
     if row is not None:
         return _experiment(row)
-    return create_experiment(ctx, ExperimentCreate(name=name))
+    try:
+        with ctx.session.begin_nested():  # parallel tasks on other machines may create it at the same time
+            return create_experiment(ctx, ExperimentCreate(name=name))
+    except Conflict:
+        row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+        if row is None:
+            raise
+        return _experiment(row)
 
 
 def list_experiments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Experiment]:
