@@ -19,13 +19,20 @@ ICONS = {"firing": ":rotating_light:", "resolved": ":white_check_mark:", "test":
 
 def pack_secret(url: str | None = None, headers: dict[str, str] | None = None,
                 password: str | None = None) -> str | None:
-    """Every secret of a channel as one text value (the column a later encryption wraps)."""
+    """Every secret of a channel as one value, sealed at rest (:func:`mainsail.core.secrets.seal`)."""
+    from mainsail.core.secrets import seal
+
     secret = {k: v for k, v in {"url": url, "headers": headers or None, "password": password}.items() if v}
-    return json.dumps(secret) if secret else None
+    return seal(json.dumps(secret)) if secret else None
 
 
 def unpack_secret(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
+    """A channel's secrets, unsealed (a value stored before sealing, plain JSON, is still read)."""
+    from mainsail.core.secrets import unseal
+
+    if not text:
+        return {}
+    return json.loads(text if text.startswith("{") else unseal(text))
 
 
 def mask_url(url: str | None) -> str | None:

@@ -573,3 +573,13 @@ def active_by_severity(ctx: Ctx) -> dict[str, int]:
             AlertRow.state == AlertState.firing.value).group_by(AlertRow.severity)):
         counts[severity] = n
     return counts
+
+
+def reseal_secrets(ctx: Ctx) -> int:
+    """Re-seal every channel's secrets with the newest key (``mainsail secrets rotate`` calls this)."""
+    from mainsail.core.secrets import reseal
+
+    rows = [r for r in ctx.session.scalars(select(ChannelRow).with_for_update()) if r.secret]
+    for row in rows:
+        row.secret = reseal(row.secret)
+    return len(rows)

@@ -378,16 +378,15 @@ def select_rows(ctx: Ctx, name: DatasetName, version: VersionRef, columns: str |
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
+    from mainsail.core.sandbox import duckdb_sandbox
     from mainsail.data import storage
 
     ds = _dataset_row(ctx, name)
     row = _version_row(ctx, ds, version)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    con = storage.connect()
+    con = duckdb_sandbox()
     try:
         source = pads.dataset(version_file(ctx, row.digest), format="parquet")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
         rel = storage.relation(con, source, [c["name"] for c in row.schema], cols, where, limit)
         try:
             table = storage.to_arrow(rel)

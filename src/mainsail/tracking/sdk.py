@@ -12,6 +12,7 @@ from mainsail.client.backends import Backend
 from mainsail.core.errors import InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
+from mainsail.core.sandbox import contained
 from mainsail.core.settings import Settings
 from mainsail.core.types import INT64_MAX, INT64_MIN, artifact_key
 from mainsail.tracking.schemas import (
@@ -230,7 +231,7 @@ class TrackingMethods:
         """Copy the run's artifacts (or those under ``prefix``) into ``dest``; return ``dest``."""
         root = Path(dest)
         for info in self.list_artifacts(run_id, prefix):
-            target = root / info.path
+            target = contained(root, info.path, "artifact key")  # checked again on the way out
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self.read_artifact(run_id, info.path))
         return root
