@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
+from mainsail.audit import service as audit
 from mainsail.core import idempotency
 from mainsail.core.errors import body_not_json
 from mainsail.core.ops import Operation, OpSet
@@ -111,7 +112,9 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], caller: Cal
     kwargs = op.bind(kwargs)
     if idem_key is None:
         with runtime.transaction(write=op.write, **caller) as ctx:
-            return op.invoke(ctx, kwargs)
+            result = op.invoke(ctx, kwargs)
+            audit.record(ctx, op, kwargs, result)  # a write's row, in its transaction (a read: nothing)
+            return result
     for attempt in (1, 2):
         try:
             with runtime.transaction(write=True, **caller) as ctx:
@@ -119,6 +122,7 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], caller: Cal
                 if seen is not None:
                     return _Replay(seen.response)
                 result = op.invoke(ctx, kwargs)
+                audit.record(ctx, op, kwargs, result)
                 idempotency.remember(ctx.session, idem_key, op.name, op.status_code, op.dump_response(result))
                 return result
         except SAIntegrityError:

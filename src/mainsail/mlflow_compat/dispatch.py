@@ -166,7 +166,13 @@ def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
         # as default_role; MLflow's objects live in the default project (like every object, for now)
         deletes = r.method == "DELETE" or r.pattern.pattern.endswith("/delete$")  # runs/delete, …
         require(ctx, "admin" if deletes else "editor" if r.write else "viewer", DEFAULT_PROJECT)
-        return r.handler(ctx, req)
+        result = r.handler(ctx, req)
+        if r.write:
+            from mainsail.audit.service import record
+
+            record(ctx, f"mlflow.{r.handler.__name__}", {"args": req.args, "path": req.path, "body": req.body},
+                   None if r.raw else result, "/".join(f"{k}={v}" for k, v in req.path.items()))
+        return result
 
 
 async def handle(request: Request) -> Response:

@@ -1,6 +1,6 @@
 """auth: projects (with the default project), users and service accounts, memberships, API tokens
 
-Revision ID: 0008_auth
+Revision ID: 0011_auth_s1
 Revises: 0001_core_tracking
 Create Date: 2026-12-03 13:10:00.000000
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 import mainsail.core.db
 
-revision = '0008_auth'
+revision = '0011_auth_s1'
 down_revision = '0001_core_tracking'
 branch_labels = ('auth',)
 depends_on = None
