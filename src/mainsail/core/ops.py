@@ -195,9 +195,10 @@ def default_role(method: str, write: bool) -> str:
 class OpSet:
     """The operations of one domain, declared in its ``ops.py``."""
 
-    def __init__(self, tag: str, *, auth: bool = False, projects: bool = False):
+    def __init__(self, tag: str, *, auth: bool = False, projects: bool = False, role: str | None = None):
         self.tag = tag
         self.auth = auth
+        self.role = role  # the role every operation of the set needs, unless one says otherwise
         self.projects = projects  # see Operation.projects
         self.ops: dict[str, Operation] = {}
 
@@ -209,7 +210,7 @@ class OpSet:
         op = Operation(
             name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
             status_code=status, write=(method.upper() != "GET") if write is None else write,
-            role=role, public=public, statuses=statuses, projects=self.projects, secret=secret,
+            role=role or self.role, public=public, statuses=statuses, projects=self.projects, secret=secret,
         )
         if op.name in self.ops:
             raise ValueError(f"operation {op.name!r} declared twice")
