@@ -51,6 +51,17 @@ class LocalBackend:
         self.principal = principal  # embedded: the local admin (a pipeline task may act for a narrower one)
         self.project = project or settings.project
 
+    @classmethod
+    def on_runtime(cls, runtime: Runtime, *, actor: str | None = None, principal: Principal = LOCAL,
+                   project: str | None = None) -> LocalBackend:
+        """A backend on an existing runtime (a server's own), acting as ``principal``."""
+        self = cls.__new__(cls)
+        self.runtime, self.uri = runtime, runtime.url
+        self.actor = actor or _local_user()
+        self.principal = principal
+        self.project = project or runtime.settings.project
+        return self
+
     def call(self, op: Operation, kwargs: dict[str, Any]) -> Any:
         args = op.bind(kwargs)
         if op.name in _READS_RUNS and op.tag == "tracking":  # embedded: no server loop marks dead runs

@@ -80,17 +80,18 @@ def plotly_file() -> Path | None:
 
 def client(request: Request) -> Any:
     """The Client the pages read through: in-process, on the server's own runtime."""
+    from mainsail.client.backends import LocalBackend
+    from mainsail.client.client import Client
+
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:  # auth on: the pages read as the signed-in caller, with its roles
+        ui = Client.__new__(Client)
+        ui._backend = LocalBackend.on_runtime(request.app.state.runtime, actor=principal.name, principal=principal)
+        return ui
     ui = getattr(request.app.state, "ui_client", None)
     if ui is None:
-        from mainsail.client.backends import LocalBackend, _local_user
-        from mainsail.client.client import Client
-
-        backend = LocalBackend.__new__(LocalBackend)  # the app's runtime, not a second one
-        backend.runtime = request.app.state.runtime
-        backend.uri = backend.runtime.url
-        backend.actor = _local_user()
         ui = Client.__new__(Client)
-        ui._backend = backend
+        ui._backend = LocalBackend.on_runtime(request.app.state.runtime)  # the app's runtime, not a second one
         request.app.state.ui_client = ui
     return ui
 
