@@ -40,6 +40,7 @@ def server(
     rollouts = None
     stop_pipelines = None
     stop_reaper = None
+    stop_monitors = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -53,6 +54,9 @@ def server(
         from mainsail.tracking.heartbeat import start_reaper
 
         stop_reaper = start_reaper(runtime)  # runs whose process died (no heartbeat) are marked killed
+        from mainsail.monitoring.host import start_background as start_monitors
+
+        stop_monitors = start_monitors(runtime)  # monitors on their cron schedule and on new dataset versions
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -73,6 +77,8 @@ def server(
             stop_pipelines()
         if stop_reaper:
             stop_reaper()
+        if stop_monitors:
+            stop_monitors()
         if rollouts:
             rollouts.stop()
         if dispatcher:
