@@ -6,13 +6,14 @@ Result dicts are ``{"kind", "feature", "test", "variant", "value", "threshold", 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from mainsail.monitoring import quality
-from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, compute_drift, compute_multivariate_drift
+from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, MultivariateDrift, compute_drift
 from mainsail.monitoring.schemas import DriftConfig, QualityConfig
 from mainsail.serving.inference_log import META, RAW, feature_column
 
@@ -22,12 +23,31 @@ NOT_FEATURES = frozenset(META.names) | frozenset(RAW.names) | {"prediction"}
 @dataclass
 class Reference:
     """A loaded reference: its table (columns named as the features), what quality checks need of it,
-    and which of its columns stands for the prediction (``prediction`` or the label), if any."""
+    and which of its columns stands for the prediction (``prediction`` or the label), if any. What every
+    window reuses is prepared once: numeric columns as sorted arrays (drift sorts a sorted array in
+    linear time) and the PCA fit of multivariate drift."""
 
     table: pa.Table
     columns: dict[str, quality.ColumnRef]
     prediction: str | None
     label: str
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    _mv: dict[tuple[str, ...], MultivariateDrift] = field(default_factory=dict)
+
+    def array(self, name: str) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None:
+            a = self.table[name].to_numpy(zero_copy_only=False)
+            if a.dtype.kind in "iuf":
+                a = np.sort(a.astype(np.float64, copy=False))
+            self._arrays[name] = a
+        return a
+
+    def multivariate(self, columns: list[str]) -> MultivariateDrift:
+        key = tuple(columns)
+        if key not in self._mv:
+            self._mv[key] = MultivariateDrift(self.table.select(columns), columns)
+        return self._mv[key]
 
 
 def result(kind: str, feature: str, test: str, value: float | None, threshold: float | None, status: str,
@@ -79,7 +99,7 @@ def window_results(ref: Reference, current: pa.Table, features: list[str], drift
             out.append(result("drift", "", "share_drifted", None, drift.drift_share, "insufficient_data", rows, variant))
         else:
             tests = {c: t for c, t in drift.tests.items() if c in both}
-            report = compute_drift(ref.table.select(both), cur.select(both), both, tests=tests or None,
+            report = compute_drift({c: ref.array(c) for c in both}, cur.select(both), both, tests=tests or None,
                                    thresholds=drift.thresholds, binning=drift.binning, min_rows=drift.min_rows,
                                    drift_share=drift.drift_share)
             out += _drift_rows(report, rows, variant)
@@ -87,14 +107,14 @@ def window_results(ref: Reference, current: pa.Table, features: list[str], drift
             out.append(result("drift", "", "share_drifted", report.share_drifted, drift.drift_share, status, rows,
                               variant))
             if drift.multivariate:
-                mv = compute_multivariate_drift(ref.table.select(both), cur.select(both), both)
+                mv = ref.multivariate(both).score(cur.select(both))
                 # as many components as columns reconstruct everything: there is nothing to measure
                 full = mv["status"] == "ok" and mv.get("components", 0) >= len(mv["columns"])
                 st = "insufficient_data" if mv["status"] != "ok" or full else ("drift" if mv["drifted"] else "ok")
                 out.append(result("multivariate_drift", "", "pca_reconstruction", _float(mv.get("error")),
                                   _float(mv.get("upper")), st, rows, variant))
         if drift.prediction and ref.prediction and "prediction" in current.column_names:
-            pred_ref = {"prediction": ref.table[ref.prediction]}
+            pred_ref = {"prediction": ref.array(ref.prediction)}
             pred_cur = {"prediction": current["prediction"]}
             if rows == 0 or current["prediction"].null_count == rows:
                 test = drift.tests.get("prediction") if isinstance(drift.tests.get("prediction"), str) else ""
@@ -103,7 +123,7 @@ def window_results(ref: Reference, current: pa.Table, features: list[str], drift
                                   "insufficient_data", rows, variant))
             else:
                 tests = {"prediction": drift.tests["prediction"]} if "prediction" in drift.tests else None
-                rep = compute_drift(pa.table(pred_ref), pa.table(pred_cur), ["prediction"], tests=tests,
+                rep = compute_drift(pred_ref, pa.table(pred_cur), ["prediction"], tests=tests,
                                     thresholds=drift.thresholds, binning=drift.binning, min_rows=drift.min_rows)
                 out += _drift_rows(rep, rows, variant)
     if qual.enabled:

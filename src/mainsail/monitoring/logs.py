@@ -153,6 +153,7 @@ def read_logs(ctx: Ctx, deployment: str, start: dt.datetime | None = None, end: 
         con = connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")
             files_sql = "[" + ", ".join(sql_str(p) for p in typed) + "]"
             present = dict.fromkeys(n for n in known if n in _typed_names(typed))
             wanted = [c for c in (columns or list(present)) if c in present]
