@@ -4,6 +4,7 @@ an event subscriber running dataset monitors on each new version (``dataset.vers
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable
@@ -18,7 +19,9 @@ SUBSCRIBER = "monitoring.datasets"
 
 
 def run_one(runtime: Runtime, name: str, trigger: str, version: str | None = None) -> None:
-    """Run monitor ``name``; a failure is recorded as a failed run (and logged), never raised."""
+    """Run monitor ``name``; a failure is recorded as a failed run (and logged), never raised. A dataset's
+    first version (nothing before it to compare with) is no failure: there is just nothing to do yet."""
+    from mainsail.core.errors import InvalidInput
     from mainsail.monitoring import service
     from mainsail.monitoring.schemas import MonitorRunRequest
 
@@ -26,13 +29,23 @@ def run_one(runtime: Runtime, name: str, trigger: str, version: str | None = Non
     try:
         with runtime.transaction(write=False, actor="scheduler") as ctx:
             service.execute(ctx, name, MonitorRunRequest(version=version), trigger)
+    except InvalidInput as exc:
+        if exc.code == "no_reference" and trigger == "event":
+            return
+        _failed(runtime, name, exc, trigger, started)
     except Exception as exc:  # noqa: BLE001 - one monitor's failure never stops the others
-        log.warning("monitor %s failed: %s: %s", name, type(exc).__name__, exc)
-        try:
-            with runtime.transaction(actor="scheduler") as ctx:
-                service.record_failure(ctx, name, f"{type(exc).__name__}: {exc}", trigger, started)
-        except Exception:  # noqa: BLE001
-            log.exception("recording monitor %s's failure failed", name)
+        _failed(runtime, name, exc, trigger, started)
+
+
+def _failed(runtime: Runtime, name: str, exc: Exception, trigger: str, started: dt.datetime) -> None:
+    from mainsail.monitoring import service
+
+    log.warning("monitor %s failed: %s: %s", name, type(exc).__name__, exc)
+    try:
+        with runtime.transaction(actor="scheduler") as ctx:
+            service.record_failure(ctx, name, f"{type(exc).__name__}: {exc}", trigger, started)
+    except Exception:  # noqa: BLE001
+        log.exception("recording monitor %s's failure failed", name)
 
 
 def tick(runtime: Runtime) -> list[str]:

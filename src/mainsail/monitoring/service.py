@@ -375,8 +375,15 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
             computed.append((w, res))
     else:
         for version, w, table in _dataset_windows(ctx, m, body):
-            features = list(m.features or table.column_names)
-            _require_columns(features, table.column_names, f"dataset version {m.dataset}@{version}", ["features"])
+            if m.features:
+                features = list(m.features)
+                _require_columns(features, table.column_names, f"dataset version {m.dataset}@{version}",
+                                 ["features"])
+            else:  # the reference's columns: the version's others are extra, those it lacks missing
+                from mainsail.data import service as data
+
+                features = [c.name for c in data.get_version(ctx, *_dataset_ref(ctx, m, version)).columns
+                            if c.name != m.target]
             ref = _reference(ctx, m, features, version)
             total_rows += table.num_rows
             computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
