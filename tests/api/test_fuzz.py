@@ -47,6 +47,9 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/models": ("source or artifacts is given; artifacts name stored blobs, or files uploaded (valid "
                             "base64) or in the named run; framework unless the files are a Mainsail package",
                             (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"))),
+    "POST /api/v1/monitors": ("exactly one of deployment or dataset, a reference kind that fits it, a window "
+                              "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
+    "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (
