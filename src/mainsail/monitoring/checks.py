@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from mainsail.monitoring import quality
-from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, MultivariateDrift, compute_drift
+from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, MultivariateDrift, compute_drift, default_test
 from mainsail.monitoring.schemas import DriftConfig, QualityConfig
 from mainsail.serving.inference_log import META, RAW, feature_column
 
@@ -42,6 +42,14 @@ class Reference:
                 a = np.sort(a.astype(np.float64, copy=False))
             self._arrays[name] = a
         return a
+
+    def test_for(self, name: str, drift: DriftConfig, key: str | None = None) -> tuple[str, float]:
+        """The test and threshold column ``name`` (configured as ``key``) gets, for a window without
+        data to run it on."""
+        key = key or name
+        spec = drift.tests.get(key)
+        test = (spec if isinstance(spec, str) else spec[0]) if spec else default_test(self.array(name))
+        return test, float(drift.thresholds.get(key, drift.thresholds.get(test, DEFAULT_THRESHOLDS[test])))
 
     def multivariate(self, columns: list[str]) -> MultivariateDrift:
         key = tuple(columns)
@@ -94,8 +102,8 @@ def window_results(ref: Reference, current: pa.Table, features: list[str], drift
     if drift.enabled:
         if rows == 0 or not both:
             for f in features:
-                test = (drift.tests.get(f) if isinstance(drift.tests.get(f), str) else None) or ""
-                out.append(result("drift", f, test, None, drift.thresholds.get(f), "insufficient_data", rows, variant))
+                test, threshold = ref.test_for(f, drift) if f in ref.table.column_names else ("", None)
+                out.append(result("drift", f, test, None, threshold, "insufficient_data", rows, variant))
             out.append(result("drift", "", "share_drifted", None, drift.drift_share, "insufficient_data", rows, variant))
         else:
             tests = {c: t for c, t in drift.tests.items() if c in both}
@@ -117,10 +125,8 @@ def window_results(ref: Reference, current: pa.Table, features: list[str], drift
             pred_ref = {"prediction": ref.array(ref.prediction)}
             pred_cur = {"prediction": current["prediction"]}
             if rows == 0 or current["prediction"].null_count == rows:
-                test = drift.tests.get("prediction") if isinstance(drift.tests.get("prediction"), str) else ""
-                out.append(result("drift", "prediction", test or "", None,
-                                  drift.thresholds.get("prediction", DEFAULT_THRESHOLDS.get(test or "", None)),
-                                  "insufficient_data", rows, variant))
+                test, threshold = ref.test_for(ref.prediction, drift, "prediction")
+                out.append(result("drift", "prediction", test, None, threshold, "insufficient_data", rows, variant))
             else:
                 tests = {"prediction": drift.tests["prediction"]} if "prediction" in drift.tests else None
                 rep = compute_drift(pred_ref, pa.table(pred_cur), ["prediction"], tests=tests,

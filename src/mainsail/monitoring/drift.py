@@ -212,6 +212,15 @@ def _default_test(kind: str, ref_rows: int, distinct: int) -> str:
     return "wasserstein" if kind == "numeric" and distinct > 5 else "jensenshannon"
 
 
+def default_test(reference: np.ndarray) -> str:
+    """The test a column gets by default, judged from its reference values alone (what a window
+    without data reports as its test)."""
+    numeric = _is_numeric(reference)
+    a = _clean_numeric(reference) if numeric else _clean_categorical(reference)
+    distinct = _distinct_sorted(np.sort(a)) if numeric else int(np.unique(a).size)
+    return _default_test("numeric" if numeric else "categorical", int(a.size), distinct)
+
+
 def _numeric_tests(a: np.ndarray, b: np.ndarray, tests: Iterable[str], binning: str) -> dict[str, tuple]:
     """(statistic, p_value, score) per test for two sorted numeric samples."""
     out: dict[str, tuple] = {}
