@@ -312,8 +312,8 @@ def _deployment_windows(ctx: Ctx, m: Monitor, body: MonitorRunRequest, now: dt.d
                            errors=[{"loc": ["body", "start"], "msg": "must be before end"}])
     available = available_columns(ctx, m.deployment, start, end)  # type: ignore[arg-type]
     features = _features(ctx, m, available)
-    wanted = ["time", "variant", *(c for c in available if c not in NOT_FEATURES - {"prediction"}
-                                   and not c.startswith("proba_"))]
+    wanted = ["time", *(["variant"] if m.by_variant else []),
+              *(c for c in available if c not in NOT_FEATURES - {"prediction"} and not c.startswith("proba_"))]
     if m.window.rows is not None:
         table = win.sort_by_time(read_logs(ctx, m.deployment, start, end, columns=wanted))  # type: ignore[arg-type]
         w, part = win.last_rows(table, m.window.rows, end)
