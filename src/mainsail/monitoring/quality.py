@@ -31,17 +31,16 @@ class ColumnRef:
 
 
 def kind_of(t: pa.DataType) -> str:
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "numeric"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
-        return "categorical"
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return "temporal"
+    """The profile's kind of a column type (:func:`mainsail.data.profiles.kind_of`), strings and
+    dictionaries being ``categorical``, an all-null column ``null``."""
+    from mainsail.data.profiles import kind_of as profile_kind
+
     if pa.types.is_null(t):
         return "null"
-    return "other"
+    if pa.types.is_dictionary(t):
+        return "categorical"
+    kind = profile_kind(t)
+    return "categorical" if kind == "string" else kind
 
 
 def _finite(col: pa.ChunkedArray | pa.Array) -> Any:
