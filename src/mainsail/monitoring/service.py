@@ -40,6 +40,7 @@ from mainsail.monitoring.schemas import (
     MonitorRunRequest,
 )
 
+RESULT_KEYS = ("kind", "feature", "test", "variant", "value", "threshold", "status", "estimated")
 SPEC_FIELDS = ("reference", "window", "features", "target", "drift", "quality", "metrics", "by_variant")
 _REF_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, dict[str, Any] | None]] = OrderedDict()
 
@@ -372,7 +373,7 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
                 for variant in sorted(v for v in pc.unique(part["variant"]).to_pylist() if v):
                     sub = part.filter(pc.equal(part["variant"], variant))
                     res += checks.window_results(ref, sub, features, m.drift, m.quality, variant=variant)
-            computed.append((w, res))
+            computed.append((w, res + _performance(ctx, m, w)))
     else:
         for version, w, table in _dataset_windows(ctx, m, body):
             if m.features:
@@ -389,6 +390,24 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
             computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
                                                       extra_ok=frozenset([m.target] if m.target else []))))
     return _save(ctx, m, computed, trigger, started, t0, total_rows)
+
+
+def _performance(ctx: Ctx, m: Monitor, w: win.Window) -> list[dict[str, Any]]:
+    """Performance results of a window when the monitor asks for metrics and the labels domain (issue
+    12's m3 part) is installed: ``labels.service.performance`` answers result dicts of kind
+    ``performance``."""
+    if not m.metrics or not m.deployment:
+        return []
+    try:
+        from mainsail.labels import service as labels  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    out = []
+    for r in labels.performance(ctx, m.deployment, w.start, w.end):
+        r = {**r, "kind": r.get("kind", "performance"), "estimated": bool(r.get("estimated", False)),
+             "rows": int(r.get("rows") or 0)}
+        out.append({**r, **{k: r.get(k) or "" for k in ("feature", "test", "variant")}})
+    return out
 
 
 def _save(ctx: Ctx, m: Monitor, computed: list[tuple[win.Window, list[dict[str, Any]]]], trigger: str,
@@ -408,12 +427,11 @@ def _save(ctx: Ctx, m: Monitor, computed: list[tuple[win.Window, list[dict[str, 
                 MonitorResultRow.window_end == win_.end)))
             if results:
                 w.session.execute(insert(MonitorResultRow), [
-                    {**r, "monitor_id": m.id, "run_id": run_id, "window_start": win_.start, "window_end": win_.end}
-                    for r in results])
+                    {**{k: r[k] for k in RESULT_KEYS}, "rows": r.get("rows", 0), "monitor_id": m.id,
+                     "run_id": run_id, "window_start": win_.start, "window_end": win_.end} for r in results])
             payload = {"monitor": m.name, "deployment": m.deployment, "dataset": m.dataset,
                        "window_start": win_.start.isoformat(), "window_end": win_.end.isoformat(),
-                       "results": [{k: r[k] for k in ("kind", "feature", "test", "variant", "value", "threshold",
-                                                      "status", "estimated")} for r in results]}
+                       "results": [{k: r[k] for k in RESULT_KEYS} for r in results]}
             emit(w.session, "monitor.completed", m.name, payload, ctx.actor)
             share = next((r for r in results if r["test"] == "share_drifted" and r["variant"] == ""), None)
             if share is not None and share["status"] == "drift":
