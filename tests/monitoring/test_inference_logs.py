@@ -141,17 +141,15 @@ def test_a_replica_logs_the_capture_percentage_of_requests(local: Client, tmp_pa
     assert logs["tenure"].tolist()[:2] == [r["tenure"] for r in records] and "proba_1" in logs
 
 
-def test_the_request_path_only_appends(tmp_path: Path) -> None:
-    """``log`` is one deque append; encoding waits for the flush."""
+def test_the_request_path_only_appends() -> None:
+    """``log`` keeps the request's objects as they are (one deque append); encoding waits for the flush."""
     from mainsail.serving.inference_log import InferenceLogger
 
     got = []
     lg = InferenceLogger("api", lambda data, rows, first, last: got.append(rows))
     spec = LogSpec(("a",), ("float64",))
     x = np.ones((1, 1))
-    t = time.perf_counter()
     for i in range(20_000):
         lg.log(str(i), 1e9, "a", "m", 1, 1.0, False, 200, x, [1.0], spec)
-    per_call = (time.perf_counter() - t) / 20_000
-    assert per_call < 50e-6, per_call  # microseconds, whatever the machine's load
+    assert lg._rows[0][8] is x and got == []  # nothing encoded, nothing written yet
     assert lg.flush() == 20_000 and got == [20_000]
