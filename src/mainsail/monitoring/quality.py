@@ -127,7 +127,8 @@ def check_window(reference: dict[str, ColumnRef], current: pa.Table, features: l
             out.append(_result(name, "out_of_range", s, max_out_of_range, "breach" if s > max_out_of_range else "ok"))
         elif ref.kind == "categorical" and ref.categories is not None:
             seen = pc.is_in(col.cast(pa.string()), value_set=ref.categories)
-            n_new = int(pc.sum(pc.cast(pc.invert(pc.fill_null(seen, True)), pa.int64())).as_py() or 0)
+            new = pc.and_(pc.invert(pc.fill_null(seen, True)), pc.is_valid(col))  # a null is no category
+            n_new = int(pc.sum(pc.cast(new, pa.int64())).as_py() or 0)
             s = n_new / valid if valid else 0.0
             out.append(_result(name, "unseen_categories", s, max_unseen, "breach" if s > max_unseen else "ok"))
     return out
