@@ -35,7 +35,7 @@ def _seed(c: Client, tmp_path: Path) -> None:
     csv.write_text("id,x,y\n1,0.5,a\n2,1.5,b\n3,2.5,a\n")
     c.ingest_dataset(str(csv), "seeded-data")
     c.apply_pipeline({"name": "seeded-pipeline", "tasks": [{"name": "t", "operator": "python",
-                                                            "params": {"callable": "math:sqrt", "kwargs": {"x": 4}}}]})
+                                                            "params": {"callable": "statistics:mean", "kwargs": {"data": [1, 2, 3]}}}]})
 
 
 def test_stateful_sequences_over_the_whole_api(tmp_path: Path) -> None:

@@ -47,6 +47,16 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/models": ("source or artifacts is given; artifacts name stored blobs, or files uploaded (valid "
                             "base64) or in the named run; framework unless the files are a Mainsail package",
                             (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"))),
+    "POST /api/v1/alerts/rules": ("a condition is FIELD OP VALUE joined by and/or; a duration is at most 366 days; "
+                                  "channels exist", (("body", "condition"), ("body", "for_duration"),
+                                                     ("body", "channels"))),
+    "PUT /api/v1/alerts/rules/{name}": ("as POST /alerts/rules, and the body names the path's rule",
+                                        (("body", "condition"), ("body", "for_duration"), ("body", "channels"),
+                                         ("body", "name"))),
+    "POST /api/v1/alerts/silences": ("either duration (over 0, at most 366 days) or ends_at, in the future",
+                                     (("body",),)),
+    "POST /api/v1/alerts/channels": ("each kind takes its own fields: url (webhook, slack), email (email)",
+                                     (("body",),)),
     "POST /api/v1/monitors": ("exactly one of deployment or dataset, a reference kind that fits it, a window "
                               "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
     "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
