@@ -56,6 +56,8 @@ def test_events_follow_the_contract(client: Client, monitored: dict, backend: st
     assert set(p) == {"monitor", "deployment", "dataset", "window_start", "window_end", "results"}
     assert p["deployment"] == "api" and p["dataset"] is None and p["window_start"] == h[2].isoformat()
     assert set(p["results"][0]) == {"kind", "feature", "test", "variant", "value", "threshold", "status", "estimated"}
+    share = next(r for r in p["results"] if r["test"] == "share_drifted")
+    assert share["feature"] is None and share["variant"] is None and share["status"] == "drift"
     assert len(drift) == 1 and "charges" in drift[0].payload["features"]
     assert set(drift[0].payload) == {"monitor", "deployment", "window_start", "window_end", "share_drifted", "features"}
     assert drift[0].payload["share_drifted"] == pytest.approx(len(drift[0].payload["features"]) / 3)

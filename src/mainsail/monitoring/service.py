@@ -431,7 +431,8 @@ def _save(ctx: Ctx, m: Monitor, computed: list[tuple[win.Window, list[dict[str, 
                      "run_id": run_id, "window_start": win_.start, "window_end": win_.end} for r in results])
             payload = {"monitor": m.name, "deployment": m.deployment, "dataset": m.dataset,
                        "window_start": win_.start.isoformat(), "window_end": win_.end.isoformat(),
-                       "results": [{k: r[k] for k in RESULT_KEYS} for r in results]}
+                       "results": [{k: (r[k] or None) if k in ("feature", "test", "variant") else r[k]
+                                    for k in RESULT_KEYS} for r in results]}  # "" (none) travels as null
             emit(w.session, "monitor.completed", m.name, payload, ctx.actor)
             share = next((r for r in results if r["test"] == "share_drifted" and r["variant"] == ""), None)
             if share is not None and share["status"] == "drift":
