@@ -57,6 +57,9 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
                                      (("body",),)),
     "POST /api/v1/alerts/channels": ("each kind takes its own fields: url (webhook, slack), email (email)",
                                      (("body",),)),
+    "POST /api/v1/monitors": ("exactly one of deployment or dataset, a reference kind that fits it, a window "
+                              "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
+    "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (

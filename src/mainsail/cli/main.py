@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("mainsail.registry.cli", "models_app", "Model registry: versions, stages, aliases, cards, lineage."),
     "deployments": ("mainsail.serving.cli", "deployments_app",
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),
+    "monitors": ("mainsail.monitoring.cli", "monitors_app",
+                 "Monitors: drift and data quality of deployments and datasets, over time."),
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
     "alerts": ("mainsail.alerts.cli", "alerts_app",

@@ -106,12 +106,15 @@ def create(name: str,
                                              help="NAME=models:/…[:WEIGHT][:shadow] (repeatable)."),
            description: str = typer.Option(None, help="What this deployment is for."),
            feature_service: str = typer.Option(None, help="Feature service answering entity requests "
-                                                          "({\"entity_id\": …}) from the online store.")) -> None:
+                                                          "({\"entity_id\": …}) from the online store."),
+           sampling: float = typer.Option(100.0, "--sampling", min=0, max=100,
+                                          help="Percentage of requests whose inputs and predictions are logged.")) -> None:
     """Create a deployment of one model or of several weighted/shadow variants."""
     if bool(model) == bool(variant):
         raise typer.BadParameter("give --model or one or more --variant")
     variants = model if model else [_variant(v) for v in variant]
-    _show(client().create_deployment(name, variants, description=description, feature_service=feature_service))
+    _show(client().create_deployment(name, variants, description=description, feature_service=feature_service,
+                                     sampling_percentage=sampling))
 
 
 @deployments_app.command("list")

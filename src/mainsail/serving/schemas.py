@@ -15,6 +15,7 @@ VariantName = Annotated[str, StringConstraints(min_length=1, max_length=60, patt
 ModelUri = Annotated[str, StringConstraints(strip_whitespace=True, min_length=9, max_length=400,
                                             pattern=r"^models:/[A-Za-z0-9_][A-Za-z0-9_.\-]*(@[A-Za-z][A-Za-z0-9_\-]*|/[A-Za-z0-9]+)$")]
 Weight = Annotated[float, Field(ge=0, le=100)]
+Percentage = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 FeatureServiceName = ObjectName
 # Latency histogram bucket upper bounds (ms) shared by replicas and the rollout controller.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 60_000)
@@ -54,6 +55,8 @@ class DeploymentCreate(BaseModel):
     description: str | None = Field(None, max_length=2000)
     feature_service: FeatureServiceName | None = Field(
         None, description="default feature service of every variant that names none")
+    sampling_percentage: Percentage = Field(
+        100.0, description="share of requests whose inputs and predictions are logged (0-100)")
 
     @field_validator("variants")
     @classmethod
@@ -65,6 +68,12 @@ class DeploymentCreate(BaseModel):
         if not primaries or sum(v.weight for v in primaries) <= 0:
             raise ValueError("at least one primary variant with a weight above 0 is required")
         return variants
+
+
+class SamplingChange(BaseModel):
+    """The share of requests a deployment logs (replicas apply it at their next sync)."""
+
+    sampling_percentage: Percentage
 
 
 class TrafficChange(BaseModel):
@@ -181,6 +190,7 @@ class Deployment(BaseModel):
     description: str | None = None
     rollout: Rollout | None = None
     replicas: list[Replica] = Field(default_factory=list)
+    sampling_percentage: float = 100.0
     created_at: dt.datetime
     updated_at: dt.datetime
 
