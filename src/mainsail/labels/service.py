@@ -1,0 +1,283 @@
+"""Labels rules: ground truth upserted by (deployment, request id), and performance measured by joining
+labels to the inference logs. The only writer of the ``labels`` table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import StringConstraints
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mainsail.core.db import utcnow
+from mainsail.core.errors import InvalidInput
+from mainsail.core.runtime import Ctx
+from mainsail.labels.logs import read_logs
+from mainsail.labels.models import LabelRow
+from mainsail.labels.schemas import (
+    DeploymentName,
+    LabelPush,
+    LabelPushResult,
+    PerformanceReport,
+    PerformanceResult,
+    Task,
+)
+from mainsail.serving import service as serving
+from mainsail.serving.schemas import VariantName
+
+CHUNK = 5000  # ids per IN (...) lookup and rows per executemany batch
+MAX_WINDOWS = 10_000
+Duration = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+
+
+# ---------------------------------------------------------------- pushing labels
+
+def encode(value: Any) -> tuple[str, float | None]:
+    """A label as stored: its text and, when it is a number (or a bool), its value as a float."""
+    if isinstance(value, bool):
+        return ("true" if value else "false"), float(value)
+    if isinstance(value, int):
+        return str(value), float(value)
+    if isinstance(value, float):
+        return (str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)), value
+    return str(value), None
+
+
+def _from_dataset(ctx: Ctx, body: LabelPush) -> list[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    from mainsail.data import service as data
+
+    assert body.dataset is not None
+    v = data.get_version(ctx, body.dataset, body.version)
+    names = [c.name for c in v.columns]
+    for field, col in (("request_id_column", body.request_id_column), ("label_column", body.label_column)):
+        if col not in names:
+            raise InvalidInput(f"dataset {body.dataset}@{v.id} has no column {col!r} (columns: {', '.join(names)})",
+                               code="unknown_column", errors=[{"loc": ["body", field], "msg": "no such column"}])
+    t = pq.read_table(data.version_file(ctx, v.digest), columns=[body.request_id_column, body.label_column])
+    ids, labels = t.column(0).to_pylist(), t.column(1).to_pylist()
+    where = f"dataset {body.dataset}@{v.id}"
+    for i, (rid, label) in enumerate(zip(ids, labels, strict=True)):
+        if rid is None or str(rid) == "" or len(str(rid)) > 200:
+            raise InvalidInput(f"{where}, row {i}: request id {rid!r} must be 1 to 200 characters",
+                               errors=[{"loc": ["dataset", body.dataset, "rows", i, body.request_id_column],
+                                        "msg": "missing or too long"}])
+        if label is None or (isinstance(label, float) and not math.isfinite(label)) or \
+                (isinstance(label, str) and not 0 < len(label) <= 200):
+            raise InvalidInput(f"{where}, row {i}: label {label!r} of request {rid!r} is missing or not a finite "
+                               "number, a bool or a text of 1 to 200 characters",
+                               errors=[{"loc": ["dataset", body.dataset, "rows", i, body.label_column],
+                                        "msg": "invalid label"}])
+    return [(str(r), x) for r, x in zip(ids, labels, strict=True)]
+
+
+def _chunks(items: list[Any], n: int = CHUNK) -> Iterable[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def logged_ids(ctx: Ctx, deployment: str, request_ids: list[str] | None = None) -> set[str]:
+    """The request ids (of ``request_ids``, or all) that the deployment's inference logs hold."""
+    ids = read_logs(ctx, deployment, columns=["request_id"]).column("request_id").to_pylist()
+    found = set(ids)
+    return found if request_ids is None else found.intersection(request_ids)
+
+
+def push_labels(ctx: Ctx, body: LabelPush) -> LabelPushResult:
+    """Store ground truth for a deployment's requests (replacing labels pushed before for the same
+    request ids); reports how many name a request id no inference log holds."""
+    from mainsail.data.service import writer
+
+    dep = serving.get_deployment(ctx, body.deployment)
+    pairs = [(x.request_id, x.label) for x in body.labels] if body.labels is not None else _from_dataset(ctx, body)
+    seen: dict[str, int] = {}
+    for i, (rid, _) in enumerate(pairs):
+        if rid in seen:
+            loc = ["body", "labels", i, "request_id"] if body.labels is not None else ["dataset", body.dataset, "rows", i]
+            raise InvalidInput(f"request id {rid!r} is given twice (rows {seen[rid]} and {i}); one label per request",
+                               code="duplicate_request_id", errors=[{"loc": loc, "msg": "duplicate request id"}])
+        seen[rid] = i
+    ids = list(seen)
+    logged = logged_ids(ctx, body.deployment, ids)
+    unknown = [r for r in ids if r not in logged]
+    now = utcnow()
+    rows = [{"deployment_id": dep.id, "request_id": rid, "value": v, "number": num, "created_at": now,
+             "updated_at": now} for rid, (v, num) in ((rid, encode(label)) for rid, label in pairs)]
+    with writer(ctx) as w:
+        existing = 0
+        for part in _chunks(ids):
+            existing += w.session.scalar(select(func.count()).select_from(LabelRow).where(
+                LabelRow.deployment_id == dep.id, LabelRow.request_id.in_(part))) or 0
+        insert = pg_insert if w.dialect == "postgresql" else sqlite_insert
+        stmt = insert(LabelRow)
+        stmt = stmt.on_conflict_do_update(index_elements=["deployment_id", "request_id"],
+                                          set_={"value": stmt.excluded.value, "number": stmt.excluded.number,
+                                                "updated_at": stmt.excluded.updated_at})
+        conn = w.session.connection()
+        for part in _chunks(rows):
+            conn.execute(stmt, part)  # executemany (batched multi-row VALUES), no ORM objects
+    return LabelPushResult(deployment=body.deployment, received=len(ids), inserted=len(ids) - existing,
+                           updated=existing, unknown=len(unknown), unknown_sample=unknown[:20])
+
+
+def labels_table(ctx: Ctx, deployment_id: str) -> pa.Table:
+    """A deployment's labels as Arrow columns request_id, value, number."""
+    res = ctx.session.execute(select(LabelRow.request_id, LabelRow.value, LabelRow.number)
+                              .where(LabelRow.deployment_id == deployment_id)).all()
+    cols = list(zip(*res, strict=True)) if res else [[], [], []]
+    return pa.table({"request_id": pa.array(cols[0], pa.string()), "value": pa.array(cols[1], pa.string()),
+                     "number": pa.array(cols[2], pa.float64())})
+
+
+# ---------------------------------------------------------------- performance
+
+def _bounds(start: dt.datetime | None, end: dt.datetime | None, window: str | None
+            ) -> tuple[dt.datetime, dt.datetime, float]:
+    from mainsail.data.suites import parse_duration
+
+    end = (end or utcnow()).astimezone(dt.UTC)
+    start = (start or end - dt.timedelta(days=1)).astimezone(dt.UTC)
+    if start >= end:
+        raise InvalidInput(f"start {start.isoformat()} must be before end {end.isoformat()}",
+                           errors=[{"loc": ["query", "start"], "msg": "not before end"}])
+    span = (end - start).total_seconds()
+    try:
+        size = parse_duration(window) if window else span
+    except ValueError as exc:
+        raise InvalidInput(f"window: {exc}", errors=[{"loc": ["query", "window"], "msg": str(exc)}]) from None
+    if span / size > MAX_WINDOWS:
+        raise InvalidInput(f"window {window!r} splits {span:g} s into more than {MAX_WINDOWS} windows",
+                           errors=[{"loc": ["query", "window"], "msg": "too many windows"}])
+    return start, end, size
+
+
+def joined(ctx: Ctx, deployment: str, start: dt.datetime | None, end: dt.datetime | None,
+           variant: str | None = None) -> tuple[pa.Table, int, int, list[str]]:
+    """Logged predictions in [start, end) with their labels (``value``, ``number``; null when
+    unlabeled), the number of labels stored, the number matching no logged prediction, and the
+    deployment's variants now."""
+    import duckdb
+
+    dep = serving.get_deployment(ctx, deployment)
+    logs = read_logs(ctx, deployment, start, end, variant=variant)
+    labels = labels_table(ctx, dep.id)
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.register("logs", logs)
+        con.register("labels", labels)
+        out = con.sql("SELECT logs.*, labels.value AS label_value, labels.number AS label_number "
+                      "FROM logs LEFT JOIN labels USING (request_id) WHERE logs.status = 200").to_arrow_table()
+        n_labels = labels.num_rows
+        if n_labels:
+            con.register("all_ids", read_logs(ctx, deployment, columns=["request_id"]))
+            unmatched = con.execute("SELECT count(*) FROM labels ANTI JOIN all_ids USING (request_id)").fetchone()[0]
+        else:
+            unmatched = 0
+    finally:
+        con.close()
+    return out, n_labels, int(unmatched), [v.name for v in dep.variants]
+
+
+def _numeric(text: np.ndarray) -> np.ndarray | None:
+    import pandas as pd
+
+    num = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=float)
+    return None if np.isnan(num).any() else num
+
+
+def prepare(table: pa.Table, task: Task | None = None) -> tuple[Task, np.ndarray, np.ndarray, np.ndarray | None,
+                                                                  list[Any] | None]:
+    """From labeled rows: (task, y_true, y_pred, proba or None, classes of proba's columns)."""
+    pred_col = table.column("prediction")
+    proba_cols = sorted(c for c in table.column_names if c.startswith("proba_"))
+    numbers = table.column("label_number").to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(pred_col.type) or pa.types.is_floating(pred_col.type) or pa.types.is_boolean(pred_col.type):
+        pred_num: np.ndarray | None = np.asarray(pred_col.to_numpy(zero_copy_only=False), dtype=float)
+        pred_text = None
+    else:
+        pred_text = np.asarray(pred_col.to_pylist(), dtype=object)
+        pred_num = _numeric(pred_text)
+    label_num = None if np.isnan(numbers).any() else numbers
+    numeric = pred_num is not None and label_num is not None
+    if task is None:
+        integral = numeric and bool(np.all(np.mod(label_num, 1) == 0) and np.all(np.mod(pred_num, 1) == 0))
+        few = numeric and np.unique(label_num).size <= 50
+        task = "classification" if proba_cols or not numeric or (integral and few) else "regression"
+    if task == "regression":
+        if not numeric:
+            raise InvalidInput("task regression needs numeric labels and predictions",
+                               errors=[{"loc": ["query", "task"], "msg": "labels or predictions are not numbers"}])
+        return task, label_num, pred_num, None, None  # type: ignore[return-value]
+    if numeric:
+        y_true, y_pred = label_num, pred_num
+    else:
+        y_true = np.asarray(table.column("label_value").to_pylist(), dtype=object).astype(str)
+        y_pred = (pred_text if pred_text is not None else np.asarray(pred_col.to_pylist(), dtype=object)).astype(str)
+    proba, classes = None, None
+    if proba_cols:
+        names = [c.removeprefix("proba_") for c in proba_cols]
+        try:
+            classes = [float(n) for n in names] if numeric else names
+        except ValueError:
+            classes = names
+            y_true, y_pred = y_true.astype(str), y_pred.astype(str)
+        proba = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in proba_cols]).astype(float)
+    return task, y_true, y_pred, proba, classes  # type: ignore[return-value]
+
+
+def get_performance(ctx: Ctx, name: DeploymentName, start: dt.datetime | None = None,
+                    end: dt.datetime | None = None, window: Duration | None = None, variant: VariantName | None = None,
+                    task: Task | None = None) -> PerformanceReport:
+    """A deployment's performance from its labels, per window (``window`` like ``"1h"``; one window
+    from ``start`` to ``end`` by default, the last 24 hours by default) and per variant."""
+    from mainsail.monitoring.performance import measure
+
+    start, end, size = _bounds(start, end, window)
+    table, n_labels, unmatched, current = joined(ctx, name, start, end, variant)
+    labeled = table.filter(pc.is_valid(table.column("label_value")))
+    if labeled.num_rows:
+        task, y_true, y_pred, proba, classes = prepare(labeled, task)
+        metrics = list(measure(y_true, y_pred, proba, task, classes))
+    else:
+        task = task or "classification"
+        metrics = ["accuracy", "f1"] if task == "classification" else ["rmse", "mae", "r2"]
+        y_true = y_pred = proba = classes = None
+    t0 = start.timestamp()
+    bucket = lambda t: ((np.asarray(t.cast(pa.int64()), dtype=np.int64) / 1e6 - t0) // size).astype(int)  # noqa: E731
+    all_b, all_v = bucket(table.column("time")), np.asarray(table.column("variant").to_pylist(), dtype=object)
+    lab_b = bucket(labeled.column("time"))
+    lab_v = np.asarray(labeled.column("variant").to_pylist(), dtype=object)
+    variants = [variant] if variant else sorted(set(all_v.tolist()) | set(current))
+    results = []
+    for b in range(math.ceil((end - start).total_seconds() / size)):
+        w0 = start + dt.timedelta(seconds=b * size)
+        w1 = min(end, w0 + dt.timedelta(seconds=size))
+        for v in variants:
+            rows = int(np.count_nonzero((all_b == b) & (all_v == v)))
+            sel = (lab_b == b) & (lab_v == v)
+            n = int(np.count_nonzero(sel))
+            values = measure(y_true[sel], y_pred[sel], None if proba is None else proba[sel], task, classes) \
+                if n else {}
+            for m in metrics:
+                x = values.get(m)
+                ok = x is not None and not math.isnan(x)
+                results.append(PerformanceResult(test=m, variant=v, value=x if ok else None,
+                                                 status="ok" if ok else "insufficient_data",
+                                                 window_start=w0, window_end=w1, rows=rows, labeled=n))
+    return PerformanceReport(deployment=name, task=task, start=start, end=end, window_seconds=size, labels=n_labels,
+                             unmatched_labels=unmatched, results=results)
+
+
+def performance(ctx: Ctx, deployment: str, start: dt.datetime | None, end: dt.datetime | None,
+                variant: str | None = None, window: str | None = None) -> list[dict[str, Any]]:
+    """Monitor results (kind ``performance``) per window and variant: the contract monitors consume."""
+    report = get_performance(ctx, deployment, start, end, window, variant)
+    return [r.model_dump(mode="json") | {"unmatched_labels": report.unmatched_labels} for r in report.results]
