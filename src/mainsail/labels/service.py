@@ -160,7 +160,7 @@ def _bounds(start: dt.datetime | None, end: dt.datetime | None, window: str | No
 
 
 def joined(ctx: Ctx, deployment: str, start: dt.datetime | None, end: dt.datetime | None,
-           variant: str | None = None) -> tuple[pa.Table, int, int, list[str]]:
+           variant: str | None = None, count_unmatched: bool = True) -> tuple[pa.Table, int, int, list[str]]:
     """Logged predictions in [start, end) with their labels (``value``, ``number``; null when
     unlabeled), the number of labels stored, the number matching no logged prediction, and the
     deployment's variants now."""
@@ -176,7 +176,7 @@ def joined(ctx: Ctx, deployment: str, start: dt.datetime | None, end: dt.datetim
         out = con.sql("SELECT logs.*, labels.value AS label_value, labels.number AS label_number "
                       "FROM logs LEFT JOIN labels USING (request_id) WHERE logs.status = 200").to_arrow_table()
         n_labels = labels.num_rows
-        if n_labels:
+        if n_labels and count_unmatched:
             con.register("all_ids", read_logs(ctx, deployment, columns=["request_id"]))
             unmatched = con.execute("SELECT count(*) FROM labels ANTI JOIN all_ids USING (request_id)").fetchone()[0]
         else:
@@ -281,3 +281,59 @@ def performance(ctx: Ctx, deployment: str, start: dt.datetime | None, end: dt.da
     """Monitor results (kind ``performance``) per window and variant: the contract monitors consume."""
     report = get_performance(ctx, deployment, start, end, window, variant)
     return [r.model_dump(mode="json") | {"unmatched_labels": report.unmatched_labels} for r in report.results]
+
+
+# ---------------------------------------------------------------- rollout quality guards
+
+def _variant_metric(table: pa.Table, metric: str, variants: list[str]) -> tuple[dict[str, tuple[float | None, int]],
+                                                                                 str | None]:
+    """``metric`` of each variant's labeled rows: {variant: (value or None, labeled rows)}, and a note
+    saying why a value is missing."""
+    from mainsail.monitoring.performance import REGRESSION, measure
+
+    labeled = table.filter(pc.is_valid(table.column("label_value")))
+    counts = {v: 0 for v in variants}
+    if not labeled.num_rows:
+        return {v: (None, 0) for v in variants}, None
+    var = np.asarray(labeled.column("variant").to_pylist(), dtype=object)
+    try:
+        task, y_true, y_pred, proba, classes = prepare(labeled, "regression" if metric in REGRESSION else
+                                                       "classification")
+    except InvalidInput as exc:
+        return {v: (None, int(np.count_nonzero(var == v))) for v in variants}, str(exc)
+    out, note = {}, None
+    for v in variants:
+        sel = var == v
+        counts[v] = int(np.count_nonzero(sel))
+        value = measure(y_true[sel], y_pred[sel], None if proba is None else proba[sel], task, classes).get(metric) \
+            if counts[v] else None
+        if counts[v] and value is None:
+            note = f"{metric} needs class probabilities (proba_<class> columns) in the inference logs"
+        elif value is not None and math.isnan(value):
+            value, note = None, f"{metric} is undefined on these labels (one class only?)"
+        out[v] = (value, counts[v])
+    return out, note
+
+
+def quality_readings(ctx: Ctx, deployment: str, guards: list[Any], *, candidate: str, champion: str,
+                     since: dt.datetime) -> list[Any]:
+    """Each quality guard's reading: the candidate's and the champion's metric over the requests they
+    served since ``since`` — from labels, or estimated by CBPE from predicted probabilities."""
+    from mainsail.serving.schemas import QualityReading
+
+    table, *_ = joined(ctx, deployment, since, None, count_unmatched=False)
+    out = []
+    for g in guards:
+        if g.source == "estimated":
+            got, note = _estimated_metric(ctx, deployment, table, g.metric, [candidate, champion], since)
+        else:
+            got, note = _variant_metric(table, g.metric, [candidate, champion])
+        (cv, cn), (hv, hn) = got[candidate], got[champion]
+        out.append(QualityReading(metric=g.metric, source=g.source, candidate=cv, champion=hv, candidate_n=cn,
+                                  champion_n=hn, note=note))
+    return out
+
+
+def _estimated_metric(ctx: Ctx, deployment: str, table: pa.Table, metric: str, variants: list[str],
+                      since: dt.datetime) -> tuple[dict[str, tuple[float | None, int]], str | None]:
+    return {v: (None, 0) for v in variants}, "estimation is not available"
