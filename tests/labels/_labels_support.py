@@ -24,3 +24,29 @@ def write_logs(client: Client, deployment: str, rows: Sequence[tuple[str, str, A
         logger.log(rid, t, variant, "churn", 1, 1.0, False, status, json.dumps([{"x": 1}] * len(preds)),
                    json.dumps(preds))
     logger.flush()
+
+
+def write_typed_logs(client: Client, deployment: str, variant: str, proba: Any, *, at: float,
+                     prefix: str) -> list[str]:
+    """Log predictions in the typed format (``prediction`` and ``proba_<class>`` columns, as
+    monitoring's typed logs are written): one row per request ``<prefix><i>``; returns the ids."""
+    import datetime as dt
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p1 = np.asarray(proba, dtype=float)
+    n = p1.size
+    ids = [f"{prefix}{i}" for i in range(n)]
+    times = pa.array([int(at * 1e6)] * n, pa.timestamp("us", tz="UTC"))
+    table = pa.table({"request_id": ids, "time": times, "deployment": [deployment] * n, "variant": [variant] * n,
+                      "model": ["churn"] * n, "version": pa.array([1] * n, pa.int32()),
+                      "latency_ms": [1.0] * n, "shadow": [False] * n, "status": pa.array([200] * n, pa.int16()),
+                      "prediction": (p1 >= 0.5).astype(np.int64), "proba_0": 1 - p1, "proba_1": p1})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    client.add_inference_log(deployment, buf.getvalue(), rows=n, first_at=when, last_at=when, replica="typed")
+    return ids

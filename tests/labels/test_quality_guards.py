@@ -151,3 +151,28 @@ def rep_has_canary(url: str) -> bool:
         return "canary" in httpx.get(url + "/metrics", timeout=2).text
     except httpx.HTTPError:
         return False
+
+
+def test_estimated_guard_rolls_back_an_unsure_candidate_before_any_label(churn: Client) -> None:
+    """Typed logs with probabilities: CBPE calibrated on the champion's labeled history estimates
+    both variants' accuracy since the rollout started; no label of the rollout is needed."""
+    from _labels_support import write_typed_logs
+
+    rng = np.random.default_rng(7)
+    churn.create_deployment("api", "models:/churn@champion")
+    q = rng.beta(0.4, 0.4, 600)  # a confident, calibrated champion
+    ids = write_typed_logs(churn, "api", "primary", q, at=time.time() - 600, prefix="ref-")
+    churn.push_labels("api", dict(zip(ids, (rng.random(q.size) < q).astype(int).tolist(), strict=True)))
+    # the performance report reads typed logs: roc_auc and log loss from the probability columns
+    rep = churn.get_performance("api", start=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    assert {"roc_auc", "log_loss", "accuracy"} <= {r.test for r in rep.results if r.value is not None}
+    churn.start_rollout("api", "models:/churn/2", steps=[50, 100], step_seconds=0, min_requests=5,
+                        quality=[{"metric": "accuracy", "source": "estimated", "margin": 0.05, "min_labels": 50}])
+    now = time.time() + 1
+    write_typed_logs(churn, "api", "primary", rng.beta(0.4, 0.4, 200), at=now, prefix="cur-a-")
+    write_typed_logs(churn, "api", "canary", rng.uniform(0.4, 0.6, 200), at=now, prefix="cur-c-")
+    d = churn.report_replica("api", "r1", {"stats": {"canary": {"requests": 200}}})
+    assert d.rollout.state == "rolled_back", d.rollout
+    assert d.rollout.reason.startswith("quality guard accuracy (estimated): candidate 0.")
+    q = d.rollout.stats.quality[0]
+    assert q.candidate < 0.65 < 0.75 < q.champion and (q.candidate_n, q.champion_n) == (200, 200)

@@ -334,6 +334,44 @@ def quality_readings(ctx: Ctx, deployment: str, guards: list[Any], *, candidate:
     return out
 
 
+MIN_REFERENCE = 100  # labeled predictions with probabilities an estimate needs to calibrate on
+
+
+def proba_columns(table: pa.Table) -> list[str]:
+    """The ``proba_<class>`` columns of a logs table, in the order their classes sort as text."""
+    return sorted(c for c in table.column_names if c.startswith("proba_"))
+
+
 def _estimated_metric(ctx: Ctx, deployment: str, table: pa.Table, metric: str, variants: list[str],
                       since: dt.datetime) -> tuple[dict[str, tuple[float | None, int]], str | None]:
-    return {v: (None, 0) for v in variants}, "estimation is not available"
+    """``metric`` of each variant estimated by CBPE from its logged probabilities since ``since``,
+    calibrated on the labeled predictions logged before ``since`` (the reference)."""
+    from mainsail.monitoring.cbpe import CBPE
+
+    var = np.asarray(table.column("variant").to_pylist(), dtype=object) if table.num_rows else np.array([])
+    counts = {v: int(np.count_nonzero(var == v)) for v in variants}
+    cols = proba_columns(table)
+    if not cols:
+        return {v: (None, counts[v]) for v in variants}, \
+            "estimating needs class probabilities (proba_<class> columns) in the inference logs"
+    ref, *_ = joined(ctx, deployment, None, since, count_unmatched=False)
+    ref = ref.filter(pc.is_valid(ref.column("label_value")))
+    ref = ref.filter(pc.is_valid(ref.column(cols[0]))) if cols[0] in ref.column_names else ref.slice(0, 0)
+    if ref.num_rows < MIN_REFERENCE:
+        return {v: (None, counts[v]) for v in variants}, \
+            f"estimating needs a reference of {MIN_REFERENCE} labeled predictions with probabilities logged " \
+            f"before the rollout; there are {ref.num_rows}"
+    _, y_ref, _, p_ref, classes = prepare(ref, "classification")
+    cbpe = CBPE(classes=classes).fit(p_ref, y_ref)
+    out, note = {}, None
+    for v in variants:
+        part = table.filter(pc.equal(table.column("variant"), v))
+        if not part.num_rows:
+            out[v] = (None, 0)
+            continue
+        proba = np.column_stack([part.column(c).to_numpy(zero_copy_only=False) for c in cols]).astype(float)
+        value = cbpe.estimate(proba).get(metric)
+        if value is None:
+            note = f"{metric} cannot be estimated without labels (estimable: accuracy, precision, recall, f1, roc_auc)"
+        out[v] = (None if value is None or math.isnan(value) else value, part.num_rows)
+    return out, note
