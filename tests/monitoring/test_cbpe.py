@@ -81,3 +81,41 @@ def test_bad_input() -> None:
         CBPE(classes=[0, 1]).estimate([0.3])
     with pytest.raises(ValueError, match="not one of"):
         CBPE(calibration=False).fit(np.full((4, 3), 1 / 3), [0, 1, 2, 1]).estimate(np.full((1, 3), 1 / 3), y_pred=[7])
+
+
+def _golden_binary() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    def part(n: int, shrink: float) -> tuple[np.ndarray, np.ndarray]:
+        q = 0.5 + (rng.beta(0.7, 0.7, n) - 0.5) * shrink
+        return q ** 2, (rng.random(n) < q).astype(np.int64)
+    (p_ref, y_ref), (p, _) = part(4000, 1.0), part(3000, 0.8)
+    return p_ref, y_ref, p, (p >= 0.5).astype(np.int64)
+
+
+def test_equals_nannyml_binary() -> None:
+    """Values printed by NannyML 0.13.1's CBPE (classification_binary, one chunk) on this data."""
+    p_ref, y_ref, p, y_pred = _golden_binary()
+    cbpe = CBPE().fit(p_ref, y_ref)
+    assert cbpe.calibrated
+    got = cbpe.estimate(p, y_pred)
+    nannyml = {"roc_auc": 0.8089420256881106, "f1": 0.605000471635051, "precision": 0.8412072859079827,
+               "recall": 0.4723632302860279, "accuracy": 0.691340104372875}
+    for m, v in nannyml.items():
+        assert got[m] == pytest.approx(v, abs=1e-12), m
+
+
+def test_equals_nannyml_multiclass() -> None:
+    """NannyML 0.13.1 (classification_multiclass, one chunk; its f1/precision/recall are macro)."""
+    rng = np.random.default_rng(12)
+    labels = np.array(["a", "b", "c"])
+    def part(n: int) -> tuple[np.ndarray, np.ndarray]:
+        q = rng.dirichlet([0.6, 0.6, 0.6], n)
+        p = q ** 1.5
+        p = p / p.sum(1, keepdims=True)
+        return p, labels[(rng.random(n)[:, None] > q.cumsum(1)).sum(1)]
+    (p_ref, y_ref), (p, _) = part(3000), part(2000)
+    got = CBPE().fit(p_ref, y_ref).estimate(p, labels[p.argmax(1)])
+    nannyml = {"roc_auc": 0.859604676185972, "f1_macro": 0.6787808390370015, "precision_macro": 0.6787294553924871,
+               "recall_macro": 0.6790253907378396, "accuracy": 0.6788655770347409}
+    for m, v in nannyml.items():
+        assert got[m] == pytest.approx(v, abs=1e-12), m
