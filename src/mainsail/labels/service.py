@@ -34,7 +34,7 @@ from mainsail.serving.schemas import VariantName
 
 CHUNK = 5000  # ids per IN (...) lookup and rows per executemany batch
 MAX_WINDOWS = 10_000
-Duration = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+Duration = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]?\s*$")]
 
 
 # ---------------------------------------------------------------- pushing labels
