@@ -13,8 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import StringConstraints
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mainsail.core.db import utcnow
 from mainsail.core.errors import InvalidInput
@@ -108,24 +106,44 @@ def push_labels(ctx: Ctx, body: LabelPush) -> LabelPushResult:
     ids = list(seen)
     logged = logged_ids(ctx, body.deployment, ids)
     unknown = [r for r in ids if r not in logged]
-    now = utcnow()
-    rows = [{"deployment_id": dep.id, "request_id": rid, "value": v, "number": num, "created_at": now,
-             "updated_at": now} for rid, (v, num) in ((rid, encode(label)) for rid, label in pairs)]
     with writer(ctx) as w:
         existing = 0
         for part in _chunks(ids):
             existing += w.session.scalar(select(func.count()).select_from(LabelRow).where(
                 LabelRow.deployment_id == dep.id, LabelRow.request_id.in_(part))) or 0
-        insert = pg_insert if w.dialect == "postgresql" else sqlite_insert
-        stmt = insert(LabelRow)
-        stmt = stmt.on_conflict_do_update(index_elements=["deployment_id", "request_id"],
-                                          set_={"value": stmt.excluded.value, "number": stmt.excluded.number,
-                                                "updated_at": stmt.excluded.updated_at})
-        conn = w.session.connection()
-        for part in _chunks(rows):
-            conn.execute(stmt, part)  # executemany (batched multi-row VALUES), no ORM objects
+        _upsert(w, dep.id, pairs)
     return LabelPushResult(deployment=body.deployment, received=len(ids), inserted=len(ids) - existing,
                            updated=existing, unknown=len(unknown), unknown_sample=unknown[:20])
+
+
+def _upsert(ctx: Ctx, deployment_id: str, pairs: list[tuple[str, Any]]) -> None:
+    """Insert or replace labels: PostgreSQL COPY into a scratch table and one ``INSERT … ON CONFLICT``;
+    SQLite the driver's executemany. No ORM objects and no per-row type processing (the one timestamp
+    is bound once)."""
+    conn = ctx.session.connection()
+    dialect = conn.dialect
+    col = LabelRow.__table__.c.created_at
+    bind = col.type.dialect_impl(dialect).bind_processor(dialect)
+    now = bind(utcnow()) if bind else utcnow()
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO labels (deployment_id, request_id, value, number, created_at, updated_at) "
+           f"VALUES ({', '.join([mark] * 6)}) ON CONFLICT (deployment_id, request_id) DO UPDATE SET "
+           "value = excluded.value, number = excluded.number, updated_at = excluded.updated_at")
+    rows = [(deployment_id, rid, *encode(label), now, now) for rid, label in pairs]
+    if dialect.name == "postgresql":  # COPY into a scratch table, then one INSERT … ON CONFLICT
+        cols = "deployment_id, request_id, value, number, created_at, updated_at"
+        with conn.connection.driver_connection.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS labels_in (LIKE labels) ON COMMIT DROP")
+            cur.execute("TRUNCATE labels_in")
+            with cur.copy(f"COPY labels_in ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO labels ({cols}) SELECT {cols} FROM labels_in ON CONFLICT (deployment_id, "
+                        "request_id) DO UPDATE SET value = excluded.value, number = excluded.number, "
+                        "updated_at = excluded.updated_at")
+        return
+    for part in _chunks(rows, 20_000):
+        conn.exec_driver_sql(sql, part)
 
 
 def labels_table(ctx: Ctx, deployment_id: str) -> pa.Table:
