@@ -176,3 +176,12 @@ def test_estimated_guard_rolls_back_an_unsure_candidate_before_any_label(churn: 
     assert d.rollout.reason.startswith("quality guard accuracy (estimated): candidate 0.")
     q = d.rollout.stats.quality[0]
     assert q.candidate < 0.65 < 0.75 < q.champion and (q.candidate_n, q.champion_n) == (200, 200)
+    # the same estimates in the performance report, marked estimated, next to the labeled metrics
+    rep = churn.get_performance("api", start=d.rollout.started_at, end=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+                                estimate=True)
+    est = {r.variant: r for r in rep.results if r.kind == "estimated_performance" and r.test == "accuracy"}
+    assert est["canary"].estimated and est["canary"].value == pytest.approx(q.candidate)
+    assert est["primary"].value == pytest.approx(q.champion) and est["canary"].labeled == 0
+    assert not any(r.estimated for r in rep.results if r.kind == "performance")
+    early = churn.get_performance("api", start=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), estimate=True)
+    assert "reference of 100 labeled predictions" in early.notes[0]

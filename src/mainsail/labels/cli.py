@@ -66,20 +66,27 @@ def performance(deployment: str = typer.Argument(..., help="Deployment name."),
                 window: str = typer.Option(None, help="Window size, e.g. 1h (default: one window)."),
                 variant: str = typer.Option(None, help="Only this variant."),
                 task: str = typer.Option(None, help="classification or regression (default: guessed)."),
+                estimate: bool = typer.Option(False, "--estimate", help="Also CBPE estimates from the logged "
+                                              "probabilities (marked estimated)."),
                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Measured performance per window and variant, from the labels joined to the inference logs."""
-    rep = client().get_performance(deployment, start=start, end=end, window=window, variant=variant, task=task)
+    rep = client().get_performance(deployment, start=start, end=end, window=window, variant=variant, task=task,
+                                   estimate=estimate)
     if as_json:
         print_json(rep)
         return
-    metrics = list(dict.fromkeys(r.test for r in rep.results))
+    metrics = list(dict.fromkeys(f"~{r.test}" if r.estimated else r.test for r in rep.results))
     t = Table("window start", "variant", "rows", "labeled", "metrics",
               title=f"{deployment}: {rep.task}, {rep.labels} labels ({rep.unmatched_labels} unmatched)")
     rows: dict[tuple[object, str], dict[str, object]] = {}
     for r in rep.results:
         row = rows.setdefault((r.window_start, r.variant), {"rows": r.rows, "labeled": r.labeled})
-        row[r.test] = r.value
+        row[f"~{r.test}" if r.estimated else r.test] = r.value
     for (w0, v), row in rows.items():
         t.add_row(w0.astimezone().strftime("%Y-%m-%d %H:%M"), v, str(row["rows"]), str(row["labeled"]),
                   "  ".join(f"{m} {fmt_num(row.get(m))}" for m in metrics))  # type: ignore[arg-type]
     console.print(t)
+    if estimate:
+        console.print("~: estimated by CBPE from the predicted probabilities, without labels")
+    for note in rep.notes:
+        console.print(f"[yellow]{note}[/]")

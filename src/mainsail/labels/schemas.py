@@ -83,3 +83,4 @@ class PerformanceReport(BaseModel):
     labels: int = Field(description="labels stored for the deployment")
     unmatched_labels: int = Field(description="labels whose request id matches no logged prediction")
     results: list[PerformanceResult]
+    notes: list[str] = Field(default_factory=list, description="why estimates are missing, when asked for")

@@ -61,10 +61,12 @@ class LabelMethods:
 
     def get_performance(self, deployment: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
                         window: str | None = None, variant: str | None = None,
-                        task: str | None = None) -> PerformanceReport:
-        """The deployment's measured performance from its labels, per window and variant."""
+                        task: str | None = None, estimate: bool = False) -> PerformanceReport:
+        """The deployment's measured performance from its labels, per window and variant; with
+        ``estimate``, also CBPE estimates from the logged probabilities (``estimated: true``)."""
         return self._backend.call(ops.get_performance, {"name": deployment, "start": start, "end": end,
-                                                        "window": window, "variant": variant, "task": task})
+                                                        "window": window, "variant": variant, "task": task,
+                                                        "estimate": estimate})
 
     def performance_frame(self, deployment: str, **kw: Any) -> Any:
         """:meth:`get_performance` as a pandas DataFrame (one row per window, variant and metric)."""

@@ -253,9 +253,12 @@ def prepare(table: pa.Table, task: Task | None = None) -> tuple[Task, np.ndarray
 
 def get_performance(ctx: Ctx, name: DeploymentName, start: dt.datetime | None = None,
                     end: dt.datetime | None = None, window: Duration | None = None, variant: VariantName | None = None,
-                    task: Task | None = None) -> PerformanceReport:
+                    task: Task | None = None, estimate: bool = False) -> PerformanceReport:
     """A deployment's performance from its labels, per window (``window`` like ``"1h"``; one window
-    from ``start`` to ``end`` by default, the last 24 hours by default) and per variant."""
+    from ``start`` to ``end`` by default, the last 24 hours by default) and per variant. ``estimate``:
+    also CBPE estimates from the logged class probabilities (labeled or not; kind
+    ``estimated_performance``, ``estimated: true``), calibrated on labeled predictions logged before
+    ``start``."""
     from mainsail.monitoring.performance import measure
 
     start, end, size = _bounds(start, end, window)
@@ -290,14 +293,52 @@ def get_performance(ctx: Ctx, name: DeploymentName, start: dt.datetime | None = 
                 results.append(PerformanceResult(test=m, variant=v, value=x if ok else None,
                                                  status="ok" if ok else "insufficient_data",
                                                  window_start=w0, window_end=w1, rows=rows, labeled=n))
+    notes = []
+    if estimate:
+        cbpe, note = reference_cbpe(ctx, name, start, proba_columns(table))
+        if cbpe is None:
+            notes.append(note)
+        else:
+            results += _estimates(cbpe, table, all_b, all_v, variants, labeled_mask(table),
+                                  [(start + dt.timedelta(seconds=b * size), min(end, start + dt.timedelta(
+                                      seconds=(b + 1) * size))) for b in range(math.ceil((end - start).total_seconds()
+                                                                                        / size))])
     return PerformanceReport(deployment=name, task=task, start=start, end=end, window_seconds=size, labels=n_labels,
-                             unmatched_labels=unmatched, results=results)
+                             unmatched_labels=unmatched, results=results, notes=notes)
+
+
+def labeled_mask(table: pa.Table) -> np.ndarray:
+    return np.asarray(pc.is_valid(table.column("label_value")).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _estimates(cbpe: Any, table: pa.Table, buckets: np.ndarray, var: np.ndarray, variants: list[str],
+               labeled: np.ndarray, windows: list[tuple[dt.datetime, dt.datetime]]) -> list[PerformanceResult]:
+    from mainsail.monitoring.cbpe import BINARY_METRICS, MULTICLASS_METRICS
+
+    proba = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in proba_columns(table)]
+                            ).astype(float) if table.num_rows else np.empty((0, 0))
+    metrics = BINARY_METRICS if cbpe.binary else MULTICLASS_METRICS
+    out = []
+    for b, (w0, w1) in enumerate(windows):
+        for v in variants:
+            sel = (buckets == b) & (var == v) & ~np.isnan(proba).any(axis=1) if proba.size else np.zeros(0, bool)
+            n = int(np.count_nonzero(sel))
+            values = cbpe.estimate(proba[sel]) if n else {}
+            for m in metrics:
+                x = values.get(m)
+                ok = x is not None and not math.isnan(x)
+                out.append(PerformanceResult(kind="estimated_performance", test=m, variant=v, value=x if ok else None,
+                                             status="ok" if ok else "insufficient_data", estimated=True,
+                                             window_start=w0, window_end=w1, rows=n,
+                                             labeled=int(np.count_nonzero(sel & labeled))))
+    return out
 
 
 def performance(ctx: Ctx, deployment: str, start: dt.datetime | None, end: dt.datetime | None,
-                variant: str | None = None, window: str | None = None) -> list[dict[str, Any]]:
-    """Monitor results (kind ``performance``) per window and variant: the contract monitors consume."""
-    report = get_performance(ctx, deployment, start, end, window, variant)
+                variant: str | None = None, window: str | None = None, estimate: bool = False) -> list[dict[str, Any]]:
+    """Monitor results (kind ``performance``, and ``estimated_performance`` with ``estimate``) per window
+    and variant: the contract monitors consume."""
+    report = get_performance(ctx, deployment, start, end, window, variant, estimate=estimate)
     return [r.model_dump(mode="json") | {"unmatched_labels": report.unmatched_labels} for r in report.results]
 
 
@@ -360,27 +401,33 @@ def proba_columns(table: pa.Table) -> list[str]:
     return sorted(c for c in table.column_names if c.startswith("proba_"))
 
 
+def reference_cbpe(ctx: Ctx, deployment: str, before: dt.datetime, cols: list[str]) -> tuple[Any, str]:
+    """CBPE fitted on the labeled predictions (with probabilities ``cols``) logged before ``before``, or
+    None and why not."""
+    from mainsail.monitoring.cbpe import CBPE
+
+    if not cols:
+        return None, "estimating needs class probabilities (proba_<class> columns) in the inference logs"
+    ref, *_ = joined(ctx, deployment, None, before, count_unmatched=False)
+    ref = ref.filter(pc.is_valid(ref.column("label_value")))
+    ref = ref.filter(pc.is_valid(ref.column(cols[0]))) if cols[0] in ref.column_names else ref.slice(0, 0)
+    if ref.num_rows < MIN_REFERENCE:
+        return None, (f"estimating needs a reference of {MIN_REFERENCE} labeled predictions with probabilities "
+                      f"logged before {before.isoformat(timespec='seconds')}; there are {ref.num_rows}")
+    _, y_ref, _, p_ref, classes = prepare(ref, "classification")
+    return CBPE(classes=classes).fit(p_ref, y_ref), ""
+
+
 def _estimated_metric(ctx: Ctx, deployment: str, table: pa.Table, metric: str, variants: list[str],
                       since: dt.datetime) -> tuple[dict[str, tuple[float | None, int]], str | None]:
     """``metric`` of each variant estimated by CBPE from its logged probabilities since ``since``,
     calibrated on the labeled predictions logged before ``since`` (the reference)."""
-    from mainsail.monitoring.cbpe import CBPE
-
     var = np.asarray(table.column("variant").to_pylist(), dtype=object) if table.num_rows else np.array([])
     counts = {v: int(np.count_nonzero(var == v)) for v in variants}
     cols = proba_columns(table)
-    if not cols:
-        return {v: (None, counts[v]) for v in variants}, \
-            "estimating needs class probabilities (proba_<class> columns) in the inference logs"
-    ref, *_ = joined(ctx, deployment, None, since, count_unmatched=False)
-    ref = ref.filter(pc.is_valid(ref.column("label_value")))
-    ref = ref.filter(pc.is_valid(ref.column(cols[0]))) if cols[0] in ref.column_names else ref.slice(0, 0)
-    if ref.num_rows < MIN_REFERENCE:
-        return {v: (None, counts[v]) for v in variants}, \
-            f"estimating needs a reference of {MIN_REFERENCE} labeled predictions with probabilities logged " \
-            f"before the rollout; there are {ref.num_rows}"
-    _, y_ref, _, p_ref, classes = prepare(ref, "classification")
-    cbpe = CBPE(classes=classes).fit(p_ref, y_ref)
+    cbpe, why = reference_cbpe(ctx, deployment, since, cols)
+    if cbpe is None:
+        return {v: (None, counts[v]) for v in variants}, why
     out, note = {}, None
     for v in variants:
         part = table.filter(pc.equal(table.column("variant"), v))
