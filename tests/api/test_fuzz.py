@@ -40,7 +40,8 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/datasets/{name}/versions/{version}/validations": (
         "a check gives min or max, and min <= max", (("body", "checks"),)),
     "POST /api/v1/deployments": ("a model URI ends in a version number or a stage name", (("body", "variants"),)),
-    "POST /api/v1/deployments/{name}/rollout": ("steps increase", (("body", "steps"),)),
+    "POST /api/v1/deployments/{name}/rollout": ("steps increase; a quality guard's (metric, source) is unique",
+                                                (("body", "steps"), ("body", "guards", "quality"))),
     "GET /api/v1/deployments/{name}/performance": ("start is before end; a window splits them into at most "
                                                     "10,000 windows", (("query", "start"), ("query", "window"))),
     "POST /api/v1/labels": ("exactly one of labels or a dataset; a request id once per push; the dataset's "
