@@ -41,7 +41,7 @@ def write_typed_logs(client: Client, deployment: str, variant: str, proba: Any, 
     n = p1.size
     ids = [f"{prefix}{i}" for i in range(n)]
     times = pa.array([int(at * 1e6)] * n, pa.timestamp("us", tz="UTC"))
-    table = pa.table({"request_id": ids, "time": times, "deployment": [deployment] * n, "variant": [variant] * n,
+    table = pa.table({"request_id": ids, "row": pa.array([0] * n, pa.int32()), "time": times, "deployment": [deployment] * n, "variant": [variant] * n,
                       "model": ["churn"] * n, "version": pa.array([1] * n, pa.int32()),
                       "latency_ms": [1.0] * n, "shadow": [False] * n, "status": pa.array([200] * n, pa.int16()),
                       "prediction": (p1 >= 0.5).astype(np.int64), "proba_0": 1 - p1, "proba_1": p1})

@@ -78,6 +78,7 @@ def test_multi_record_requests_regression_and_empty_windows(churn: Client) -> No
     got = {r.test: r.value for r in rep.results}
     err = np.array([0.5, -0.5, 0.0, -1.0])
     assert got["mae"] == pytest.approx(np.abs(err).mean()) and got["rmse"] == pytest.approx(np.sqrt((err ** 2).mean()))
+    _typed_multi_record(churn)
     churn.create_deployment("quiet", "models:/churn@champion")
     empty = churn.get_performance("quiet", window="6h")
     assert len({r.window_start for r in empty.results}) == 4
@@ -116,3 +117,24 @@ def test_bad_input_is_named_and_changes_nothing(api: Client) -> None:
     with pytest.raises(InvalidInput, match="window"):
         api.get_performance("api", window="soon")
     assert api.get_performance("api").labels == 0
+
+
+def _typed_multi_record(client: Client) -> None:
+    """Typed log files hold one row per record (``row``): a request of two records is labeled per record."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    client.create_deployment("typed", "models:/churn@champion")
+    now = dt.datetime.now(dt.UTC)
+    t = pa.table({"request_id": ["t1", "t1", "t2"], "row": pa.array([0, 1, 0], pa.int32()),
+                  "time": pa.array([now] * 3, pa.timestamp("us", tz="UTC")), "variant": ["primary"] * 3,
+                  "status": pa.array([200] * 3, pa.int16()), "prediction": pa.array([1, 0, 1], pa.int64())})
+    buf = io.BytesIO()
+    pq.write_table(t, buf)
+    client.add_inference_log("typed", buf.getvalue(), rows=3, first_at=now, last_at=now)
+    res = client.push_labels("typed", {"t1#0": 1, "t1#1": 1, "t2": 1, "t1": 0})
+    assert (res.unknown, res.unknown_sample) == (1, ["t1"])
+    acc = next(r for r in client.get_performance("typed").results if r.test == "accuracy")
+    assert (acc.value, acc.labeled) == (pytest.approx(2 / 3), 3)

@@ -82,3 +82,29 @@ def read_logs(ctx: Ctx, deployment: str, start: dt.datetime | None = None, end: 
     if columns is not None:
         table = table.select([c for c in columns if c in table.column_names])
     return table
+
+
+def logs(ctx: Ctx, deployment: str, start: dt.datetime | None = None, end: dt.datetime | None = None,
+         columns: Sequence[str] | None = None, variant: str | None = None) -> pa.Table:
+    """The deployment's logged predictions keyed for labels: the monitoring domain's typed reader when it
+    is installed (answered and shadow requests alike), else :func:`read_logs`. Files with one row per
+    record (a ``row`` column) get the label key of this module's rule: the request id for a request of
+    one record, ``<request id>#<row>`` for each record of a larger one."""
+    try:
+        from mainsail.monitoring.logs import read_logs as typed  # type: ignore[import-not-found]
+    except ImportError:
+        table = read_logs(ctx, deployment, start, end, None, variant)
+    else:
+        table = typed(ctx, deployment, start, end, variant=variant, shadow=None)
+    if "row" in table.column_names and table.num_rows:
+        con = duckdb.connect(config={"threads": 2})
+        try:
+            con.register("t", table)
+            table = con.sql("""SELECT * REPLACE (CASE WHEN count(*) OVER (PARTITION BY request_id, variant) = 1
+                                   THEN request_id ELSE request_id || '#' || CAST("row" AS VARCHAR) END
+                                   AS request_id) FROM t""").to_arrow_table()
+        finally:
+            con.close()
+    if columns is not None:
+        table = table.select([c for c in columns if c in table.column_names])
+    return table

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from mainsail.core.db import utcnow
 from mainsail.core.errors import InvalidInput
 from mainsail.core.runtime import Ctx
-from mainsail.labels.logs import read_logs
+from mainsail.labels.logs import logs as read_logs
 from mainsail.labels.models import LabelRow
 from mainsail.labels.schemas import (
     DeploymentName,
