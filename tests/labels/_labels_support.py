@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -19,10 +20,18 @@ def write_logs(client: Client, deployment: str, rows: Sequence[tuple[str, str, A
 
     logger = InferenceLogger(deployment, sink)
     t = time.time() if at is None else at
+    # typed logs (monitoring's format) take the input and predictions as objects, with the signature's spec
+    typed = "spec" in inspect.signature(InferenceLogger.log).parameters
+    extra: tuple[Any, ...] = ()
+    if typed:
+        from mainsail.serving.inference_log import LogSpec  # type: ignore[attr-defined]
+
+        extra = (LogSpec(columns=("x",), types=("int64",)),)
     for rid, variant, pred in rows:
         preds = pred if isinstance(pred, list) else [pred]
-        logger.log(rid, t, variant, "churn", 1, 1.0, False, status, json.dumps([{"x": 1}] * len(preds)),
-                   json.dumps(preds))
+        records = [{"x": 1}] * len(preds)
+        logger.log(rid, t, variant, "churn", 1, 1.0, False, status, *((records, preds, *extra) if typed else
+                                                                       (json.dumps(records), json.dumps(preds))))
     logger.flush()
 
 
@@ -31,11 +40,9 @@ def write_typed_logs(client: Client, deployment: str, variant: str, proba: Any, 
     """Log predictions in the typed format (``prediction`` and ``proba_<class>`` columns, as
     monitoring's typed logs are written): one row per request ``<prefix><i>``; returns the ids."""
     import datetime as dt
-    import io
 
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     p1 = np.asarray(proba, dtype=float)
     n = p1.size
@@ -45,8 +52,23 @@ def write_typed_logs(client: Client, deployment: str, variant: str, proba: Any, 
                       "model": ["churn"] * n, "version": pa.array([1] * n, pa.int32()),
                       "latency_ms": [1.0] * n, "shadow": [False] * n, "status": pa.array([200] * n, pa.int16()),
                       "prediction": (p1 >= 0.5).astype(np.int64), "proba_0": 1 - p1, "proba_1": p1})
+    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    client.add_inference_log(deployment, typed_file(table), rows=n, first_at=when, last_at=when, replica="typed")
+    return ids
+
+
+def typed_file(table: Any) -> bytes:
+    """Parquet bytes of a typed log table, marked with the typed format when the serving domain has one."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    try:
+        from mainsail.serving.inference_log import FORMAT, FORMAT_KEY  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        table = table.replace_schema_metadata({FORMAT_KEY: FORMAT})
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    when = dt.datetime.fromtimestamp(at, dt.UTC)
-    client.add_inference_log(deployment, buf.getvalue(), rows=n, first_at=when, last_at=when, replica="typed")
-    return ids
+    return buf.getvalue()

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from _labels_support import write_logs
+from _labels_support import typed_file, write_logs
 from sklearn.metrics import accuracy_score, f1_score
 
 from mainsail import Client
@@ -121,19 +121,14 @@ def test_bad_input_is_named_and_changes_nothing(api: Client) -> None:
 
 def _typed_multi_record(client: Client) -> None:
     """Typed log files hold one row per record (``row``): a request of two records is labeled per record."""
-    import io
-
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     client.create_deployment("typed", "models:/churn@champion")
     now = dt.datetime.now(dt.UTC)
     t = pa.table({"request_id": ["t1", "t1", "t2"], "row": pa.array([0, 1, 0], pa.int32()),
                   "time": pa.array([now] * 3, pa.timestamp("us", tz="UTC")), "variant": ["primary"] * 3,
                   "status": pa.array([200] * 3, pa.int16()), "prediction": pa.array([1, 0, 1], pa.int64())})
-    buf = io.BytesIO()
-    pq.write_table(t, buf)
-    client.add_inference_log("typed", buf.getvalue(), rows=3, first_at=now, last_at=now)
+    client.add_inference_log("typed", typed_file(t), rows=3, first_at=now, last_at=now)
     res = client.push_labels("typed", {"t1#0": 1, "t1#1": 1, "t2": 1, "t1": 0})
     assert (res.unknown, res.unknown_sample) == (1, ["t1"])
     acc = next(r for r in client.get_performance("typed").results if r.test == "accuracy")
