@@ -47,9 +47,16 @@ def _variant(text: str) -> dict[str, object]:
 
 
 def _rollout_line(r: Any) -> str:
+    quality = "".join(f"; {q.metric}{' (est.)' if q.source == 'estimated' else ''} candidate {_num(q.candidate)} "
+                      f"vs champion {_num(q.champion)} ({q.candidate_n}/{q.champion_n})"
+                      for q in getattr(r.stats, "quality", []))
     return (f"rollout [bold]{r.state}[/] of {r.candidate}: step {r.step_index + 1}/{len(r.steps)} "
             f"({r.weight:g}%), {count(r.stats.requests, 'request')}, {count(r.stats.errors, 'error')}, "
-            f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms  {r.reason or ''}")
+            f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms{quality}  {r.reason or ''}")
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4g}"
 
 
 def _view(d: Any) -> Group:
