@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 from _labels_support import write_logs
+from _services import run_cli as cli
 from _serving_support import churn_data, register
 from sklearn.linear_model import LogisticRegression
 
 from mainsail import Client
-
-
-def cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "mainsail.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"mainsail {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def test_push_csv_and_parquet_then_performance(tmp_path: Path) -> None:
