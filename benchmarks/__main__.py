@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 from _common import load_line  # noqa: E402
 
 ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "cbpe", "mlflow_server",
-         "cli"]
+         "cli", "backup"]
 SIZES: dict[str, dict[str, list[str]]] = {
     "smoke": {name: ["--smoke"] for name in ORDER},
     "small": {
@@ -39,6 +39,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "monitoring": ["--small"],
         "cbpe": ["--rows", "200000"],
         "cli": ["--repeat", "5"],
+        "backup": ["--runs", "10", "--points", "5000"],
     },
     "full": {**{name: [] for name in ORDER}, "monitoring": ["--full"]},
 }

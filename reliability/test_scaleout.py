@@ -119,9 +119,8 @@ def test_two_servers_two_workers_two_replicas_no_shared_disk(cluster) -> None:
     assert answers[0]["predictions"] == answers[1]["predictions"]
 
     # a rollout advances once per step although both servers run the rollout controller
-    versions = sorted(v.version for v in ca.list_model_versions("churn").items)
-    champion = ca.get_model_version_by_alias("churn", "champion").version
-    candidate = next(v for v in versions if v != champion)
+    champion = ca.get_model_version_by_alias("churn", "champion")
+    candidate = ca.register_model_version("churn", source=champion.source).version  # the same model, anew
     ca.start_rollout("scaled", f"models:/churn/{candidate}", steps=[50, 100], step_seconds=1, min_requests=3,
                      max_p95_ms=None)
 

@@ -52,6 +52,16 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/models": ("source or artifacts is given; artifacts name stored blobs, or files uploaded (valid "
                             "base64) or in the named run; framework unless the files are a Mainsail package",
                             (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"))),
+    "POST /api/v1/alerts/rules": ("a condition is FIELD OP VALUE joined by and/or; a duration is at most 366 days; "
+                                  "channels exist", (("body", "condition"), ("body", "for_duration"),
+                                                     ("body", "channels"))),
+    "PUT /api/v1/alerts/rules/{name}": ("as POST /alerts/rules, and the body names the path's rule",
+                                        (("body", "condition"), ("body", "for_duration"), ("body", "channels"),
+                                         ("body", "name"))),
+    "POST /api/v1/alerts/silences": ("either duration (over 0, at most 366 days) or ends_at, in the future",
+                                     (("body",),)),
+    "POST /api/v1/alerts/channels": ("each kind takes its own fields: url (webhook, slack), email (email)",
+                                     (("body",),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (

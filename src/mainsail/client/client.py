@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mainsail.alerts.sdk import AlertMethods
+from mainsail.audit.sdk import AuditMethods
 from mainsail.client.backends import Backend, LocalBackend, make_backend
 from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
@@ -17,7 +19,7 @@ from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
-             LabelMethods):
+             AlertMethods, AuditMethods, LabelMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

@@ -1,5 +1,7 @@
 """Every domain's tables on one metadata, for autogenerating migrations."""
 
+from mainsail.alerts import models as _alerts  # noqa: F401
+from mainsail.audit import models as _audit  # noqa: F401
 from mainsail.core import events as _events  # noqa: F401
 from mainsail.core import idempotency as _idempotency  # noqa: F401
 from mainsail.core.db import Base
