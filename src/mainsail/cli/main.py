@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("mainsail.data.cli", "data_app", "Datasets: ingest, versions, profiles, validation suites, diffs."),
     "features": ("mainsail.features.cli", "features_app",
                  "Feature store: definitions, materialization, online reads."),
+    "labels": ("mainsail.labels.cli", "labels_app", "Ground truth by request id and the performance it measures."),
     "models": ("mainsail.registry.cli", "models_app", "Model registry: versions, stages, aliases, cards, lineage."),
     "deployments": ("mainsail.serving.cli", "deployments_app",
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
@@ -83,6 +83,36 @@ class TrafficChange(BaseModel):
     reason: str | None = Field(None, max_length=2000)
 
 
+#: the metrics a quality guard can compare (monitoring.performance computes them)
+QualityMetric = Literal["accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
+                        "roc_auc", "log_loss", "rmse", "mae", "r2"]
+
+
+class QualityGuard(BaseModel):
+    """The candidate's live ``metric`` may be worse than the champion's (the variant it replaces) by at
+    most ``margin``, both measured on the requests each served since the rollout started: from pushed
+    labels (``source: labels``) or estimated from predicted probabilities without labels (``estimated``,
+    CBPE; classifiers whose logs hold ``proba_<class>`` columns). A step passes only once each variant
+    has ``min_labels`` labeled (or, estimated, scored) predictions."""
+
+    metric: QualityMetric
+    source: Literal["labels", "estimated"] = "labels"
+    margin: float = Field(0.0, ge=0, le=1e9, description="how much worse the candidate may be (absolute)")
+    min_labels: int = Field(20, ge=1, le=1_000_000)
+
+
+class QualityReading(BaseModel):
+    """What a quality guard measured: the metric of the candidate and of the champion."""
+
+    metric: str
+    source: str
+    candidate: float | None = None
+    champion: float | None = None
+    candidate_n: int = 0
+    champion_n: int = 0
+    note: str | None = None
+
+
 class Guards(BaseModel):
     """A canary step holds while these hold for the candidate; any breach rolls back at once."""
 
@@ -91,6 +121,16 @@ class Guards(BaseModel):
     min_requests: int = Field(20, ge=1, le=1_000_000, description="requests a step needs before it can pass")
     metrics: dict[str, Annotated[str, StringConstraints(min_length=2, max_length=60)]] = Field(
         default_factory=dict, description='monitoring metrics the candidate must satisfy, e.g. {"drift": "<= 0.2"}')
+    quality: list[QualityGuard] = Field(default_factory=list, max_length=12,
+                                        description="live metrics the candidate must match the champion on")
+
+    @field_validator("quality")
+    @classmethod
+    def _distinct(cls, quality: list[QualityGuard]) -> list[QualityGuard]:
+        keys = [(q.metric, q.source) for q in quality]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each (metric, source) may be guarded once")
+        return quality
 
 
 class RolloutStart(BaseModel):
@@ -153,6 +193,7 @@ class StepStats(BaseModel):
     client_errors: int = 0
     error_rate: float | None = None
     p95_ms: float | None = None
+    quality: list[QualityReading] = Field(default_factory=list)
 
 
 class Rollout(BaseModel):

@@ -73,12 +73,14 @@ class ServingMethods:
     def start_rollout(self, name: str, candidate: str, *, steps: Sequence[float] = (10, 50, 100),
                       step_seconds: float = 30.0, max_error_rate: float = 0.05, max_p95_ms: float | None = None,
                       min_requests: int = 20, metrics: Mapping[str, str] | None = None,
-                      reason: str | None = None) -> Deployment:
+                      quality: Sequence[Mapping[str, Any]] | None = None, reason: str | None = None) -> Deployment:
         """Canary ``candidate`` (``models:/churn/2``) through ``steps`` percent of traffic; a guard breach
-        rolls back at once, passing the last step promotes (moving the primary's alias)."""
+        rolls back at once, passing the last step promotes (moving the primary's alias). ``quality``:
+        ``[{"metric": "accuracy", "margin": 0.02, "source": "labels", "min_labels": 20}]``: the candidate's
+        live metric may be at most ``margin`` worse than the champion's (see docs/labels.md)."""
         body = {"candidate": candidate, "steps": list(steps), "step_seconds": step_seconds, "reason": reason,
                 "guards": {"max_error_rate": max_error_rate, "max_p95_ms": max_p95_ms, "min_requests": min_requests,
-                           "metrics": dict(metrics or {})}}
+                           "metrics": dict(metrics or {}), "quality": [dict(q) for q in quality or []]}}
         return self._backend.call(ops.start_rollout, {"name": name, "body": body})
 
     def tick_rollout(self, name: str) -> Deployment:

@@ -34,6 +34,7 @@ from mainsail.serving.schemas import (
     HistoryEntry,
     InferenceLogFile,
     Mode,
+    QualityReading,
     Replica,
     ReplicaReport,
     Role,
@@ -315,9 +316,22 @@ def _promote_in_registry(ctx: Ctx, baseline_uri: str, candidate_uri: str, why: s
     payload["archived"] = previous.version
 
 
+def _quality(ctx: Ctx, row: DeploymentRow, r: RolloutRow, guards: Guards) -> list[QualityReading]:
+    """The quality guards' readings now: the candidate's and the champion's live metrics since the
+    rollout started (from labels, or estimated), kept in the step's stats for the API to show."""
+    from mainsail.labels import service as labels  # labels reads this domain's logs through its services
+
+    readings = labels.quality_readings(ctx, row.name, guards.quality, candidate=r.variant,
+                                       champion=_baseline(r.previous)["name"], since=r.started_at)
+    r.stats = {**r.stats, "quality": [q.model_dump() for q in readings]}
+    return readings
+
+
 def _apply(ctx: Ctx, row: DeploymentRow, r: RolloutRow, now: dt.datetime) -> None:
+    guards = Guards.model_validate(r.guards)
+    quality = _quality(ctx, row, r, guards) if guards.quality else None
     d = decide(steps=r.steps, step_index=r.step_index, step_started_at=r.step_started_at,
-               step_seconds=r.step_seconds, guards=Guards.model_validate(r.guards), stats=r.stats, now=now)
+               step_seconds=r.step_seconds, guards=guards, stats=r.stats, now=now, quality=quality)
     if d.action == "rollback":
         _finish(ctx, row, r, "rolled_back", d.reason)
     elif d.action == "promote":
