@@ -73,6 +73,10 @@ def _next_run(cron: str | None, after: dt.datetime) -> dt.datetime | None:
 def _check_config(body: MonitorCreate) -> None:
     from mainsail.monitoring.drift import TESTS
 
+    if body.features and "prediction" in body.features:
+        raise InvalidInput("features: 'prediction' is watched on its own (drift.prediction); list input features "
+                           "only", errors=[{"loc": ["body", "features", body.features.index("prediction")],
+                                            "msg": "not an input feature"}])
     if body.schedule is not None:
         from croniter import croniter
 
@@ -393,17 +397,17 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
 
 
 def _performance(ctx: Ctx, m: Monitor, w: win.Window) -> list[dict[str, Any]]:
-    """Performance results of a window when the monitor asks for metrics and the labels domain (issue
-    12's m3 part) is installed: ``labels.service.performance`` answers result dicts of kind
-    ``performance``."""
+    """The window's metrics the monitor asks for: measured from labels (kind ``performance``) and, for
+    classifiers that log probabilities, estimated by CBPE before any label arrives (kind
+    ``estimated_performance``, ``estimated: true``)."""
     if not m.metrics or not m.deployment:
         return []
-    try:
-        from mainsail.labels import service as labels  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    from mainsail.labels import service as labels
+
     out = []
-    for r in labels.performance(ctx, m.deployment, w.start, w.end):
+    for r in labels.performance(ctx, m.deployment, w.start, w.end, estimate=True):
+        if r.get("test") not in m.metrics:
+            continue
         r = {**r, "kind": r.get("kind", "performance"), "estimated": bool(r.get("estimated", False)),
              "rows": int(r.get("rows") or 0)}
         out.append({**r, **{k: r.get(k) or "" for k in ("feature", "test", "variant")}})
