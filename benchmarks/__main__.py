@@ -24,8 +24,8 @@ sys.path.insert(0, str(HERE))
 
 from _common import load_line  # noqa: E402
 
-ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "mlflow_server", "cli", "backup",
-         "auth"]
+ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "cbpe", "mlflow_server",
+         "cli", "backup", "auth"]
 SIZES: dict[str, dict[str, list[str]]] = {
     "smoke": {name: ["--smoke"] for name in ORDER},
     "small": {
@@ -37,6 +37,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "serving": ["--seconds", "2"],
         "mlflow_server": ["--metrics", "2000", "--params", "20"],
         "monitoring": ["--small"],
+        "cbpe": ["--rows", "200000"],
         "cli": ["--repeat", "5"],
         "auth": ["--requests", "200"],
         "backup": ["--runs", "10", "--points", "5000"],

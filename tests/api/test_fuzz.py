@@ -40,7 +40,12 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/datasets/{name}/versions/{version}/validations": (
         "a check gives min or max, and min <= max", (("body", "checks"),)),
     "POST /api/v1/deployments": ("a model URI ends in a version number or a stage name", (("body", "variants"),)),
-    "POST /api/v1/deployments/{name}/rollout": ("steps increase", (("body", "steps"),)),
+    "POST /api/v1/deployments/{name}/rollout": ("steps increase; a quality guard's (metric, source) is unique",
+                                                (("body", "steps"), ("body", "guards", "quality"))),
+    "GET /api/v1/deployments/{name}/performance": ("start is before end; a window splits them into at most "
+                                                    "10,000 windows", (("query", "start"), ("query", "window"))),
+    "POST /api/v1/labels": ("exactly one of labels or a dataset; a request id once per push; the dataset's "
+                            "columns exist", (("body",), ("dataset",))),
     "POST /api/v1/feature-sets": ("names are unique; each source kind needs its own field (path, query, dataset)",
                                   (("body", "entities"), ("body", "views"), ("body", "services"))),
     "POST /api/v1/feature-sets/online": ("features or a service is named", (("features",),)),
@@ -57,6 +62,9 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
                                      (("body",),)),
     "POST /api/v1/alerts/channels": ("each kind takes its own fields: url (webhook, slack), email (email)",
                                      (("body",),)),
+    "POST /api/v1/monitors": ("exactly one of deployment or dataset, a reference kind that fits it, a window "
+                              "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
+    "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (

@@ -95,6 +95,7 @@ def server(
     rollouts = None
     stop_pipelines = None
     stop_reaper = None
+    stop_monitors = None
     stop_alerts = None
     if dispatcher:
         from mainsail.client.client import Client
@@ -109,6 +110,9 @@ def server(
         from mainsail.tracking.heartbeat import start_reaper
 
         stop_reaper = start_reaper(runtime)  # runs whose process died (no heartbeat) are marked killed
+        from mainsail.monitoring.host import start_background as start_monitors
+
+        stop_monitors = start_monitors(runtime)  # monitors on their cron schedule and on new dataset versions
         from mainsail.alerts.host import start_background as start_alerts
 
         stop_alerts = start_alerts(runtime)  # alert rules on monitor results, notification deliveries
@@ -134,6 +138,8 @@ def server(
             stop_pipelines()
         if stop_reaper:
             stop_reaper()
+        if stop_monitors:
+            stop_monitors()
         if stop_alerts:
             stop_alerts()
         if rollouts:

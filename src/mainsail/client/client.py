@@ -12,6 +12,8 @@ from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
+from mainsail.labels.sdk import LabelMethods
+from mainsail.monitoring.sdk import MonitoringMethods
 from mainsail.pipelines.sdk import PipelineMethods
 from mainsail.registry.sdk import RegistryMethods
 from mainsail.serving.sdk import ServingMethods
@@ -19,7 +21,7 @@ from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
-             AlertMethods, AuditMethods, AuthMethods):
+             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)
