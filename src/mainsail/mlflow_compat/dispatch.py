@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
@@ -44,8 +45,22 @@ class MlflowError(Exception):
         self.error_code, self.message = error_code, message
 
 
+def page_token(offset: int) -> str:
+    """MLflow's page token shape: base64 of ``{"offset": n}``."""
+    return base64.b64encode(orjson.dumps({"offset": offset})).decode()
+
+
 def invalid(message: str) -> MlflowError:
     return MlflowError("INVALID_PARAMETER_VALUE", message)
+
+
+def bad_value(key: str, value: Any, hint: str = "") -> MlflowError:
+    """MLflow's message for a parameter of the wrong type or shape (the value as compact JSON)."""
+    try:
+        shown = orjson.dumps(value).decode()
+    except TypeError:
+        shown = repr(value)
+    return invalid(f"Invalid value {shown[:200]} for parameter '{key}' supplied.{' ' + hint if hint else ''}")
 
 
 @dataclass
@@ -60,6 +75,17 @@ class Req:
     def get(self, key: str, default: Any = None) -> Any:
         value = self.args.get(key)
         return default if value in (None, "") else value
+
+    def text(self, key: str, required: bool = True) -> str | None:
+        """A string parameter: missing (when ``required``) or of another type is MLflow's error."""
+        value = self.args.get(key)
+        if value is None or value == "":
+            if required:
+                raise invalid(f"Missing value for required parameter '{key}'.")
+            return None if value is None else ""
+        if not isinstance(value, str):
+            raise bad_value(key, value)
+        return value
 
     def need(self, key: str) -> Any:
         value = self.get(key)
@@ -78,8 +104,22 @@ class Req:
         """``max_results``, checked to lie in 1..``most``."""
         size = self.int("max_results", default)
         if not 1 <= size <= most:
-            raise invalid(f"Invalid value {size} for parameter 'max_results': it must be between 1 and {most}.")
+            raise bad_value("max_results", size, f"It must be at most {most} and at least 1.")
         return size
+
+    def offset(self) -> int:
+        """The offset a ``page_token`` (from ``page_token()``) holds; 0 without one."""
+        token = self.get("page_token")
+        if token is None:
+            return 0
+        try:
+            offset = orjson.loads(base64.b64decode(str(token), validate=True))["offset"]
+        except Exception:  # noqa: BLE001 - any malformed token is the same error
+            raise invalid(f"Invalid page token {str(token)[:100]!r}: use the next_page_token of a previous "
+                          "answer") from None
+        if not isinstance(offset, int) or offset < 0:
+            raise invalid("Invalid page token: the offset must be a non-negative integer")
+        return offset
 
     def list(self, key: str) -> list[Any]:
         value = self.get(key, [])
@@ -125,6 +165,10 @@ def _translate(exc: Exception) -> Response:
     if isinstance(exc, MlflowError):
         return _error(exc.error_code, exc.message)
     if isinstance(exc, NotFound):
+        m = re.fullmatch(r"(run|experiment) '(.*)' not found", exc.detail)
+        if m:  # MLflow's wording, which MLflow code matches on
+            return _error("RESOURCE_DOES_NOT_EXIST", f"Run with id={m.group(2)} not found" if m.group(1) == "run"
+                          else f"No Experiment with id={m.group(2)} exists")
         return _error("RESOURCE_DOES_NOT_EXIST", exc.detail)
     if isinstance(exc, Conflict):
         code = "RESOURCE_ALREADY_EXISTS" if exc.code.endswith("_exists") else "INVALID_PARAMETER_VALUE"

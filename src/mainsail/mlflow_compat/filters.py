@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from mainsail.mlflow_compat.dispatch import invalid
+from mainsail.mlflow_compat.names import NAME_TAG, mlflow_name
 
 
 def like(pattern: str, text: str, case: bool) -> bool:
@@ -45,6 +46,7 @@ def matches(op: str, value: str, actual: str | None) -> bool:
 
 
 def field_of(obj: Any, field: str) -> str | None:
+    """A field of an experiment or a registered model as MLflow sees it (``name`` is the MLflow name)."""
     if field.startswith("tag:"):
-        return obj.tags.get(field[4:])
-    return str(getattr(obj, field))
+        return None if field[4:] == NAME_TAG else obj.tags.get(field[4:])
+    return mlflow_name(obj) if field == "name" else str(getattr(obj, field))

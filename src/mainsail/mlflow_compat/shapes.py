@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from mainsail.mlflow_compat.dispatch import invalid
+from mainsail.mlflow_compat.names import mlflow_name, visible_tags
 from mainsail.tracking.schemas import Experiment, Run
 
 HIDDEN = "mainsail.mlflow."  # bookkeeping tags, not shown as run tags
@@ -45,10 +46,10 @@ def from_kv(items: Any, what: str) -> dict[str, str]:
 
 
 def experiment_json(e: Experiment) -> dict[str, Any]:
-    tags = dict(e.tags)
+    tags = visible_tags(e.tags)
     if e.description:
         tags.setdefault(NOTE_TAG, e.description)
-    return {"experiment_id": e.id, "name": e.name, "artifact_location": f"mlflow-artifacts:/{e.id}",
+    return {"experiment_id": e.id, "name": mlflow_name(e), "artifact_location": f"mlflow-artifacts:/{e.id}",
             "lifecycle_stage": e.lifecycle, "creation_time": ms(e.created_at),
             "last_update_time": ms(e.updated_at), "tags": kv(tags)}
 
