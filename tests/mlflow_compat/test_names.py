@@ -3,6 +3,10 @@ Mainsail's own names stay safe (a slug, with a collision suffix) and carry the M
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -10,6 +14,14 @@ from mainsail import Client
 from mainsail.mlflow_compat.names import NAME_TAG, slug
 
 REQS = ["scikit-learn"]
+
+
+def _cli(url: str, *args: str) -> str:
+    env = {**os.environ, "COLUMNS": "250"}
+    out = subprocess.run([sys.executable, "-m", "mainsail.cli.main", "--uri", url, *args], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def test_slug() -> None:
@@ -120,5 +132,8 @@ def test_registered_model_names_are_free_text(mlflow_server) -> None:
         client.get_registered_model(name)
     assert ms.get_registered_model("Churn-Model-EU").tags[NAME_TAG] == "Churn Model v2"
     assert mlflow.pyfunc.load_model("models:/Churn Model v2@champion") is not None
+    listed = _cli(mlflow_server.url, "models", "list")  # Mainsail's CLI shows the MLflow name too
+    assert "Churn-Model-EU" in listed and "MLflow: Churn Model v2" in listed
+    assert "MLflow: My Experiment" in _cli(mlflow_server.url, "experiments", "list")
     client.delete_registered_model("Churn Model v2")
     assert [m.name for m in client.search_registered_models()] == ["Churn-Model-EU"]

@@ -17,7 +17,7 @@ def like(pattern: str, text: str, case: bool) -> bool:
     return re.fullmatch(regex, text, 0 if case else re.I | re.S) is not None
 
 
-_CLAUSE = re.compile(r"^\s*(?:attributes\.)?(?:(tags?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/:]+))|(\w+))\s*"
+_CLAUSE = re.compile(r"^\s*(?:attributes?\.)?(?:(tags?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/:]+))|(\w+))\s*"
                      r"(=|!=|LIKE|ILIKE)\s*(?:'((?:[^']|'')*)'|(\d+))\s*$", re.I)
 
 

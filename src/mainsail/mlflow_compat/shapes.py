@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from mainsail.mlflow_compat.dispatch import invalid
+from mainsail.mlflow_compat.dispatch import bad_value, invalid
 from mainsail.mlflow_compat.names import mlflow_name, visible_tags
 from mainsail.tracking.schemas import Experiment, Run
 
@@ -40,8 +40,8 @@ def from_kv(items: Any, what: str) -> dict[str, str]:
     """MLflow's ``[{"key": k, "value": v}]`` as a dict (``value`` may be absent for an empty string)."""
     if items in (None, ""):
         return {}
-    if not isinstance(items, list) or not all(isinstance(i, dict) and "key" in i for i in items):
-        raise invalid(f"'{what}' must be a list of {{key, value}} objects")
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in items):
+        raise bad_value(what, items, "Expected a list of {key, value} objects.")
     return {str(i["key"]): "" if i.get("value") is None else str(i["value"]) for i in items}
 
 

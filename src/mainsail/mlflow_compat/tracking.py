@@ -97,8 +97,9 @@ _EXPERIMENT_ORDER = {"name": "name", "creation_time": "created_at", "last_update
                      "experiment_id": "id"}
 
 
-@route("POST", "/mlflow/experiments/search", write=False)
+@route("POST", "/mlflow/experiments/search")
 def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.ensure_experiment(ctx, DEFAULT_EXPERIMENT)  # MLflow's store always holds its default experiment
     view = str(req.get("view_type", "ACTIVE_ONLY")).upper()
     if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
         raise bad_value("view_type", req.get("view_type"), "Expected ACTIVE_ONLY, DELETED_ONLY or ALL.")
@@ -183,8 +184,14 @@ def create_run(ctx: Ctx, req: Req) -> dict[str, Any]:
     name = req.get("run_name") or tags.get(RUN_NAME_TAG)
     if ctx.actor is None:  # MLflow's client sends the user; MLflow's server records "unknown" without one
         ctx.actor = str(req.get("user_id") or tags.get("mlflow.user") or "unknown")
+    parent = tags.get(PARENT_TAG)
+    if parent:  # MLflow keeps any parent tag; Mainsail links the run to its parent when that run exists
+        try:
+            tracking.get_run(ctx, parent)
+        except NotFound:
+            parent = None
     body = RunCreate(experiment_id=experiment_id(ctx, req.get("experiment_id")), name=name or None,
-                     tags=tags, start_time=from_ms(req.get("start_time")), parent_run_id=tags.get(PARENT_TAG))
+                     tags=tags, start_time=from_ms(req.get("start_time")), parent_run_id=parent or None)
     return {"run": run_json(tracking.create_run(ctx, body))}
 
 
@@ -430,7 +437,8 @@ def search_runs(ctx: Ctx, req: Req) -> dict[str, Any]:
     if view == "DELETED_ONLY":
         return {"runs": []}
     page = tracking.search_runs(ctx, experiment_ids=ids or None, filter=translate(req.get("filter")),
-                                order_by=[translate(str(o)) or "" for o in req.list("order_by")] or None,
+                                order_by=[translate(str(o)) or "" for o in req.list("order_by")]
+                                or ["start_time DESC"],  # MLflow's default; ties by run id, ascending
                                 cursor=req.get("page_token"), limit=min(req.page_size(1000), 1000))
     out: dict[str, Any] = {"runs": [run_json(r) for r in page.items]}
     if page.next_cursor:
@@ -448,3 +456,55 @@ def get_metric_history(ctx: Ctx, req: Req) -> dict[str, Any]:
         return {"metrics": []}
     return {"metrics": [{"key": key, "value": metric_value(v), "timestamp": int(t * 1000), "step": s}
                         for s, v, t in zip(h.step, h.value, h.timestamp, strict=True)]}
+
+
+@route("GET", "/mlflow/metrics/get-history-bulk")
+def get_metric_history_bulk(ctx: Ctx, req: Req) -> dict[str, Any]:
+    """One metric's points for several runs (what MLflow's UI charts call), by run id, then step."""
+    run_ids = sorted({str(r) for r in req.list("run_id")})
+    if not run_ids:
+        raise invalid("GetMetricHistoryBulk request must specify at least one run_id.")
+    if len(run_ids) > 100:
+        raise invalid(f"GetMetricHistoryBulk request cannot specify more than 100 run_ids. "
+                      f"Received {len(run_ids)} run_ids.")
+    key = req.get("metric_key")
+    if not key:
+        raise invalid("GetMetricHistoryBulk request must specify a metric_key.")
+    most = req.page_size(25_000, 25_000)
+    out: list[dict[str, Any]] = []
+    for run_id in run_ids:
+        try:
+            h = tracking.get_metric_history(ctx, run_id, str(key))
+        except NotFound:
+            continue
+        points = sorted(zip(h.step, h.timestamp, h.value, strict=True), key=lambda p: (p[0], p[1]))
+        out += [{"key": key, "value": metric_value(v), "timestamp": round(t * 1000), "step": s, "run_id": run_id}
+                for s, t, v in points]
+    return {"metrics": out[:most]}
+
+
+@route("POST", "/mlflow/experiments/search-datasets", write=False)
+def search_datasets(ctx: Ctx, req: Req) -> dict[str, Any]:
+    """The datasets the runs of some experiments logged as inputs: (experiment, name, digest, context)."""
+    ids = req.list("experiment_ids")
+    if not ids:
+        raise invalid("SearchDatasets request must specify at least one experiment_id.")
+    if len(ids) > 20:
+        raise invalid(f"SearchDatasets request cannot specify more than 20 experiment_ids. Received {len(ids)} "
+                      "experiment_ids.")
+    seen: dict[tuple[str, str, str, str], None] = {}
+    cursor = None
+    while True:
+        page = tracking.search_runs(ctx, experiment_ids=[experiment_id(ctx, e) for e in ids], cursor=cursor,
+                                    limit=1000)
+        for run in page.items:
+            for d in json.loads(run.tags.get(INPUTS_TAG, "[]")):
+                context = next((t.get("value", "") for t in d.get("tags") or []
+                                if t.get("key") == "mlflow.data.context"), "")
+                ds = d.get("dataset") or {}
+                seen[(run.experiment_id, ds.get("name", ""), ds.get("digest", ""), context)] = None
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return {"dataset_summaries": [{"experiment_id": e, "name": n, "digest": d, "context": c}
+                                  for e, n, d, c in seen]}
