@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +18,15 @@ REQS = ["scikit-learn"]
 
 
 def _cli(url: str, *args: str) -> str:
-    env = {**os.environ, "COLUMNS": "250"}
+    import mainsail
+
+    src = str(Path(mainsail.__file__).resolve().parents[1])  # this checkout, whatever the cwd
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-m", "mainsail.cli.main", "--uri", url, *args], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    return out.stdout
+    first = [line.split("│")[1].strip() for line in out.stdout.splitlines() if line.startswith("│")]
+    return " ".join(first)  # the first column of the table, wrapped lines joined
 
 
 def test_slug() -> None:

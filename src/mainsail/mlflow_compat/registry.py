@@ -85,8 +85,8 @@ def _model(ctx: Ctx, req: Req) -> RegisteredModel:
 
 def _version(ctx: Ctx, req: Req) -> tuple[ModelVersion, str]:
     """The version a request names, and its model's MLflow name."""
-    m = _model(ctx, req)
     number = req.int("version", 0)
+    m = _model(ctx, req)
     try:
         return registry.get_version_by_number(ctx, m.name, number), names.mlflow_name(m)
     except NotFound:
@@ -245,9 +245,9 @@ def _framework(ctx: Ctx, run_id: str, path: str) -> str:
 
 @route("POST", "/mlflow/model-versions/create")
 def create_version(ctx: Ctx, req: Req) -> dict[str, Any]:
-    m = _model(ctx, req)
     source, model_id = str(req.need("source")), req.get("model_id")
     run_id, path = _source(ctx, source, model_id)
+    m = _model(ctx, req)
     if req.get("run_id") and req.get("run_id") != run_id:
         raise invalid(f"run_id {req.get('run_id')!r} does not match the run of source {source!r}")
     tags = from_kv(req.get("tags"), "tags")
