@@ -50,6 +50,9 @@ def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
     assert len(evaluation) == 1 and evaluation[0]["parent_run_id"] == tasks["select"]["output"]["run_id"]
     rf = json.loads(mainsail("runs", "list", "-f", "params.model = 'random_forest'", "--json", env=env).stdout)
     assert [r["params"]["model"] for r in rf] == ["random_forest"]
+    narrow = {**env, "COLUMNS": "80"}  # room for one metric column: the one the filter names wins
+    shown = mainsail("runs", "list", "-f", "metrics.auc > 0.5 and params.model = 'logreg'", env=narrow).stdout
+    assert re.search(r"\bauc\b", shown) and "accuracy" not in shown
     shown = mainsail("runs", "show", runs[0]["id"][:12], env=env).stdout
     assert "params" in shown and "model/mainsail-model.json" in shown
     detail = json.loads(mainsail("runs", "show", runs[0]["id"], "--json", env=env).stdout)

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core.artifacts import check_digest
 from mainsail.core.db import new_id, utcnow
@@ -386,10 +387,14 @@ def _fire(ctx: Ctx, sched: ScheduleRow, key: str, trigger: dict[str, Any], event
     pipeline = ctx.session.get(PipelineRow, sched.pipeline_id)
     assert pipeline is not None
     params = dag.render(sched.params or {}, {}, {}, "", event) if event else dict(sched.params or {})
-    run_id = start_run(ctx, pipeline, _version_row(ctx, pipeline), params, trigger, ["params"])
-    ctx.session.add(TriggerFireRow(schedule_id=sched.id, key=key, run_id=run_id, fired_at=utcnow()))
+    try:
+        with ctx.session.begin_nested():  # another server firing the same key first undoes only this
+            run_id = start_run(ctx, pipeline, _version_row(ctx, pipeline), params, trigger, ["params"])
+            ctx.session.add(TriggerFireRow(schedule_id=sched.id, key=key, run_id=run_id, fired_at=utcnow()))
+            ctx.session.flush()  # the primary key refuses a second run for the same key
+    except SAIntegrityError:
+        return None
     sched.last_fired_at = utcnow()
-    ctx.session.flush()  # the primary key refuses a second run for the same key
     return run_id
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import typer
 from rich import box
@@ -76,15 +77,20 @@ def runs_list(
     if as_json:
         print_json(page.items)
         return
-    console.print(runs_table(page.items, metric or _metric_columns(page.items, order_by or []),
+    console.print(runs_table(page.items, metric or _metric_columns(page.items, order_by or [], filter),
                              more=page.next_cursor is not None))
 
 
-def _metric_columns(runs: list[Run], order_by: list[str]) -> list[str]:
-    """As many metric columns as the terminal fits (up to six): those being ordered by first."""
-    ordered = [o.split()[0].removeprefix("metrics.") for o in order_by if o.startswith("metrics.")]
-    rest = sorted({k for r in runs for k in r.metrics} - set(ordered))
-    return (ordered + rest)[:max(1, min(6, (console.width - 66) // 10))]
+_METRIC_REF = re.compile(r"metrics\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-]+))")
+
+
+def _metric_columns(runs: list[Run], order_by: list[str], filter: str | None = None) -> list[str]:
+    """As many metric columns as the terminal fits (up to six): those ordered by, then those the filter
+    names, then the rest."""
+    named = [next(g for g in m.groups() if g) for m in _METRIC_REF.finditer(" ".join([*order_by, filter or ""]))]
+    first = list(dict.fromkeys(named))
+    rest = sorted({k for r in runs for k in r.metrics} - set(first))
+    return (first + rest)[:max(len(first), 1, min(6, (console.width - 66) // 10))]
 
 
 def runs_table(runs: list[Run], metrics: list[str], more: bool = False) -> Table:
