@@ -44,7 +44,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _start(cmd: list[str], env: dict[str, str], url: str, log: Path, timeout: float = 180) -> subprocess.Popen[bytes]:
+def _start(cmd: list[str], env: dict[str, str], url: str, log: Path, timeout: float = 600) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env={**os.environ, **QUIET, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
