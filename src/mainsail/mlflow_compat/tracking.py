@@ -350,9 +350,6 @@ def set_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
 def delete_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
     run_id, key = _run_id(req), req.text("key")
     run = tracking.get_run(ctx, run_id)
-    page = tracking.search_runs(ctx, experiment_ids=[run.experiment_id], filter=f"run_id = '{run.id}'", limit=1)
-    if not page.items:  # searches hide deleted runs
-        raise invalid(f"The run {run_id} must be in the 'active' state. Current state is deleted.")
     if key not in run.tags or key.startswith(HIDDEN):
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in run with id {run_id}")
     tracking.delete_tag(ctx, run_id, key)
