@@ -39,8 +39,8 @@ def parse_filter(text: str | None, allowed: set[str]) -> list[tuple[str, str, st
 
 
 def matches(op: str, value: str, actual: str | None) -> bool:
-    if actual is None:  # an absent tag equals nothing
-        return op == "!="
+    if actual is None:  # as in MLflow, no comparison holds for an absent tag (not even !=)
+        return False
     return {"=": actual == value, "!=": actual != value, "LIKE": like(value, actual, True),
             "ILIKE": like(value, actual, False)}[op]
 
