@@ -38,9 +38,12 @@ def parse_filter(text: str | None, allowed: set[str]) -> list[tuple[str, str, st
     return out
 
 
-def matches(op: str, value: str, actual: str | None) -> bool:
-    if actual is None:  # as in MLflow, no comparison holds for an absent tag (not even !=)
-        return False
+def matches(op: str, value: str, actual: str | None, absent_differs: bool = True) -> bool:
+    """Whether ``actual <op> value``. An absent tag (``actual`` None) equals nothing; whether it counts as
+    different follows MLflow's stores: not for experiments (``absent_differs=False``), yes for registered
+    models and versions (MLflow's client filters them with ``tags.`mlflow.prompt.is_prompt` != 'true'``)."""
+    if actual is None:
+        return op == "!=" and absent_differs
     return {"=": actual == value, "!=": actual != value, "LIKE": like(value, actual, True),
             "ILIKE": like(value, actual, False)}[op]
 

@@ -106,7 +106,7 @@ def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
     lifecycle = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted"}.get(view)
     exps = tracking.all_experiments(ctx, lifecycle)
     clauses = parse_filter(req.get("filter"), {"name"})
-    exps = [e for e in exps if all(matches(op, v, field_of(e, f)) for f, op, v in clauses)]
+    exps = [e for e in exps if all(matches(op, v, field_of(e, f), absent_differs=False) for f, op, v in clauses)]
     orders = req.list("order_by") or ["creation_time DESC"]
     exps.sort(key=lambda e: e.id, reverse=True)  # MLflow's final tie-break: newest id first
     for item in reversed(orders):
