@@ -24,7 +24,8 @@ sys.path.insert(0, str(HERE))
 
 from _common import load_line  # noqa: E402
 
-ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "mlflow_server", "cli"]
+ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "cbpe", "mlflow_server",
+         "cli", "backup"]
 SIZES: dict[str, dict[str, list[str]]] = {
     "smoke": {name: ["--smoke"] for name in ORDER},
     "small": {
@@ -36,7 +37,9 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "serving": ["--seconds", "2"],
         "mlflow_server": ["--metrics", "2000", "--params", "20"],
         "monitoring": ["--small"],
+        "cbpe": ["--rows", "200000"],
         "cli": ["--repeat", "5"],
+        "backup": ["--runs", "10", "--points", "5000"],
     },
     "full": {**{name: [] for name in ORDER}, "monitoring": ["--full"]},
 }

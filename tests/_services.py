@@ -102,6 +102,16 @@ def runtime_settings(request: pytest.FixtureRequest, tmp_path: Path):
     return Settings.from_env().with_uri(uri, str(tmp_path / "artifacts"))
 
 
+def run_cli(*args: str, env: dict[str, str], check: bool = True,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``mainsail ARGS…`` as a user types it (a real subprocess); with ``check``, a failure shows its output."""
+    proc = subprocess.run([sys.executable, "-m", "mainsail.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mainsail {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, what: str, timeout: float) -> None:
     """Poll ``url``/ready until it answers 200; fail with the log's tail if ``proc`` exits or time is up."""
     import httpx

@@ -40,13 +40,31 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/datasets/{name}/versions/{version}/validations": (
         "a check gives min or max, and min <= max", (("body", "checks"),)),
     "POST /api/v1/deployments": ("a model URI ends in a version number or a stage name", (("body", "variants"),)),
-    "POST /api/v1/deployments/{name}/rollout": ("steps increase", (("body", "steps"),)),
+    "POST /api/v1/deployments/{name}/rollout": ("steps increase; a quality guard's (metric, source) is unique",
+                                                (("body", "steps"), ("body", "guards", "quality"))),
+    "GET /api/v1/deployments/{name}/performance": ("start is before end; a window splits them into at most "
+                                                    "10,000 windows", (("query", "start"), ("query", "window"))),
+    "POST /api/v1/labels": ("exactly one of labels or a dataset; a request id once per push; the dataset's "
+                            "columns exist", (("body",), ("dataset",))),
     "POST /api/v1/feature-sets": ("names are unique; each source kind needs its own field (path, query, dataset)",
                                   (("body", "entities"), ("body", "views"), ("body", "services"))),
     "POST /api/v1/feature-sets/online": ("features or a service is named", (("features",),)),
     "POST /api/v1/models": ("source or artifacts is given; artifacts name stored blobs, or files uploaded (valid "
                             "base64) or in the named run; framework unless the files are a Mainsail package",
                             (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"))),
+    "POST /api/v1/alerts/rules": ("a condition is FIELD OP VALUE joined by and/or; a duration is at most 366 days; "
+                                  "channels exist", (("body", "condition"), ("body", "for_duration"),
+                                                     ("body", "channels"))),
+    "PUT /api/v1/alerts/rules/{name}": ("as POST /alerts/rules, and the body names the path's rule",
+                                        (("body", "condition"), ("body", "for_duration"), ("body", "channels"),
+                                         ("body", "name"))),
+    "POST /api/v1/alerts/silences": ("either duration (over 0, at most 366 days) or ends_at, in the future",
+                                     (("body",),)),
+    "POST /api/v1/alerts/channels": ("each kind takes its own fields: url (webhook, slack), email (email)",
+                                     (("body",),)),
+    "POST /api/v1/monitors": ("exactly one of deployment or dataset, a reference kind that fits it, a window "
+                              "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
+    "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from _serving_support import FEATURES, ReplicaProcess, churn_data, register
 from sklearn.dummy import DummyClassifier
@@ -122,7 +123,10 @@ def test_predict_oip_metrics_logs_and_hot_swap(setup, tmp_path: Path) -> None:
         assert {"req-1", "oip-1"} <= set(logs["request_id"]) and logs["shadow"].any()
         row = logs[(logs["request_id"] == "req-1") & ~logs["shadow"]].iloc[0]
         assert row["variant"] == "a" and row["version"] == 1 and row["latency_ms"] > 0
-        assert '"tenure"' in row["inputs"] and row["outputs"].startswith("[")
+        # typed columns: one per feature with the signature's type, the prediction, class probabilities
+        assert row["row"] == 0 and isinstance(row["tenure"], float) and row["prediction"] in (0, 1)
+        assert 0 <= row["proba_1"] <= 1 and abs(row["proba_0"] + row["proba_1"] - 1) < 1e-9
+        assert pd.isna(row["inputs"]) and pd.isna(row["outputs"])
         assert client.get_deployment("api").replicas[0].status == "healthy"
     finally:
         rep.stop()

@@ -66,6 +66,25 @@ def test_metric_history_is_ordered_and_complete(client: Client) -> None:
         client.get_metric_history(run.id, "never-logged")
 
 
+def test_sample_metric_keeps_extremes_and_counts_every_point(client: Client) -> None:
+    run = client.create_run(client.create_experiment("e").id)
+    pts = [("loss", float(i % 97) - (1000.0 if i == 4321 else 0.0), i, 1000.0 + i) for i in range(10_000)]
+    client.log_batch(run.id, pts + [("loss", float("nan"), 10_000, 20_000.0)])
+    s = client.sample_metric(run.id, "loss", points=200)
+    assert s.total == 10_001 and len(s.step) <= 202
+    assert min(s.value) == -1000.0 + 4321 % 97 and max(s.value) == 96.0  # the dip survives the reduction
+    assert s.step == sorted(s.step) and s.step[0] == 0.0
+    client.end_run(run.id)
+    assert client.sample_metric(run.id, "loss", points=200) == s  # a finished run's samples are kept
+    few = client.sample_metric(run.id, "loss", points=10_000)
+    assert len(few.step) == 10_000  # fewer points than asked: all of them (NaN dropped)
+    with pytest.raises(NotFound):
+        client.sample_metric(run.id, "never-logged")
+    with pytest.raises(InvalidInput) as ei:
+        client.sample_metric(run.id, "loss", points=1)
+    assert "points" in str(ei.value)
+
+
 def test_param_cannot_change_but_same_value_is_idempotent(client: Client) -> None:
     run = client.create_run(client.create_experiment("e").id, params={"lr": "0.1"})
     client.log_param(run.id, "lr", "0.1")

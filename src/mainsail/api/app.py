@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                               "monitoring. Errors are application/problem+json with a stable `code`.")
     app.state.runtime = runtime
     app.state.extra_metrics = []  # callables returning more Prometheus text (deployments hosted in-process)
+    from mainsail.monitoring.prometheus import metrics_text
+
+    app.state.extra_metrics.append(metrics_text(runtime))  # drift, model metrics, quality, alerts: from the database
     install_error_handlers(app)
     limits = getattr(runtime, "settings", None) or Settings()  # (a placeholder runtime builds the OpenAPI doc)
     app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
@@ -100,6 +103,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from mainsail.mlflow_compat import install as install_mlflow_api
 
     install_mlflow_api(app)  # MLflow's REST API on the same objects (/api/2.0/mlflow, /api/2.0/mlflow-artifacts)
+    from mainsail.ui import install as install_ui
+
+    install_ui(app)  # the web UI's pages at / and its static files at /ui/static
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # FastAPI's document plus the Problem schemas the error responses use

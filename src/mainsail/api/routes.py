@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
+from mainsail.audit import service as audit
 from mainsail.core import idempotency
 from mainsail.core.errors import body_not_json
 from mainsail.core.ops import Operation, OpSet
@@ -109,7 +110,9 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], actor: str 
     kwargs = op.bind(kwargs)
     if idem_key is None:
         with runtime.transaction(write=op.write, actor=actor) as ctx:
-            return op.handler(ctx, **kwargs)
+            result = op.handler(ctx, **kwargs)
+            audit.record(ctx, op, kwargs, result)  # a write's row, in its transaction (a read: nothing)
+            return result
     for attempt in (1, 2):
         try:
             with runtime.transaction(write=True, actor=actor) as ctx:
@@ -117,6 +120,7 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], actor: str 
                 if seen is not None:
                     return _Replay(seen.response)
                 result = op.handler(ctx, **kwargs)
+                audit.record(ctx, op, kwargs, result)
                 idempotency.remember(ctx.session, idem_key, op.name, op.status_code, op.dump_response(result))
                 return result
         except SAIntegrityError:

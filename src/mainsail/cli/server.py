@@ -40,6 +40,8 @@ def server(
     rollouts = None
     stop_pipelines = None
     stop_reaper = None
+    stop_monitors = None
+    stop_alerts = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -53,6 +55,12 @@ def server(
         from mainsail.tracking.heartbeat import start_reaper
 
         stop_reaper = start_reaper(runtime)  # runs whose process died (no heartbeat) are marked killed
+        from mainsail.monitoring.host import start_background as start_monitors
+
+        stop_monitors = start_monitors(runtime)  # monitors on their cron schedule and on new dataset versions
+        from mainsail.alerts.host import start_background as start_alerts
+
+        stop_alerts = start_alerts(runtime)  # alert rules on monitor results, notification deliveries
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -62,7 +70,7 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
-    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (docs at /docs)  "
+    console.print(f"Mainsail server on [bold]http://{host}:{port}[/]  (UI at /, API docs at /docs)  "
                   f"metadata: {redact(settings.uri)}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
@@ -73,6 +81,10 @@ def server(
             stop_pipelines()
         if stop_reaper:
             stop_reaper()
+        if stop_monitors:
+            stop_monitors()
+        if stop_alerts:
+            stop_alerts()
         if rollouts:
             rollouts.stop()
         if dispatcher:

@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel
 
 from mainsail import __version__
+from mainsail.audit import service as audit
 from mainsail.core.artifacts import hash_file
 from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem, redact
 from mainsail.core.ops import Operation
@@ -53,13 +54,16 @@ class LocalBackend:
 
             reap_if_due(self.runtime)
         with self.runtime.transaction(write=op.write, actor=self.actor) as ctx:
-            return op.handler(ctx, **args)
+            result = op.handler(ctx, **args)
+            audit.record(ctx, op, args, result)  # a write's row, in its transaction (a read: nothing)
+            return result
 
     def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None:
         from mainsail.tracking import service
 
         with self.runtime.transaction(actor=self.actor) as ctx:  # in-process: committed or not, no doubt
             service.log_metric_rows(ctx, run_id, rows)
+            audit.record(ctx, "tracking.log_batch", {"run_id": run_id, "rows": rows}, None, f"run_id={run_id}")
 
     def heartbeat(self, run_id: str) -> Any:
         from mainsail.tracking.ops import ops
@@ -72,7 +76,10 @@ class LocalBackend:
         path = service.clean_artifact_path(path)  # bad input refused before the bytes are stored
         blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
         with self.runtime.transaction(actor=self.actor) as ctx:
-            return service.record_artifact(ctx, run_id, path, blob.digest, blob.size)
+            result = service.record_artifact(ctx, run_id, path, blob.digest, blob.size)
+            audit.record(ctx, "tracking.upload_artifact", {"run_id": run_id, "path": path, "digest": blob.digest},
+                         result, f"run_id={run_id}/path={path}")
+            return result
 
     def close(self) -> None:
         pass

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from mainsail.alerts.sdk import AlertMethods
+from mainsail.audit.sdk import AuditMethods
 from mainsail.client.backends import Backend, LocalBackend, make_backend
 from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
+from mainsail.labels.sdk import LabelMethods
+from mainsail.monitoring.sdk import MonitoringMethods
 from mainsail.pipelines.sdk import PipelineMethods
 from mainsail.registry.sdk import RegistryMethods
 from mainsail.serving.sdk import ServingMethods
 from mainsail.tracking.sdk import TrackingMethods
 
 
-class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods):
+class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
+             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

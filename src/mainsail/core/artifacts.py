@@ -119,6 +119,25 @@ class ArtifactStore:
         with self._reachable():
             return self.fs.exists(path)
 
+    def iter_blobs(self) -> Iterator[Blob]:
+        """Every stored object (its digest and size), ordered by digest: the store's manifest."""
+        base = f"{self._base}/objects"
+        if self._local:
+            if not os.path.isdir(base):
+                return
+            for prefix in sorted(os.listdir(base)):
+                folder = os.path.join(base, prefix)
+                for rest in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+                    if _DIGEST_RE.fullmatch(prefix + rest):
+                        yield Blob(prefix + rest, os.path.getsize(os.path.join(folder, rest)))
+            return
+        with self._reachable():
+            found = self.fs.find(base, detail=True) if self.fs.exists(base) else {}
+        for path, info in sorted(found.items()):
+            head, prefix, rest = path.rsplit("/", 2)
+            if _DIGEST_RE.fullmatch(prefix + rest):
+                yield Blob(prefix + rest, int(info.get("size") or 0))
+
     # -- writes --------------------------------------------------------------------------------------
     @staticmethod
     def _check_expected(blob: Blob, expected_digest: str | None) -> None:

@@ -6,15 +6,16 @@ import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy import exc as exc_mod
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
-from mainsail.core.errors import InvalidInput, ServiceUnavailable, redact
+from mainsail.core.errors import Conflict, InvalidInput, ServiceUnavailable, redact
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -55,6 +56,26 @@ def utcnow() -> dt.datetime:
 def new_id() -> str:
     """A new opaque id (32 hex characters)."""
     return uuid.uuid4().hex
+
+
+T = TypeVar("T")
+
+
+def get_or_create(session: Session, get: Callable[[], T | None], create: Callable[[], T]) -> T:
+    """``get()``, else ``create()`` in a savepoint; when another process created it in the meantime (a
+    unique key refuses the insert) the savepoint is undone and ``get()`` answers. Parallel tasks on
+    several machines that each create the same named object on first use need this, not a 409."""
+    found = get()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            return create()
+    except (exc_mod.IntegrityError, Conflict):
+        found = get()
+        if found is None:
+            raise
+        return found
 
 
 def is_sqlite(url: str) -> bool:

@@ -94,6 +94,14 @@ def list_events(session: Session, after: int = 0, limit: int = 100, type: str | 
     return [_to_event(r) for r in session.scalars(q)]
 
 
+def recent_events(session: Session, limit: int = 50, before: int | None = None) -> list[Event]:
+    """The newest events first (ids below ``before`` when given): an activity feed."""
+    q = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+    if before is not None:
+        q = q.where(EventRow.id < before)
+    return [_to_event(r) for r in session.scalars(q)]
+
+
 def _to_event(r: EventRow) -> Event:
     return Event(r.id, r.type, r.subject, r.payload, r.actor, r.created_at)
 

@@ -26,14 +26,10 @@ def _config(connection: Connection | None = None):  # type: ignore[no-untyped-de
     return cfg
 
 
-def script_heads() -> set[str]:
-    """Revision ids at the heads of the migration scripts shipped with this package.
-
-    Read from each script's ``revision``/``down_revision`` assignments rather than through Alembic: this
-    check runs at every start of every process (each CLI command), and importing Alembic costs more than
-    the command. Alembic runs only when the database is behind (a test keeps both answers equal)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
+def script_graph() -> dict[str, tuple[str, ...]]:
+    """Every revision shipped with this package and its parent revisions (``down_revision``), read from the
+    scripts' assignments without importing Alembic."""
+    graph: dict[str, tuple[str, ...]] = {}
     for path in (MIGRATIONS / "versions").glob("*.py"):
         values: dict[str, object] = {}
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
@@ -42,10 +38,19 @@ def script_heads() -> set[str]:
             if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and node.value:
                 values[target.id] = ast.literal_eval(node.value)
         if isinstance(values.get("revision"), str):
-            revisions.add(values["revision"])  # type: ignore[arg-type]
             down = values.get("down_revision")
-            parents.update([down] if isinstance(down, str) else down or ())  # type: ignore[arg-type]
-    return revisions - parents
+            graph[values["revision"]] = (down,) if isinstance(down, str) else tuple(down or ())  # type: ignore[index,arg-type]
+    return graph
+
+
+def script_heads() -> set[str]:
+    """Revision ids at the heads of the migration scripts shipped with this package.
+
+    Read from each script's ``revision``/``down_revision`` assignments rather than through Alembic: this
+    check runs at every start of every process (each CLI command), and importing Alembic costs more than
+    the command. Alembic runs only when the database is behind (a test keeps both answers equal)."""
+    graph = script_graph()
+    return set(graph) - {p for parents in graph.values() for p in parents}
 
 
 @contextmanager
@@ -70,6 +75,38 @@ def _exclusive(engine: Engine, conn: Connection) -> Iterator[None]:
         conn.execute(text("SELECT pg_advisory_unlock(7242031)"))
 
 
+@contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off while Alembic runs. Its batch mode changes a table by copying it, dropping the
+    old one and renaming; with foreign keys on, that DROP cascades into the child tables and deletes their
+    rows (a migration must never lose data). SQLite ignores the pragma inside a transaction, so it is set
+    between transactions, on the driver connection."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.commit()
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        conn.commit()
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection to run Alembic commands on: serialized across processes, SQLite foreign keys off."""
+    with engine.connect() as conn:
+        conn.commit()
+        with _exclusive(engine, conn):
+            conn.commit()
+            with _foreign_keys_off(conn):
+                yield conn
+    _done.discard(str(engine.url))
+
+
 def current_heads(conn: Connection) -> set[str]:
     """The revisions the database is at (its ``alembic_version`` rows, as Alembic reads them)."""
     if not inspect(conn).has_table("alembic_version"):
@@ -77,11 +114,12 @@ def current_heads(conn: Connection) -> set[str]:
     return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every branch (``heads``) if it is not there yet."""
+def upgrade(engine: Engine, *, recheck: bool = False) -> None:
+    """Bring the schema to the newest revision of every branch (``heads``) if it is not there yet (once per
+    process and URL; ``recheck`` looks again, e.g. after a restore put the database at an older revision)."""
     key = str(engine.url)
     with _lock:
-        if key in _done:
+        if key in _done and not recheck:
             return
         wanted = script_heads()
         with engine.connect() as conn:
@@ -95,10 +133,21 @@ def upgrade(engine: Engine) -> None:
                     if current_heads(conn) != wanted:
                         from alembic import command
 
-                        conn.commit()
-                        command.upgrade(_config(conn), "heads")
+                        with _foreign_keys_off(conn):
+                            command.upgrade(_config(conn), "heads")
                         conn.commit()
         _done.add(key)
+
+
+def upgrade_to(engine: Engine, targets: set[str]) -> None:
+    """Migrate a database forward to exactly ``targets`` (revision ids this package ships), serialized
+    like :func:`upgrade`."""
+    from alembic import command
+
+    with migration_connection(engine) as conn:
+        for rev in sorted(targets):
+            command.upgrade(_config(conn), rev)
+            conn.commit()
 
 
 def revisions(engine: Engine) -> tuple[set[str], set[str]]:

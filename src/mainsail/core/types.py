@@ -8,6 +8,7 @@ same on the embedded and the HTTP client."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -162,3 +163,14 @@ ArtifactKey = Annotated[str, StringConstraints(min_length=1, max_length=1000), A
                         WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 1000,
                                         "pattern": ARTIFACT_KEY_PATTERN})]
 """A relative artifact path (see :func:`artifact_key`)."""
+
+
+def finite_float(v: Any) -> float | None:
+    """``v`` as a finite float; None for None, text that is not a number, NaN and infinities."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from mainsail.core.errors import InvalidInput, NotFound
+from mainsail.core.errors import InvalidInput, MainsailError, NotFound
 from mainsail.data.canonical import apply_schema, from_pandas, parse_type
 
 Progress = Callable[[int, "int | None"], None]  # (done, total) in bytes or rows
@@ -91,6 +91,31 @@ def open_source(source: Any, *, format: str | None = None, query: str | None = N
     if target == stream.schema:  # the reader applied the types already (CSV)
         return stream
     return Stream(target, _cast(stream.batches, schema, target), stream.info, stream.rows)
+
+
+SECRET_PREFIX = "secret:"
+
+
+def open_secret_source(source: Any, resolve: Callable[[str], str], **kwargs: Any) -> Stream:
+    """:func:`open_source`, where a ``secret:NAME`` source is the named secret's value (a database URL with
+    its password, an ``s3://`` URL with a token): it is opened, but only ``secret:NAME`` is recorded as
+    where the data came from, and any error carries ``secret:NAME`` in place of the value."""
+    if not (isinstance(source, str) and source.startswith(SECRET_PREFIX)):
+        return open_source(source, **kwargs)
+    value = resolve(source[len(SECRET_PREFIX):])
+    try:
+        stream = open_source(value, **kwargs)
+    except MainsailError as exc:
+        scrub = lambda text: str(text).replace(value, source).replace(_redact(value), source)  # noqa: E731
+        exc.detail = scrub(exc.detail)
+        exc.args = (exc.detail,)
+        exc.errors = [{**e, "msg": scrub(e.get("msg", ""))} for e in exc.errors]
+        raise
+    except Exception as exc:  # a driver's own error may quote the URL
+        raise _bad(f"cannot open {source}: {type(exc).__name__}", ["source"]) from None
+    if "uri" in stream.info or "path" in stream.info:
+        stream.info = {**stream.info, **{k: source for k in ("uri", "path") if k in stream.info}}
+    return stream
 
 
 def _cast(batches: Iterator[pa.RecordBatch], schema: dict[str, str], target: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mainsail.core.types import finite_float
 from mainsail.data.storage import connect, quote, scan_sql, to_arrow
 
 SAMPLE_ROWS = 200_000
@@ -282,11 +283,7 @@ def _as_float(v: Any, kind: str) -> float | None:
         if isinstance(v, dt.date):
             return dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC).timestamp()
         return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+    return finite_float(v)
 
 
 def _top(counts: dict[Any, int]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import IntegrityError, InvalidInput, NotFound
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
+from mainsail.core.sandbox import contained
 from mainsail.core.settings import Settings
 
 if TYPE_CHECKING:  # annotations only: importing the Client does not build these models
@@ -96,8 +97,9 @@ class DataMethods:
             if progress:
                 progress("load", done, total)
 
-        stream = connectors.open_source(source, format=format, query=query, schema=dict(schema) if schema else None,
-                                        progress=on_read, delimiter=delimiter)
+        stream = connectors.open_secret_source(
+            source, self.resolve_secret, format=format, query=query,  # type: ignore[attr-defined]
+            schema=dict(schema) if schema else None, progress=on_read, delimiter=delimiter)
         local = isinstance(self._backend, LocalBackend)
         home = self._backend.runtime.settings.home if local else Settings.from_env().home  # type: ignore[attr-defined]
         tmp_root = home / "tmp"
@@ -116,8 +118,15 @@ class DataMethods:
                 if progress:
                     progress("profile" if profile else "store", 0, None)
                 actor = self._backend.actor  # type: ignore[attr-defined]  (the OS user by default)
-                return ingest_file(self._backend.runtime, actor, name, path, stream.info,  # type: ignore[attr-defined]
-                                   description, profile)
+                runtime = self._backend.runtime  # type: ignore[attr-defined]
+                version = ingest_file(runtime, actor, name, path, stream.info, description, profile)
+                from mainsail.audit.service import record
+
+                with runtime.transaction(actor=actor) as ctx:  # the version committed above: now its audit row
+                    record(ctx, "datasets.upload_version", {"name": name, "source": stream.info,
+                                                        "description": description, "profile": profile},
+                           version, f"name={name}/version={version.id}")
+                return version
             import orjson
 
             data = path.read_bytes()
@@ -160,7 +169,7 @@ class DataMethods:
 
     @staticmethod
     def _cache_path(v: DatasetVersion) -> Path:
-        return Settings.from_env().home / "cache" / f"{v.digest}.parquet"
+        return contained(Settings.from_env().home / "cache", f"{v.digest}.parquet", "dataset digest")
 
     def _cached(self, v: DatasetVersion) -> bool:
         path = self._cache_path(v)

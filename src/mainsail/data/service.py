@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core.artifacts import hash_bytes, hash_file
-from mainsail.core.db import new_id, utcnow
+from mainsail.core.db import get_or_create, new_id, utcnow
 from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
@@ -216,9 +216,8 @@ def record(ctx: Ctx, name: str, prep: Prepared, source: dict[str, Any] | None = 
            description: str | None = None) -> DatasetVersion:
     """Record a version whose object is already in the store (one transaction: dataset, version, event).
     The same bytes again give back the existing version."""
-    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.name == name).with_for_update())
-    if ds is None:
-        ds = _insert_dataset(ctx, name)
+    ds = get_or_create(ctx.session, lambda: ctx.session.scalar(
+        select(DatasetRow).where(DatasetRow.name == name).with_for_update()), lambda: _insert_dataset(ctx, name))
     existing = ctx.session.scalar(select(DatasetVersionRow).where(DatasetVersionRow.dataset_id == ds.id,
                                                                   DatasetVersionRow.digest == prep.digest))
     if existing is not None:
@@ -379,16 +378,15 @@ def select_rows(ctx: Ctx, name: DatasetName, version: VersionRef, columns: str |
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
+    from mainsail.core.sandbox import duckdb_sandbox
     from mainsail.data import storage
 
     ds = _dataset_row(ctx, name)
     row = _version_row(ctx, ds, version)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    con = storage.connect()
+    con = duckdb_sandbox()
     try:
         source = pads.dataset(version_file(ctx, row.digest), format="parquet")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
         rel = storage.relation(con, source, [c["name"] for c in row.schema], cols, where, limit)
         try:
             table = storage.to_arrow(rel)

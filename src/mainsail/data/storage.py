@@ -105,7 +105,9 @@ def read_table(source: str | Any, available: list[str], columns: list[str] | Non
             return _head(pq.ParquetFile(source), columns, limit)
         scanner = source.scanner(columns=columns)
         return scanner.head(limit) if limit is not None else scanner.to_table()
-    con = connect()
+    from mainsail.core.sandbox import duckdb_sandbox
+
+    con = duckdb_sandbox([source] if isinstance(source, str) else [])  # ``where`` is user SQL: this file only
     try:
         return to_arrow(relation(con, source, available, columns, where, limit))
     finally:

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput
 from mainsail.core.events import emit
+from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx, Runtime
 from mainsail.core.types import UtcDatetime, VersionNumber
 from mainsail.features.definitions import Defs, plan_apply, resolve, unknown, view_of
@@ -84,6 +85,9 @@ def apply(ctx: Ctx, body: FeatureSetSpec) -> ApplyResult:
     """Apply definitions: each new or changed entity, view and service gets a new version. A change that
     breaks a feature service (a removed or retyped feature, an entity's key type or join key changed under
     its views) is refused with the reasons unless ``force``."""
+    for v in body.views:  # a SQL or Parquet-path source reads the server's disk: running code, not data
+        if v.source.kind in ("sql", "parquet"):
+            require(ctx, "pipelines:code")
     current = load_defs(ctx)
     new, breaking = plan_apply(current, body)
     if breaking and not body.force:

@@ -205,7 +205,13 @@ def _find(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
 
 def _call(runtime: Runtime, r: Route, req: Req, actor: str | None) -> Any:
     with runtime.transaction(write=r.write, actor=actor) as ctx:
-        return r.handler(ctx, req)
+        result = r.handler(ctx, req)
+        if r.write:
+            from mainsail.audit.service import record
+
+            record(ctx, f"mlflow.{r.handler.__name__}", {"args": req.args, "path": req.path, "body": req.body},
+                   None if r.raw else result, "/".join(f"{k}={v}" for k, v in req.path.items()))
+        return result
 
 
 async def handle(request: Request) -> Response:

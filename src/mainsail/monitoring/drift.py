@@ -212,6 +212,15 @@ def _default_test(kind: str, ref_rows: int, distinct: int) -> str:
     return "wasserstein" if kind == "numeric" and distinct > 5 else "jensenshannon"
 
 
+def default_test(reference: np.ndarray) -> str:
+    """The test a column gets by default, judged from its reference values alone (what a window
+    without data reports as its test)."""
+    numeric = _is_numeric(reference)
+    a = _clean_numeric(reference) if numeric else _clean_categorical(reference)
+    distinct = _distinct_sorted(np.sort(a)) if numeric else int(np.unique(a).size)
+    return _default_test("numeric" if numeric else "categorical", int(a.size), distinct)
+
+
 def _numeric_tests(a: np.ndarray, b: np.ndarray, tests: Iterable[str], binning: str) -> dict[str, tuple]:
     """(statistic, p_value, score) per test for two sorted numeric samples."""
     out: dict[str, tuple] = {}
@@ -350,7 +359,8 @@ def _column(name: str, ref: np.ndarray, cur: np.ndarray, spec: str | list[str] |
             thresholds: dict[str, float], binning: str, force_categorical: bool, min_rows: int) -> list[ColumnDrift]:
     numeric = _is_numeric(ref) and _is_numeric(cur) and not force_categorical
     kind = "numeric" if numeric else "categorical"
-    a = np.sort(_clean_numeric(ref)) if numeric else _clean_categorical(ref)
+    # stable (timsort) sorts a reference given already sorted in linear time (a monitor sorts it once)
+    a = np.sort(_clean_numeric(ref), kind="stable") if numeric else _clean_categorical(ref)
     b = np.sort(_clean_numeric(cur)) if numeric else _clean_categorical(cur)
     if a.size < min_rows or b.size < min_rows:
         test = ([spec] if isinstance(spec, str) else spec or ["ks" if numeric else "chi2"])[0]
@@ -381,6 +391,60 @@ def _column(name: str, ref: np.ndarray, cur: np.ndarray, spec: str | list[str] |
     return out
 
 
+class MultivariateDrift:
+    """PCA reconstruction error fitted on a reference once, then scored on any number of current samples
+    (a monitor scores every window against one fit). The components come from the eigenvectors of the
+    standardised reference's covariance (a k×k problem), the same directions an SVD of the data gives."""
+
+    def __init__(self, reference: Any, columns: list[str] | None = None, *, variance: float = 0.65,
+                 chunks: int = 10, sigmas: float = 3.0, current_columns: Iterable[str] | None = None):
+        ref_cols = _columns_of(reference, "reference")
+        names = columns if columns is not None else list(ref_cols)
+        if current_columns is not None:
+            names = [c for c in names if c in set(current_columns)]
+        self.columns = [c for c in names if c in ref_cols and _is_numeric(ref_cols[c])]
+        self.fitted = len(self.columns) >= 2 and len(ref_cols[self.columns[0]]) >= 2 * chunks if self.columns else False
+        if not self.fitted:
+            return
+        ref = np.column_stack([ref_cols[c].astype(np.float64) for c in self.columns])
+        ref[~np.isfinite(ref)] = np.nan
+        self.mean = np.nanmean(ref, axis=0)
+        std = np.nanstd(ref, axis=0)
+        std[~(std > 0)] = 1.0
+        self.std = std
+        z_ref = np.where(np.isnan(ref), 0.0, (ref - self.mean) / std)
+        self.center = z_ref.mean(axis=0)
+        c = z_ref - self.center
+        eigval, eigvec = np.linalg.eigh(c.T @ c)
+        order = np.argsort(eigval)[::-1]
+        eigval, eigvec = np.clip(eigval[order], 0, None), eigvec[:, order]
+        explained = np.cumsum(eigval) / max(float(np.sum(eigval)), 1e-300)
+        self.components = int(np.searchsorted(explained, variance) + 1)
+        self.basis = eigvec[:, :self.components].T
+        ref_chunks = np.array([e.mean() for e in np.array_split(self._errors(z_ref), chunks)])
+        self.reference_error = float(ref_chunks.mean())
+        self.lower = float(ref_chunks.mean() - sigmas * ref_chunks.std())
+        self.upper = float(ref_chunks.mean() + sigmas * ref_chunks.std())
+
+    def _errors(self, z: np.ndarray) -> np.ndarray:
+        c = z - self.center
+        return np.linalg.norm(c - (c @ self.basis.T) @ self.basis, axis=1)
+
+    def score(self, current: Any) -> dict[str, Any]:
+        """The current sample's mean reconstruction error against the reference's band."""
+        cur_cols = _columns_of(current, "current")
+        names = [c for c in self.columns if c in cur_cols and _is_numeric(cur_cols[c])]
+        if not self.fitted or names != self.columns or len(cur_cols[names[0]]) < 2:
+            return {"status": "insufficient_data", "columns": names, "error": None, "drifted": False}
+        cur = np.column_stack([cur_cols[c].astype(np.float64) for c in names])
+        cur[~np.isfinite(cur)] = np.nan
+        z_cur = np.where(np.isnan(cur), 0.0, (cur - self.mean) / self.std)
+        err = float(self._errors(z_cur).mean())
+        return {"status": "ok", "columns": names, "components": self.components, "error": err,
+                "reference_error": self.reference_error, "lower": self.lower, "upper": self.upper,
+                "drifted": not (self.lower <= err <= self.upper)}
+
+
 def compute_multivariate_drift(reference: Any, current: Any, columns: list[str] | None = None, *,
                                variance: float = 0.65, chunks: int = 10, sigmas: float = 3.0) -> dict[str, Any]:
     """Multivariate drift by PCA reconstruction error (NannyML's method): standardise on the reference,
@@ -390,33 +454,6 @@ def compute_multivariate_drift(reference: Any, current: Any, columns: list[str] 
     ref_cols, cur_cols = _columns_of(reference, "reference"), _columns_of(current, "current")
     names = [c for c in _pick_columns(columns, ref_cols, cur_cols)
              if _is_numeric(ref_cols[c]) and _is_numeric(cur_cols[c])]
-    if len(names) < 2:
-        return {"status": "insufficient_data", "columns": names, "error": None, "drifted": False}
-    ref = np.column_stack([ref_cols[c].astype(np.float64) for c in names])
-    cur = np.column_stack([cur_cols[c].astype(np.float64) for c in names])
-    if ref.shape[0] < 2 * chunks or cur.shape[0] < 2:
-        return {"status": "insufficient_data", "columns": names, "error": None, "drifted": False}
-    ref[~np.isfinite(ref)] = np.nan
-    cur[~np.isfinite(cur)] = np.nan
-    mean = np.nanmean(ref, axis=0)
-    std = np.nanstd(ref, axis=0)
-    std[~(std > 0)] = 1.0
-    z_ref = np.where(np.isnan(ref), 0.0, (ref - mean) / std)
-    z_cur = np.where(np.isnan(cur), 0.0, (cur - mean) / std)
-    _, s, vt = np.linalg.svd(z_ref - z_ref.mean(axis=0), full_matrices=False)
-    explained = np.cumsum(s ** 2) / max(float(np.sum(s ** 2)), 1e-300)
-    k = int(np.searchsorted(explained, variance) + 1)
-    basis = vt[:k]
-    center = z_ref.mean(axis=0)
-
-    def errors(z: np.ndarray) -> np.ndarray:
-        c = z - center
-        return np.linalg.norm(c - (c @ basis.T) @ basis, axis=1)
-
-    ref_chunks = np.array([e.mean() for e in np.array_split(errors(z_ref), chunks)])
-    lower = float(ref_chunks.mean() - sigmas * ref_chunks.std())
-    upper = float(ref_chunks.mean() + sigmas * ref_chunks.std())
-    err = float(errors(z_cur).mean())
-    return {"status": "ok", "columns": names, "components": k, "error": err,
-            "reference_error": float(ref_chunks.mean()), "lower": lower, "upper": upper,
-            "drifted": not (lower <= err <= upper)}
+    model = MultivariateDrift(ref_cols, names, variance=variance, chunks=chunks, sigmas=sigmas)
+    return model.score(cur_cols) if len(names) >= 2 else {"status": "insufficient_data", "columns": names,
+                                                           "error": None, "drifted": False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -29,9 +30,14 @@ def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
         if not sep or not key:
             raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint=what)
         try:
-            out[key] = json.loads(raw)
+            value = json.loads(raw)
         except ValueError:
-            out[key] = raw
+            value = raw
+        # a number JSON cannot carry (a 40-digit git SHA, '12e4567' -> inf) stays the text it was
+        if (isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            value = raw
+        out[key] = value
     return out
 
 

@@ -18,7 +18,7 @@ from mainsail.core.events import Event, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import Digest
-from mainsail.pipelines import dag, operators, queue
+from mainsail.pipelines import dag, guard, operators, queue
 from mainsail.pipelines.models import (
     PipelineRow,
     PipelineRunRow,
@@ -114,6 +114,7 @@ def apply_pipeline(ctx: Ctx, body: PipelineSpec) -> PipelineVersion:
     """Register a pipeline definition; a changed definition becomes a new version, the same one is a no-op.
     A task given no params takes its operator's required ones from each run."""
     dag.validate(body, defer={t.name for t in body.tasks if "params" not in t.model_fields_set})
+    guard.check(ctx, body)
     _check_code(ctx, body)
     digest = dag.spec_digest(body)
     now = utcnow()
@@ -196,6 +197,8 @@ def start_run(ctx: Ctx, pipeline: PipelineRow, version: PipelineVersionRow, para
     spec = PipelineSpec.model_validate(version.spec)
     d = dag.validate(spec, defer=True)
     values = _run_params(spec, params, loc)
+    if trigger.get("kind") == "api":  # schedules and triggers were checked when they were made
+        guard.check(ctx, spec, params, loc)
     now = utcnow()
     run_id = new_id()
     ctx.session.execute(insert(PipelineRunRow).values(
@@ -346,6 +349,7 @@ def create_schedule(ctx: Ctx, name: str, body: ScheduleCreate) -> Schedule:
     pipeline = _pipeline_row(ctx, name)
     spec = PipelineSpec.model_validate(_version_row(ctx, pipeline).spec)
     _run_params(spec, body.params, ["body", "params"])
+    guard.check(ctx, spec, body.params, ["body", "params"])
     now = utcnow()
     next_fire = None
     if body.cron is not None:

@@ -13,6 +13,7 @@ from mainsail.client.backends import Backend, LocalBackend
 from mainsail.core.errors import IntegrityError, InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
+from mainsail.core.sandbox import contained
 from mainsail.core.settings import Settings
 from mainsail.registry.schemas import (
     GateResult,
@@ -179,7 +180,7 @@ class RegistryMethods:
         ``version``: the model version ``uri`` already resolved to (saves resolving it again)."""
         if uri.startswith("runs:/"):
             run_id, _, path = uri.removeprefix("runs:/").partition("/")
-            folder = Path(dest) if dest else _cache_dir() / "runs" / run_id / (path or "_root")
+            folder = Path(dest) if dest else contained(_cache_dir() / "runs", f"{run_id}/{path or '_root'}", "uri")
             files = {a.path[len(path) + 1:] if path else a.path: a.digest
                      for a in self.list_artifacts(run_id, path or None)}  # type: ignore[attr-defined]
             if not files:
@@ -187,12 +188,12 @@ class RegistryMethods:
             fetch = lambda rel, digest: self.read_artifact(run_id, f"{path}/{rel}" if path else rel)  # type: ignore[attr-defined]  # noqa: E731
         else:
             v = version or self.resolve_model(uri)
-            folder = Path(dest) if dest else _cache_dir() / "models" / v.id
+            folder = Path(dest) if dest else contained(_cache_dir() / "models", v.id, "version id")
             files = {rel: ref.digest for rel, ref in v.files.items()}
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
         verified: dict[str, str] = {}
         for rel, digest in files.items():
-            target = folder / rel
+            target = contained(folder, rel, "artifact key")  # the store may hold a key written before the rule
             if target.exists():
                 continue  # load_package re-verifies every digest before anything is deserialized
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from pydantic import StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mainsail.core.db import new_id, utcnow
+from mainsail.core.db import get_or_create, new_id, utcnow
 from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
@@ -340,14 +340,16 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
                            errors=[{"loc": ["body", "framework"], "msg": "field required"}])
     enforce_gate(metrics, body.gate, f"{body.name}")
     now = utcnow()
-    model = ctx.session.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == body.name)
-                               .with_for_update())
-    if model is None:
-        model = RegisteredModelRow(id=new_id(), name=body.name, tags={}, next_version=1, created_by=ctx.actor,
-                                   created_at=now, updated_at=now)
-        ctx.session.add(model)
+    def create() -> RegisteredModelRow:
+        row = RegisteredModelRow(id=new_id(), name=body.name, tags={}, next_version=1, created_by=ctx.actor,
+                                 created_at=now, updated_at=now)
+        ctx.session.add(row)
         ctx.session.flush()
-        emit(ctx.session, "registered_model.created", model.id, {"name": model.name}, ctx.actor)
+        emit(ctx.session, "registered_model.created", row.id, {"name": row.name}, ctx.actor)
+        return row
+
+    model = get_or_create(ctx.session, lambda: ctx.session.scalar(
+        select(RegisteredModelRow).where(RegisteredModelRow.name == body.name).with_for_update()), create)
     number = model.next_version
     model.next_version = number + 1
     model.updated_at = now

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -62,14 +63,15 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
     app.state.replica = state
     dep = state.deployment
 
-    async def _shadow(loaded: Loaded, x: Any, rid: str, inputs: str) -> None:
+    async def _shadow(loaded: Loaded, x: Any, rid: str, logged: bool) -> None:
         start = time.perf_counter()
         try:
             pred = await loaded.run(x)
-            state.log(rid, loaded, time.perf_counter() - start, True, 200, inputs,
-                      orjson.dumps(codec.to_jsonable(pred)).decode())
+            if logged:
+                state.log(rid, loaded, time.perf_counter() - start, True, 200, x, codec.to_jsonable(pred))
         except Exception as exc:  # noqa: BLE001 - a shadow never affects the answer
-            state.log(rid, loaded, time.perf_counter() - start, True, 500, inputs, orjson.dumps(str(exc)).decode())
+            if logged:
+                state.log(rid, loaded, time.perf_counter() - start, True, 500, x, str(exc))
 
     def _to_input(loaded: Loaded, kind: str, data: Any) -> Any:
         if kind == "records":
@@ -88,7 +90,7 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
         finally:
             state.m_in_flight.dec()
 
-    def _mirror(routing: Any, loaded: Loaded, kind: str, data: Any, x: Any, rid: str) -> None:
+    def _mirror(routing: Any, loaded: Loaded, kind: str, data: Any, x: Any, rid: str, logged: bool) -> None:
         """Send a copy of the request to each shadow variant (off the answer's path)."""
         for shadow in routing.shadows:
             if shadow is loaded:
@@ -97,7 +99,7 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
                 sx = x if shadow.spec == loaded.spec or kind == "tensor" else _to_input(shadow, kind, data)
             except MainsailError:  # the shadow takes other inputs; it never affects the answer
                 continue
-            asyncio.ensure_future(_shadow(shadow, sx, rid, _inputs_json(kind, data)))
+            asyncio.ensure_future(_shadow(shadow, sx, rid, logged))
 
     async def _entity_records(loaded: Loaded, kind: str, data: Any) -> list[dict[str, Any]]:
         source = loaded.features
@@ -112,11 +114,6 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
             return source.records(state.client, rows, kind, loaded.spec.columns)
 
         return await run_in_threadpool(lookup)
-
-    def _inputs_json(kind: str, data: Any) -> str:
-        if kind == "tensor":
-            return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        return orjson.dumps(data).decode()
 
     def _routing() -> Any:
         routing = state.routing
@@ -150,12 +147,13 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
             state.record_error(loaded, exc, time.perf_counter() - start)
             raise
         rid = rid or request.headers.get("x-request-id") or uuid.uuid4().hex
-        _mirror(routing, loaded, kind, data, x, rid)
+        logged = state.sampled()  # the capture percentage: one draw per request (a shadow follows it)
+        _mirror(routing, loaded, kind, data, x, rid, logged)
         preds = codec.to_jsonable(pred)
         elapsed = time.perf_counter() - start
         state.record(loaded, len(preds), elapsed)
-        if state.logger is not None:
-            state.log(rid, loaded, elapsed, False, 200, _inputs_json(kind, data), orjson.dumps(preds).decode())
+        if logged:
+            state.log(rid, loaded, elapsed, False, 200, x if isinstance(x, np.ndarray) else data, preds)
         return _json({"predictions": preds, "request_id": rid, "variant": loaded.variant, "model": loaded.model_name,
                       "version": loaded.version}, headers={"x-mainsail-variant": loaded.variant})
 
@@ -235,15 +233,16 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
             state.record_error(loaded, exc, time.perf_counter() - start)
             raise
         rid = str(body.get("id") or uuid.uuid4().hex)
-        _mirror(routing, loaded, "tensor", x, x, rid)
+        logged = state.sampled()
+        _mirror(routing, loaded, "tensor", x, x, rid, logged)
         outputs = [codec.oip_output("predict", pred)]
         wanted = {o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)}
         if "predict_proba" in wanted and hasattr(loaded.model, "predict_proba"):
             outputs.append(codec.oip_output("predict_proba", loaded.model.predict_proba(x)))
         elapsed = time.perf_counter() - start
         state.record(loaded, int(outputs[0]["shape"][0]) if outputs[0]["shape"] else 1, elapsed)
-        if state.logger is not None:
-            state.log(rid, loaded, elapsed, False, 200, _inputs_json("tensor", x), orjson.dumps(outputs[0]["data"]).decode())
+        if logged:
+            state.log(rid, loaded, elapsed, False, 200, x, outputs[0]["data"])
         return _json({"model_name": name, "model_version": str(loaded.version), "id": rid, "outputs": outputs},
                      headers={"x-mainsail-variant": loaded.variant})
 

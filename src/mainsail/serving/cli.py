@@ -47,9 +47,16 @@ def _variant(text: str) -> dict[str, object]:
 
 
 def _rollout_line(r: Any) -> str:
+    quality = "".join(f"; {q.metric}{' (est.)' if q.source == 'estimated' else ''} candidate {_num(q.candidate)} "
+                      f"vs champion {_num(q.champion)} ({q.candidate_n}/{q.champion_n})"
+                      for q in getattr(r.stats, "quality", []))
     return (f"rollout [bold]{r.state}[/] of {r.candidate}: step {r.step_index + 1}/{len(r.steps)} "
             f"({r.weight:g}%), {count(r.stats.requests, 'request')}, {count(r.stats.errors, 'error')}, "
-            f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms  {r.reason or ''}")
+            f"p95 {r.stats.p95_ms if r.stats.p95_ms is not None else '—'} ms{quality}  {r.reason or ''}")
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4g}"
 
 
 def _view(d: Any) -> Group:
@@ -106,12 +113,15 @@ def create(name: str,
                                              help="NAME=models:/…[:WEIGHT][:shadow] (repeatable)."),
            description: str = typer.Option(None, help="What this deployment is for."),
            feature_service: str = typer.Option(None, help="Feature service answering entity requests "
-                                                          "({\"entity_id\": …}) from the online store.")) -> None:
+                                                          "({\"entity_id\": …}) from the online store."),
+           sampling: float = typer.Option(100.0, "--sampling", min=0, max=100,
+                                          help="Percentage of requests whose inputs and predictions are logged.")) -> None:
     """Create a deployment of one model or of several weighted/shadow variants."""
     if bool(model) == bool(variant):
         raise typer.BadParameter("give --model or one or more --variant")
     variants = model if model else [_variant(v) for v in variant]
-    _show(client().create_deployment(name, variants, description=description, feature_service=feature_service))
+    _show(client().create_deployment(name, variants, description=description, feature_service=feature_service,
+                                     sampling_percentage=sampling))
 
 
 @deployments_app.command("list")
@@ -181,6 +191,9 @@ def rollout(name: str, candidate: str = typer.Argument(..., help="models:/NAME/V
             max_p95_ms: float = typer.Option(None, help="Roll back above this p95 latency (ms)."),
             min_requests: int = typer.Option(20, help="Requests a step needs before it passes."),
             metric: list[str] = typer.Option(None, "--metric", help="Monitoring guard, e.g. 'drift<=0.2'."),
+            quality: list[str] = typer.Option(None, "--quality", help="Quality guard METRIC[:MARGIN[:SOURCE[:MIN]]]: "
+                                              "the candidate's live metric no worse than the champion's by MARGIN, "
+                                              "from labels or estimated, e.g. 'accuracy:0.02'."),
             reason: str = typer.Option(None, help="Why (kept in the history)."),
             follow: bool = typer.Option(False, "--follow", "-f", help="Show its progress live until it is promoted "
                                         "or rolled back (exit 1 on a rollback)."),
@@ -193,11 +206,31 @@ def rollout(name: str, candidate: str = typer.Argument(..., help="models:/NAME/V
     metrics = dict(threshold(m) for m in metric) if metric else None
     c = client()
     d = c.start_rollout(name, candidate, steps=pcts, step_seconds=step_seconds, max_error_rate=max_error_rate,
-                        max_p95_ms=max_p95_ms, min_requests=min_requests, metrics=metrics, reason=reason)
+                        max_p95_ms=max_p95_ms, min_requests=min_requests, metrics=metrics,
+                        quality=[_quality(q) for q in quality or []], reason=reason)
     if not follow:
         _show(d)
         return
     _finish_rollout(follow_rollout(c, name, poll))
+
+
+def _quality(text: str) -> dict[str, object]:
+    """``METRIC[:MARGIN[:SOURCE[:MIN_LABELS]]]`` → a quality guard."""
+    parts = text.split(":")
+    guard: dict[str, object] = {"metric": parts[0].strip()}
+    try:
+        if len(parts) > 1 and parts[1]:
+            guard["margin"] = float(parts[1])
+        if len(parts) > 2 and parts[2]:
+            guard["source"] = parts[2].strip()
+        if len(parts) > 3 and parts[3]:
+            guard["min_labels"] = int(parts[3])
+    except ValueError:
+        raise typer.BadParameter(f"--quality {text!r}: expected METRIC[:MARGIN[:SOURCE[:MIN_LABELS]]], "
+                                 "e.g. accuracy:0.02:labels:50") from None
+    if len(parts) > 4:
+        raise typer.BadParameter(f"--quality {text!r}: expected METRIC[:MARGIN[:SOURCE[:MIN_LABELS]]]")
+    return guard
 
 
 def _finish_rollout(d: Any) -> None:

@@ -20,6 +20,7 @@ class DeploymentRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "model", "weight", "role"}]
+    sampling_percentage: Mapped[float] = mapped_column(Float, default=100.0, server_default="100")
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -26,7 +26,7 @@ from mainsail.core.errors import MainsailError
 from mainsail.serving.batcher import MicroBatcher
 from mainsail.serving.codec import InputSpec
 from mainsail.serving.entities import FeatureSource
-from mainsail.serving.inference_log import InferenceLogger
+from mainsail.serving.inference_log import NO_SPEC, InferenceLogger, LogSpec
 from mainsail.serving.schemas import LATENCY_BUCKETS_MS, Deployment, Role, Status, Variant
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Loaded:
     spec: InputSpec
     batcher: MicroBatcher | None = None
     features: FeatureSource | None = None  # for entity requests
+    log_spec: LogSpec = NO_SPEC  # how its inference logs are typed
 
     def predict_direct(self, x: Any) -> Any:
         if self.spec.fast and isinstance(x, np.ndarray):
@@ -170,6 +171,7 @@ class ReplicaState:
         self.m_loaded = m.loaded
         self.m_degraded = m.degraded.labels(deployment)
         self.logger: InferenceLogger | None = None
+        self.capture = 1.0  # the deployment's sampling_percentage / 100: the share of requests logged
         if log_inferences:
             self.logger = InferenceLogger(deployment, self._write_log, interval=log_interval)
 
@@ -205,7 +207,8 @@ class ReplicaState:
         model = self.client.load_model(f"models:/{v.model_name}/{v.version}")
         spec = InputSpec.from_signature(model.input_schema, model.flavor)
         loaded = Loaded(v.name, v.model_name, v.version, model, spec,
-                        features=FeatureSource.of(v.feature_service, v.feature_views))
+                        features=FeatureSource.of(v.feature_service, v.feature_views),
+                        log_spec=LogSpec.of(model, spec.columns, spec.types))
         if spec.fast and self.max_batch > 1:
             loaded.batcher = MicroBatcher(loaded.predict_direct, max_batch=self.max_batch, max_wait=self.max_wait,
                                           on_batch=self.m_batch.observe, arriving=lambda: self.arriving)
@@ -250,6 +253,7 @@ class ReplicaState:
             total = 1.0 if prim else 0.0
         shadows = tuple(variants[v.name] for v in d.variants if v.role == Role.shadow and v.name in variants)
         self.routing = Routing(tuple(prim), total, shadows, variants, weights)
+        self.capture = getattr(d, "sampling_percentage", 100.0) / 100.0
         self.status = Status.degraded if problems else Status.healthy
         self.message = "; ".join(problems) or None
         self.m_degraded.set(1 if problems else 0)
@@ -299,8 +303,15 @@ class ReplicaState:
         self._counters(loaded.variant).observe(seconds * 1000, True)
         self.m_latency.labels(self.deployment, loaded.variant).observe(seconds)
 
-    def log(self, request_id: str, loaded: Loaded, seconds: float, shadow: bool, status: int, inputs: str,
-            outputs: str) -> None:
+    def sampled(self) -> bool:
+        """Whether this request is logged: always at 100 %, else one random draw against the capture
+        percentage."""
+        return self.logger is not None and (self.capture >= 1.0 or random.random() < self.capture)
+
+    def log(self, request_id: str, loaded: Loaded, seconds: float, shadow: bool, status: int, inputs: Any,
+            outputs: Any) -> None:
+        """Hand one request to the inference logger: ``inputs`` as the model took it (or the request's
+        data), ``outputs`` the predictions or an error message; encoding happens off the request path."""
         if self.logger is not None:
             self.logger.log(request_id, time.time(), loaded.variant, loaded.model_name, loaded.version,
-                            seconds * 1000, shadow, status, inputs, outputs)
+                            seconds * 1000, shadow, status, inputs, outputs, loaded.log_spec)

@@ -12,7 +12,7 @@ from typing import Any
 
 from mainsail.core.background import Periodic
 from mainsail.core.text import count
-from mainsail.serving.schemas import Guards, StepStats, p95
+from mainsail.serving.schemas import Guards, QualityReading, StepStats, p95
 
 log = logging.getLogger(__name__)
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq,
@@ -38,17 +38,51 @@ def step_stats(stats: dict[str, Any]) -> StepStats:
     n, e = int(stats.get("requests", 0)), int(stats.get("errors", 0))
     return StepStats(requests=n, errors=e, client_errors=int(stats.get("client_errors", 0)),
                      error_rate=(e / n) if n else None,
-                     p95_ms=p95(list(stats.get("latency_buckets", []))))
+                     p95_ms=p95(list(stats.get("latency_buckets", []))),
+                     quality=[QualityReading.model_validate(q) for q in stats.get("quality", [])])
+
+
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})  # as monitoring.performance (a test keeps them equal)
+
+
+def quality_verdict(guards: Guards, readings: list[QualityReading], pct: str) -> Decision | None:
+    """``rollback`` when a quality guard's candidate is worse than its champion by more than the margin,
+    ``hold`` while a guard lacks labeled predictions (or a value), ``None`` when every guard passes."""
+    by_key = {(q.metric, q.source): q for q in readings}
+    waiting = []
+    for g in guards.quality:
+        q = by_key.get((g.metric, g.source))
+        what = f"{g.metric} ({'estimated' if g.source == 'estimated' else 'from labels'})"
+        if q is None or q.candidate_n < g.min_labels or q.champion_n < g.min_labels:
+            nc, nh = (q.candidate_n, q.champion_n) if q else (0, 0)
+            waiting.append(f"{what}: {nc}/{g.min_labels} candidate and {nh}/{g.min_labels} champion "
+                           f"{'labeled' if g.source == 'labels' else 'scored'} predictions")
+            continue
+        if q.candidate is None or q.champion is None:
+            waiting.append(f"{what}: {q.note or 'not measurable yet'}")
+            continue
+        lower = g.metric in LOWER_IS_BETTER
+        worse = q.candidate > q.champion + g.margin if lower else q.candidate < q.champion - g.margin
+        if worse:
+            return Decision("rollback", f"quality guard {what}: candidate {q.candidate:.4g} is worse than champion "
+                                        f"{q.champion:.4g} by more than {g.margin:g} ({'lower' if lower else 'higher'}"
+                                        f" is better; {q.candidate_n} vs {q.champion_n} predictions) at {pct}")
+    if waiting:
+        return Decision("hold", f"at {pct}: waiting for quality: {'; '.join(waiting)}")
+    return None
 
 
 def decide(*, steps: list[float], step_index: int, step_started_at: dt.datetime, step_seconds: float,
-           guards: Guards, stats: dict[str, Any], now: dt.datetime) -> Decision:
+           guards: Guards, stats: dict[str, Any], now: dt.datetime,
+           quality: list[QualityReading] | None = None) -> Decision:
     """What the controller does now with the candidate's stats for the current step.
 
     Guards are checked first and a breach rolls back at once: the error rate once ``min_requests``
     have been seen (or as soon as the errors alone exceed it), p95 latency once ``min_requests``
-    have been seen, and each monitoring metric as soon as it is reported. A step passes when it has
-    lasted ``step_seconds`` and seen ``min_requests``; passing the last step promotes."""
+    have been seen, each monitoring metric as soon as it is reported, and each quality guard (the
+    candidate's live metric against the champion's, ``quality``) once both have enough labeled
+    predictions. A step passes when it has lasted ``step_seconds``, seen ``min_requests`` and every
+    quality guard has passed; passing the last step promotes."""
     s = step_stats(stats)
     pct = f"{steps[step_index]:g}%"
     if s.requests and s.errors / max(s.requests, guards.min_requests) > guards.max_error_rate:
@@ -62,8 +96,13 @@ def decide(*, steps: list[float], step_index: int, step_started_at: dt.datetime,
             sym, bound = parse_threshold(threshold)
             if not _OPS[sym](float(observed[metric]), bound):
                 return Decision("rollback", f"metric {metric} = {observed[metric]:g} fails {threshold} at {pct}")
+    verdict = quality_verdict(guards, quality or [], pct) if guards.quality else None
+    if verdict is not None and verdict.action == "rollback":
+        return verdict
     elapsed = (now - step_started_at).total_seconds()
     if s.requests >= guards.min_requests and elapsed >= step_seconds:
+        if verdict is not None:  # the step is done but the quality guards have not spoken yet
+            return verdict
         if step_index + 1 >= len(steps):
             return Decision("promote", f"all steps passed ({', '.join(f'{x:g}%' for x in steps)})")
         return Decision("advance", f"step {pct} passed: {count(s.requests, 'request')}, {count(s.errors, 'error')}")

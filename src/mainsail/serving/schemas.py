@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
@@ -15,6 +15,7 @@ VariantName = Annotated[str, StringConstraints(min_length=1, max_length=60, patt
 ModelUri = Annotated[str, StringConstraints(strip_whitespace=True, min_length=9, max_length=400,
                                             pattern=r"^models:/[A-Za-z0-9_][A-Za-z0-9_.\-]*(@[A-Za-z][A-Za-z0-9_\-]*|/[A-Za-z0-9]+)$")]
 Weight = Annotated[float, Field(ge=0, le=100)]
+Percentage = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 FeatureServiceName = ObjectName
 # Latency histogram bucket upper bounds (ms) shared by replicas and the rollout controller.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 60_000)
@@ -54,6 +55,8 @@ class DeploymentCreate(BaseModel):
     description: str | None = Field(None, max_length=2000)
     feature_service: FeatureServiceName | None = Field(
         None, description="default feature service of every variant that names none")
+    sampling_percentage: Percentage = Field(
+        100.0, description="share of requests whose inputs and predictions are logged (0-100)")
 
     @field_validator("variants")
     @classmethod
@@ -67,11 +70,47 @@ class DeploymentCreate(BaseModel):
         return variants
 
 
+class SamplingChange(BaseModel):
+    """The share of requests a deployment logs (replicas apply it at their next sync)."""
+
+    sampling_percentage: Percentage
+
+
 class TrafficChange(BaseModel):
     """New weights by variant name (variants not named keep theirs)."""
 
     weights: dict[VariantName, Weight] = Field(min_length=1)
     reason: str | None = Field(None, max_length=2000)
+
+
+#: the metrics a quality guard can compare (monitoring.performance computes them)
+QualityMetric = Literal["accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
+                        "roc_auc", "log_loss", "rmse", "mae", "r2"]
+
+
+class QualityGuard(BaseModel):
+    """The candidate's live ``metric`` may be worse than the champion's (the variant it replaces) by at
+    most ``margin``, both measured on the requests each served since the rollout started: from pushed
+    labels (``source: labels``) or estimated from predicted probabilities without labels (``estimated``,
+    CBPE; classifiers whose logs hold ``proba_<class>`` columns). A step passes only once each variant
+    has ``min_labels`` labeled (or, estimated, scored) predictions."""
+
+    metric: QualityMetric
+    source: Literal["labels", "estimated"] = "labels"
+    margin: float = Field(0.0, ge=0, le=1e9, description="how much worse the candidate may be (absolute)")
+    min_labels: int = Field(20, ge=1, le=1_000_000)
+
+
+class QualityReading(BaseModel):
+    """What a quality guard measured: the metric of the candidate and of the champion."""
+
+    metric: str
+    source: str
+    candidate: float | None = None
+    champion: float | None = None
+    candidate_n: int = 0
+    champion_n: int = 0
+    note: str | None = None
 
 
 class Guards(BaseModel):
@@ -82,6 +121,16 @@ class Guards(BaseModel):
     min_requests: int = Field(20, ge=1, le=1_000_000, description="requests a step needs before it can pass")
     metrics: dict[str, Annotated[str, StringConstraints(min_length=2, max_length=60)]] = Field(
         default_factory=dict, description='monitoring metrics the candidate must satisfy, e.g. {"drift": "<= 0.2"}')
+    quality: list[QualityGuard] = Field(default_factory=list, max_length=12,
+                                        description="live metrics the candidate must match the champion on")
+
+    @field_validator("quality")
+    @classmethod
+    def _distinct(cls, quality: list[QualityGuard]) -> list[QualityGuard]:
+        keys = [(q.metric, q.source) for q in quality]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each (metric, source) may be guarded once")
+        return quality
 
 
 class RolloutStart(BaseModel):
@@ -144,6 +193,7 @@ class StepStats(BaseModel):
     client_errors: int = 0
     error_rate: float | None = None
     p95_ms: float | None = None
+    quality: list[QualityReading] = Field(default_factory=list)
 
 
 class Rollout(BaseModel):
@@ -181,6 +231,7 @@ class Deployment(BaseModel):
     description: str | None = None
     rollout: Rollout | None = None
     replicas: list[Replica] = Field(default_factory=list)
+    sampling_percentage: float = 100.0
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -31,12 +31,14 @@ class ServingMethods:
     _backend: Backend
 
     def create_deployment(self, name: str, variants: Sequence[Mapping[str, Any]] | Mapping[str, float] | str, *,
-                          description: str | None = None, feature_service: str | None = None) -> Deployment:
+                          description: str | None = None, feature_service: str | None = None,
+                          sampling_percentage: float = 100.0) -> Deployment:
         """Deploy one model URI, ``{uri: weight}``, or variants ``[{"name", "model", "weight", "role",
         "feature_service"}]`` (role ``primary`` or ``shadow``). ``feature_service`` answers entity requests
-        (``{"entity_id": …}``) from the online store for every variant that names none."""
+        (``{"entity_id": …}``) from the online store for every variant that names none.
+        ``sampling_percentage`` (0-100) is the share of requests whose inputs and predictions are logged."""
         body = {"name": name, "variants": _variants(variants), "description": description,
-                "feature_service": feature_service}
+                "feature_service": feature_service, "sampling_percentage": sampling_percentage}
         return self._backend.call(ops.create_deployment, {"body": body})
 
     def get_deployment(self, name: str) -> Deployment:
@@ -63,15 +65,22 @@ class ServingMethods:
         """New weights by variant name, e.g. ``{"a": 50, "b": 50}``."""
         return self._backend.call(ops.set_traffic, {"name": name, "body": {"weights": dict(weights), "reason": reason}})
 
+    def set_sampling(self, name: str, sampling_percentage: float) -> Deployment:
+        """Log this share (0-100) of the deployment's requests from now on."""
+        return self._backend.call(ops.set_sampling, {"name": name,
+                                                     "body": {"sampling_percentage": sampling_percentage}})
+
     def start_rollout(self, name: str, candidate: str, *, steps: Sequence[float] = (10, 50, 100),
                       step_seconds: float = 30.0, max_error_rate: float = 0.05, max_p95_ms: float | None = None,
                       min_requests: int = 20, metrics: Mapping[str, str] | None = None,
-                      reason: str | None = None) -> Deployment:
+                      quality: Sequence[Mapping[str, Any]] | None = None, reason: str | None = None) -> Deployment:
         """Canary ``candidate`` (``models:/churn/2``) through ``steps`` percent of traffic; a guard breach
-        rolls back at once, passing the last step promotes (moving the primary's alias)."""
+        rolls back at once, passing the last step promotes (moving the primary's alias). ``quality``:
+        ``[{"metric": "accuracy", "margin": 0.02, "source": "labels", "min_labels": 20}]``: the candidate's
+        live metric may be at most ``margin`` worse than the champion's (see docs/labels.md)."""
         body = {"candidate": candidate, "steps": list(steps), "step_seconds": step_seconds, "reason": reason,
                 "guards": {"max_error_rate": max_error_rate, "max_p95_ms": max_p95_ms, "min_requests": min_requests,
-                           "metrics": dict(metrics or {})}}
+                           "metrics": dict(metrics or {}), "quality": [dict(q) for q in quality or []]}}
         return self._backend.call(ops.start_rollout, {"name": name, "body": body})
 
     def tick_rollout(self, name: str) -> Deployment:
@@ -95,20 +104,23 @@ class ServingMethods:
         return self._backend.call(ops.list_inference_logs, {"name": name, "since": since})
 
     def load_inference_logs(self, name: str, since: dt.datetime | None = None) -> Any:
-        """Every logged request of a deployment as one pandas DataFrame (request_id, time, variant, model,
-        version, latency_ms, inputs, outputs, shadow)."""
+        """Every logged record of a deployment as one pandas DataFrame (request_id, row, time, variant,
+        model, version, latency_ms, shadow, status, one column per input feature, prediction, proba_<class>,
+        and inputs/outputs JSON for what is not tabular). Files written before typed columns keep one row
+        per request with inputs and outputs as JSON text."""
         import io
 
         import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from mainsail.serving.inference_log import SCHEMA
+        from mainsail.serving.inference_log import META, RAW
 
         tables = [pq.read_table(io.BytesIO(self._backend.call(ops.read_inference_log,
                                                               {"name": name, "digest": f.digest})))
                   for f in self.list_inference_logs(name, since)]
-        table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+        table = (pa.concat_tables(tables, promote_options="permissive") if tables
+                 else pa.schema(list(META) + list(RAW)).empty_table())
         df: pd.DataFrame = table.to_pandas()
         return df
 

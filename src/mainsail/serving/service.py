@@ -34,12 +34,14 @@ from mainsail.serving.schemas import (
     HistoryEntry,
     InferenceLogFile,
     Mode,
+    QualityReading,
     Replica,
     ReplicaReport,
     Role,
     Rollout,
     RolloutAbort,
     RolloutStart,
+    SamplingChange,
     Status,
     TrafficChange,
     Variant,
@@ -116,6 +118,7 @@ def _deployment(ctx: Ctx, row: DeploymentRow) -> Deployment:
     return Deployment(id=row.id, name=row.name, mode=mode, status=Status.degraded if degraded else Status.healthy,
                       variants=variants, description=row.description,
                       rollout=_rollout(latest) if latest is not None else None, replicas=replicas,
+                      sampling_percentage=row.sampling_percentage if row.sampling_percentage is not None else 100.0,
                       created_at=row.created_at, updated_at=row.updated_at)
 
 
@@ -171,7 +174,7 @@ def create_deployment(ctx: Ctx, body: DeploymentCreate) -> Deployment:
     if body.feature_service:
         variants = [{"feature_service": body.feature_service, **v} for v in variants]
     row = DeploymentRow(id=new_id(), name=body.name, description=body.description, variants=variants,
-                        created_by=ctx.actor, created_at=now, updated_at=now)
+                        sampling_percentage=body.sampling_percentage, created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
     ctx.session.flush()
     ctx.session.add(DeploymentHistoryRow(deployment_id=row.id, kind="created", before=None, after=_weights(variants),
@@ -197,6 +200,18 @@ def set_traffic(ctx: Ctx, name: str, body: TrafficChange) -> Deployment:
         raise InvalidInput("the primary variants' weights must add up to more than 0",
                            errors=[{"loc": ["body", "weights"], "msg": "all primary weights are 0"}])
     _change(ctx, row, variants, "traffic", body.reason)
+    ctx.session.flush()
+    return _deployment(ctx, row)
+
+
+def set_sampling(ctx: Ctx, name: str, body: SamplingChange) -> Deployment:
+    """Set the share of requests whose inputs and predictions are logged (0-100)."""
+    row = _row(ctx, name, lock=True)
+    before = row.sampling_percentage
+    row.sampling_percentage = body.sampling_percentage
+    row.updated_at = utcnow()
+    emit(ctx.session, "deployment.sampling_changed", row.id, {"deployment": name, "before": before,
+                                                              "after": body.sampling_percentage}, ctx.actor)
     ctx.session.flush()
     return _deployment(ctx, row)
 
@@ -301,9 +316,22 @@ def _promote_in_registry(ctx: Ctx, baseline_uri: str, candidate_uri: str, why: s
     payload["archived"] = previous.version
 
 
+def _quality(ctx: Ctx, row: DeploymentRow, r: RolloutRow, guards: Guards) -> list[QualityReading]:
+    """The quality guards' readings now: the candidate's and the champion's live metrics since the
+    rollout started (from labels, or estimated), kept in the step's stats for the API to show."""
+    from mainsail.labels import service as labels  # labels reads this domain's logs through its services
+
+    readings = labels.quality_readings(ctx, row.name, guards.quality, candidate=r.variant,
+                                       champion=_baseline(r.previous)["name"], since=r.started_at)
+    r.stats = {**r.stats, "quality": [q.model_dump() for q in readings]}
+    return readings
+
+
 def _apply(ctx: Ctx, row: DeploymentRow, r: RolloutRow, now: dt.datetime) -> None:
+    guards = Guards.model_validate(r.guards)
+    quality = _quality(ctx, row, r, guards) if guards.quality else None
     d = decide(steps=r.steps, step_index=r.step_index, step_started_at=r.step_started_at,
-               step_seconds=r.step_seconds, guards=Guards.model_validate(r.guards), stats=r.stats, now=now)
+               step_seconds=r.step_seconds, guards=guards, stats=r.stats, now=now, quality=quality)
     if d.action == "rollback":
         _finish(ctx, row, r, "rolled_back", d.reason)
     elif d.action == "promote":

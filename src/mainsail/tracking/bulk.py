@@ -94,3 +94,19 @@ def metric_history(session: Session, run_id: str, key: str) -> tuple[list[int], 
     if any(v != v for v in values):  # NaN is not equal to itself
         values = [None if v != v else v for v in values]
     return steps, values, stamps
+
+
+def metric_arrays(session: Session, run_id: str, key: str) -> tuple[Any, Any]:
+    """Steps and values (NaN kept) of one metric as numpy arrays, in step order: the read behind a
+    downsampled chart, with no Python list per column."""
+    import numpy as np
+
+    p = _ph(session)
+    cursor = _cursor(session)
+    try:
+        cursor.execute(f"SELECT step, COALESCE(value, 'NaN') FROM run_metrics WHERE run_id = {p} AND key = {p} "
+                       "ORDER BY step, timestamp, id", (run_id, key))  # SQLite stores NaN as NULL
+        table = np.fromiter(cursor, dtype=[("step", np.float64), ("value", np.float64)])
+    finally:
+        cursor.close()
+    return table["step"], table["value"]

@@ -28,6 +28,7 @@ class RunRow(Base):
     """A tracked training run (the REST noun is ``tracking-runs``; ``runs`` is for pipeline runs)."""
 
     __tablename__ = "tracking_runs"
+    __table_args__ = (Index("ix_tracking_runs_experiment_start", "experiment_id", "start_time", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id"), index=True)

@@ -149,6 +149,17 @@ class MetricHistory(BaseModel):
         return pd.DataFrame({"step": self.step, "value": self.value, "timestamp": self.timestamp})
 
 
+class MetricSamples(BaseModel):
+    """One metric of one run reduced for drawing: per x bucket its lowest and highest point
+    (:mod:`mainsail.tracking.downsample`); ``total`` is how many points the run logged."""
+
+    run_id: str
+    key: str
+    total: int
+    step: list[float]
+    value: list[float]
+
+
 class ArtifactInfo(BaseModel):
     path: str
     size: int

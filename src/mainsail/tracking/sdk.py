@@ -12,6 +12,7 @@ from mainsail.client.backends import Backend
 from mainsail.core.errors import InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
+from mainsail.core.sandbox import contained
 from mainsail.core.settings import Settings
 from mainsail.core.types import INT64_MAX, INT64_MIN, artifact_key
 from mainsail.tracking.schemas import (
@@ -20,6 +21,7 @@ from mainsail.tracking.schemas import (
     Heartbeat,
     MetricBatch,
     MetricHistory,
+    MetricSamples,
     Run,
     RunComparison,
     RunStatus,
@@ -166,6 +168,10 @@ class TrackingMethods:
         """Every point of one metric, in columns (``.to_pandas()`` for a frame)."""
         return self._backend.call(ops.get_metric_history, {"run_id": run_id, "key": key})
 
+    def sample_metric(self, run_id: str, key: str, points: int = 1000) -> MetricSamples:
+        """One metric reduced to about ``points`` points for drawing (min and max per x bucket)."""
+        return self._backend.call(ops.sample_metric, {"run_id": run_id, "key": key, "points": points})
+
     def search_runs(self, experiment_ids: list[str] | None = None, filter: str | None = None,
                     order_by: list[str] | None = None, cursor: str | None = None, limit: int = 100) -> Page[Run]:
         """Runs matching ``filter`` (e.g. ``metrics.auc > 0.8 and params.model = 'rf'``)."""
@@ -225,7 +231,7 @@ class TrackingMethods:
         """Copy the run's artifacts (or those under ``prefix``) into ``dest``; return ``dest``."""
         root = Path(dest)
         for info in self.list_artifacts(run_id, prefix):
-            target = root / info.path
+            target = contained(root, info.path, "artifact key")  # checked again on the way out
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self.read_artifact(run_id, info.path))
         return root

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from pydantic import StringConstraints
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mainsail.core.db import new_id, utcnow
+from mainsail.core.db import get_or_create, new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, TooLarge, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
@@ -34,6 +36,7 @@ from mainsail.tracking.schemas import (
     Heartbeat,
     LogBatch,
     MetricHistory,
+    MetricSamples,
     Name,
     Run,
     RunComparison,
@@ -90,10 +93,11 @@ def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
 
 def ensure_experiment(ctx: Ctx, name: Name) -> Experiment:
     """Get the experiment with this name, creating it if there is none (idempotent)."""
-    row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
-    if row is not None:
-        return _experiment(row)
-    return create_experiment(ctx, ExperimentCreate(name=name))
+    def get() -> Experiment | None:
+        row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+        return None if row is None else _experiment(row)
+
+    return get_or_create(ctx.session, get, lambda: create_experiment(ctx, ExperimentCreate(name=name)))
 
 
 def list_experiments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Experiment]:
@@ -310,6 +314,34 @@ def get_metric_history(ctx: Ctx, run_id: str, key: str) -> MetricHistory:
     if not steps and ctx.session.get(LatestMetricRow, (run_id, key)) is None:
         raise not_found("metric", f"{run_id}/{key}")
     return MetricHistory.model_construct(run_id=run_id, key=key, step=steps, value=values, timestamp=stamps)
+
+
+SamplePoints = Annotated[int, Ge(2), Le(20000)]
+_samples: OrderedDict[tuple[str, ...], MetricSamples] = OrderedDict()  # finished runs only
+_SAMPLES_KEPT = 64
+
+
+def sample_metric(ctx: Ctx, run_id: str, key: str, points: SamplePoints = 1000) -> MetricSamples:
+    """One metric reduced to about ``points`` points for a chart (min and max per x bucket, first and
+    last kept). A finished run's series cannot change, so its samples are kept in memory."""
+    from mainsail.tracking.downsample import minmax
+
+    row = _run_row(ctx, run_id)
+    cache_key = (ctx.settings.uri, run_id, key, str(points), row.status, str(row.end_time))
+    if (hit := _samples.get(cache_key)) is not None:
+        _samples.move_to_end(cache_key)
+        return hit
+    steps, values = bulk.metric_arrays(ctx.session, run_id, key)
+    if not len(steps) and ctx.session.get(LatestMetricRow, (run_id, key)) is None:
+        raise not_found("metric", f"{run_id}/{key}")
+    x, y = minmax(steps, values, max(1, points // 2))
+    result = MetricSamples.model_construct(run_id=run_id, key=key, total=len(steps), step=x.tolist(),
+                                           value=y.tolist())
+    if RunStatus(row.status).terminal:
+        _samples[cache_key] = result
+        while len(_samples) > _SAMPLES_KEPT:
+            _samples.popitem(last=False)
+    return result
 
 
 def search_runs(ctx: Ctx, experiment_ids: list[str] | None = None, filter: str | None = None,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from mainsail.core.sandbox import no_inline_password
 from mainsail.core.text import count
 from mainsail.pipelines.context import TaskContext
 from mainsail.pipelines.operators import OpParams, operator
@@ -128,10 +129,19 @@ def notify(tc: TaskContext, p: NotifyParams) -> dict[str, Any]:
 
 class SqlQueryParams(OpParams):
     query: str = Field(min_length=1, max_length=100_000)
-    url: str | None = Field(None, description="A SQLAlchemy URL; default: DuckDB in-process.")
+    url: str | None = Field(None, description="A SQLAlchemy URL, or 'secret:NAME' (a stored secret holding one, "
+                            "so no password sits in the definition); default: DuckDB in-process.")
     datasets: dict[str, str] = Field(default_factory=dict, description="DuckDB views: name -> 'dataset@version'.")
     max_rows: int = Field(1000, ge=0, le=100_000, description="Rows returned in the output (all are counted).")
     output_dataset: str | None = Field(None, description="Store the whole result as a version of this dataset.")
+
+    _no_password = field_validator("url")(classmethod(lambda cls, v: no_inline_password(v)))
+
+
+def _local_parquet(tc: TaskContext, ref: str) -> Any:
+    """A dataset version as a local Parquet path (store file or verified cache copy) or a pyarrow dataset."""
+    name, _, version = ref.partition("@")
+    return tc.client.dataset_path(name, version or None)
 
 
 def _jsonable(rows: list[Any]) -> list[Any]:
@@ -144,7 +154,8 @@ def sql_query(tc: TaskContext, p: SqlQueryParams) -> dict[str, Any]:
     if p.url:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(p.url)
+        url = tc.client.resolve_secret(p.url.removeprefix("secret:")) if p.url.startswith("secret:") else p.url
+        engine = create_engine(url)
         try:
             with engine.connect() as conn:
                 result = conn.execute(text(p.query))
@@ -155,11 +166,17 @@ def sql_query(tc: TaskContext, p: SqlQueryParams) -> dict[str, Any]:
         finally:
             engine.dispose()
     else:
-        import duckdb
+        from mainsail.core.sandbox import duckdb_sandbox
+        from mainsail.data.storage import scan_sql
 
-        con = duckdb.connect()
-        for view, ref in p.datasets.items():
-            tc.client.load_dataset(ref, as_="duckdb", con=con).create_view(view)
+        # The SQL sees the named dataset versions and nothing else: no files, no network, no extensions.
+        paths = {view: _local_parquet(tc, ref) for view, ref in p.datasets.items()}
+        con = duckdb_sandbox([x for x in paths.values() if isinstance(x, str)])
+        for view, src in paths.items():
+            if isinstance(src, str):
+                con.execute(f'CREATE VIEW "{view.replace(chr(34), chr(34) * 2)}" AS SELECT * FROM {scan_sql(src)}')
+            else:
+                con.register(view, src)
         frame = con.execute(p.query).df()
         columns = list(frame.columns)
     out: dict[str, Any] = {"columns": columns, "row_count": len(frame),

@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from mainsail.core.sandbox import no_inline_password
 from mainsail.core.text import count
 from mainsail.pipelines.context import TaskContext
 from mainsail.pipelines.operators import OpParams, operator
@@ -22,6 +23,8 @@ class IngestionParams(OpParams):
     format: str | None = None
     schema_: dict[str, str] | None = Field(None, alias="schema")
     description: str | None = None
+
+    _no_password = field_validator("source")(classmethod(lambda cls, v: no_inline_password(v)))
 
 
 @operator("data_ingestion", IngestionParams, requires="ingest_dataset", capability="the data domain")

@@ -1,0 +1,226 @@
+"""Web UI benchmark: the runs table over many runs, and a metric with many points drawn downsampled.
+
+Setup (not timed): a scratch SQLite database with one experiment of ``--runs`` runs (each with 3 params
+and 3 latest metrics, bulk-inserted) and one run with a ``--points``-point metric. A real ``mainsail
+server`` subprocess serves the UI. Every round (at least 3, cases interleaved with the order rotated)
+times, as the server answers them over loopback HTTP:
+
+- **runs page**: ``GET /experiments/ID`` (50 runs, newest first), sorted by a metric, filtered
+  (``metrics.auc > 0.5 and params.model = 'rf'``), and the second page; against **the floor**: the same
+  page read with raw ``sqlite3`` (the 50 runs, then their params and metrics);
+- **metric chart**: the server's downsampling of the ``--points`` metric to 1,000 points
+  (``GET /api/v1/tracking-runs/ID/metric-samples/loss``, the call behind the run page's curve) while the run is
+  running (every request reads all points) and once finished (kept in memory); the run page itself;
+  against **the floors**: a raw ``sqlite3`` read of the points, and the numpy min/max downsampling alone.
+
+The peer, MLflow's UI, reads the same shapes through ``/ajax-api/2.0/mlflow/runs/search`` and
+``get-history-bulk-interval``; filling MLflow with the same data through its API takes longer than the
+benchmark budget (see the message printed), so it is skipped with the reason.
+
+    python benchmarks/ui.py [--runs 100000] [--points 1000000] [--rounds 3] [--smoke]
+
+``--smoke`` (500 runs, 20,000 points, one server) exits non-zero only when a page answers wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from _common import fmt_spread, print_load, ratio_spread, rounds, skip, spread
+
+now = time.perf_counter
+MODELS = ["rf", "logreg", "gbm", "mlp"]
+
+
+def populate(uri: str, artifact_root: str, n_runs: int, n_points: int) -> dict[str, str]:
+    """The scratch database: ``n_runs`` runs in one experiment, one run with ``n_points`` points."""
+    from sqlalchemy import insert
+
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+    from mainsail.tracking import service
+    from mainsail.tracking.models import LatestMetricRow, ParamRow, RunRow
+    from mainsail.tracking.schemas import ExperimentCreate, RunCreate
+
+    rt = Runtime(Settings.from_env().with_uri(uri, artifact_root))
+    rng = random.Random(7)
+    with rt.transaction(actor="bench") as ctx:
+        exp = service.create_experiment(ctx, ExperimentCreate(name="bench-ui"))
+        big = service.create_run(ctx, RunCreate(experiment_id=exp.id, name="one-million", params={"model": "rf"}))
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    runs, params, metrics = [], [], []
+    for i in range(n_runs):
+        rid = uuid.uuid4().hex
+        start = t0 + dt.timedelta(seconds=i)
+        runs.append({"id": rid, "experiment_id": exp.id, "name": f"run-{i}", "status": "finished",
+                     "start_time": start, "end_time": start + dt.timedelta(seconds=30), "created_by": "bench",
+                     "lifecycle": "active"})
+        params += [{"run_id": rid, "key": "model", "value": MODELS[i % 4]},
+                   {"run_id": rid, "key": "depth", "value": str(rng.randint(2, 12))},
+                   {"run_id": rid, "key": "lr", "value": f"{rng.random():.4f}"}]
+        metrics += [{"run_id": rid, "key": k, "value": rng.random(), "step": 10, "timestamp": 1.7e9 + i}
+                    for k in ("auc", "accuracy", "loss")]
+    with rt.transaction(actor="bench") as ctx:
+        for table, rows in ((RunRow, runs), (ParamRow, params), (LatestMetricRow, metrics)):
+            for k in range(0, len(rows), 50_000):
+                ctx.session.execute(insert(table.__table__), rows[k:k + 50_000])
+    ys = np.cumsum(np.random.default_rng(1).normal(size=n_points))
+    rows = [(big.id, "loss", float(y), i, 1.7e9 + i) for i, y in enumerate(ys)]
+    with rt.transaction(actor="bench") as ctx:
+        service.log_metric_rows(ctx, big.id, rows)
+    rt.dispose()
+    return {"experiment": exp.id, "big": big.id}
+
+
+def floor_page(db: str, experiment: str, limit: int = 50) -> int:
+    """The raw read behind one runs page: the newest ``limit`` runs, their params and latest metrics."""
+    con = sqlite3.connect(db)
+    try:
+        ids = [r[0] for r in con.execute(
+            "SELECT id FROM tracking_runs WHERE lifecycle = 'active' AND experiment_id = ? "
+            "ORDER BY start_time DESC, id DESC LIMIT ?", (experiment, limit + 1))]
+        marks = ",".join("?" * len(ids))
+        con.execute(f"SELECT run_id, key, value FROM run_params WHERE run_id IN ({marks})", ids).fetchall()
+        con.execute(f"SELECT run_id, key, value FROM run_latest_metrics WHERE run_id IN ({marks})", ids).fetchall()
+        con.execute(f"SELECT run_id, key, value FROM run_tags WHERE run_id IN ({marks})", ids).fetchall()
+        return len(ids)
+    finally:
+        con.close()
+
+
+def floor_points(db: str, run_id: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return len(con.execute("SELECT step, value FROM run_metrics WHERE run_id = ? AND key = 'loss' "
+                               "ORDER BY step", (run_id,)).fetchall())
+    finally:
+        con.close()
+
+
+def serve(uri: str, artifact_root: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_ARTIFACT_ROOT": artifact_root, "MAINSAIL_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "server", "--port", str(port),
+                             "--no-background"], env=env, stdout=(home / "server.log").open("wb"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError((home / "server.log").read_text()[-2000:])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="500 runs, 20,000 points; fails only on wrong pages")
+    args = ap.parse_args()
+    n_runs, n_points = (500, 20_000) if args.smoke else (args.runs, args.points)
+    print_load("before: ")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    db = tmp / "ui.db"
+    uri, artifacts = f"sqlite:///{db}", str(tmp / "artifacts")
+    t = now()
+    ids = populate(uri, artifacts, n_runs, n_points)
+    print(f"setup: {n_runs:,} runs and a {n_points:,}-point metric in {now() - t:.1f}s")
+    proc, url = serve(uri, artifacts, tmp)
+    http = httpx.Client(base_url=url, timeout=120)
+    page = f"/experiments/{ids['experiment']}"
+    samples = f"/api/v1/tracking-runs/{ids['big']}/metric-samples/loss?points=1000"
+    bad: list[str] = []
+
+    def get(path: str, expect: str | None = None) -> float:
+        t = now()
+        r = http.get(path)
+        took = now() - t
+        if r.status_code != 200 or (expect and expect not in r.text):
+            bad.append(f"{path}: HTTP {r.status_code}")
+        return took
+
+    first = http.get(page + "?limit=50").text
+    cursor = re.search(r'cursor=([^&"]+)', first)
+    second = f"{page}?limit=50&cursor={cursor.group(1) if cursor else ''}&hist="
+    try:
+        http.get(page)  # warm-up: imports, parser, templates
+        page_cases = {
+            "floor": lambda: _timed(lambda: floor_page(str(db), ids["experiment"])),
+            "page 1": lambda: get(page + "?limit=50", "run-"),
+            "sorted by metric": lambda: get(page + "?limit=50&order=metrics.auc+DESC", "run-"),
+            "filtered": lambda: get(page + "?limit=50&filter=metrics.auc+%3E+0.5+and+params.model+%3D+%27rf%27",
+                                    "run-"),
+            "page 2": lambda: get(second, "run-"),
+        }
+        res = rounds(page_cases, args.rounds)
+        x = np.arange(n_points, dtype=np.float64)
+        y = np.cumsum(np.random.default_rng(1).normal(size=n_points))
+        from mainsail.tracking.downsample import minmax
+
+        metric_cases = {
+            "floor: read points": lambda: _timed(lambda: floor_points(str(db), ids["big"])),
+            "floor: numpy downsample": lambda: _timed(lambda: minmax(x, y, 500)),
+            "samples, running run": lambda: get(samples, '"total"'),
+        }
+        res |= rounds(metric_cases, args.rounds)
+        http.patch(f"/api/v1/tracking-runs/{ids['big']}", json={"status": "finished"})
+        finished_cases = {"samples, finished run": lambda: get(samples, '"total"'),
+                          "run page (finished)": lambda: get(f"/runs/{ids['big']}", "one-million")}
+        res |= rounds(finished_cases, args.rounds)
+        got = http.get(samples).json()
+        if got["total"] != n_points or len(got["step"]) > 1002:
+            bad.append(f"samples: total {got['total']} (want {n_points}), {len(got['step'])} points")
+    finally:
+        http.close()
+        proc.terminate()
+        proc.wait(10)
+    print(f"\nruns table over {n_runs:,} runs (server time over loopback HTTP, median (min–max) of {args.rounds})")
+    for k in page_cases:
+        extra = "" if k == "floor" else f"   {fmt_spread(ratio_spread(res[k], res['floor']))} the floor"
+        print(f"  {k:22s} {fmt_spread(spread([v * 1000 for v in res[k]]), ' ms', 1)}{extra}")
+    print(f"\nmetric of {n_points:,} points drawn as ≤1,000")
+    for k in [*metric_cases, *finished_cases]:
+        extra = f"   {fmt_spread(ratio_spread(res[k], res['floor: read points']))} the raw read" \
+            if k.startswith("samples") else ""
+        print(f"  {k:24s} {fmt_spread(spread([v * 1000 for v in res[k]]), ' ms', 1)}{extra}")
+    if not args.smoke:
+        skip("MLflow UI", "filling MLflow with the same runs and points through its API takes longer than this "
+             "benchmark's budget (create_run ≈ 10 ms × runs; log_batch ≈ 172 µs/value → ≈ 3 min for 1M points, "
+             "see /work/shared/BENCHMARKS.md); its UI reads them with runs/search and get-history-bulk-interval")
+    print_load("after: ")
+    for b in bad:
+        print("WRONG:", b, file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _timed(fn: Any) -> float:
+    t = now()
+    fn()
+    return now() - t
+
+
+if __name__ == "__main__":
+    sys.exit(main())

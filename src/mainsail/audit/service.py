@@ -1,0 +1,296 @@
+"""Audit rules: :func:`record` appends one hash-chained row per write, in the write's own transaction
+(called by the two places writes run: the API's route and the embedded backend); :func:`verify_audit`
+walks the chain and names every row that was altered, removed or moved. The only writer of the audit
+tables; nothing here updates or deletes a row of ``audit_log``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from mainsail.audit.models import GENESIS, AuditHead, AuditRow, SecretRow
+from mainsail.audit.schemas import (
+    AuditEntry,
+    AuditProblem,
+    AuditVerification,
+    RotateResult,
+    SecretInfo,
+    SecretSet,
+)
+from mainsail.core.db import utcnow
+from mainsail.core.errors import not_found
+from mainsail.core.events import emit
+from mainsail.core.ops import Operation
+from mainsail.core.pagination import Limit, Page, decode_cursor, encode_cursor
+from mainsail.core.principal import LOCAL, require
+from mainsail.core.runtime import Ctx
+from mainsail.core.secrets import reseal, seal, unseal
+from mainsail.core.types import ObjectName
+
+_LOG = AuditRow.__table__
+_HEAD = AuditHead.__table__
+_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"sha256": hashlib.sha256(value).hexdigest(), "size": len(value)}  # uploads: their digest
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def canonical(value: Any) -> bytes:
+    """``value`` as canonical JSON: sorted keys, UTC times, models as their JSON, bytes as their digest."""
+    return orjson.dumps(value, default=_plain, option=_OPTS)
+
+
+def digest(value: Any) -> str:
+    """SHA-256 of :func:`canonical` ``value``."""
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def content_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str) -> str:
+    """SHA-256 of a row's content (every column but ``seq`` and the two hashes)."""
+    return digest([at.astimezone(dt.UTC).isoformat(), actor, op, obj, request, result])
+
+
+def link(content: str, prev: str) -> str:
+    """A row's hash: SHA-256 of its content hash followed by the previous row's hash (hex text, so
+    PostgreSQL computes the same with ``sha256``). ``seq`` is left out on purpose: a row moved elsewhere
+    still matches its own hash, and its broken link names it as moved."""
+    return hashlib.sha256((content + prev).encode()).hexdigest()
+
+
+def chain_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str, prev: str) -> str:
+    """A row's hash from its columns and the previous row's hash."""
+    return link(content_hash(at, actor, op, obj, request, result), prev)
+
+
+def who(ctx: Ctx) -> str:
+    """The acting principal's name; embedded (the local admin), the user the client records."""
+    principal = getattr(ctx, "principal", None) or LOCAL
+    return (ctx.actor or principal.name) if principal is LOCAL else principal.name
+
+
+def _object(op: Operation, kwargs: dict[str, Any], result: Any) -> str:
+    parts = [f"{p.name}={kwargs.get(p.name)}" for p in op.params if p.where == "path"]
+    if not parts:
+        rid = getattr(result, "id", None) or (result.get("id") if isinstance(result, dict) else None)
+        name = getattr(result, "name", None)
+        parts = [f"id={rid}"] if rid else [f"name={name}"] if isinstance(name, str) else []
+    return "/".join(parts)[:500]
+
+
+#: operations sent with POST that only read (they compute from a body too large for a query string)
+READ_POSTS = {"features.get_online_features", "features.get_historical_features", "registry.check_gate"}
+
+
+def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, obj: str | None = None) -> None:
+    """Append the audit row of one write to the chain, in the caller's transaction (it commits or rolls
+    back with the write). The head row is locked first, so concurrent writers append one after another.
+    A read does nothing. An operation that computes under a read transaction and commits its result in
+    a short write transaction of its own (ingest, profile, validate, materialize) is recorded right
+    after, in a write transaction of the audit's own."""
+    name = op if isinstance(op, str) else f"{op.tag}.{op.name}"
+    if isinstance(op, Operation) and not op.write:
+        if op.method == "GET" or name in READ_POSTS:
+            return
+        if ctx.runtime is not None:
+            with ctx.runtime.transaction(write=True, actor=ctx.actor) as w:
+                w.principal = ctx.principal
+                record(w, name, kwargs, result, _object(op, kwargs, result) if obj is None else obj)
+            return
+    if obj is None:
+        obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
+    request, res = digest(kwargs), digest(result)
+    at, actor = utcnow(), who(ctx)[:200]
+    content = content_hash(at, actor, name, obj, request, res)
+    naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
+    conn = ctx.session.connection()
+    cur = conn.connection.cursor()  # the driver's own cursor: no per-statement SQLAlchemy overhead
+    try:
+        if conn.dialect.name == "postgresql":  # one round trip: lock the head, chain, insert, move the head
+            cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
+            if cur.rowcount == 1:
+                return
+            cur.execute(_HEAD_INIT.replace("?", "%s"), (0, GENESIS))  # no head row yet (it was removed)
+            cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
+            return
+        cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1")  # SQLite: the write lock is held already
+        head = cur.fetchone()
+        if head is None:
+            cur.execute(_HEAD_INIT, (0, GENESIS))
+            head = (0, GENESIS)
+        seq, h = head[0] + 1, link(content, head[1])
+        cur.execute("INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, "
+                    "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, naive.strftime("%Y-%m-%d %H:%M:%S.%f"), actor, name, obj, request, res, head[1], h))
+        cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, h))
+    finally:
+        cur.close()
+
+
+_HEAD_INIT = "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
+# FOR UPDATE waits for a concurrent appender and then reads the head it committed, so appends queue.
+_PG_APPEND = """
+WITH head AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
+row AS (
+  INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash)
+  SELECT head.seq + 1, %s, %s, %s, %s, %s, %s, head.hash, encode(sha256(convert_to(%s || head.hash, 'UTF8')), 'hex')
+  FROM head RETURNING seq, hash)
+UPDATE audit_head SET seq = row.seq, hash = row.hash FROM row WHERE audit_head.id = 1"""
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(seq=row.seq, at=row.at, actor=row.actor, op=row.op, object=row.object,
+                      request_sha256=row.request_sha256, result_sha256=row.result_sha256, prev_hash=row.prev_hash,
+                      hash=row.hash)
+
+
+def list_audit(ctx: Ctx, actor: str | None = None, op: str | None = None, object: str | None = None,
+               since: dt.datetime | None = None, cursor: str | None = None, limit: Limit = 100) -> Page[AuditEntry]:
+    """Recorded writes, oldest first, filtered by actor, operation (``registry.set_alias``, or a domain
+    ``registry``), object (a prefix) or time. Admins only."""
+    require(ctx, "admin")
+    after = decode_cursor(cursor).get("s", 0)
+    q = select(AuditRow).where(AuditRow.seq > (after if isinstance(after, int) else 0))
+    if actor:
+        q = q.where(AuditRow.actor == actor)
+    if op:
+        q = q.where((AuditRow.op == op) | AuditRow.op.startswith(op.rstrip(".") + ".", autoescape=True))
+    if object:
+        q = q.where(AuditRow.object.startswith(object, autoescape=True))
+    if since:
+        q = q.where(AuditRow.at >= since)
+    rows = list(ctx.session.scalars(q.order_by(AuditRow.seq).limit(limit + 1)))
+    more = len(rows) > limit
+    return Page[AuditEntry](items=[_entry(r) for r in rows[:limit]],
+                            next_cursor=encode_cursor({"s": rows[limit - 1].seq}) if more else None)
+
+
+def verify_audit(ctx: Ctx) -> AuditVerification:
+    """Walk the chain from its first row to the head: a row whose hash does not match its content was
+    altered, a gap in ``seq`` or a ``prev_hash`` that is not the previous row's hash shows removed or
+    moved rows, and the head names the last row (a removed tail). Admins only."""
+    require(ctx, "admin")
+    head = ctx.session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first()
+    head_seq, head_hash = head if head is not None else (0, GENESIS)
+    problems: list[AuditProblem] = []
+    expected, prev_hash, rows = 1, GENESIS, 0
+    for row in ctx.session.execute(select(_LOG).order_by(_LOG.c.seq)).yield_per(5000):
+        rows += 1
+        if row.seq > expected:
+            gap = f"row {expected}" if row.seq == expected + 1 else f"rows {expected}..{row.seq - 1}"
+            problems.append(AuditProblem(seq=expected, kind="missing", detail=f"{gap} removed"))
+        if chain_hash(row.at, row.actor, row.op, row.object, row.request_sha256, row.result_sha256,
+                      row.prev_hash) != row.hash:
+            problems.append(AuditProblem(seq=row.seq, kind="altered",
+                                         detail=f"row {row.seq} ({row.op}) does not match its hash"))
+        elif row.prev_hash != prev_hash and row.seq == expected:
+            problems.append(AuditProblem(seq=row.seq, kind="reordered",
+                                         detail=f"row {row.seq} does not follow row {row.seq - 1} (its prev_hash "
+                                                f"names another row)"))
+        expected, prev_hash = row.seq + 1, row.hash
+    if head is None and rows:
+        problems.append(AuditProblem(seq=0, kind="head", detail="the chain's head row is missing"))
+    elif expected - 1 != head_seq or (rows and prev_hash != head_hash):
+        if expected - 1 < head_seq:
+            problems.append(AuditProblem(seq=expected, kind="missing",
+                                         detail=f"rows {expected}..{head_seq} removed (the head is row {head_seq})"))
+        else:
+            problems.append(AuditProblem(seq=head_seq, kind="head",
+                                         detail=f"the head (row {head_seq}) does not match the last row {expected - 1}"))
+    return AuditVerification(ok=not problems, rows=rows, head_seq=head_seq, head_hash=head_hash, problems=problems)
+
+
+# ---------------------------------------------------------------- secrets
+
+#: where sealed secrets are stored: name -> "module:function" taking a Ctx, re-sealing its domain's
+#: secrets with the newest key and returning how many (a domain not installed is skipped).
+SEALED_STORES: dict[str, str] = {
+    "secrets": "mainsail.audit.service:reseal_secrets",
+    "alert_channels": "mainsail.alerts.service:reseal_secrets",  # the alerts domain's webhooks, SMTP passwords
+}
+
+
+def _secret_row(ctx: Ctx, name: str) -> SecretRow:
+    row = ctx.session.get(SecretRow, name)
+    if row is None:
+        raise not_found("secret", name)
+    return row
+
+
+def _info(row: SecretRow) -> SecretInfo:
+    return SecretInfo(name=row.name, description=row.description, created_by=row.created_by,
+                      created_at=row.created_at, updated_at=row.updated_at)
+
+
+def set_secret(ctx: Ctx, name: ObjectName, body: SecretSet) -> SecretInfo:
+    """Store (or replace) a named secret, sealed with the newest key; the value is never returned. Admins only."""
+    require(ctx, "admin")
+    sealed, now = seal(body.value.get_secret_value()), utcnow()
+    row = ctx.session.get(SecretRow, name)
+    if row is None:
+        row = SecretRow(name=name, created_by=who(ctx), created_at=now)
+        ctx.session.add(row)
+    row.value, row.description, row.updated_at = sealed, body.description, now
+    ctx.session.flush()
+    emit(ctx.session, "secret.set", name, {"name": name}, who(ctx))
+    return _info(row)
+
+
+def list_secrets(ctx: Ctx) -> list[SecretInfo]:
+    """The stored secrets' names and descriptions (never their values). Admins only."""
+    require(ctx, "admin")
+    return [_info(r) for r in ctx.session.scalars(select(SecretRow).order_by(SecretRow.name))]
+
+
+def delete_secret(ctx: Ctx, name: ObjectName) -> None:
+    """Remove a named secret. Admins only."""
+    require(ctx, "admin")
+    ctx.session.delete(_secret_row(ctx, name))
+    emit(ctx.session, "secret.deleted", name, {"name": name}, who(ctx))
+
+
+def secret_value(ctx: Ctx, name: str) -> str:
+    """A secret's clear value, for code running beside the database (a connector in a worker). Not an
+    API operation: a value never leaves the process that opens it."""
+    require(ctx, "admin")
+    return unseal(_secret_row(ctx, name).value)
+
+
+def reseal_secrets(ctx: Ctx) -> int:
+    """Re-seal every named secret with the newest key."""
+    rows = list(ctx.session.scalars(select(SecretRow).with_for_update()))
+    for row in rows:
+        row.value = reseal(row.value)
+    return len(rows)
+
+
+def rotate_secrets(ctx: Ctx) -> RotateResult:
+    """Re-encrypt every stored secret with the newest key (``MAINSAIL_SECRET_KEY``'s first), all in one
+    transaction: a secret the keys cannot open stops the rotation and changes nothing. Admins only."""
+    require(ctx, "admin")
+    import importlib
+
+    rotated: dict[str, int] = {}
+    for store, ref in SEALED_STORES.items():
+        module, _, fn = ref.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), fn)
+        except (ImportError, AttributeError):
+            continue  # that domain is not installed here
+        rotated[store] = target(ctx)
+    emit(ctx.session, "secrets.rotated", "secrets", {"rotated": rotated}, who(ctx))
+    return RotateResult(rotated=rotated)

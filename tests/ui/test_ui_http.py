@@ -1,0 +1,76 @@
+"""The UI's pages over HTTP against a real server: hostile paths and input answer clear 4xx pages (never
+a 500), artifacts are served so stored HTML or SVG cannot run in the UI's origin, and pages carry a
+Content-Security-Policy."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from _services import ServerProcess
+
+from mainsail import Client
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("ui-http")
+    server = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "artifacts"), tmp_path).start()
+    c = Client(server.url)
+    run = c.create_run(c.create_experiment("ui").id, name="<script>alert(1)</script>")
+    page = tmp_path / "page.html"
+    page.write_text("<script>alert(1)</script>")
+    c.log_artifact(run.id, page)
+    c.log_artifact(run.id, tmp_path.joinpath("x.svg").write_text("<svg onload=alert(1)>") and tmp_path / "x.svg")
+    yield server.url, run.id
+    c.close()
+    server.stop()
+
+
+def test_hostile_paths_and_input_are_4xx_pages(served) -> None:  # noqa: ANN001
+    url, run_id = served
+    cases = {
+        f"/runs/{run_id}/raw/..%2F..%2Fetc%2Fpasswd": (404, 422),
+        f"/runs/{run_id}/artifacts/%00": (404, 422),
+        "/runs/" + "x" * 5000: (404, 422),
+        "/experiments/nope?filter=metrics.auc+%3E": (404, 422),
+        "/compare?run=a": (422,),
+        "/models/%3Cscript%3E/1": (404,),
+        "/models/churn/99999999999999999999999": (404, 422),
+        "/datasets/churn/diff?base=zz&other=yy": (404, 422),
+        "/pipeline-runs/nope/logs/..%2F..": (404,),
+        "/serving/%00": (404, 422),
+    }
+    for path, statuses in cases.items():
+        r = httpx.get(url + path)
+        assert r.status_code in statuses, (path, r.status_code, r.text[:300])
+        assert "<script>" not in r.text
+
+
+def test_pages_escape_names_and_set_a_csp(served) -> None:  # noqa: ANN001
+    url, run_id = served
+    r = httpx.get(f"{url}/runs/{run_id}")
+    assert r.status_code == 200
+    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_stored_html_and_svg_are_downloads_not_pages(served) -> None:  # noqa: ANN001
+    url, run_id = served
+    for name in ("page.html", "x.svg"):
+        r = httpx.get(f"{url}/runs/{run_id}/raw/{name}")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/octet-stream")
+        assert r.headers["content-disposition"].startswith("attachment")
+        assert "sandbox" in r.headers["content-security-policy"]
+    preview = httpx.get(f"{url}/runs/{run_id}/artifacts/page.html")
+    assert "&lt;script&gt;" in preview.text  # shown as text
+
+
+def test_static_files_and_plotly_come_from_the_package(served) -> None:  # noqa: ANN001
+    url, _ = served
+    htmx = httpx.get(url + "/ui/static/htmx.min.js")
+    assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
+    plotly = httpx.get(url + "/ui/static/plotly.min.js")
+    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+    assert httpx.get(url + "/ui/static/..%2F__init__.py").status_code == 404
