@@ -136,12 +136,13 @@ class Route:
     handler: Handler
     write: bool
     raw: bool = False  # the handler returns a Response itself (artifact downloads)
+    audit: bool = True  # a write that only creates a default (a search) is not an action to audit
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, path: str, *, write: bool | None = None, raw: bool = False
+def route(method: str, path: str, *, write: bool | None = None, raw: bool = False, audit: bool = True
           ) -> Callable[[Handler], Handler]:
     """Register ``handler`` for ``method path``; ``{name}`` in the path is a path parameter (``{name:path}``
     takes the rest, slashes included). Paths are relative to ``/api/2.0``."""
@@ -150,7 +151,7 @@ def route(method: str, path: str, *, write: bool | None = None, raw: bool = Fals
 
     def deco(fn: Handler) -> Handler:
         ROUTES.append(Route(method, re.compile(f"^{regex}$"), fn, method != "GET" if write is None else write,
-                            raw))
+                            raw, audit))
         return fn
 
     return deco
@@ -206,7 +207,7 @@ def _find(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
 def _call(runtime: Runtime, r: Route, req: Req, actor: str | None) -> Any:
     with runtime.transaction(write=r.write, actor=actor) as ctx:
         result = r.handler(ctx, req)
-        if r.write:
+        if r.write and r.audit:
             from mainsail.audit.service import record
 
             record(ctx, f"mlflow.{r.handler.__name__}", {"args": req.args, "path": req.path, "body": req.body},

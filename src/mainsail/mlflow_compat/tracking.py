@@ -97,7 +97,7 @@ _EXPERIMENT_ORDER = {"name": "name", "creation_time": "created_at", "last_update
                      "experiment_id": "id"}
 
 
-@route("POST", "/mlflow/experiments/search")
+@route("POST", "/mlflow/experiments/search", audit=False)
 def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
     tracking.ensure_experiment(ctx, DEFAULT_EXPERIMENT)  # MLflow's store always holds its default experiment
     view = str(req.get("view_type", "ACTIVE_ONLY")).upper()
