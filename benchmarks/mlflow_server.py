@@ -1,7 +1,8 @@
 """MLflow-compatible server benchmark: one MLflow script, unchanged, against ``mlflow server`` and against
 ``mainsail server``.
 
-The script (the real MLflow client, from this interpreter): create an experiment and a run; log N metric
+The script uses MLflow's free-text names (``Bench team/exp …``, ``Bench model …``), which Mainsail maps onto
+its safe names (see docs/mlflow.md). The script (the real MLflow client, from this interpreter): create an experiment and a run; log N metric
 values with ``log_batch`` (1,000 per call, MLflow's limit); log P params; log one scikit-learn model with
 ``mlflow.sklearn.log_model(..., registered_model_name=...)`` through the server's proxied artifacts; end
 the run; ``search_runs`` with a filter and an order. The client-side work is identical for both servers,
@@ -10,7 +11,7 @@ server is one uvicorn process) on SQLite, each in a fresh folder; one warm-up pa
 per server, interleaved (the order flips each round) so a change in the machine's load falls on both.
 
     python benchmarks/mlflow_server.py [--metrics 10000] [--params 100] [--repeats 3]
-                                       [--mlflow-bin /work/peers/mlflow/bin/mlflow] [--smoke]
+                                       [--mlflow-bin /work/peers/mlflow/bin/mlflow] [--small] [--smoke]
 
 The peer is ``mlflow server`` from a separate virtualenv (``pip install mlflow==3.17.2``); without it only
 Mainsail is timed, with a message. ``--smoke`` (500 values, 20 params, one pass, no peer) exits non-zero
@@ -43,7 +44,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _start(cmd: list[str], env: dict[str, str], url: str, log: Path, timeout: float = 180) -> subprocess.Popen[bytes]:
+def _start(cmd: list[str], env: dict[str, str], url: str, log: Path, timeout: float = 600) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env={**os.environ, **QUIET, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,7 +105,7 @@ def workload(url: str, n_metrics: int, n_params: int) -> dict[str, float]:
     params = [Param(f"p{i}", str(i)) for i in range(n_params)]
     t: dict[str, float] = {}
     t0 = now()
-    exp = client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
+    exp = client.create_experiment(f"Bench team/exp {uuid.uuid4().hex[:8]}")  # MLflow's free-text names
     run = client.create_run(exp)
     rid = run.info.run_id
     t1 = now()
@@ -115,7 +116,7 @@ def workload(url: str, n_metrics: int, n_params: int) -> dict[str, float]:
         client.log_batch(rid, params=params[i:i + 100])
     t3 = now()
     with mlflow.start_run(run_id=rid):
-        mlflow.sklearn.log_model(model, name="model", registered_model_name=f"bench-{exp}",
+        mlflow.sklearn.log_model(model, name="model", registered_model_name=f"Bench model {exp}",
                                  pip_requirements=["scikit-learn"])
     t4 = now()
     found = client.search_runs([exp], "metrics.m0 > 0 and params.p1 = '1'", order_by=["metrics.m0 DESC"])
@@ -168,7 +169,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mlflow-bin", type=Path, default=PEER_BIN)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--small", action="store_true", help="2,000 values, 20 params, 2 passes (a quick comparison)")
     args = ap.parse_args()
+    if args.small:
+        args.metrics, args.params, args.repeats = 2_000, 20, 2
     if args.smoke:
         args.metrics, args.params, args.repeats = 500, 20, 1
     os.environ.update(QUIET)

@@ -19,7 +19,7 @@ def mlflow_server(request: pytest.FixtureRequest, tmp_path: Path,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     """A running server; ``MLFLOW_TRACKING_URI`` points at it and MLflow sends no telemetry."""
     uri = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path / 's.db'}"
-    srv = ServerProcess(uri, str(tmp_path / "server-artifacts"), tmp_path).start()
+    srv = ServerProcess(uri, str(tmp_path / "server-artifacts"), tmp_path).start(timeout=120)  # a loaded machine
     for key, value in {"MLFLOW_TRACKING_URI": srv.url, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
                        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}.items():
         monkeypatch.setenv(key, value)

@@ -171,6 +171,8 @@ def test_lifecycle_and_errors_in_mlflow_shape(mlflow_server) -> None:
     client.set_tag(run.info.run_id, "tmp", "1")
     client.delete_tag(run.info.run_id, "tmp")
     assert "tmp" not in ms.get_run(run.info.run_id).tags
+    with pytest.raises(MlflowException, match="No tag with name: tmp"):
+        client.delete_tag(run.info.run_id, "tmp")
     client.log_param(run.info.run_id, "lr", "0.1")
     with pytest.raises(MlflowException) as err:  # a param, once logged, keeps its value (as in MLflow)
         client.log_param(run.info.run_id, "lr", "0.2")
@@ -179,6 +181,9 @@ def test_lifecycle_and_errors_in_mlflow_shape(mlflow_server) -> None:
     assert ms.get_run(run.info.run_id).status == "killed"
     client.delete_run(run.info.run_id)
     assert client.search_runs([exp_id]) == []
+    with pytest.raises(MlflowException) as err:  # a deleted run answers as a missing one
+        client.delete_tag(run.info.run_id, "team")
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     client.restore_run(run.info.run_id)
     assert [r.info.run_id for r in client.search_runs([exp_id])] == [run.info.run_id]
 

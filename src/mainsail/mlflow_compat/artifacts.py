@@ -26,9 +26,17 @@ def version_uri(version_id: str) -> str:
     return f"mlflow-artifacts:/registry/{version_id}"
 
 
+def _inside(path: str) -> str:
+    """A relative artifact path, ``.`` (the root) as ``""``; ``..`` or a NUL is MLflow's "Invalid path"."""
+    parts = [p for p in path.strip("/").split("/") if p not in ("", ".")]
+    if ".." in parts or "\x00" in path:
+        raise invalid("Invalid path")
+    return "/".join(parts)
+
+
 def _where(path: str) -> tuple[str, str, str]:
     """("run" | "version", id, path inside) of an artifact path."""
-    path = path.strip("/")
+    path = _inside(path)
     if m := VERSION_PATH.match(path):
         return "version", m.group("version"), (m.group("rest") or "").strip("/")
     if m := RUN_PATH.match(path):
@@ -89,7 +97,7 @@ def list_proxied(ctx: Ctx, req: Req) -> dict[str, Any]:
 @route("GET", "/mlflow/artifacts/list")
 def list_run_artifacts(ctx: Ctx, req: Req) -> dict[str, Any]:
     run_id = str(req.get("run_id") or req.need("run_uuid"))
-    sub = str(req.get("path", "")).strip("/")
+    sub = _inside(str(req.get("path", "")))
     run = tracking.get_run(ctx, run_id)
     files = _children(_files(ctx, "run", run_id, sub), sub)
     for f in files:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
@@ -46,8 +47,22 @@ class MlflowError(Exception):
         self.error_code, self.message = error_code, message
 
 
+def page_token(offset: int) -> str:
+    """MLflow's page token shape: base64 of ``{"offset": n}``."""
+    return base64.b64encode(orjson.dumps({"offset": offset})).decode()
+
+
 def invalid(message: str) -> MlflowError:
     return MlflowError("INVALID_PARAMETER_VALUE", message)
+
+
+def bad_value(key: str, value: Any, hint: str = "") -> MlflowError:
+    """MLflow's message for a parameter of the wrong type or shape (the value as compact JSON)."""
+    try:
+        shown = orjson.dumps(value).decode()
+    except TypeError:
+        shown = repr(value)
+    return invalid(f"Invalid value {shown[:200]} for parameter '{key}' supplied.{' ' + hint if hint else ''}")
 
 
 @dataclass
@@ -62,6 +77,17 @@ class Req:
     def get(self, key: str, default: Any = None) -> Any:
         value = self.args.get(key)
         return default if value in (None, "") else value
+
+    def text(self, key: str, required: bool = True) -> str | None:
+        """A string parameter: missing (when ``required``) or of another type is MLflow's error."""
+        value = self.args.get(key)
+        if value is None or value == "":
+            if required:
+                raise invalid(f"Missing value for required parameter '{key}'.")
+            return None if value is None else ""
+        if not isinstance(value, str):
+            raise bad_value(key, value)
+        return value
 
     def need(self, key: str) -> Any:
         value = self.get(key)
@@ -80,8 +106,22 @@ class Req:
         """``max_results``, checked to lie in 1..``most``."""
         size = self.int("max_results", default)
         if not 1 <= size <= most:
-            raise invalid(f"Invalid value {size} for parameter 'max_results': it must be between 1 and {most}.")
+            raise bad_value("max_results", size, f"It must be at most {most} and at least 1.")
         return size
+
+    def offset(self) -> int:
+        """The offset a ``page_token`` (from ``page_token()``) holds; 0 without one."""
+        token = self.get("page_token")
+        if token is None:
+            return 0
+        try:
+            offset = orjson.loads(base64.b64decode(str(token), validate=True))["offset"]
+        except Exception:  # noqa: BLE001 - any malformed token is the same error
+            raise invalid(f"Invalid page token {str(token)[:100]!r}: use the next_page_token of a previous "
+                          "answer") from None
+        if not isinstance(offset, int) or offset < 0:
+            raise invalid("Invalid page token: the offset must be a non-negative integer")
+        return offset
 
     def list(self, key: str) -> list[Any]:
         value = self.get(key, [])
@@ -98,12 +138,13 @@ class Route:
     handler: Handler
     write: bool
     raw: bool = False  # the handler returns a Response itself (artifact downloads)
+    audit: bool = True  # a write that only creates a default (a search) is not an action to audit
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, path: str, *, write: bool | None = None, raw: bool = False
+def route(method: str, path: str, *, write: bool | None = None, raw: bool = False, audit: bool = True
           ) -> Callable[[Handler], Handler]:
     """Register ``handler`` for ``method path``; ``{name}`` in the path is a path parameter (``{name:path}``
     takes the rest, slashes included). Paths are relative to ``/api/2.0``."""
@@ -112,7 +153,7 @@ def route(method: str, path: str, *, write: bool | None = None, raw: bool = Fals
 
     def deco(fn: Handler) -> Handler:
         ROUTES.append(Route(method, re.compile(f"^{regex}$"), fn, method != "GET" if write is None else write,
-                            raw))
+                            raw, audit))
         return fn
 
     return deco
@@ -127,6 +168,10 @@ def _translate(exc: Exception) -> Response:
     if isinstance(exc, MlflowError):
         return _error(exc.error_code, exc.message)
     if isinstance(exc, NotFound):
+        m = re.fullmatch(r"(run|experiment) '(.*)' not found", exc.detail)
+        if m:  # MLflow's wording, which MLflow code matches on
+            return _error("RESOURCE_DOES_NOT_EXIST", f"Run with id={m.group(2)} not found" if m.group(1) == "run"
+                          else f"No Experiment with id={m.group(2)} exists")
         return _error("RESOURCE_DOES_NOT_EXIST", exc.detail)
     if isinstance(exc, Conflict):
         code = "RESOURCE_ALREADY_EXISTS" if exc.code.endswith("_exists") else "INVALID_PARAMETER_VALUE"
@@ -167,7 +212,7 @@ def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
         deletes = r.method == "DELETE" or r.pattern.pattern.endswith("/delete$")  # runs/delete, …
         require(ctx, "admin" if deletes else "editor" if r.write else "viewer", DEFAULT_PROJECT)
         result = r.handler(ctx, req)
-        if r.write:
+        if r.write and r.audit:
             from mainsail.audit.service import record
 
             record(ctx, f"mlflow.{r.handler.__name__}", {"args": req.args, "path": req.path, "body": req.body},

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from mainsail.mlflow_compat.dispatch import invalid
+from mainsail.mlflow_compat.names import NAME_TAG, mlflow_name
 
 
 def like(pattern: str, text: str, case: bool) -> bool:
@@ -16,7 +17,7 @@ def like(pattern: str, text: str, case: bool) -> bool:
     return re.fullmatch(regex, text, 0 if case else re.I | re.S) is not None
 
 
-_CLAUSE = re.compile(r"^\s*(?:attributes\.)?(?:(tags?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/:]+))|(\w+))\s*"
+_CLAUSE = re.compile(r"^\s*(?:attributes?\.)?(?:(tags?)\.(?:`([^`]+)`|\"([^\"]+)\"|([\w.\-/:]+))|(\w+))\s*"
                      r"(=|!=|LIKE|ILIKE)\s*(?:'((?:[^']|'')*)'|(\d+))\s*$", re.I)
 
 
@@ -37,14 +38,18 @@ def parse_filter(text: str | None, allowed: set[str]) -> list[tuple[str, str, st
     return out
 
 
-def matches(op: str, value: str, actual: str | None) -> bool:
-    if actual is None:  # an absent tag equals nothing
-        return op == "!="
+def matches(op: str, value: str, actual: str | None, absent_differs: bool = True) -> bool:
+    """Whether ``actual <op> value``. An absent tag (``actual`` None) equals nothing; whether it counts as
+    different follows MLflow's stores: not for experiments (``absent_differs=False``), yes for registered
+    models and versions (MLflow's client filters them with ``tags.`mlflow.prompt.is_prompt` != 'true'``)."""
+    if actual is None:
+        return op == "!=" and absent_differs
     return {"=": actual == value, "!=": actual != value, "LIKE": like(value, actual, True),
             "ILIKE": like(value, actual, False)}[op]
 
 
 def field_of(obj: Any, field: str) -> str | None:
+    """A field of an experiment or a registered model as MLflow sees it (``name`` is the MLflow name)."""
     if field.startswith("tag:"):
-        return obj.tags.get(field[4:])
-    return str(getattr(obj, field))
+        return None if field[4:] == NAME_TAG else obj.tags.get(field[4:])
+    return mlflow_name(obj) if field == "name" else str(getattr(obj, field))

@@ -14,6 +14,7 @@ from mainsail.core.db import utcnow
 from mainsail.core.errors import NotFound
 from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat.dispatch import MlflowError, Req, invalid, route
+from mainsail.mlflow_compat.names import slug
 from mainsail.mlflow_compat.shapes import MODEL_TAG, artifact_uri, from_kv, kv, models_of, ms
 from mainsail.mlflow_compat.tracking import experiment_id
 from mainsail.tracking import service as tracking
@@ -65,10 +66,12 @@ def create_logged_model(ctx: Ctx, req: Req) -> dict[str, Any]:
     models = models_of(run)
     n = str(len(models) + 1)
     name = str(req.get("name") or f"model-{n}")
-    if not re.fullmatch(r"[A-Za-z0-9_\-.]+", name):
-        raise invalid(f"logged model name {name!r} may hold only letters, digits, '_', '-' and '.'")
+    if len(name) > 500 or "\x00" in name:
+        raise invalid(f"logged model name {name[:100]!r}… is too long or holds a NUL")
+    # free text like MLflow's (``model/path/0``): its folder in the run keeps the '/', each part made safe
+    base = "/".join(slug(part) for part in name.split("/") if part not in ("", ".", "..")) or f"model-{n}"
     taken = {m["path"] for m in models}
-    path = name if name not in taken else f"{name}-{n}"
+    path = base if base not in taken else f"{base}-{n}"
     now = ms(utcnow())
     rec = {"name": name, "path": path, "status": "LOGGED_MODEL_PENDING", "created": now,
            "model_type": req.get("model_type"), "tags": from_kv(req.get("tags"), "tags"),

@@ -8,7 +8,8 @@ import json
 import math
 from typing import Any
 
-from mainsail.mlflow_compat.dispatch import invalid
+from mainsail.mlflow_compat.dispatch import bad_value, invalid
+from mainsail.mlflow_compat.names import mlflow_name, visible_tags
 from mainsail.tracking.schemas import Experiment, Run
 
 HIDDEN = "mainsail.mlflow."  # bookkeeping tags, not shown as run tags
@@ -39,16 +40,16 @@ def from_kv(items: Any, what: str) -> dict[str, str]:
     """MLflow's ``[{"key": k, "value": v}]`` as a dict (``value`` may be absent for an empty string)."""
     if items in (None, ""):
         return {}
-    if not isinstance(items, list) or not all(isinstance(i, dict) and "key" in i for i in items):
-        raise invalid(f"'{what}' must be a list of {{key, value}} objects")
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in items):
+        raise bad_value(what, items, "Expected a list of {key, value} objects.")
     return {str(i["key"]): "" if i.get("value") is None else str(i["value"]) for i in items}
 
 
 def experiment_json(e: Experiment) -> dict[str, Any]:
-    tags = dict(e.tags)
+    tags = visible_tags(e.tags)
     if e.description:
         tags.setdefault(NOTE_TAG, e.description)
-    return {"experiment_id": e.id, "name": e.name, "artifact_location": f"mlflow-artifacts:/{e.id}",
+    return {"experiment_id": e.id, "name": mlflow_name(e), "artifact_location": f"mlflow-artifacts:/{e.id}",
             "lifecycle_stage": e.lifecycle, "creation_time": ms(e.created_at),
             "last_update_time": ms(e.updated_at), "tags": kv(tags)}
 

@@ -6,12 +6,13 @@ import json
 import re
 from typing import Any
 
-from mainsail.core.db import utcnow
 from mainsail.core.errors import NotFound
 from mainsail.core.runtime import Ctx
-from mainsail.mlflow_compat.dispatch import MlflowError, Req, invalid, route
+from mainsail.mlflow_compat import names
+from mainsail.mlflow_compat.dispatch import MlflowError, Req, bad_value, invalid, page_token, route
 from mainsail.mlflow_compat.filters import field_of, matches, parse_filter
 from mainsail.mlflow_compat.shapes import (
+    HIDDEN,
     INPUTS_TAG,
     NOTE_TAG,
     RUN_NAME_TAG,
@@ -24,6 +25,7 @@ from mainsail.mlflow_compat.shapes import (
 )
 from mainsail.tracking import service as tracking
 from mainsail.tracking.schemas import (
+    Experiment,
     ExperimentCreate,
     LogBatch,
     MetricBatch,
@@ -45,11 +47,34 @@ def experiment_id(ctx: Ctx, given: Any) -> str:
     return str(given)
 
 
+def _experiment_getter(ctx: Ctx) -> Any:
+    return names.getter(lambda n: tracking.get_experiment_by_name(ctx, n))
+
+
+def find_experiment(ctx: Ctx, name: str) -> Experiment | None:
+    """The experiment MLflow knows as ``name`` (see ``names``)."""
+    return names.find(name, _experiment_getter(ctx), lambda: tracking.all_experiments(ctx, None))
+
+
+def _user_tags(tags: dict[str, str]) -> dict[str, str]:
+    if names.NAME_TAG in tags:
+        raise invalid(f"tag key {names.NAME_TAG!r} is reserved (it holds the MLflow name)")
+    return tags
+
+
 @route("POST", "/mlflow/experiments/create")
 def create_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
-    tags = from_kv(req.get("tags"), "tags")
+    name = req.text("name")
+    location = req.args.get("artifact_location")
+    if location is not None and not isinstance(location, str):
+        raise bad_value("artifact_location", location)
+    tags = _user_tags(from_kv(req.get("tags"), "tags"))
+    if find_experiment(ctx, name) is not None:
+        raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Experiment '{name}' already exists.")
     note = tags.pop(NOTE_TAG, None)
-    exp = tracking.create_experiment(ctx, ExperimentCreate(name=req.need("name"), tags=tags, description=note))
+    mainsail_name = names.free(name, _experiment_getter(ctx))
+    exp = tracking.create_experiment(ctx, ExperimentCreate(
+        name=mainsail_name, tags=names.tags_for(name, mainsail_name, tags), description=note))
     return {"experiment_id": exp.id}
 
 
@@ -61,42 +86,57 @@ def get_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
 
 @route("GET", "/mlflow/experiments/get-by-name")
 def get_experiment_by_name(ctx: Ctx, req: Req) -> dict[str, Any]:
-    name = req.need("experiment_name")
-    try:
-        return {"experiment": experiment_json(tracking.get_experiment_by_name(ctx, name))}
-    except NotFound:
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'") from None
+    name = req.text("experiment_name")
+    exp = find_experiment(ctx, name)
+    if exp is None:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'")
+    return {"experiment": experiment_json(exp)}
 
 
-@route("POST", "/mlflow/experiments/search", write=False)
+_EXPERIMENT_ORDER = {"name": "name", "creation_time": "created_at", "last_update_time": "updated_at",
+                     "experiment_id": "id"}
+
+
+@route("POST", "/mlflow/experiments/search", audit=False)
 def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
+    tracking.ensure_experiment(ctx, DEFAULT_EXPERIMENT)  # MLflow's store always holds its default experiment
     view = str(req.get("view_type", "ACTIVE_ONLY")).upper()
+    if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+        raise bad_value("view_type", req.get("view_type"), "Expected ACTIVE_ONLY, DELETED_ONLY or ALL.")
     lifecycle = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted"}.get(view)
     exps = tracking.all_experiments(ctx, lifecycle)
     clauses = parse_filter(req.get("filter"), {"name"})
-    exps = [e for e in exps if all(matches(op, v, field_of(e, f)) for f, op, v in clauses)]
-    for item in reversed(req.list("order_by")):
+    exps = [e for e in exps if all(matches(op, v, field_of(e, f), absent_differs=False) for f, op, v in clauses)]
+    orders = req.list("order_by") or ["creation_time DESC"]
+    exps.sort(key=lambda e: e.id, reverse=True)  # MLflow's final tie-break: newest id first
+    for item in reversed(orders):
         field, _, direction = str(item).strip().partition(" ")
-        key = {"name": "name", "attributes.name": "name", "creation_time": "created_at",
-               "attributes.creation_time": "created_at", "last_update_time": "updated_at",
-               "experiment_id": "id"}.get(field)
-        if key is None:
-            raise invalid(f"Unsupported experiment order_by {item!r}")
-        exps.sort(key=lambda e, k=key: getattr(e, k), reverse=direction.strip().upper() == "DESC")
-    start = req.int("page_token", 0)
+        key = _EXPERIMENT_ORDER.get(field.removeprefix("attributes.").removeprefix("attribute."))
+        if key is None or direction.strip().upper() not in ("", "ASC", "DESC"):
+            raise invalid(f"Invalid order_by clause '{item}'. Experiments can be ordered by "
+                          f"{', '.join(_EXPERIMENT_ORDER)}, ASC or DESC.")
+        exps.sort(key=lambda e, k=key: names.mlflow_name(e) if k == "name" else getattr(e, k),
+                  reverse=direction.strip().upper() == "DESC")
+    start = req.offset()
     size = req.page_size(1000)
     page = exps[start:start + size]
     out: dict[str, Any] = {"experiments": [experiment_json(e) for e in page]}
     if start + size < len(exps):
-        out["next_page_token"] = str(start + size)
+        out["next_page_token"] = page_token(start + size)
     return out
 
 
 @route("POST", "/mlflow/experiments/update")
 def update_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
-    new_name = req.get("new_name")
+    new_name = req.text("new_name", required=False)
     if new_name:
-        tracking.rename_experiment(ctx, experiment_id(ctx, req.need("experiment_id")), new_name)
+        exp = tracking.get_experiment(ctx, experiment_id(ctx, req.need("experiment_id")))
+        other = find_experiment(ctx, new_name)
+        if other is not None and other.id != exp.id:
+            raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Experiment '{new_name}' already exists.")
+        mainsail_name = names.free(new_name, _experiment_getter(ctx), own=exp.id)
+        tracking.rename_experiment(ctx, exp.id, mainsail_name)
+        tracking.set_experiment_tag(ctx, exp.id, names.NAME_TAG, new_name if new_name != mainsail_name else None)
     return {}
 
 
@@ -114,34 +154,44 @@ def restore_experiment(ctx: Ctx, req: Req) -> dict[str, Any]:
 
 @route("POST", "/mlflow/experiments/set-experiment-tag")
 def set_experiment_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
-    tracking.set_experiment_tag(ctx, experiment_id(ctx, req.need("experiment_id")), req.need("key"),
+    key = req.text("key")
+    _user_tags({key: ""})
+    tracking.set_experiment_tag(ctx, experiment_id(ctx, req.need("experiment_id")), key,
                                 str(req.get("value", "")))
     return {}
 
 
 @route("POST", "/mlflow/experiments/delete-experiment-tag")
 def delete_experiment_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
-    tracking.set_experiment_tag(ctx, experiment_id(ctx, req.need("experiment_id")), req.need("key"), None)
+    key = req.text("key")
+    _user_tags({key: ""})
+    tracking.set_experiment_tag(ctx, experiment_id(ctx, req.need("experiment_id")), key, None)
     return {}
 
 
 # ---------------------------------------------------------------- runs
 
 def _run_id(req: Req) -> str:
-    run_id = req.get("run_id") or req.get("run_uuid")
-    if not run_id:
+    key = "run_id" if req.get("run_id") is not None else "run_uuid"
+    if req.get(key) is None:
         raise invalid("Missing value for required parameter 'run_id'.")
-    return str(run_id)
+    return req.text(key) or ""
 
 
 @route("POST", "/mlflow/runs/create")
 def create_run(ctx: Ctx, req: Req) -> dict[str, Any]:
     tags = from_kv(req.get("tags"), "tags")
     name = req.get("run_name") or tags.get(RUN_NAME_TAG)
-    if ctx.actor is None and req.get("user_id"):
-        ctx.actor = str(req.get("user_id"))
+    if ctx.actor is None:  # MLflow's client sends the user; MLflow's server records "unknown" without one
+        ctx.actor = str(req.get("user_id") or tags.get("mlflow.user") or "unknown")
+    parent = tags.get(PARENT_TAG)
+    if parent:  # MLflow keeps any parent tag; Mainsail links the run to its parent when that run exists
+        try:
+            tracking.get_run(ctx, parent)
+        except NotFound:
+            parent = None
     body = RunCreate(experiment_id=experiment_id(ctx, req.get("experiment_id")), name=name or None,
-                     tags=tags, start_time=from_ms(req.get("start_time")), parent_run_id=tags.get(PARENT_TAG))
+                     tags=tags, start_time=from_ms(req.get("start_time")), parent_run_id=parent or None)
     return {"run": run_json(tracking.create_run(ctx, body))}
 
 
@@ -176,24 +226,58 @@ def restore_run(ctx: Ctx, req: Req) -> dict[str, Any]:
     return {}
 
 
-def _metric_batch(items: list[Any]) -> MetricBatch | None:
-    if not items:
+def _integer(value: Any) -> int | None:
+    """An int64 as protobuf JSON sends it (a number or a string of digits), or None."""
+    if isinstance(value, bool):
         return None
-    if not all(isinstance(m, dict) for m in items):
-        raise invalid("'metrics' must be a list of {key, value, timestamp, step} objects")
-    now = utcnow().timestamp()
-    return MetricBatch(key=[m.get("key") for m in items],
-                       value=[float(m["value"]) if m.get("value") is not None else None for m in items],
-                       step=[int(m.get("step") or 0) for m in items],
-                       timestamp=[int(m["timestamp"]) / 1000 if m.get("timestamp") else now for m in items])
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip()):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
-def _log(ctx: Ctx, run_id: str, metrics: list[Any] | None = None, params: dict[str, str] | None = None,
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)  # "NaN", "Infinity", "-Infinity" as protobuf JSON writes them
+        except ValueError:
+            return None
+    return None
+
+
+def _metric_batch(items: Any, what: str = "metrics") -> MetricBatch | None:
+    """MLflow metrics (key, value, timestamp required; step defaults to 0) as a batch, checked the way
+    MLflow's server checks them."""
+    if items in (None, []):
+        return None
+    if not isinstance(items, list):
+        raise bad_value(what, items)
+    keys, values, steps, stamps = [], [], [], []
+    for m in items:
+        if not isinstance(m, dict) or not isinstance(m.get("key"), str) or not m.get("key") \
+                or m.get("timestamp") in (None, "") or m.get("value") is None:
+            raise bad_value(what, items)
+        value, stamp = _number(m["value"]), _integer(m["timestamp"])
+        step = 0 if m.get("step") in (None, "") else _integer(m.get("step"))
+        if value is None or stamp is None or step is None:
+            raise bad_value(what, items)
+        keys.append(m["key"])
+        values.append(value)
+        steps.append(step)
+        stamps.append(stamp / 1000)
+    return MetricBatch(key=keys, value=values, step=steps, timestamp=stamps)
+
+
+def _log(ctx: Ctx, run_id: str, metrics: Any = None, params: dict[str, str] | None = None,
          tags: dict[str, str] | None = None) -> dict[str, Any]:
-    try:
-        batch = _metric_batch(metrics or [])
-    except (TypeError, ValueError) as exc:
-        raise invalid(f"invalid metric value: {exc}") from None
+    batch = _metric_batch(metrics)
     tracking.log_batch(ctx, run_id, LogBatch(metrics=batch, params=params or {}, tags=tags or {}))
     return {}
 
@@ -220,25 +304,43 @@ def _new_points(ctx: Ctx, run_id: str, metrics: list[Any]) -> list[Any]:
 @route("POST", "/mlflow/runs/log-batch")
 def log_batch(ctx: Ctx, req: Req) -> dict[str, Any]:
     run_id = _run_id(req)
-    return _log(ctx, run_id, _new_points(ctx, run_id, req.list("metrics")), from_kv(req.get("params"), "params"),
+    metrics = req.get("metrics")
+    if metrics is not None and not isinstance(metrics, list):
+        raise bad_value("metrics", metrics)
+    return _log(ctx, run_id, _new_points(ctx, run_id, metrics or []), from_kv(req.get("params"), "params"),
                 from_kv(req.get("tags"), "tags"))
 
 
 @route("POST", "/mlflow/runs/log-metric")
 def log_metric(ctx: Ctx, req: Req) -> dict[str, Any]:
-    metric = {"key": req.need("key"), "value": req.args.get("value"), "timestamp": req.get("timestamp"),
-              "step": req.get("step")}
-    return _log(ctx, _run_id(req), [metric])
+    run_id, key = _run_id(req), req.text("key")
+    value, step, stamp = req.args.get("value"), req.args.get("step"), req.args.get("timestamp")
+    if value is None:
+        raise invalid("Missing value for required parameter 'value'.")
+    if _number(value) is None:
+        raise bad_value("value", value)
+    if stamp is None or stamp == "":
+        raise invalid("Missing value for required parameter 'timestamp'.")
+    if _integer(stamp) is None:
+        raise bad_value("timestamp", stamp)
+    if step not in (None, "") and _integer(step) is None:
+        raise bad_value("step", step)
+    return _log(ctx, run_id, [{"key": key, "value": value, "timestamp": stamp, "step": step}])
 
 
 @route("POST", "/mlflow/runs/log-parameter")
 def log_param(ctx: Ctx, req: Req) -> dict[str, Any]:
-    return _log(ctx, _run_id(req), params={req.need("key"): str(req.get("value", ""))})
+    run_id, key, value = _run_id(req), req.text("key"), req.args.get("value", "")
+    if not isinstance(value, str):
+        raise bad_value("value", value)
+    return _log(ctx, run_id, params={key: value})
 
 
 @route("POST", "/mlflow/runs/set-tag")
 def set_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
-    key, value, run_id = req.need("key"), str(req.get("value", "")), _run_id(req)
+    run_id, key, value = _run_id(req), req.text("key"), req.args.get("value", "")
+    if not isinstance(value, str):
+        raise bad_value("value", value)
     if key == RUN_NAME_TAG:
         tracking.update_run(ctx, run_id, RunUpdate(name=value))
     return _log(ctx, run_id, tags={key: value})
@@ -246,14 +348,22 @@ def set_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
 
 @route("POST", "/mlflow/runs/delete-tag")
 def delete_tag(ctx: Ctx, req: Req) -> dict[str, Any]:
-    tracking.delete_tag(ctx, _run_id(req), req.need("key"))
+    run_id, key = _run_id(req), req.text("key")
+    run = tracking.get_run(ctx, run_id)
+    if key not in run.tags or key.startswith(HIDDEN):
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in run with id {run_id}")
+    tracking.delete_tag(ctx, run_id, key)
     return {}
 
 
 @route("POST", "/mlflow/runs/log-inputs")
 def log_inputs(ctx: Ctx, req: Req) -> dict[str, Any]:
     run_id = _run_id(req)
-    datasets = req.list("datasets")
+    datasets = req.get("datasets")
+    if datasets is None:
+        raise invalid("Missing value for required parameter 'datasets'.")
+    if not isinstance(datasets, list) or not all(isinstance(d, dict) for d in datasets):
+        raise bad_value("datasets", datasets)
     if datasets:
         run = tracking.get_run(ctx, run_id)
         known = json.loads(run.tags.get(INPUTS_TAG, "[]"))
@@ -327,7 +437,8 @@ def search_runs(ctx: Ctx, req: Req) -> dict[str, Any]:
     if view == "DELETED_ONLY":
         return {"runs": []}
     page = tracking.search_runs(ctx, experiment_ids=ids or None, filter=translate(req.get("filter")),
-                                order_by=[translate(str(o)) or "" for o in req.list("order_by")] or None,
+                                order_by=[translate(str(o)) or "" for o in req.list("order_by")]
+                                or ["start_time DESC"],  # MLflow's default; ties by run id, ascending
                                 cursor=req.get("page_token"), limit=min(req.page_size(1000), 1000))
     out: dict[str, Any] = {"runs": [run_json(r) for r in page.items]}
     if page.next_cursor:
@@ -345,3 +456,55 @@ def get_metric_history(ctx: Ctx, req: Req) -> dict[str, Any]:
         return {"metrics": []}
     return {"metrics": [{"key": key, "value": metric_value(v), "timestamp": int(t * 1000), "step": s}
                         for s, v, t in zip(h.step, h.value, h.timestamp, strict=True)]}
+
+
+@route("GET", "/mlflow/metrics/get-history-bulk")
+def get_metric_history_bulk(ctx: Ctx, req: Req) -> dict[str, Any]:
+    """One metric's points for several runs (what MLflow's UI charts call), by run id, then step."""
+    run_ids = sorted({str(r) for r in req.list("run_id")})
+    if not run_ids:
+        raise invalid("GetMetricHistoryBulk request must specify at least one run_id.")
+    if len(run_ids) > 100:
+        raise invalid(f"GetMetricHistoryBulk request cannot specify more than 100 run_ids. "
+                      f"Received {len(run_ids)} run_ids.")
+    key = req.get("metric_key")
+    if not key:
+        raise invalid("GetMetricHistoryBulk request must specify a metric_key.")
+    most = req.page_size(25_000, 25_000)
+    out: list[dict[str, Any]] = []
+    for run_id in run_ids:
+        try:
+            h = tracking.get_metric_history(ctx, run_id, str(key))
+        except NotFound:
+            continue
+        points = sorted(zip(h.step, h.timestamp, h.value, strict=True), key=lambda p: (p[0], p[1]))
+        out += [{"key": key, "value": metric_value(v), "timestamp": round(t * 1000), "step": s, "run_id": run_id}
+                for s, t, v in points]
+    return {"metrics": out[:most]}
+
+
+@route("POST", "/mlflow/experiments/search-datasets", write=False)
+def search_datasets(ctx: Ctx, req: Req) -> dict[str, Any]:
+    """The datasets the runs of some experiments logged as inputs: (experiment, name, digest, context)."""
+    ids = req.list("experiment_ids")
+    if not ids:
+        raise invalid("SearchDatasets request must specify at least one experiment_id.")
+    if len(ids) > 20:
+        raise invalid(f"SearchDatasets request cannot specify more than 20 experiment_ids. Received {len(ids)} "
+                      "experiment_ids.")
+    seen: dict[tuple[str, str, str, str], None] = {}
+    cursor = None
+    while True:
+        page = tracking.search_runs(ctx, experiment_ids=[experiment_id(ctx, e) for e in ids], cursor=cursor,
+                                    limit=1000)
+        for run in page.items:
+            for d in json.loads(run.tags.get(INPUTS_TAG, "[]")):
+                context = next((t.get("value", "") for t in d.get("tags") or []
+                                if t.get("key") == "mlflow.data.context"), "")
+                ds = d.get("dataset") or {}
+                seen[(run.experiment_id, ds.get("name", ""), ds.get("digest", ""), context)] = None
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return {"dataset_summaries": [{"experiment_id": e, "name": n, "digest": d, "context": c}
+                                  for e, n, d, c in seen]}

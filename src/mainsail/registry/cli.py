@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -30,7 +31,9 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         return
     table = Table("name", "latest", "production", "staging", "aliases", "updated", title=count(len(page.items), "model"))
     for m in page.items:
-        table.add_row(m.name, str(m.latest_version or "—"), ", ".join(map(str, m.stages.get("production", []))) or "—",
+        mlflow_name = m.tags.get("mainsail.mlflow.name")  # the name MLflow code uses for it
+        table.add_row(f"{m.name} [dim](MLflow: {escape(mlflow_name)})[/]" if mlflow_name else m.name,
+                      str(m.latest_version or "—"), ", ".join(map(str, m.stages.get("production", []))) or "—",
                       ", ".join(map(str, m.stages.get("staging", []))) or "—",
                       ", ".join(f"{a}→v{v}" for a, v in m.aliases.items()) or "—",
                       m.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"))

@@ -7,6 +7,7 @@ import re
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from mainsail.cli.common import client, console, count, fmt_num, handle_errors, print_json
@@ -44,8 +45,10 @@ def experiments_list(as_json: bool = typer.Option(False, "--json", help="Print J
         print_json(exps)
         return
     table = Table("name", "id", "created", "description", title=count(len(exps), "experiment"))
-    for e in exps:
-        table.add_row(e.name, e.id, _when(e.created_at), e.description or "")
+    for e in exps:  # an experiment made through the MLflow API shows the MLflow name it was given
+        mlflow_name = e.tags.get("mainsail.mlflow.name")
+        table.add_row(f"{e.name} [dim](MLflow: {escape(mlflow_name)})[/]" if mlflow_name else e.name, e.id,
+                      _when(e.created_at), e.description or "")
     console.print(table)
 
 
