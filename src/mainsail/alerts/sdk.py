@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mainsail.alerts.schemas import (
-    Alert,
-    Channel,
-    Delivery,
-    DeliveryReport,
-    EvaluationReport,
-    Rule,
-    Silence,
-)
 from mainsail.client.backends import Backend
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
+
+if TYPE_CHECKING:  # for annotations only: building these models at import slows every CLI command
+    from mainsail.alerts.schemas import (
+        Alert,
+        Channel,
+        Delivery,
+        DeliveryReport,
+        EvaluationReport,
+        Rule,
+        Silence,
+    )
 
 ops = LazyOpSet("mainsail.alerts.ops")
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mainsail.auth.schemas import Member, Project, TokenCreated, TokenInfo, User, WhoAmI
 from mainsail.client.backends import Backend
 from mainsail.core.ops import LazyOpSet
+
+if TYPE_CHECKING:  # for annotations only: building these models at import slows every CLI command
+    from mainsail.auth.schemas import Member, Project, TokenCreated, TokenInfo, User, WhoAmI
 
 ops = LazyOpSet("mainsail.auth.ops")
 

@@ -15,7 +15,6 @@ import orjson
 from pydantic import BaseModel
 
 from mainsail import __version__
-from mainsail.audit import service as audit
 from mainsail.core.artifacts import hash_file
 from mainsail.core.errors import MainsailError, ServiceUnavailable, from_problem, redact
 from mainsail.core.ops import Operation
@@ -29,6 +28,13 @@ if TYPE_CHECKING:
 MetricRows = list[tuple[str, str, float, int, float]]
 _READS_RUNS = {"get_run", "search_runs", "compare_runs"}
 
+
+
+def _audit() -> Any:
+    """The audit domain's service, imported on the first local write (not when the Client is built)."""
+    from mainsail.audit import service
+
+    return service
 
 class Backend(Protocol):
     uri: str
@@ -71,7 +77,7 @@ class LocalBackend:
         with self.runtime.transaction(write=op.write, actor=self.actor, principal=self.principal,
                                       project=self.project) as ctx:
             result = op.invoke(ctx, args)
-            audit.record(ctx, op, args, result)  # a write's row, in its transaction (a read: nothing)
+            _audit().record(ctx, op, args, result)  # a write's row, in its transaction (a read: nothing)
             return result
 
     def log_metric_rows(self, run_id: str, rows: MetricRows, idempotency_key: str | None = None) -> None:
@@ -81,7 +87,7 @@ class LocalBackend:
         ops.log_batch.authorize(self.principal, self.project)  # the same rule as the operation it stands for
         with self.runtime.transaction(actor=self.actor) as ctx:  # in-process: committed or not, no doubt
             service.log_metric_rows(ctx, run_id, rows)
-            audit.record(ctx, "tracking.log_batch", {"run_id": run_id, "rows": rows}, None, f"run_id={run_id}")
+            _audit().record(ctx, "tracking.log_batch", {"run_id": run_id, "rows": rows}, None, f"run_id={run_id}")
 
     def heartbeat(self, run_id: str) -> Any:
         from mainsail.tracking.ops import ops
@@ -97,7 +103,7 @@ class LocalBackend:
         blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
         with self.runtime.transaction(actor=self.actor) as ctx:
             result = service.record_artifact(ctx, run_id, path, blob.digest, blob.size)
-            audit.record(ctx, "tracking.upload_artifact", {"run_id": run_id, "path": path, "digest": blob.digest},
+            _audit().record(ctx, "tracking.upload_artifact", {"run_id": run_id, "path": path, "digest": blob.digest},
                          result, f"run_id={run_id}/path={path}")
             return result
 
