@@ -45,6 +45,9 @@ FORMAT = "mainsail-backup"
 FORMAT_VERSION = 1
 BATCH = 2000
 SKIP = {"alembic_version"}
+# Rows the migrations themselves insert (the audit chain's head, the default project): a new database
+# holds them, so they neither make a target "not empty" nor stay beside the archive's own rows.
+SEEDED = {"audit_head", "auth_projects"}
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 Progress = Callable[[str], None]
 
@@ -470,7 +473,7 @@ def restore(engine: Engine, store: ArtifactStore, src: str | Path, *, force: boo
         revisions = _check_revisions(archive)
         archive.verify()
         with engine.connect() as conn:
-            present = _counts(conn, _tables(_reflect(conn)))
+            present = {t: n for t, n in _counts(conn, _tables(_reflect(conn))).items() if t not in SEEDED}
             conn.commit()
             if present and not force:
                 listed = ", ".join(f"{t} ({n})" for t, n in sorted(present.items()))
@@ -489,6 +492,8 @@ def restore(engine: Engine, store: ArtifactStore, src: str | Path, *, force: boo
             for table in target:
                 meta = manifest["tables"].get(table.name)
                 if meta:
+                    if table.name in SEEDED:
+                        conn.execute(table.delete())  # the archive holds this table's rows, seed included
                     loaded[str(table.name)] = _load_table(conn, archive, table, meta)
                     say(f"{table.name}: {loaded[str(table.name)]} rows")
             if conn.dialect.name == "postgresql":
