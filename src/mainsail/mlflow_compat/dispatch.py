@@ -139,13 +139,14 @@ class Route:
     write: bool
     raw: bool = False  # the handler returns a Response itself (artifact downloads)
     audit: bool = True  # a write that only creates a default (a search) is not an action to audit
+    role: str | None = None  # the role it needs, when not the one its method implies (a search that writes)
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, path: str, *, write: bool | None = None, raw: bool = False, audit: bool = True
-          ) -> Callable[[Handler], Handler]:
+def route(method: str, path: str, *, write: bool | None = None, raw: bool = False, audit: bool = True,
+          role: str | None = None) -> Callable[[Handler], Handler]:
     """Register ``handler`` for ``method path``; ``{name}`` in the path is a path parameter (``{name:path}``
     takes the rest, slashes included). Paths are relative to ``/api/2.0``."""
     regex = re.sub(r"{(\w+):path}", r"(?P<\1>.+)", path)
@@ -153,7 +154,7 @@ def route(method: str, path: str, *, write: bool | None = None, raw: bool = Fals
 
     def deco(fn: Handler) -> Handler:
         ROUTES.append(Route(method, re.compile(f"^{regex}$"), fn, method != "GET" if write is None else write,
-                            raw, audit))
+                            raw, audit, role))
         return fn
 
     return deco
@@ -210,7 +211,7 @@ def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
     with runtime.transaction(write=r.write, **who) as ctx:
         # as default_role; MLflow's objects live in the default project (like every object, for now)
         deletes = r.method == "DELETE" or r.pattern.pattern.endswith("/delete$")  # runs/delete, …
-        require(ctx, "admin" if deletes else "editor" if r.write else "viewer", DEFAULT_PROJECT)
+        require(ctx, r.role or ("admin" if deletes else "editor" if r.write else "viewer"), DEFAULT_PROJECT)
         result = r.handler(ctx, req)
         if r.write and r.audit:
             from mainsail.audit.service import record

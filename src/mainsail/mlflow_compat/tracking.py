@@ -97,9 +97,10 @@ _EXPERIMENT_ORDER = {"name": "name", "creation_time": "created_at", "last_update
                      "experiment_id": "id"}
 
 
-@route("POST", "/mlflow/experiments/search", audit=False)
+@route("POST", "/mlflow/experiments/search", audit=False, role="viewer")
 def search_experiments(ctx: Ctx, req: Req) -> dict[str, Any]:
-    tracking.ensure_experiment(ctx, DEFAULT_EXPERIMENT)  # MLflow's store always holds its default experiment
+    if ctx.principal.can("editor"):  # MLflow's store always holds its default experiment; a viewer only reads
+        tracking.ensure_experiment(ctx, DEFAULT_EXPERIMENT)
     view = str(req.get("view_type", "ACTIVE_ONLY")).upper()
     if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
         raise bad_value("view_type", req.get("view_type"), "Expected ACTIVE_ONLY, DELETED_ONLY or ALL.")
