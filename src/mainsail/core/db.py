@@ -119,6 +119,25 @@ def _translate_connection_errors(engine: Engine, url: str) -> None:
             raise connection_error(ctx.original_exception, url) from None
 
 
+def _use_wal(cur: Any) -> None:
+    """Switch the database file to WAL once (the mode persists in the file). Switching takes an exclusive
+    lock and SQLite can answer "database is locked" at once, without waiting, when another process opens
+    the same new file at that moment: so read the mode first, and retry the switch briefly."""
+    import sqlite3
+    import time
+
+    for attempt in range(50):
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.1)
+
+
 def make_engine(url: str, *, write: bool = True) -> Engine:
     """Create an engine. For SQLite: WAL, NORMAL sync (durable across a process crash), a busy
     timeout, foreign keys, and ``BEGIN IMMEDIATE`` on the write engine so concurrent writers queue
@@ -137,10 +156,10 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
         def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            _use_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
 
         _translate_connection_errors(engine, url)
