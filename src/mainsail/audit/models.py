@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mainsail.core.db import Base, UTCDateTime
+from mainsail.core.db import Base, BigId, UTCDateTime
 
 GENESIS = "0" * 64  # the "previous hash" of the first row
 
@@ -17,7 +17,7 @@ class AuditRow(Base):
 
     __tablename__ = "audit_log"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True,
                                      autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(200))

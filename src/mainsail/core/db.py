@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy import exc as exc_mod
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -59,6 +59,9 @@ def new_id() -> str:
 
 
 T = TypeVar("T")
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+"""An autoincrementing 64-bit key: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite."""
 
 
 def get_or_create(session: Session, get: Callable[[], T | None], create: Callable[[], T]) -> T:

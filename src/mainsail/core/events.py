@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, select, update
+from sqlalchemy import JSON, BigInteger, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mainsail.core.background import Periodic
-from mainsail.core.db import Base, UTCDateTime, utcnow
+from mainsail.core.db import Base, BigId, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class EventRow(Base):
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+    id: Mapped[int] = mapped_column(BigId, primary_key=True,
                                     autoincrement=True)
     type: Mapped[str] = mapped_column(String(100), index=True)
     subject: Mapped[str] = mapped_column(String(200))

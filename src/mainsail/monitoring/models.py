@@ -20,9 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mainsail.core.db import Base, UTCDateTime
-
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
+from mainsail.core.db import Base, BigId, UTCDateTime
 
 
 class MonitorRow(Base):
@@ -73,7 +71,7 @@ class MonitorResultRow(Base):
         Index("ix_monitor_results_series", "monitor_id", "kind", "feature", "window_end"),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     monitor_id: Mapped[str] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
     run_id: Mapped[str] = mapped_column(String(32))
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)

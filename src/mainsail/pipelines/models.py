@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -19,9 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mainsail.core.db import Base, UTCDateTime
-
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from mainsail.core.db import Base, BigId, UTCDateTime
 
 
 class PipelineRow(Base):

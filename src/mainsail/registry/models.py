@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mainsail.core.db import Base, UTCDateTime
+from mainsail.core.db import Base, BigId, UTCDateTime
 
 
 class RegisteredModelRow(Base):
@@ -63,7 +63,7 @@ class TransitionRow(Base):
 
     __tablename__ = "model_transitions"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+    id: Mapped[int] = mapped_column(BigId, primary_key=True,
                                     autoincrement=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id"), index=True)
     version_id: Mapped[str | None] = mapped_column(String(32))

@@ -8,9 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mainsail.core.db import Base, UTCDateTime
-
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
+from mainsail.core.db import Base, BigId, UTCDateTime
 
 
 class DeploymentRow(Base):
@@ -31,7 +29,7 @@ class DeploymentHistoryRow(Base):
 
     __tablename__ = "deployment_history"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -79,7 +77,7 @@ class InferenceLogRow(Base):
 
     __tablename__ = "inference_logs"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
     digest: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)

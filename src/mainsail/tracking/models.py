@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mainsail.core.db import Base, UTCDateTime
+from mainsail.core.db import Base, BigId, UTCDateTime
 
 
 class ExperimentRow(Base):
@@ -65,7 +65,7 @@ class MetricRow(Base):
     __tablename__ = "run_metrics"
     __table_args__ = (Index("ix_run_metrics_run_key_step", "run_id", "key", "step", "timestamp"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+    id: Mapped[int] = mapped_column(BigId, primary_key=True,
                                     autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(250))
