@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         from mainsail.auth.cache import Authenticator
 
         app.state.authenticator = Authenticator(runtime)
-        app.add_middleware(AuthMiddleware, authenticator=app.state.authenticator, metrics_auth=limits.metrics_auth)
+        app.add_middleware(AuthMiddleware, authenticator=app.state.authenticator, metrics_auth=limits.metrics_auth,
+                           project=limits.project)
     app.add_middleware(PrometheusMiddleware)
     from mainsail.features.http import routes as feature_routes
 

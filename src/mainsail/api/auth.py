@@ -49,8 +49,10 @@ class AuthMiddleware:
     """Puts ``principal`` on the request state; answers 401 (bad or missing credentials) or 403 itself
     only where no operation decides."""
 
-    def __init__(self, app: Any, authenticator: Any, metrics_auth: bool = False, deployment: str | None = None):
+    def __init__(self, app: Any, authenticator: Any, metrics_auth: bool = False, deployment: str | None = None,
+                 project: str = DEFAULT_PROJECT):
         self.app = app
+        self.project = project  # the project of requests that name none (a replica: its deployment's)
         self.authenticator = authenticator
         self.deployment = deployment  # a replica of this deployment: every other path is a prediction
         self.open = OPEN if metrics_auth else OPEN | {"/metrics"}
@@ -74,7 +76,8 @@ class AuthMiddleware:
             if principal is None:  # not seen in the last few seconds: ask the database off the event loop
                 principal = await run_in_threadpool(self._resolve, header, path == LOGIN)
             if path not in self.public:
-                self._decide(path, principal)
+                raw_project = headers.get(b"mainsail-project")
+                self._decide(path, principal, raw_project.decode("latin-1") if raw_project else self.project)
         except MainsailError as exc:
             await _problem(send, exc)
             return
@@ -90,8 +93,8 @@ class AuthMiddleware:
                 return ANONYMOUS
             raise
 
-    def _decide(self, path: str, principal: Any) -> None:
-        project = DEFAULT_PROJECT  # deployments (like every object, for now) live in the default project
+    def _decide(self, path: str, principal: Any, project: str = DEFAULT_PROJECT) -> None:
+        """``project``: the request's (``Mainsail-Project``), where its deployment is looked up too."""
         deployment = self.deployment or deployment_of(path)
         if deployment is not None:
             if deployment not in self.public_deployments:

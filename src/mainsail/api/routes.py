@@ -21,6 +21,7 @@ from mainsail.core.errors import body_not_json
 from mainsail.core.ops import Operation, OpSet
 from mainsail.core.principal import LOCAL
 from mainsail.core.runtime import Runtime
+from mainsail.core.types import check_name
 
 PROBLEM_MEDIA = "application/problem+json"
 
@@ -144,6 +145,8 @@ def caller(request: Request) -> Caller:
     if actor is None and principal is not LOCAL:
         actor = principal.name
     project = request.headers.get("mainsail-project") or None
+    if project is not None:
+        project = check_name(project, "project", "mainsail-project", max_length=128)
     return {"actor": actor, "principal": principal, "project": project,
             "remote": request.client.host if request.client else None}
 

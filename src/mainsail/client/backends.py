@@ -21,6 +21,7 @@ from mainsail.core.ops import Operation
 from mainsail.core.principal import LOCAL, Principal
 from mainsail.core.runtime import Runtime
 from mainsail.core.settings import Settings
+from mainsail.core.types import check_name
 
 if TYPE_CHECKING:
     import httpx
@@ -138,7 +139,8 @@ class RemoteBackend:
         headers = {"user-agent": f"mainsail-client/{__version__}"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        if project:
+        self.project = project or "default"
+        if project and project != "default":  # default: the server's own default project
             headers["mainsail-project"] = project
         bundle = os.environ.get("MAINSAIL_CA_BUNDLE")  # trust a private CA / self-signed server certificate
         if bundle:
@@ -225,16 +227,18 @@ class RemoteBackend:
         self.http.close()
 
 
-def make_backend(uri: str | None, token: str | None = None, artifact_root: str | None = None) -> Backend:
-    """A backend for ``uri`` (default ``MAINSAIL_URI``, else the embedded SQLite under MAINSAIL_HOME)."""
+def make_backend(uri: str | None, token: str | None = None, artifact_root: str | None = None,
+                 project: str | None = None) -> Backend:
+    """A backend for ``uri`` (default ``MAINSAIL_URI``, else the embedded SQLite under MAINSAIL_HOME), working
+    in ``project`` (default ``MAINSAIL_PROJECT``)."""
     settings = Settings.from_env()
     uri = uri or settings.uri
+    project = check_name(project or settings.project, "project", "project", max_length=128)
     if uri.startswith(("http://", "https://")):
         from mainsail.auth.credentials import stored_token
 
-        project = settings.project if settings.project != "default" else None
         return RemoteBackend(uri, token or settings.token or stored_token(settings.home, uri), project=project)
     if "://" not in uri:
         raise MainsailError(f"unsupported MAINSAIL_URI {uri!r}: use sqlite:///path, "
                             "postgresql+psycopg://… or http(s)://host:port")
-    return LocalBackend(settings.with_uri(uri, artifact_root))
+    return LocalBackend(settings.with_uri(uri, artifact_root), project=project)

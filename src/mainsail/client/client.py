@@ -26,10 +26,17 @@ class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, Pipe
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)
     runs the services in this process; ``http(s)://host:port`` talks to a Mainsail server.
+    ``project`` (default ``MAINSAIL_PROJECT``, else ``default``) is the project every call works in.
     """
 
-    def __init__(self, uri: str | None = None, *, token: str | None = None, artifact_root: str | None = None):
-        self._backend: Backend = make_backend(uri, token=token, artifact_root=artifact_root)
+    def __init__(self, uri: str | None = None, *, token: str | None = None, artifact_root: str | None = None,
+                 project: str | None = None):
+        self._backend: Backend = make_backend(uri, token=token, artifact_root=artifact_root, project=project)
+
+    @property
+    def project(self) -> str:
+        """The project this client's calls work in."""
+        return getattr(self._backend, "project", None) or "default"
 
     @property
     def uri(self) -> str:

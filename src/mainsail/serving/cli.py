@@ -296,7 +296,7 @@ def serve(deployment: str = typer.Argument(..., help="Deployment to serve."),
         authenticator = (via_server(c.uri, settings.auth_cache_ttl) if c.is_remote
                          else Authenticator(backend.runtime))
         app.add_middleware(AuthMiddleware, authenticator=authenticator, metrics_auth=settings.metrics_auth,
-                           deployment=deployment)
+                           deployment=deployment, project=c.project)
     console.print(f"serving [bold]{deployment}[/] on http://{host}:{port}  replica {state.replica_id}  "
                   f"variants: {', '.join(f'{n}→{v.model_name} v{v.version}' for n, v in state.routing.variants.items())}")
     try:

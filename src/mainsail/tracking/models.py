@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class ExperimentRow(Base):
+class ExperimentRow(InProject, Base):
+    """An experiment; its runs belong to its project. Names are unique within a project."""
+
     __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     lifecycle: Mapped[str] = mapped_column(String(16), default="active")

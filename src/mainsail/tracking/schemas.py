@@ -50,6 +50,7 @@ class ExperimentCreate(BaseModel):
 class Experiment(BaseModel):
     id: str
     name: str
+    project: str = "default"
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     lifecycle: str = "active"

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from annotated_types import Ge, Le
 from pydantic import StringConstraints
@@ -17,6 +17,7 @@ from mainsail.core.db import get_or_create, new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, TooLarge, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.projects import owned, project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import ArtifactKey, Digest, artifact_key
 from mainsail.tracking import bulk
@@ -56,11 +57,12 @@ def _experiment(row: ExperimentRow) -> Experiment:
 
 
 def create_experiment(ctx: Ctx, body: ExperimentCreate) -> Experiment:
-    """Create an experiment; its name must be unique."""
-    if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == body.name)):
+    """Create an experiment in the call's project; its name must be unique there."""
+    if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.project == project_of(ctx),
+                                                         ExperimentRow.name == body.name)):
         raise Conflict(f"experiment {body.name!r} already exists", code="experiment_exists")
     now = utcnow()
-    row = ExperimentRow(id=new_id(), name=body.name, description=body.description, tags=body.tags,
+    row = ExperimentRow(id=new_id(), project=project_of(ctx), name=body.name, description=body.description, tags=body.tags,
                         lifecycle="active", created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
     try:
@@ -72,10 +74,7 @@ def create_experiment(ctx: Ctx, body: ExperimentCreate) -> Experiment:
 
 
 def _experiment_row(ctx: Ctx, experiment_id: str) -> ExperimentRow:
-    row = ctx.session.get(ExperimentRow, experiment_id)
-    if row is None:
-        raise not_found("experiment", experiment_id)
-    return row
+    return owned(ctx, ctx.session.get(ExperimentRow, experiment_id), "experiment", experiment_id)
 
 
 def get_experiment(ctx: Ctx, experiment_id: str) -> Experiment:
@@ -85,7 +84,8 @@ def get_experiment(ctx: Ctx, experiment_id: str) -> Experiment:
 
 def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
     """Get an experiment by name."""
-    row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+    row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.project == project_of(ctx),
+                                                         ExperimentRow.name == name))
     if row is None:
         raise not_found("experiment", name)
     return _experiment(row)
@@ -94,7 +94,8 @@ def get_experiment_by_name(ctx: Ctx, name: str) -> Experiment:
 def ensure_experiment(ctx: Ctx, name: Name) -> Experiment:
     """Get the experiment with this name, creating it if there is none (idempotent)."""
     def get() -> Experiment | None:
-        row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+        row = ctx.session.scalar(select(ExperimentRow).where(ExperimentRow.project == project_of(ctx),
+                                                             ExperimentRow.name == name))
         return None if row is None else _experiment(row)
 
     return get_or_create(ctx.session, get, lambda: create_experiment(ctx, ExperimentCreate(name=name)))
@@ -103,7 +104,8 @@ def ensure_experiment(ctx: Ctx, name: Name) -> Experiment:
 def list_experiments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Experiment]:
     """List experiments by name."""
     offset = cursor_offset(cursor)
-    rows = ctx.session.scalars(select(ExperimentRow).where(ExperimentRow.lifecycle == "active")
+    rows = ctx.session.scalars(select(ExperimentRow).where(ExperimentRow.project == project_of(ctx),
+                                                           ExperimentRow.lifecycle == "active")
                                .order_by(ExperimentRow.name).offset(offset).limit(limit + 1))
     return offset_page([_experiment(r) for r in rows], offset, limit)
 
@@ -196,9 +198,16 @@ def has_stale_runs(ctx: Ctx) -> bool:
         RunRow.status == RunStatus.running.value, RunRow.last_heartbeat < cutoff).limit(1)) is not None
 
 
-def _run_row(ctx: Ctx, run_id: str, *, lock: bool = False) -> RunRow:
-    q = select(RunRow).where(RunRow.id == run_id, RunRow.lifecycle == "active")
-    row = ctx.session.scalar(q.with_for_update() if lock else q)
+def _in_project(ctx: Ctx, q: Any) -> Any:
+    """``q`` over runs narrowed to the runs of the call's project (a run belongs to its experiment's)."""
+    return q.where(RunRow.experiment_id.in_(select(ExperimentRow.id).where(ExperimentRow.project == project_of(ctx))))
+
+
+def _run_row(ctx: Ctx, run_id: str, *, lock: bool = False, active: bool = True) -> RunRow:
+    q = _in_project(ctx, select(RunRow).where(RunRow.id == run_id))
+    if active:
+        q = q.where(RunRow.lifecycle == "active")
+    row = ctx.session.scalar(q.with_for_update(of=RunRow) if lock else q)
     if row is None:
         raise not_found("run", run_id)
     return row
@@ -216,8 +225,7 @@ def _running(ctx: Ctx, run_id: str) -> RunRow:
 
 def create_run(ctx: Ctx, body: RunCreate) -> Run:
     """Start a run in an experiment, optionally with initial params and tags."""
-    if ctx.session.get(ExperimentRow, body.experiment_id) is None:
-        raise not_found("experiment", body.experiment_id)
+    _experiment_row(ctx, body.experiment_id)
     if body.parent_run_id:
         _run_row(ctx, body.parent_run_id)
     row = RunRow(id=new_id(), experiment_id=body.experiment_id, name=body.name or random_run_name(),
@@ -349,7 +357,7 @@ def search_runs(ctx: Ctx, experiment_ids: list[str] | None = None, filter: str |
     """Search runs with a filter expression (``metrics.auc > 0.8 and params.model = 'rf'``)."""
     from mainsail.tracking import search  # the parser is built on first use, not at start-up
 
-    q = select(RunRow).where(RunRow.lifecycle == "active")
+    q = _in_project(ctx, select(RunRow).where(RunRow.lifecycle == "active"))
     if experiment_ids:
         q = q.where(RunRow.experiment_id.in_(experiment_ids))
     clause = search.compile_filter(filter)
@@ -367,8 +375,8 @@ def compare_runs(ctx: Ctx, run_ids: list[str]) -> RunComparison:
     if not run_ids:
         raise InvalidInput("run_ids: give at least one run id",
                            errors=[{"loc": ["query", "run_ids"], "msg": "at least one run id"}])
-    rows = {r.id: r for r in ctx.session.scalars(select(RunRow).where(RunRow.id.in_(run_ids),
-                                                                       RunRow.lifecycle == "active"))}
+    rows = {r.id: r for r in ctx.session.scalars(_in_project(ctx, select(RunRow).where(
+        RunRow.id.in_(run_ids), RunRow.lifecycle == "active")))}
     missing = [i for i in run_ids if i not in rows]
     if missing:
         raise not_found("run", missing[0])
@@ -450,10 +458,11 @@ def run_count(ctx: Ctx, experiment_id: str) -> int:
 # ---------------------------------------------------------------- lifecycle and tag edits (MLflow API)
 
 def rename_experiment(ctx: Ctx, experiment_id: str, name: Name) -> Experiment:
-    """Give an experiment a new, unique name."""
+    """Give an experiment a new name, unique in its project."""
     row = _experiment_row(ctx, experiment_id)
     if row.name != name:
-        if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
+        if ctx.session.scalar(select(ExperimentRow.id).where(ExperimentRow.project == row.project,
+                                                             ExperimentRow.name == name)):
             raise Conflict(f"experiment {name!r} already exists", code="experiment_exists")
         row.name, row.updated_at = name, utcnow()
         ctx.session.flush()
@@ -486,8 +495,8 @@ def set_experiment_tag(ctx: Ctx, experiment_id: str, key: str, value: str | None
 
 
 def all_experiments(ctx: Ctx, lifecycle: str | None = "active") -> list[Experiment]:
-    """Every experiment in a lifecycle (None: all), by name."""
-    q = select(ExperimentRow).order_by(ExperimentRow.name)
+    """Every experiment of the call's project in a lifecycle (None: all), by name."""
+    q = select(ExperimentRow).where(ExperimentRow.project == project_of(ctx)).order_by(ExperimentRow.name)
     if lifecycle:
         q = q.where(ExperimentRow.lifecycle == lifecycle)
     return [_experiment(r) for r in ctx.session.scalars(q)]
@@ -495,9 +504,7 @@ def all_experiments(ctx: Ctx, lifecycle: str | None = "active") -> list[Experime
 
 def restore_run(ctx: Ctx, run_id: str) -> Run:
     """Bring a deleted run back."""
-    row = ctx.session.scalar(select(RunRow).where(RunRow.id == run_id).with_for_update())
-    if row is None:
-        raise not_found("run", run_id)
+    row = _run_row(ctx, run_id, lock=True, active=False)
     if row.lifecycle != "active":
         row.lifecycle = "active"
         emit(ctx.session, "run.restored", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
