@@ -86,7 +86,8 @@ class LocalBackend:
         from mainsail.tracking.ops import ops
 
         ops.log_batch.authorize(self.principal, self.project)  # the same rule as the operation it stands for
-        with self.runtime.transaction(actor=self.actor) as ctx:  # in-process: committed or not, no doubt
+        with self.runtime.transaction(actor=self.actor, principal=self.principal,
+                                      project=self.project) as ctx:  # in-process: committed or not, no doubt
             service.log_metric_rows(ctx, run_id, rows)
             _audit().record(ctx, "tracking.log_batch", {"run_id": run_id, "rows": rows}, None, f"run_id={run_id}")
 
@@ -102,7 +103,7 @@ class LocalBackend:
         ops.upload_artifact.authorize(self.principal, self.project)
         path = service.clean_artifact_path(path)  # bad input refused before the bytes are stored
         blob = self.runtime.store.put_file(local)  # streams; never holds the whole file
-        with self.runtime.transaction(actor=self.actor) as ctx:
+        with self.runtime.transaction(actor=self.actor, principal=self.principal, project=self.project) as ctx:
             result = service.record_artifact(ctx, run_id, path, blob.digest, blob.size)
             _audit().record(ctx, "tracking.upload_artifact", {"run_id": run_id, "path": path, "digest": blob.digest},
                          result, f"run_id={run_id}/path={path}")

@@ -20,13 +20,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class DatasetRow(Base):
+class DatasetRow(InProject, Base):
+    """A dataset; its versions belong to its project. Names are unique per project."""
+
     __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str | None] = mapped_column(String(200))

@@ -37,6 +37,7 @@ class Dataset(BaseModel):
 
     id: str
     name: str
+    project: str = "default"
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     created_by: str | None = None

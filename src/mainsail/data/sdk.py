@@ -119,10 +119,12 @@ class DataMethods:
                     progress("profile" if profile else "store", 0, None)
                 actor = self._backend.actor  # type: ignore[attr-defined]  (the OS user by default)
                 runtime = self._backend.runtime  # type: ignore[attr-defined]
-                version = ingest_file(runtime, actor, name, path, stream.info, description, profile)
+                version = ingest_file(runtime, actor, name, path, stream.info, description, profile,
+                                      project=self._backend.project)  # type: ignore[attr-defined]
                 from mainsail.audit.service import record
 
-                with runtime.transaction(actor=actor) as ctx:  # the version committed above: now its audit row
+                with runtime.transaction(actor=actor, project=self._backend.project) as ctx:  # type: ignore[attr-defined]
+                    # the version committed above: now its audit row
                     record(ctx, "datasets.upload_version", {"name": name, "source": stream.info,
                                                         "description": description, "profile": profile},
                            version, f"name={name}/version={version.id}")

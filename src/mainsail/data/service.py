@@ -24,6 +24,7 @@ from mainsail.core.db import get_or_create, new_id, utcnow
 from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx, Runtime
 from mainsail.core.types import INT64_MAX, Digest
 from mainsail.core.types import check_name as core_check_name
@@ -52,7 +53,7 @@ def writer(ctx: Ctx) -> Iterator[Ctx]:
     if ctx.runtime is None:
         yield ctx
         return
-    with ctx.runtime.transaction(write=True, actor=ctx.actor) as w:
+    with ctx.runtime.transaction(write=True, actor=ctx.actor, principal=ctx.principal, project=ctx.project) as w:
         yield w
 
 
@@ -75,13 +76,13 @@ def _latest_id(ctx: Ctx, row: DatasetRow) -> str | None:
 def _dataset(ctx: Ctx, row: DatasetRow) -> Dataset:
     count = ctx.session.scalar(select(func.count()).where(DatasetVersionRow.dataset_id == row.id))
     latest_id = _latest_id(ctx, row) if count else None
-    return Dataset(id=row.id, name=row.name, description=row.description, tags=row.tags or {},
+    return Dataset(id=row.id, name=row.name, project=row.project, description=row.description, tags=row.tags or {},
                    created_by=row.created_by, created_at=row.created_at, updated_at=row.updated_at,
                    version_count=count or 0, latest_version=latest_id)
 
 
 def _dataset_row(ctx: Ctx, name: str, *, lock: bool = False) -> DatasetRow:
-    q = select(DatasetRow).where(DatasetRow.name == name)
+    q = select(DatasetRow).where(DatasetRow.project == project_of(ctx), DatasetRow.name == name)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None:
         raise not_found("dataset", name)
@@ -89,8 +90,8 @@ def _dataset_row(ctx: Ctx, name: str, *, lock: bool = False) -> DatasetRow:
 
 
 def create_dataset(ctx: Ctx, body: DatasetCreate) -> Dataset:
-    """Create an empty dataset; its name must be unique. (Ingesting creates the dataset if needed.)"""
-    if ctx.session.scalar(select(DatasetRow.id).where(DatasetRow.name == body.name)):
+    """Create an empty dataset; its name must be unique in the project. (Ingesting creates the dataset if needed.)"""
+    if ctx.session.scalar(select(DatasetRow.id).where(DatasetRow.project == project_of(ctx), DatasetRow.name == body.name)):
         raise Conflict(f"dataset {body.name!r} already exists", code="dataset_exists")
     return _dataset(ctx, _insert_dataset(ctx, body.name, body.description, body.tags))
 
@@ -98,7 +99,7 @@ def create_dataset(ctx: Ctx, body: DatasetCreate) -> Dataset:
 def _insert_dataset(ctx: Ctx, name: str, description: str | None = None, tags: dict[str, str] | None = None
                     ) -> DatasetRow:
     now = utcnow()
-    row = DatasetRow(id=new_id(), name=name, description=description, tags=tags or {}, created_by=ctx.actor,
+    row = DatasetRow(id=new_id(), project=project_of(ctx), name=name, description=description, tags=tags or {}, created_by=ctx.actor,
                      created_at=now, updated_at=now)
     ctx.session.add(row)
     try:
@@ -117,7 +118,8 @@ def get_dataset(ctx: Ctx, name: DatasetName) -> Dataset:
 def list_datasets(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Dataset]:
     """List datasets by name."""
     offset = cursor_offset(cursor)
-    rows = list(ctx.session.scalars(select(DatasetRow).order_by(DatasetRow.name).offset(offset).limit(limit + 1)))
+    rows = list(ctx.session.scalars(select(DatasetRow).where(DatasetRow.project == project_of(ctx))
+                                    .order_by(DatasetRow.name).offset(offset).limit(limit + 1)))
     page = offset_page(rows, offset, limit)
     return Page[Dataset](items=[_dataset(ctx, r) for r in page.items], next_cursor=page.next_cursor)
 
@@ -171,7 +173,7 @@ def list_versions(ctx: Ctx, name: DatasetName, cursor: str | None = None, limit:
 
 def find_by_digest(ctx: Ctx, name: str, digest: str) -> DatasetVersion | None:
     """The dataset's version holding exactly these bytes, if any."""
-    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.name == name))
+    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.project == project_of(ctx), DatasetRow.name == name))
     if ds is None:
         return None
     row = ctx.session.scalar(select(DatasetVersionRow).where(DatasetVersionRow.dataset_id == ds.id,
@@ -217,7 +219,8 @@ def record(ctx: Ctx, name: str, prep: Prepared, source: dict[str, Any] | None = 
     """Record a version whose object is already in the store (one transaction: dataset, version, event).
     The same bytes again give back the existing version."""
     ds = get_or_create(ctx.session, lambda: ctx.session.scalar(
-        select(DatasetRow).where(DatasetRow.name == name).with_for_update()), lambda: _insert_dataset(ctx, name))
+        select(DatasetRow).where(DatasetRow.project == project_of(ctx), DatasetRow.name == name).with_for_update()),
+        lambda: _insert_dataset(ctx, name))
     existing = ctx.session.scalar(select(DatasetVersionRow).where(DatasetVersionRow.dataset_id == ds.id,
                                                                   DatasetVersionRow.digest == prep.digest))
     if existing is not None:
@@ -258,7 +261,8 @@ def _move_latest(ctx: Ctx, ds: DatasetRow, row: DatasetVersionRow) -> None:
 
 def make_latest(ctx: Ctx, name: str, version: DatasetVersion) -> DatasetVersion:
     """Make a found (deduplicated) version the dataset's latest; returns it."""
-    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.name == name).with_for_update())
+    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.project == project_of(ctx), DatasetRow.name == name)
+                            .with_for_update())
     row = None if ds is None else ctx.session.scalar(select(DatasetVersionRow).where(
         DatasetVersionRow.dataset_id == ds.id, DatasetVersionRow.id == version.id))
     if ds is not None and row is not None:
@@ -267,12 +271,12 @@ def make_latest(ctx: Ctx, name: str, version: DatasetVersion) -> DatasetVersion:
 
 
 def is_latest(ctx: Ctx, name: str, version_id: str) -> bool:
-    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.name == name))
+    ds = ctx.session.scalar(select(DatasetRow).where(DatasetRow.project == project_of(ctx), DatasetRow.name == name))
     return ds is not None and _latest_id(ctx, ds) == version_id
 
 
 def ingest_file(runtime: Runtime, actor: str | None, name: str, path: Path, source: dict[str, Any] | None = None,
-                description: str | None = None, profile: bool = True) -> DatasetVersion:
+                description: str | None = None, profile: bool = True, project: str | None = None) -> DatasetVersion:
     """In-process ingest of a canonical Parquet file, which it consumes: hash it, return the existing
     version if these bytes are stored already; else profile it, move it into the store and record it.
     Nothing is stored before the profile succeeds, and the version row is written last, so a failure
@@ -280,17 +284,17 @@ def ingest_file(runtime: Runtime, actor: str | None, name: str, path: Path, sour
     or moved."""
     check_name(name)
     blob = hash_file(path)
-    with runtime.transaction(write=False, actor=actor) as ctx:
+    with runtime.transaction(write=False, actor=actor, project=project) as ctx:
         found = find_by_digest(ctx, name, blob.digest)
         latest = found is not None and is_latest(ctx, name, found.id)
     if found is not None and (found.has_profile or not profile):
         if latest:
             return found
-        with runtime.transaction(actor=actor) as ctx:
+        with runtime.transaction(actor=actor, project=project) as ctx:
             return make_latest(ctx, name, found)
     prep = prepare(path, blob.digest, profile, size=blob.size)
     runtime.store.adopt_file(path, blob.digest)
-    with runtime.transaction(actor=actor) as ctx:
+    with runtime.transaction(actor=actor, project=project) as ctx:
         return record(ctx, name, prep, source, description)
 
 

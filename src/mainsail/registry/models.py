@@ -9,13 +9,17 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class RegisteredModelRow(Base):
+class RegisteredModelRow(InProject, Base):
+    """A registered model; its versions, aliases and history belong to its project. Names are unique per project."""
+
     __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     next_version: Mapped[int] = mapped_column(Integer, default=1)

@@ -134,6 +134,7 @@ class GateResult(BaseModel):
 class RegisteredModel(BaseModel):
     id: str
     name: str
+    project: str = "default"
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     latest_version: int | None = None

@@ -14,6 +14,7 @@ from mainsail.core.errors import Conflict, IntegrityError, InvalidInput, NotFoun
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.principal import require
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import INT32_MAX, VersionNumber
 from mainsail.registry.card import render_card
@@ -48,7 +49,7 @@ FilePath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 # ---------------------------------------------------------------- reading
 
 def _model_row(ctx: Ctx, name: str, *, lock: bool = False) -> RegisteredModelRow:
-    q = select(RegisteredModelRow).where(RegisteredModelRow.name == name)
+    q = select(RegisteredModelRow).where(RegisteredModelRow.project == project_of(ctx), RegisteredModelRow.name == name)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None:
         raise not_found("registered model", name)
@@ -76,8 +77,9 @@ def _version(ctx: Ctx, row: ModelVersionRow, name: str | None = None, aliases: d
 
 
 def _version_row(ctx: Ctx, version_id: str) -> ModelVersionRow:
-    row = ctx.session.get(ModelVersionRow, version_id)
-    if row is None:
+    row = ctx.session.scalar(select(ModelVersionRow).join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+                             .where(ModelVersionRow.id == version_id, RegisteredModelRow.project == project_of(ctx)))
+    if row is None:  # or a version of another project's model
         raise not_found("model version", version_id)
     return row
 
@@ -113,8 +115,8 @@ _STAMP_SQL = (
     "FROM registered_models m JOIN model_aliases a ON a.model_id = m.id AND a.alias = {p} "
     "JOIN model_versions v ON v.id = a.version_id "
     "LEFT JOIN model_aliases a2 ON a2.model_id = m.id AND a2.version_id = v.id "
-    "WHERE m.name = {p} ORDER BY a2.alias")
-_ALIAS_CACHE: OrderedDict[tuple[str, str, str], tuple[list[tuple[Any, ...]], ModelVersion]] = OrderedDict()
+    "WHERE m.name = {p} AND m.project = {p} ORDER BY a2.alias")
+_ALIAS_CACHE: OrderedDict[tuple[str, str, str, str], tuple[list[tuple[Any, ...]], ModelVersion]] = OrderedDict()
 _ALIAS_CACHE_MAX = 1024
 
 
@@ -123,11 +125,11 @@ def get_version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
     bind = ctx.session.get_bind()
     cursor = ctx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:  # the driver's cursor: no statement building or result processing on the hot path
-        cursor.execute(_STAMP_SQL.format(p="?" if bind.dialect.name == "sqlite" else "%s"), (alias, name))
+        cursor.execute(_STAMP_SQL.format(p="?" if bind.dialect.name == "sqlite" else "%s"), (alias, name, project_of(ctx)))
         stamp = [tuple(r) for r in cursor.fetchall()]
     finally:
         cursor.close()
-    key = (str(bind.url), name, alias)
+    key = (str(bind.url), project_of(ctx), name, alias)
     hit = _ALIAS_CACHE.get(key)
     if stamp and hit is not None and hit[0] == stamp:
         return hit[1].model_copy(deep=True)  # callers may change their copy
@@ -144,7 +146,8 @@ def _version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
     row = ctx.session.scalar(select(ModelVersionRow)
                              .join(AliasRow, AliasRow.version_id == ModelVersionRow.id)
                              .join(RegisteredModelRow, RegisteredModelRow.id == AliasRow.model_id)
-                             .where(RegisteredModelRow.name == name, AliasRow.alias == alias))
+                             .where(RegisteredModelRow.project == project_of(ctx), RegisteredModelRow.name == name,
+                                    AliasRow.alias == alias))
     if row is None:
         _model_row(ctx, name)  # 404 names the model when it is the model that is missing
         raise not_found("alias", f"{name}@{alias}")
@@ -170,7 +173,7 @@ def _registered(ctx: Ctx, row: RegisteredModelRow) -> RegisteredModel:
     stages: dict[str, list[int]] = {}
     for _, num, stage in sorted(versions, key=lambda v: v[1]):
         stages.setdefault(stage, []).append(num)
-    return RegisteredModel(id=row.id, name=row.name, description=row.description, tags=row.tags,
+    return RegisteredModel(id=row.id, name=row.name, project=row.project, description=row.description, tags=row.tags,
                            latest_version=max(by_id.values(), default=None),
                            aliases={a: by_id[v] for a, v in sorted(_aliases(ctx, row.id).items())},
                            stages=stages, created_at=row.created_at, updated_at=row.updated_at)
@@ -182,10 +185,10 @@ def get_model(ctx: Ctx, name: str) -> RegisteredModel:
 
 
 def list_models(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[RegisteredModel]:
-    """Registered models by name."""
+    """The project's registered models by name."""
     offset = cursor_offset(cursor)
-    rows = list(ctx.session.scalars(select(RegisteredModelRow).order_by(RegisteredModelRow.name)
-                                    .offset(offset).limit(limit + 1)))
+    rows = list(ctx.session.scalars(select(RegisteredModelRow).where(RegisteredModelRow.project == project_of(ctx))
+                                    .order_by(RegisteredModelRow.name).offset(offset).limit(limit + 1)))
     page = offset_page(rows, offset, limit)
     return Page[RegisteredModel](items=[_registered(ctx, r) for r in page.items], next_cursor=page.next_cursor)
 
@@ -345,7 +348,7 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     enforce_gate(metrics, body.gate, f"{body.name}")
     now = utcnow()
     def create() -> RegisteredModelRow:
-        row = RegisteredModelRow(id=new_id(), name=body.name, tags={}, next_version=1, created_by=ctx.actor,
+        row = RegisteredModelRow(id=new_id(), project=project_of(ctx), name=body.name, tags={}, next_version=1, created_by=ctx.actor,
                                  created_at=now, updated_at=now)
         ctx.session.add(row)
         ctx.session.flush()
@@ -353,7 +356,8 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
         return row
 
     model = get_or_create(ctx.session, lambda: ctx.session.scalar(
-        select(RegisteredModelRow).where(RegisteredModelRow.name == body.name).with_for_update()), create)
+        select(RegisteredModelRow).where(RegisteredModelRow.project == project_of(ctx),
+                                         RegisteredModelRow.name == body.name).with_for_update()), create)
     number = model.next_version
     model.next_version = number + 1
     model.updated_at = now
@@ -500,16 +504,17 @@ _MODEL_NAME = TypeAdapter(ModelName)
 
 def create_model(ctx: Ctx, name: str, description: str | None = None,
                  tags: dict[str, str] | None = None) -> RegisteredModel:
-    """Create a registered model with no versions yet; its name must be unique."""
+    """Create a registered model with no versions yet; its name must be unique in the call's project."""
     try:
         name = _MODEL_NAME.validate_python(name)
     except ValidationError:
         raise InvalidInput(f"model name {name!r} must start with a letter or digit and hold only "
                            "letters, digits, '_', '.', '-'", errors=[{"loc": ["name"], "msg": "bad name"}]) from None
-    if ctx.session.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.name == name)):
+    if ctx.session.scalar(select(RegisteredModelRow.id).where(RegisteredModelRow.project == project_of(ctx),
+                                                              RegisteredModelRow.name == name)):
         raise Conflict(f"registered model {name!r} already exists", code="model_exists")
     now = utcnow()
-    row = RegisteredModelRow(id=new_id(), name=name, description=description, tags=dict(tags or {}),
+    row = RegisteredModelRow(id=new_id(), project=project_of(ctx), name=name, description=description, tags=dict(tags or {}),
                              next_version=1, created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
     try:
@@ -581,7 +586,8 @@ def find_versions(ctx: Ctx, name: str | None = None, run_id: str | None = None,
                   limit: Limit = 1000) -> list[ModelVersion]:
     """Versions of one model and/or from one run, newest first."""
     q = select(ModelVersionRow, RegisteredModelRow.name).join(
-        RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+        RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id).where(
+        RegisteredModelRow.project == project_of(ctx))
     if name is not None:
         q = q.where(RegisteredModelRow.name == name)
     if run_id is not None:
@@ -592,7 +598,8 @@ def find_versions(ctx: Ctx, name: str | None = None, run_id: str | None = None,
 
 def find_models(ctx: Ctx, name_like: str | None = None, limit: Limit = 1000) -> list[RegisteredModel]:
     """Registered models whose name matches a SQL LIKE pattern (all without one), by name."""
-    q = select(RegisteredModelRow).order_by(RegisteredModelRow.name).limit(limit)
+    q = select(RegisteredModelRow).where(RegisteredModelRow.project == project_of(ctx)).order_by(
+        RegisteredModelRow.name).limit(limit)
     if name_like is not None:
         q = q.where(RegisteredModelRow.name.like(name_like))
     return [_registered(ctx, r) for r in ctx.session.scalars(q)]
