@@ -64,3 +64,22 @@ def require(ctx: Ctx, permission: str, project: str | None = None) -> None:
     (in ``project``, default the request's project)."""
     principal = getattr(ctx, "principal", None) or LOCAL
     check(principal, permission, project or getattr(ctx, "project", None) or DEFAULT_PROJECT)
+
+
+def principal_record(principal: Principal) -> dict[str, object]:
+    """``principal`` as JSON to store (a pipeline run's starter, a schedule's owner)."""
+    return {"name": principal.name, "kind": principal.kind, "roles": dict(principal.roles),
+            "permissions": sorted(principal.permissions)}
+
+
+def principal_from(record: Mapping[str, object] | None) -> Principal:
+    """The principal a :func:`principal_record` stored; none stored (a run made before starters were
+    recorded, by the embedded local admin) is :data:`LOCAL`."""
+    if not record:
+        return LOCAL
+    roles = record.get("roles") or {}
+    perms = record.get("permissions") or []
+    p = Principal(str(record.get("name") or "unknown"), kind=str(record.get("kind") or "user"),
+                  roles={str(k): str(v) for k, v in roles.items()} if isinstance(roles, Mapping) else {},
+                  permissions=frozenset(str(x) for x in perms) if isinstance(perms, list) else frozenset())
+    return LOCAL if p == LOCAL else p

@@ -82,7 +82,7 @@ def _known(value: Any, values: dict[str, Any]) -> Any:
 
 
 def _is_admin(ctx: Ctx) -> bool:
-    return (getattr(ctx, "principal", None) or LOCAL).can("admin")
+    return (getattr(ctx, "principal", None) or LOCAL).can("admin", getattr(ctx, "project", None) or "default")
 
 
 def check(ctx: Ctx, spec: PipelineSpec, run_params: dict[str, Any] | None = None,

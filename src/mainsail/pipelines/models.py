@@ -19,13 +19,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class PipelineRow(Base):
+class PipelineRow(InProject, Base):
+    """A pipeline; its versions, runs and schedules belong to its project. Names are unique per project."""
+
     __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     latest_version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -47,7 +51,10 @@ class PipelineVersionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class PipelineRunRow(Base):
+class PipelineRunRow(InProject, Base):
+    """A run; ``project`` is its pipeline's, ``started_by`` the principal its tasks act as (see
+    :func:`mainsail.core.principal.principal_record`; NULL for runs made before: the local admin)."""
+
     __tablename__ = "pipeline_runs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -59,6 +66,7 @@ class PipelineRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(200))
+    started_by: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -126,6 +134,7 @@ class ScheduleRow(Base):
     next_fire_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     last_fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the principal its runs act as
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -45,6 +45,8 @@ class Claimed:
     version_id: str = ""
     params: dict[str, Any] = field(default_factory=dict)  # the run's params
     inputs: dict[str, Any] = field(default_factory=dict)  # upstream outputs
+    project: str = "default"  # the run's project
+    starter: dict[str, Any] | None = None  # the principal the task acts as (principal_record; None: local admin)
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Memo:
     """What a worker may remember between turns because it never changes: each run's version and params
     (and that the run was marked running), and the outputs of succeeded tasks (final once recorded)."""
 
-    runs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    runs: dict[str, tuple[str, dict[str, Any], str, dict[str, Any] | None]] = field(default_factory=dict)
     outputs: dict[tuple[str, str], Any] = field(default_factory=dict)
     limit: int = 100_000
 
@@ -132,12 +134,13 @@ def claim(session: Session, owner: str, n: int, lease: float, run_id: str | None
     memo = memo if memo is not None else Memo()
     new = {c.run_id for c in claimed if c.run_id not in memo.runs}
     if new:
-        for r in session.execute(select(R.c.id, R.c.version_id, R.c.params).where(R.c.id.in_(new))):
-            memo.runs[r.id] = (r.version_id, r.params or {})
+        for r in session.execute(select(R.c.id, R.c.version_id, R.c.params, R.c.project, R.c.started_by)
+                                 .where(R.c.id.in_(new))):
+            memo.runs[r.id] = (r.version_id, r.params or {}, r.project, r.started_by)
         session.execute(update(R).where(R.c.id.in_(new), R.c.status == "queued")
                         .values(status="running", started_at=now))
     for c in claimed:
-        c.version_id, c.params = memo.runs[c.run_id]
+        c.version_id, c.params, c.project, c.starter = memo.runs[c.run_id]
     return claimed
 
 

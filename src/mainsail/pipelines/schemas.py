@@ -178,6 +178,8 @@ class PipelineRun(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict, description="tasks per status")
     tasks: list[TaskRun] = Field(default_factory=list, description="Empty in lists; filled when reading one run.")
     created_by: str | None = None
+    started_by: str | None = Field(None, description="The principal its tasks act as (who started it, or its "
+                                    "schedule's owner).")
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None

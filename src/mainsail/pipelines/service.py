@@ -16,6 +16,8 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, NotFound, not_found
 from mainsail.core.events import Event, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.principal import principal_record
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import Digest
 from mainsail.pipelines import dag, guard, operators, queue
@@ -50,7 +52,7 @@ T = PipelineTaskRow
 
 
 def _pipeline_row(ctx: Ctx, key: str, *, lock: bool = False) -> PipelineRow:
-    q = select(PipelineRow).where((PipelineRow.name == key) | (PipelineRow.id == key))
+    q = select(PipelineRow).where(PipelineRow.project == project_of(ctx), (PipelineRow.name == key) | (PipelineRow.id == key))
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None:
         raise not_found("pipeline", key)
@@ -118,9 +120,10 @@ def apply_pipeline(ctx: Ctx, body: PipelineSpec) -> PipelineVersion:
     _check_code(ctx, body)
     digest = dag.spec_digest(body)
     now = utcnow()
-    row = ctx.session.scalar(select(PipelineRow).where(PipelineRow.name == body.name).with_for_update())
+    row = ctx.session.scalar(select(PipelineRow).where(PipelineRow.project == project_of(ctx),
+                                                       PipelineRow.name == body.name).with_for_update())
     if row is None:
-        row = PipelineRow(id=new_id(), name=body.name, latest_version=0, created_by=ctx.actor, created_at=now,
+        row = PipelineRow(id=new_id(), project=project_of(ctx), name=body.name, latest_version=0, created_by=ctx.actor, created_at=now,
                           updated_at=now)
         ctx.session.add(row)
         ctx.session.flush()
@@ -152,7 +155,8 @@ def get_pipeline(ctx: Ctx, name: str) -> Pipeline:
 def list_pipelines(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Pipeline]:
     """Pipelines by name."""
     offset = cursor_offset(cursor)
-    rows = list(ctx.session.scalars(select(PipelineRow).order_by(PipelineRow.name).offset(offset).limit(limit + 1)))
+    rows = list(ctx.session.scalars(select(PipelineRow).where(PipelineRow.project == project_of(ctx))
+                                    .order_by(PipelineRow.name).offset(offset).limit(limit + 1)))
     page = offset_page(rows, offset, limit)
     return Page[Pipeline](items=[_pipeline(ctx, r) for r in page.items], next_cursor=page.next_cursor)
 
@@ -193,7 +197,9 @@ def _run_params(spec: PipelineSpec, given: dict[str, Any], loc: list[Any]) -> di
 
 
 def start_run(ctx: Ctx, pipeline: PipelineRow, version: PipelineVersionRow, params: dict[str, Any],
-              trigger: dict[str, Any], loc: list[Any]) -> str:
+              trigger: dict[str, Any], loc: list[Any], starter: dict[str, Any] | None = None) -> str:
+    """Queue a run of ``version``; its tasks act as ``starter`` (a :func:`principal_record`), by default
+    the principal calling."""
     spec = PipelineSpec.model_validate(version.spec)
     d = dag.validate(spec, defer=True)
     values = _run_params(spec, params, loc)
@@ -202,8 +208,9 @@ def start_run(ctx: Ctx, pipeline: PipelineRow, version: PipelineVersionRow, para
     now = utcnow()
     run_id = new_id()
     ctx.session.execute(insert(PipelineRunRow).values(
-        id=run_id, pipeline_id=pipeline.id, version_id=version.id, status="queued", params=values, trigger=trigger,
-        cancel_requested=False, created_by=ctx.actor, created_at=now))
+        id=run_id, project=pipeline.project, pipeline_id=pipeline.id, version_id=version.id, status="queued",
+        params=values, trigger=trigger, cancel_requested=False, created_by=ctx.actor, created_at=now,
+        started_by=principal_record(ctx.principal) if starter is None else starter))
     ctx.session.execute(insert(T), [
         {"run_id": run_id, "name": t.name, "position": i, "operator": t.operator,
          "status": "pending" if d.upstream[t.name] else "queued", "remaining": len(d.upstream[t.name]),
@@ -229,10 +236,12 @@ MIN_PREFIX = 4
 
 def _run_row(ctx: Ctx, id: str, *, lock: bool = False) -> PipelineRunRow:
     """A run by its id or a unique prefix of it (at least 4 characters, as ``pipelines runs`` shows them)."""
-    q = select(PipelineRunRow).where(PipelineRunRow.id == id)
+    mine = PipelineRunRow.project == project_of(ctx)
+    q = select(PipelineRunRow).where(PipelineRunRow.id == id, mine)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None and MIN_PREFIX <= len(id) < 32 and id.isalnum():
-        ids = list(ctx.session.scalars(select(PipelineRunRow.id).where(PipelineRunRow.id.startswith(id)).limit(3)))
+        ids = list(ctx.session.scalars(select(PipelineRunRow.id).where(PipelineRunRow.id.startswith(id), mine)
+                                       .limit(3)))
         if len(ids) > 1:
             raise InvalidInput(f"pipeline run id prefix {id!r} is ambiguous ({', '.join(ids[:2])}, …); give more "
                                "characters", code="ambiguous_run_id", errors=[{"loc": ["path", "id"], "msg": "ambiguous"}])
@@ -272,6 +281,7 @@ def _runs(ctx: Ctx, rows: list[PipelineRunRow], with_tasks: bool) -> list[Pipeli
                         version=versions.get(r.version_id, 0), status=r.status, params=r.params or {},
                         trigger=r.trigger or {}, error=r.error, cancel_requested=r.cancel_requested,
                         counts=counts.get(r.id, {}), tasks=tasks.get(r.id, []), created_by=r.created_by,
+                        started_by=(r.started_by or {}).get("name") or None,
                         created_at=r.created_at, started_at=r.started_at, finished_at=r.finished_at) for r in rows]
 
 
@@ -283,7 +293,7 @@ def get_run(ctx: Ctx, id: str) -> PipelineRun:
 def list_runs(ctx: Ctx, pipeline: str | None = None, status: RunStatus | None = None, cursor: str | None = None,
               limit: Limit = 100) -> Page[PipelineRun]:
     """Pipeline runs, newest first (task details only when reading one run)."""
-    q = select(PipelineRunRow)
+    q = select(PipelineRunRow).where(PipelineRunRow.project == project_of(ctx))
     if pipeline:  # a filter: an unknown pipeline has no runs
         q = q.where(PipelineRunRow.pipeline_id.in_(select(PipelineRow.id).where(
             (PipelineRow.name == pipeline) | (PipelineRow.id == pipeline))))
@@ -361,7 +371,8 @@ def create_schedule(ctx: Ctx, name: str, body: ScheduleCreate) -> Schedule:
         next_fire = _next_fire(body.cron, now)
     row = ScheduleRow(id=new_id(), pipeline_id=pipeline.id, kind="cron" if body.cron else "event", cron=body.cron,
                       event_type=body.event, filter=body.filter, params=body.params, enabled=True,
-                      next_fire_at=next_fire, created_by=ctx.actor, created_at=now)
+                      next_fire_at=next_fire, created_by=ctx.actor, created_at=now,
+                      owner=principal_record(ctx.principal))
     ctx.session.add(row)
     ctx.session.flush()
     return _schedule(row, pipeline.name)
@@ -369,7 +380,8 @@ def create_schedule(ctx: Ctx, name: str, body: ScheduleCreate) -> Schedule:
 
 def list_schedules(ctx: Ctx, pipeline: str | None = None) -> list[Schedule]:
     """Schedules and triggers, optionally of one pipeline."""
-    q = select(ScheduleRow, PipelineRow.name).join(PipelineRow, PipelineRow.id == ScheduleRow.pipeline_id)
+    q = select(ScheduleRow, PipelineRow.name).join(PipelineRow, PipelineRow.id == ScheduleRow.pipeline_id).where(
+        PipelineRow.project == project_of(ctx))
     if pipeline:  # a filter: an unknown pipeline has no schedules (a list read never answers 404)
         q = q.where((PipelineRow.name == pipeline) | (PipelineRow.id == pipeline))
     return [_schedule(r, n) for r, n in ctx.session.execute(q.order_by(ScheduleRow.created_at))]
@@ -378,7 +390,7 @@ def list_schedules(ctx: Ctx, pipeline: str | None = None) -> list[Schedule]:
 def delete_schedule(ctx: Ctx, id: str) -> None:
     """Remove a schedule or trigger."""
     row = ctx.session.get(ScheduleRow, id)
-    if row is None:
+    if row is None or ctx.session.get(PipelineRow, row.pipeline_id).project != project_of(ctx):  # type: ignore[union-attr]
         raise not_found("schedule", id)
     ctx.session.execute(TriggerFireRow.__table__.delete().where(TriggerFireRow.schedule_id == id))
     ctx.session.delete(row)
@@ -393,7 +405,8 @@ def _fire(ctx: Ctx, sched: ScheduleRow, key: str, trigger: dict[str, Any], event
     params = dag.render(sched.params or {}, {}, {}, "", event) if event else dict(sched.params or {})
     try:
         with ctx.session.begin_nested():  # another server firing the same key first undoes only this
-            run_id = start_run(ctx, pipeline, _version_row(ctx, pipeline), params, trigger, ["params"])
+            run_id = start_run(ctx, pipeline, _version_row(ctx, pipeline), params, trigger, ["params"],
+                               starter=sched.owner or {})  # the schedule's owner (none recorded: local admin)
             ctx.session.add(TriggerFireRow(schedule_id=sched.id, key=key, run_id=run_id, fired_at=utcnow()))
             ctx.session.flush()  # the primary key refuses a second run for the same key
     except SAIntegrityError:

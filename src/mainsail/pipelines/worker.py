@@ -145,8 +145,9 @@ class Worker:
                 self._ready.append(self._outcome(c, ts, "failed", error=f"params: {exc}"))
                 continue
             use_cache = op.deterministic if ts.cache is None else ts.cache
-            key = hashlib.sha256(orjson.dumps([ts.operator, params], option=orjson.OPT_SORT_KEYS)).hexdigest() \
-                if use_cache else None
+            scope = [ts.operator, params] if c.project == "default" else [ts.operator, params, c.project]
+            key = hashlib.sha256(orjson.dumps(scope, option=orjson.OPT_SORT_KEYS)).hexdigest() \
+                if use_cache else None  # outputs name a project's objects: cached per project
             todo.append((c, ts, params, key))
         hits = queue.cached_outputs(session, [k for *_, k in todo if k])
         start = []
@@ -168,7 +169,7 @@ class Worker:
                         "uri": self.runtime.settings.uri, "artifact_root": self.runtime.settings.artifact_root,
                         "params": c.params, "executor": self.executor,
                         "inputs": {u: c.inputs.get(u) for u in plan.dag.upstream[c.name]},
-                        "ray_address": self.ray_address},
+                        "ray_address": self.ray_address, "project": c.project, "starter": c.starter},
         }
         self.pool.submit(c.id, payload, ts.timeout)
         self._inflight[c.id] = (c, ts, key)

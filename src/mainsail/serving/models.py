@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class DeploymentRow(Base):
+class DeploymentRow(InProject, Base):
+    """A deployment; its history, rollouts, replicas and inference logs belong to its project."""
+
     __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"name", "model", "weight", "role"}]
     sampling_percentage: Mapped[float] = mapped_column(Float, default=100.0, server_default="100")

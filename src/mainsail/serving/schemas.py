@@ -225,6 +225,7 @@ class Replica(BaseModel):
 class Deployment(BaseModel):
     id: str
     name: str
+    project: str = "default"
     mode: Mode
     status: Status
     variants: list[Variant]

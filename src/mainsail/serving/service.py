@@ -15,6 +15,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import INT32_MAX, Digest
 from mainsail.registry import service as registry
@@ -83,7 +84,7 @@ def _variant(ctx: Ctx, spec: dict[str, Any]) -> Variant:
 # ---------------------------------------------------------------- reading
 
 def _row(ctx: Ctx, name: str, *, lock: bool = False) -> DeploymentRow:
-    q = select(DeploymentRow).where(DeploymentRow.name == name)
+    q = select(DeploymentRow).where(DeploymentRow.project == project_of(ctx), DeploymentRow.name == name)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None:
         raise not_found("deployment", name)
@@ -115,7 +116,7 @@ def _deployment(ctx: Ctx, row: DeploymentRow) -> Deployment:
         v.version is None for v in variants)
     running = latest is not None and latest.state == "running"
     mode = Mode.canary if running else Mode.shadow if any(v.role == Role.shadow for v in variants) else Mode.split
-    return Deployment(id=row.id, name=row.name, mode=mode, status=Status.degraded if degraded else Status.healthy,
+    return Deployment(id=row.id, name=row.name, project=row.project, mode=mode, status=Status.degraded if degraded else Status.healthy,
                       variants=variants, description=row.description,
                       rollout=_rollout(latest) if latest is not None else None, replicas=replicas,
                       sampling_percentage=row.sampling_percentage if row.sampling_percentage is not None else 100.0,
@@ -130,7 +131,8 @@ def get_deployment(ctx: Ctx, name: str) -> Deployment:
 def list_deployments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) -> Page[Deployment]:
     """Deployments by name."""
     offset = cursor_offset(cursor)
-    rows = list(ctx.session.scalars(select(DeploymentRow).order_by(DeploymentRow.name).offset(offset)
+    rows = list(ctx.session.scalars(select(DeploymentRow).where(DeploymentRow.project == project_of(ctx))
+                                    .order_by(DeploymentRow.name).offset(offset)
                                     .limit(limit + 1)))
     page = offset_page(rows, offset, limit)
     return Page[Deployment](items=[_deployment(ctx, r) for r in page.items], next_cursor=page.next_cursor)
@@ -165,7 +167,8 @@ def _change(ctx: Ctx, row: DeploymentRow, variants: list[dict[str, Any]], kind: 
 
 def create_deployment(ctx: Ctx, body: DeploymentCreate) -> Deployment:
     """Create a deployment; every variant's model must resolve (404 naming it otherwise)."""
-    if ctx.session.scalar(select(DeploymentRow.id).where(DeploymentRow.name == body.name)) is not None:
+    if ctx.session.scalar(select(DeploymentRow.id).where(DeploymentRow.project == project_of(ctx),
+                                                         DeploymentRow.name == body.name)) is not None:
         raise Conflict(f"deployment {body.name!r} already exists", code="deployment_exists")
     for i, v in enumerate(body.variants):
         resolve(ctx, v.model, ["body", "variants", i, "model"])
@@ -173,7 +176,8 @@ def create_deployment(ctx: Ctx, body: DeploymentCreate) -> Deployment:
     variants = [v.model_dump(mode="json", exclude_none=True) for v in body.variants]
     if body.feature_service:
         variants = [{"feature_service": body.feature_service, **v} for v in variants]
-    row = DeploymentRow(id=new_id(), name=body.name, description=body.description, variants=variants,
+    row = DeploymentRow(id=new_id(), project=project_of(ctx), name=body.name, description=body.description,
+                        variants=variants,
                         sampling_percentage=body.sampling_percentage, created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
     ctx.session.flush()

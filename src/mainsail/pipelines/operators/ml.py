@@ -183,14 +183,15 @@ def _suggest(trial: Any, space: dict[str, SearchDim]) -> dict[str, Any]:
     return out
 
 
-def _trial(uri: str, root: str, exp_id: str, parent: str, tags: dict[str, str], number: int, spec: str,
-           params: dict[str, Any], data: tuple[Any, Any, Any, Any], objective: str) -> tuple[str, float]:
+def _trial(where: tuple[str, str, dict[str, Any] | None], root: str, exp_id: str, parent: str, tags: dict[str, str],
+           number: int, spec: str, params: dict[str, Any], data: tuple[Any, Any, Any, Any], objective: str) -> tuple[str, float]:
     """One trial, in the task process or a tuning process: fit, score, log a child run."""
-    from mainsail.client import Client
+    from mainsail.pipelines.context import task_client
 
     X_tr, X_te, y_tr, y_te = data
     value = score(make_estimator(spec, params).fit(X_tr, y_tr), X_te, y_te, [objective])[objective]
-    with Client(uri, artifact_root=root or None) as c:
+    uri, project, starter = where  # the task's store, project and principal
+    with task_client(uri, root, project, starter) as c:
         run = c.create_run(exp_id, f"trial-{number}", params=params, parent_run_id=parent,
                            tags={**tags, "mainsail.parent_run_id": parent, "mainsail.trial": str(number)})
         c.log_metrics(run.id, {objective: value})
@@ -222,7 +223,7 @@ def hyperparameter_tuning(tc: TaskContext, p: TuningParams) -> dict[str, Any]:
                           params={"estimator": p.estimator, "objective": p.objective, "max_jobs": p.max_jobs})
     study = optuna.create_study(direction=p.direction, sampler=optuna.samplers.TPESampler(seed=p.random_state))
     runs: dict[int, str] = {}
-    args = (tc.uri, tc.artifact_root, exp.id, parent.id, tc.tags)
+    args = ((tc.uri, tc.project, tc.starter), tc.artifact_root, exp.id, parent.id, tc.tags)
     pool = None
     trials_on = _trials_on(tc, p)
     if trials_on == "processes":
