@@ -74,3 +74,26 @@ def test_another_projects_objects_are_not_found(backend: str, tmp_path) -> None:
 def test_a_bad_project_name_is_refused(tmp_path, bad: str) -> None:
     with pytest.raises(InvalidInput, match="project"):
         Client(f"sqlite:///{tmp_path / 'm.db'}", project=bad)
+
+
+def test_feature_views_and_their_rows_per_project(backend: str, tmp_path) -> None:
+    import datetime as dt
+
+    from mainsail.features.schemas import Entity, FeatureView
+
+    a, b = _clients(backend, tmp_path)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for c, water in ((a, 0.4), (b, 0.9)):
+        plant = Entity(name="plant", type="string")
+        c.apply_features([plant, FeatureView(name="live", entities=[plant], features={"water": "float64"},
+                                             source="push")])
+        c.push_features("live", [{"plant": "P1", "event_timestamp": t0, "water": water}])
+    assert a.get_online_features([{"plant": "P1"}], ["live:water"]).columns["water"] == [0.4]
+    assert b.get_online_features([{"plant": "P1"}], ["live:water"]).columns["water"] == [0.9]
+    assert b.feature_view_stats("live").pushed_rows == 1
+    c = Client(backend, artifact_root=str(tmp_path / "artifacts"), project="empty")
+    assert c.list_feature_sets().views == []
+    with pytest.raises(NotFound):
+        c.get_feature_view("live")
+    for x in (a, b, c):
+        x.close()

@@ -6,19 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class AlertRuleRow(Base):
+class AlertRuleRow(InProject, Base):
     """A rule: which monitor results it watches (selector), when they alert (condition, for), how loud."""
 
     __tablename__ = "alert_rules"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     selector: Mapped[dict[str, Any]] = mapped_column(JSON)
     condition: Mapped[str] = mapped_column(String(500))
@@ -75,14 +77,15 @@ class SilenceRow(Base):
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
-class ChannelRow(Base):
+class ChannelRow(InProject, Base):
     """A notification channel. Everything secret (webhook URL, SMTP password, headers) is in ``secret``,
     one text column, so it can be encrypted at rest in one place; it is never returned by the API."""
 
     __tablename__ = "alert_channels"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # webhook | slack | email | log
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     secret: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -49,6 +49,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, not_found
 from mainsail.core.events import Event, EventRow, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 
 log = logging.getLogger("mainsail.alerts")
@@ -69,7 +70,7 @@ def _rule(row: AlertRuleRow) -> Rule:
 
 def _named(ctx: Ctx, table: Any, name: str, kind: str) -> Any:
     """The row of ``table`` called ``name``, or NotFound naming the ``kind``."""
-    row = ctx.session.scalar(select(table).where(table.name == name))
+    row = ctx.session.scalar(select(table).where(table.project == project_of(ctx), table.name == name))
     if row is None:
         raise not_found(kind, name)
     return row
@@ -82,7 +83,7 @@ def _rule_row(ctx: Ctx, name: str) -> AlertRuleRow:
 def _check_channels(ctx: Ctx, names: list[str] | None) -> None:
     if not names:
         return
-    known = set(ctx.session.scalars(select(ChannelRow.name)))
+    known = set(ctx.session.scalars(select(ChannelRow.name).where(ChannelRow.project == project_of(ctx))))
     errors = [{"loc": ["body", "channels", i], "msg": f"unknown channel {n!r} (known: {', '.join(sorted(known)) or 'none'})"}
               for i, n in enumerate(names) if n not in known]
     if errors:
@@ -98,10 +99,11 @@ def _apply_spec(row: AlertRuleRow, body: RuleSpec) -> None:
 
 def create_rule(ctx: Ctx, body: RuleSpec) -> Rule:
     """Create an alert rule on monitor results (409 if the name is taken)."""
-    if ctx.session.scalar(select(AlertRuleRow.id).where(AlertRuleRow.name == body.name)):
+    if ctx.session.scalar(select(AlertRuleRow.id).where(AlertRuleRow.project == project_of(ctx),
+                                                        AlertRuleRow.name == body.name)):
         raise Conflict(f"alert rule {body.name!r} already exists; update it with PUT", code="rule_exists")
     _check_channels(ctx, body.channels)
-    row = AlertRuleRow(id=new_id(), name=body.name, created_by=ctx.actor, created_at=utcnow())
+    row = AlertRuleRow(id=new_id(), project=project_of(ctx), name=body.name, created_by=ctx.actor, created_at=utcnow())
     _apply_spec(row, body)
     ctx.session.add(row)
     ctx.session.flush()
@@ -121,8 +123,9 @@ def update_rule(ctx: Ctx, name: str, body: RuleSpec) -> Rule:
 
 
 def list_rules(ctx: Ctx) -> list[Rule]:
-    """Every alert rule, by name."""
-    return [_rule(r) for r in ctx.session.scalars(select(AlertRuleRow).order_by(AlertRuleRow.name))]
+    """Every alert rule of the project, by name."""
+    return [_rule(r) for r in ctx.session.scalars(select(AlertRuleRow).where(AlertRuleRow.project == project_of(ctx))
+                                                  .order_by(AlertRuleRow.name))]
 
 
 def get_rule(ctx: Ctx, name: str) -> Rule:
@@ -204,7 +207,7 @@ def list_alerts(ctx: Ctx, state: Literal["open", "pending", "firing", "resolved"
                 rule: str | None = None, severity: Severity | None = None, cursor: str | None = None,
                 limit: Limit = 100) -> Page[Alert]:
     """Alerts, newest first: open ones (pending and firing) by default."""
-    q = select(AlertRow)
+    q = select(AlertRow).where(AlertRow.rule_id.in_(_project_rules(ctx)))
     if state == "open":
         q = q.where(AlertRow.open_key.is_not(None))
     elif state != "all":
@@ -222,9 +225,15 @@ def list_alerts(ctx: Ctx, state: Literal["open", "pending", "firing", "resolved"
 
 def _alert_row(ctx: Ctx, id: str) -> AlertRow:
     row = ctx.session.get(AlertRow, id)
-    if row is None:
+    if row is None or ctx.session.get(AlertRuleRow, row.rule_id) is None or \
+            ctx.session.get(AlertRuleRow, row.rule_id).project != project_of(ctx):  # type: ignore[union-attr]
         raise not_found("alert", id)
     return row
+
+
+def _project_rules(ctx: Ctx) -> Any:
+    """The ids of the project's rules (a subquery): an alert belongs to its rule's project."""
+    return select(AlertRuleRow.id).where(AlertRuleRow.project == project_of(ctx)).scalar_subquery()
 
 
 def get_alert(ctx: Ctx, id: str) -> Alert:
@@ -300,14 +309,16 @@ def handle_event(ctx: Ctx, ev: Event) -> EvaluationReport:
         return report
     report.events = 1
     samples = _samples(ev)
-    rules = list(ctx.session.scalars(select(AlertRuleRow).where(AlertRuleRow.enabled.is_(True))))
+    project = str((ev.payload or {}).get("project") or "default")  # the monitor's project: its rules, its channels
+    rules = list(ctx.session.scalars(select(AlertRuleRow).where(AlertRuleRow.project == project,
+                                                                AlertRuleRow.enabled.is_(True))))
     if not samples or not rules:
         return report
     open_rows = {a.open_key: a for a in ctx.session.scalars(
         select(AlertRow).where(AlertRow.rule_id.in_([r.id for r in rules]), AlertRow.open_key.is_not(None)))}
     silences = _active_silences(ctx)
-    channels = list(ctx.session.scalars(select(ChannelRow).where(ChannelRow.enabled.is_(True))
-                                        .order_by(ChannelRow.name)))
+    channels = list(ctx.session.scalars(select(ChannelRow).where(ChannelRow.project == project,
+                                                                 ChannelRow.enabled.is_(True)).order_by(ChannelRow.name)))
     at = ev.created_at
     for rule in rules:
         cond = parse_condition(rule.condition)
@@ -431,7 +442,8 @@ def _channel_row(ctx: Ctx, name: str) -> ChannelRow:
 
 def create_channel(ctx: Ctx, body: ChannelCreate) -> Channel:
     """Add a notification channel; its URL, headers and password are stored as its secret, never shown."""
-    if ctx.session.scalar(select(ChannelRow.id).where(ChannelRow.name == body.name)):
+    if ctx.session.scalar(select(ChannelRow.id).where(ChannelRow.project == project_of(ctx),
+                                                      ChannelRow.name == body.name)):
         raise Conflict(f"channel {body.name!r} already exists", code="channel_exists")
     config: dict[str, Any] = {"timeout": body.timeout} if body.kind in (ChannelKind.webhook, ChannelKind.slack) else {}
     password = None
@@ -439,7 +451,7 @@ def create_channel(ctx: Ctx, body: ChannelCreate) -> Channel:
         config = body.email.model_dump(exclude={"password"})
         password = body.email.password
     now = utcnow()
-    row = ChannelRow(id=new_id(), name=body.name, kind=body.kind.value, config=config,
+    row = ChannelRow(id=new_id(), project=project_of(ctx), name=body.name, kind=body.kind.value, config=config,
                      secret=ch.pack_secret(body.url, body.headers, password), min_severity=body.min_severity,
                      enabled=body.enabled, created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
@@ -449,7 +461,8 @@ def create_channel(ctx: Ctx, body: ChannelCreate) -> Channel:
 
 def list_channels(ctx: Ctx) -> list[Channel]:
     """Notification channels (secrets masked)."""
-    return [_channel(r) for r in ctx.session.scalars(select(ChannelRow).order_by(ChannelRow.name))]
+    return [_channel(r) for r in ctx.session.scalars(select(ChannelRow).where(ChannelRow.project == project_of(ctx))
+                                                     .order_by(ChannelRow.name))]
 
 
 def get_channel(ctx: Ctx, name: str) -> Channel:

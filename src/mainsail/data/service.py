@@ -244,7 +244,7 @@ def record(ctx: Ctx, name: str, prep: Prepared, source: dict[str, Any] | None = 
                        code="version_conflict") from None
     emit(ctx.session, "dataset.version_created", f"{ds.name}@{row.id}",
          {"dataset": ds.name, "version": row.id, "number": number, "digest": row.digest,
-          "row_count": row.row_count}, ctx.actor)
+          "row_count": row.row_count, "project": ds.project}, ctx.actor)
     return _version(row, ds.name)
 
 

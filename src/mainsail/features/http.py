@@ -47,7 +47,8 @@ async def online(request: Request) -> Response:
     from mainsail.features.ops import ops
 
     who = caller(request)  # the operation's own role check (this route stands in for it)
-    ops.get_online_features.authorize(who["principal"], who["project"] or request.app.state.runtime.settings.project)
+    project = who["project"] or request.app.state.runtime.settings.project
+    ops.get_online_features.authorize(who["principal"], project)
     body = await request.body()
     try:
         req = orjson.loads(body)
@@ -61,7 +62,7 @@ async def online(request: Request) -> Response:
         args = (req["entity_rows"], req.get("features"), None, req.get("full_feature_names", False))
     else:
         args = _slow_args(req)
-    reader = Reader.for_runtime(request.app.state.runtime)
+    reader = Reader.for_runtime(request.app.state.runtime, project)
     if reader.fresh() and isinstance(reader.store, SqliteOnlineStore):
         cols = reader.get(*args)  # microseconds: cheaper on the event loop than a thread hop
     else:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, UTCDateTime
+from mainsail.core.principal import DEFAULT_PROJECT
+from mainsail.core.projects import PROJECT_LENGTH, InProject
 
 
 class FeatureDefinitionRow(Base):
@@ -16,6 +18,8 @@ class FeatureDefinitionRow(Base):
 
     __tablename__ = "feature_definitions"
 
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), primary_key=True, default=DEFAULT_PROJECT,
+                                         server_default=text(f"'{DEFAULT_PROJECT}'"))
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -30,6 +34,8 @@ class FeatureViewStateRow(Base):
 
     __tablename__ = "feature_view_state"
 
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), primary_key=True, default=DEFAULT_PROJECT,
+                                         server_default=text(f"'{DEFAULT_PROJECT}'"))
     view: Mapped[str] = mapped_column(String(200), primary_key=True)
     materialized_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_materialized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -39,7 +45,7 @@ class FeatureViewStateRow(Base):
     offline_reads: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class FeaturePushBatchRow(Base):
+class FeaturePushBatchRow(InProject, Base):
     """Rows pushed to a view, kept as one Parquet object in the artifact store (the offline append)."""
 
     __tablename__ = "feature_push_batches"

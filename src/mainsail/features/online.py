@@ -321,16 +321,43 @@ class Plan:
     one: Callable[[dict[str, Any]], dict[str, list[Any]]] | None = None  # compiled read of one entity row
 
 
-class Reader:
-    """Per runtime: the online store, cached definitions and read plans, and usage counters."""
+class InProjectStore:
+    """An online store seen from a project other than ``default``: its views' rows are stored under
+    ``project/view`` ('/' is in no name, so no project's view can reach another's rows; the default
+    project keeps the plain names it had before projects)."""
 
-    _cache: dict[tuple[str, str, str], Reader] = {}
+    def __init__(self, store: Any, project: str):
+        self.inner, self.prefix = store, f"{project}/"
+        if hasattr(store, "fetch_many"):
+            self.fetch_many = lambda reads: store.fetch_many([(self.prefix + v, k, f) for v, k, f in reads])
+
+    def write(self, view: str, rows: Iterable[Row]) -> int:
+        return self.inner.write(self.prefix + view, rows)
+
+    def read(self, view: str, keys: Sequence[str], features: Sequence[str]) -> list[list[Any] | None]:
+        return self.inner.read(self.prefix + view, keys, features)
+
+    def read1(self, view: str, key: str, features: Sequence[str]) -> list[Any] | None:
+        return self.inner.read1(self.prefix + view, key, features)
+
+    def getter(self, view: str, features: Sequence[str]) -> Callable[[str], Sequence[Any] | None]:
+        return self.inner.getter(self.prefix + view, features)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class Reader:
+    """Per runtime and project: the online store, cached definitions and read plans, and usage counters."""
+
+    _cache: dict[tuple[str, str, str, str], Reader] = {}
     _lock = threading.Lock()
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, project: str = "default"):
         self.runtime = runtime
+        self.project = project  # whose definitions it reads; other projects' rows live under their own names
         self.url = store_url(runtime)
-        self.store = open_store(self.url)
+        self.store = open_store(self.url) if project == "default" else InProjectStore(open_store(self.url), project)
         self.ttl = float(os.environ.get("MAINSAIL_FEATURE_CACHE_SECONDS", "5"))
         self._defs: Any = None
         self._loaded = 0.0
@@ -341,14 +368,14 @@ class Reader:
         self._flusher: threading.Thread | None = None
 
     @classmethod
-    def for_runtime(cls, runtime: Runtime) -> Reader:
-        key = (runtime.settings.uri, runtime.settings.artifact_root, store_url(runtime))
+    def for_runtime(cls, runtime: Runtime, project: str = "default") -> Reader:
+        key = (runtime.settings.uri, runtime.settings.artifact_root, store_url(runtime), project)
         rd = cls._cache.get(key)
         if rd is None:
             with cls._lock:
                 rd = cls._cache.get(key)
                 if rd is None:
-                    rd = cls._cache[key] = cls(runtime)
+                    rd = cls._cache[key] = cls(runtime, project)
                     atexit.register(rd.flush_usage)
         return rd
 
@@ -370,7 +397,7 @@ class Reader:
         if self._defs is None or now - self._loaded > self.ttl:
             from mainsail.features import service
 
-            with self.runtime.transaction(write=False) as ctx:
+            with self.runtime.transaction(write=False, project=self.project) as ctx:
                 defs = service.load_defs(ctx)
             if self._defs is None or defs.versions != self._defs.versions:
                 self._plans = {}
@@ -540,7 +567,7 @@ class Reader:
         from mainsail.features import service
 
         try:
-            with self.runtime.transaction() as ctx:
+            with self.runtime.transaction(project=self.project) as ctx:
                 service.add_usage(ctx, pending)
         except BaseException:
             with self._usage_lock:

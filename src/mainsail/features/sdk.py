@@ -138,7 +138,8 @@ class FeatureMethods:
                                                      "timestamp_column": timestamp_column,
                                                      "full_feature_names": full_feature_names, **period})
             table = historical_table(self._backend.runtime, self._backend.actor, entity, feats, service,
-                                     timestamp_column, full_feature_names, args["start"], args["end"])
+                                     timestamp_column, full_feature_names, args["start"], args["end"],
+                                     self._backend.project)
         else:
             buf = io.BytesIO()
             if entity is not None:
@@ -200,7 +201,7 @@ class FeatureMethods:
         if get is None and isinstance(self._backend, LocalBackend):
             from mainsail.features.online import Reader
 
-            get = self._online_get = Reader.for_runtime(self._backend.runtime).get
+            get = self._online_get = Reader.for_runtime(self._backend.runtime, self._backend.project).get
         if get is not None:
             rows = entity_rows if type(entity_rows) is list else list(entity_rows)
             if not rows:
@@ -297,5 +298,5 @@ class FeatureMethods:
         if isinstance(self._backend, LocalBackend):
             from mainsail.features.online import Reader
 
-            Reader.for_runtime(self._backend.runtime).flush_usage()
+            Reader.for_runtime(self._backend.runtime, self._backend.project).flush_usage()
         return self._backend.call(ops.view_stats, {"name": name})

@@ -22,6 +22,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput
 from mainsail.core.events import emit
 from mainsail.core.principal import require
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx, Runtime
 from mainsail.core.types import UtcDatetime, VersionNumber
 from mainsail.features.definitions import Defs, plan_apply, resolve, unknown, view_of
@@ -60,7 +61,8 @@ def _definition(row: FeatureDefinitionRow) -> Definition:
 
 
 def _current_rows(ctx: Ctx) -> list[FeatureDefinitionRow]:
-    rows = ctx.session.scalars(select(FeatureDefinitionRow).order_by(FeatureDefinitionRow.kind,
+    rows = ctx.session.scalars(select(FeatureDefinitionRow).where(FeatureDefinitionRow.project == project_of(ctx))
+                               .order_by(FeatureDefinitionRow.kind,
                                                                      FeatureDefinitionRow.name,
                                                                      FeatureDefinitionRow.version))
     latest: dict[tuple[str, str], FeatureDefinitionRow] = {}
@@ -105,11 +107,11 @@ def apply(ctx: Ctx, body: FeatureSetSpec) -> ApplyResult:
             spec = item.model_dump(mode="json")
             digest = _digest(spec)
             version = current.versions.get((kind, item.name), 0)
-            old = ctx.session.get(FeatureDefinitionRow, (kind, item.name, version)) if version else None
+            old = ctx.session.get(FeatureDefinitionRow, (project_of(ctx), kind, item.name, version)) if version else None
             if old is not None and old.digest == digest:
                 changes.append(Change(kind=kind, name=item.name, action="unchanged", version=version))  # type: ignore[arg-type]
                 continue
-            ctx.session.add(FeatureDefinitionRow(kind=kind, name=item.name, version=version + 1, spec=spec,
+            ctx.session.add(FeatureDefinitionRow(project=project_of(ctx), kind=kind, name=item.name, version=version + 1, spec=spec,
                                                  digest=digest, created_by=ctx.actor, created_at=now))
             changes.append(Change(kind=kind, name=item.name, action="updated" if version else "created",  # type: ignore[arg-type]
                                   version=version + 1, breaking=breaking.get((kind, item.name), [])))
@@ -137,12 +139,14 @@ def get_definition(ctx: Ctx, kind: Literal["entities", "views", "services"], nam
                    version: VersionNumber | None = None) -> Definition:
     """One definition: its current version, or ``version``."""
     k = PLURAL[kind]
-    q = select(FeatureDefinitionRow).where(FeatureDefinitionRow.kind == k, FeatureDefinitionRow.name == name)
+    q = select(FeatureDefinitionRow).where(FeatureDefinitionRow.project == project_of(ctx),
+                                           FeatureDefinitionRow.kind == k, FeatureDefinitionRow.name == name)
     q = q.where(FeatureDefinitionRow.version == version) if version else q.order_by(
         FeatureDefinitionRow.version.desc()).limit(1)
     row = ctx.session.scalar(q)
     if row is None:
-        known = ctx.session.scalars(select(FeatureDefinitionRow.name).where(FeatureDefinitionRow.kind == k).distinct())
+        known = ctx.session.scalars(select(FeatureDefinitionRow.name).where(
+            FeatureDefinitionRow.project == project_of(ctx), FeatureDefinitionRow.kind == k).distinct())
         label = {"entity": "entity", "view": "feature view", "service": "feature service"}[k]
         if version and name in set(known):
             raise unknown(f"{label} version", f"{name} v{version}", [], ["query", "version"])
@@ -153,7 +157,8 @@ def get_definition(ctx: Ctx, kind: Literal["entities", "views", "services"], nam
 def list_versions(ctx: Ctx, kind: Literal["entities", "views", "services"], name: Name) -> list[Definition]:
     """Every version of one definition, newest first."""
     rows = list(ctx.session.scalars(select(FeatureDefinitionRow).where(
-        FeatureDefinitionRow.kind == PLURAL[kind], FeatureDefinitionRow.name == name)
+        FeatureDefinitionRow.project == project_of(ctx), FeatureDefinitionRow.kind == PLURAL[kind],
+        FeatureDefinitionRow.name == name)
         .order_by(FeatureDefinitionRow.version.desc())))
     if not rows:
         get_definition(ctx, kind, name)  # raises, naming the nearest names
@@ -189,7 +194,8 @@ def view_source(ctx: Ctx, defs: Defs, view: FeatureView) -> Any:
         base = None
     else:
         base = offline.source_sql(src.kind, path=src.path, query=src.query)
-    digests = ctx.session.scalars(select(FeaturePushBatchRow.digest).where(FeaturePushBatchRow.view == view.name)
+    digests = ctx.session.scalars(select(FeaturePushBatchRow.digest).where(FeaturePushBatchRow.project == project_of(ctx),
+                                                                        FeaturePushBatchRow.view == view.name)
                                   .order_by(FeaturePushBatchRow.created_at, FeaturePushBatchRow.id))
     pushed = [_local_object(ctx, d) for d in dict.fromkeys(digests)]
     ents = [defs.entities[e] for e in view.entities]
@@ -210,18 +216,19 @@ def offline_reads(ctx: Ctx, features: list[str] | None, service: str | None,
 
 def historical_table(runtime: Runtime, actor: str | None, entity: Any, features: list[str] | None,
                      service: str | None, timestamp_column: str, full_feature_names: bool,
-                     start: dt.datetime | None = None, end: dt.datetime | None = None) -> Any:
+                     start: dt.datetime | None = None, end: dt.datetime | None = None, project: str | None = None) -> Any:
     """The point-in-time join (an Arrow table); no transaction is open while DuckDB runs. Without an
     ``entity`` frame, every (keys, event time) of the views' rows in ``[start, end)`` is one."""
     from mainsail.features import offline
     from mainsail.features.online import Reader
 
-    with runtime.transaction(write=False, actor=actor) as ctx:
+    project = project or "default"
+    with runtime.transaction(write=False, actor=actor, project=project) as ctx:
         reads = offline_reads(ctx, features, service, full_feature_names)
     if entity is None:
         entity = offline.entity_rows([src for src, _, _ in reads], timestamp_column, start, end)
     table = offline.historical(entity, timestamp_column, reads)
-    reader = Reader.for_runtime(runtime)
+    reader = Reader.for_runtime(runtime, project)
     for src, _, _ in reads:
         reader.count(src.view.name, "offline", 1)
     return table
@@ -245,7 +252,7 @@ def get_historical_features(ctx: Ctx, data: bytes, features: list[str] | None = 
                                errors=[{"loc": ["body"], "msg": "not a readable Parquet file"}]) from None
     assert ctx.runtime is not None
     table = historical_table(ctx.runtime, ctx.actor, entity, features, service, timestamp_column,
-                             full_feature_names, start, end)
+                             full_feature_names, start, end, project_of(ctx))
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
@@ -258,15 +265,15 @@ def get_online_features(ctx: Ctx, body: OnlineRequest) -> OnlineFeatures:
     from mainsail.features.online import Reader
 
     assert ctx.runtime is not None
-    cols = Reader.for_runtime(ctx.runtime).get(body.entity_rows, body.features, body.service,
+    cols = Reader.for_runtime(ctx.runtime, project_of(ctx)).get(body.entity_rows, body.features, body.service,
                                                 body.full_feature_names)
     return OnlineFeatures.of(cols)
 
 
 def _state(ctx: Ctx, view: str) -> FeatureViewStateRow:
-    row = ctx.session.get(FeatureViewStateRow, view)
+    row = ctx.session.get(FeatureViewStateRow, (project_of(ctx), view))
     if row is None:
-        row = FeatureViewStateRow(view=view, last_rows=0, pushed_rows=0, online_reads=0, offline_reads=0)
+        row = FeatureViewStateRow(project=project_of(ctx), view=view, last_rows=0, pushed_rows=0, online_reads=0, offline_reads=0)
         ctx.session.add(row)
         ctx.session.flush()
     return row
@@ -287,8 +294,9 @@ def materialize(ctx: Ctx, body: MaterializeRequest) -> MaterializeResult:
     else:
         views = [v for v in defs.views.values() if v.online]
     end = body.end or utcnow()
-    store = Reader.for_runtime(runtime).store
-    marks = {r.view: r.materialized_until for r in ctx.session.scalars(select(FeatureViewStateRow))}
+    store = Reader.for_runtime(runtime, project_of(ctx)).store
+    marks = {r.view: r.materialized_until for r in ctx.session.scalars(
+        select(FeatureViewStateRow).where(FeatureViewStateRow.project == project_of(ctx)))}
     sources = {v.name: view_source(ctx, defs, v) for v in views}
     out = []
     for v in views:
@@ -298,7 +306,7 @@ def materialize(ctx: Ctx, body: MaterializeRequest) -> MaterializeResult:
             out.append(ViewMaterialization(view=v.name, start=start, end=end, rows=0, seconds=0.0))
             continue
         n = store.write(v.name, offline.latest_rows(sources[v.name], start, end)) if sources[v.name].sql else 0
-        with runtime.transaction(actor=ctx.actor) as w:  # the watermark, written last
+        with runtime.transaction(actor=ctx.actor, project=project_of(ctx)) as w:  # the watermark, written last
             st = _state(w, v.name)
             if st.materialized_until is None or st.materialized_until < end:
                 st.materialized_until = end
@@ -326,7 +334,7 @@ def push(ctx: Ctx, body: PushRequest) -> PushResult:
         buf = io.BytesIO()
         pq.write_table(table, buf)
         digest = ctx.store.put_bytes(buf.getvalue()).digest
-        ctx.session.add(FeaturePushBatchRow(id=new_id(), view=view.name, digest=digest, rows=table.num_rows,
+        ctx.session.add(FeaturePushBatchRow(id=new_id(), project=project_of(ctx), view=view.name, digest=digest, rows=table.num_rows,
                                             created_by=ctx.actor, created_at=utcnow()))
         st = _state(ctx, view.name)
         st.pushed_rows = (st.pushed_rows or 0) + table.num_rows
@@ -334,7 +342,7 @@ def push(ctx: Ctx, body: PushRequest) -> PushResult:
                                                          "digest": digest}, ctx.actor)
         ctx.session.flush()
     if body.to != "offline" and ctx.runtime is not None:
-        Reader.for_runtime(ctx.runtime).store.write(view.name, online_rows)
+        Reader.for_runtime(ctx.runtime, project_of(ctx)).store.write(view.name, online_rows)
     return PushResult(view=view.name, rows=table.num_rows, offline_digest=digest)
 
 
@@ -345,7 +353,8 @@ def add_usage(ctx: Ctx, counts: dict[tuple[str, str], int]) -> None:
     for (view, kind), n in sorted(counts.items()):
         _state(ctx, view)
         col = FeatureViewStateRow.online_reads if kind == "online" else FeatureViewStateRow.offline_reads
-        ctx.session.execute(update(FeatureViewStateRow).where(FeatureViewStateRow.view == view)
+        ctx.session.execute(update(FeatureViewStateRow).where(FeatureViewStateRow.project == project_of(ctx),
+                                                              FeatureViewStateRow.view == view)
                             .values({col: col + n}))
 
 
@@ -357,11 +366,11 @@ def view_stats(ctx: Ctx, name: Name) -> ViewStats:
     defs = load_defs(ctx)
     view = view_of(defs, name, ["path", "name"])
     if ctx.runtime is not None:
-        reader = Reader.for_runtime(ctx.runtime)
+        reader = Reader.for_runtime(ctx.runtime, project_of(ctx))
         pending = {k: v for k, v in reader.pending_usage().items() if k[0] == name}
     else:
         pending = {}
-    st = ctx.session.get(FeatureViewStateRow, name)
+    st = ctx.session.get(FeatureViewStateRow, (project_of(ctx), name))
     body = offline.stats(view_source(ctx, defs, view))
     until = st.materialized_until if st else None
     return ViewStats(

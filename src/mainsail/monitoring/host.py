@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 SUBSCRIBER = "monitoring.datasets"
 
 
-def run_one(runtime: Runtime, name: str, trigger: str, version: str | None = None) -> None:
+def run_one(runtime: Runtime, name: str, trigger: str, version: str | None = None, project: str | None = None) -> None:
     """Run monitor ``name``; a failure is recorded as a failed run (and logged), never raised. A dataset's
     first version (nothing before it to compare with) is no failure: there is just nothing to do yet."""
     from mainsail.core.errors import InvalidInput
@@ -27,22 +27,23 @@ def run_one(runtime: Runtime, name: str, trigger: str, version: str | None = Non
 
     started = utcnow()
     try:
-        with runtime.transaction(write=False, actor="scheduler") as ctx:
+        with runtime.transaction(write=False, actor="scheduler", project=project) as ctx:
             service.execute(ctx, name, MonitorRunRequest(version=version), trigger)
     except InvalidInput as exc:
         if exc.code == "no_reference" and trigger == "event":
             return
-        _failed(runtime, name, exc, trigger, started)
+        _failed(runtime, name, exc, trigger, started, project)
     except Exception as exc:  # noqa: BLE001 - one monitor's failure never stops the others
-        _failed(runtime, name, exc, trigger, started)
+        _failed(runtime, name, exc, trigger, started, project)
 
 
-def _failed(runtime: Runtime, name: str, exc: Exception, trigger: str, started: dt.datetime) -> None:
+def _failed(runtime: Runtime, name: str, exc: Exception, trigger: str, started: dt.datetime,
+            project: str | None = None) -> None:
     from mainsail.monitoring import service
 
     log.warning("monitor %s failed: %s: %s", name, type(exc).__name__, exc)
     try:
-        with runtime.transaction(actor="scheduler") as ctx:
+        with runtime.transaction(actor="scheduler", project=project) as ctx:
             service.record_failure(ctx, name, f"{type(exc).__name__}: {exc}", trigger, started)
     except Exception:  # noqa: BLE001
         log.exception("recording monitor %s's failure failed", name)
@@ -53,10 +54,10 @@ def tick(runtime: Runtime) -> list[str]:
     from mainsail.monitoring import service
 
     with runtime.transaction(actor="scheduler") as ctx:
-        names = service.claim_due(ctx)
-    for name in names:
-        run_one(runtime, name, "schedule")
-    return names
+        due = service.claim_due_in(ctx)
+    for project, name in due:
+        run_one(runtime, name, "schedule", project=project)
+    return [name for _, name in due]
 
 
 def dataset_handler(runtime: Runtime) -> Callable[[Event], None]:
@@ -66,10 +67,11 @@ def dataset_handler(runtime: Runtime) -> Callable[[Event], None]:
 
     def handle(ev: Event) -> None:
         dataset, _, version = ev.subject.partition("@")
-        with runtime.transaction(write=False) as ctx:
+        project = str(ev.payload.get("project") or "default")  # the dataset's project
+        with runtime.transaction(write=False, project=project) as ctx:
             names = service.monitors_of_dataset(ctx, dataset)
         for name in names:
-            run_one(runtime, name, "event", version or None)
+            run_one(runtime, name, "event", version or None, project=project)
 
     return handle
 

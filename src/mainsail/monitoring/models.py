@@ -21,13 +21,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class MonitorRow(Base):
+class MonitorRow(InProject, Base):
+    """A monitor of a deployment or dataset of its project. Names are unique per project."""
+
     __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     deployment: Mapped[str | None] = mapped_column(String(100), index=True)
     dataset: Mapped[str | None] = mapped_column(String(200), index=True)

@@ -26,6 +26,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, NotFound, not_found
 from mainsail.core.events import emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.monitoring import windows as win
 from mainsail.monitoring.checks import NOT_FEATURES
@@ -48,7 +49,7 @@ _REF_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, dict[str, Any] | None]]
 # ---------------------------------------------------------------- monitors
 
 def _row(ctx: Ctx, name: str, *, lock: bool = False) -> MonitorRow:
-    q = select(MonitorRow).where(MonitorRow.name == name)
+    q = select(MonitorRow).where(MonitorRow.project == project_of(ctx), MonitorRow.name == name)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None:
         raise not_found("monitor", name)
@@ -102,7 +103,8 @@ def _check_config(body: MonitorCreate) -> None:
 def create_monitor(ctx: Ctx, body: MonitorCreate) -> Monitor:
     """Create a monitor; its deployment or dataset, its reference and its features must exist (a 404 or
     422 naming what does not)."""
-    if ctx.session.scalar(select(MonitorRow.id).where(MonitorRow.name == body.name)) is not None:
+    if ctx.session.scalar(select(MonitorRow.id).where(MonitorRow.project == project_of(ctx),
+                                                      MonitorRow.name == body.name)) is not None:
         raise Conflict(f"monitor {body.name!r} already exists", code="monitor_exists")
     _check_config(body)
     now = utcnow()
@@ -130,7 +132,7 @@ def create_monitor(ctx: Ctx, body: MonitorCreate) -> Monitor:
                            code="unknown_column", errors=[{"loc": ["body", "drift", "tests", unknown[0]],
                                                            "msg": "unknown feature"}])
     spec = body.model_dump(mode="json", include=set(SPEC_FIELDS))
-    row = MonitorRow(id=draft.id, name=body.name, description=body.description, deployment=body.deployment,
+    row = MonitorRow(id=draft.id, project=project_of(ctx), name=body.name, description=body.description, deployment=body.deployment,
                      dataset=body.dataset, spec=spec, schedule=body.schedule, enabled=body.enabled,
                      next_run_at=_next_run(body.schedule, now), created_by=ctx.actor, created_at=now, updated_at=now)
     ctx.session.add(row)
@@ -149,7 +151,7 @@ def list_monitors(ctx: Ctx, deployment: str | None = None, dataset: str | None =
                   limit: Limit = 100) -> Page[Monitor]:
     """Monitors by name (of one deployment or dataset when given)."""
     offset = cursor_offset(cursor)
-    q = select(MonitorRow).order_by(MonitorRow.name)
+    q = select(MonitorRow).where(MonitorRow.project == project_of(ctx)).order_by(MonitorRow.name)
     if deployment is not None:
         q = q.where(MonitorRow.deployment == deployment)
     if dataset is not None:
@@ -433,7 +435,7 @@ def _save(ctx: Ctx, m: Monitor, computed: list[tuple[win.Window, list[dict[str, 
                 w.session.execute(insert(MonitorResultRow), [
                     {**{k: r[k] for k in RESULT_KEYS}, "rows": r.get("rows", 0), "monitor_id": m.id,
                      "run_id": run_id, "window_start": win_.start, "window_end": win_.end} for r in results])
-            payload = {"monitor": m.name, "deployment": m.deployment, "dataset": m.dataset,
+            payload = {"monitor": m.name, "project": project_of(ctx), "deployment": m.deployment, "dataset": m.dataset,
                        "window_start": win_.start.isoformat(), "window_end": win_.end.isoformat(),
                        "results": [{k: (r[k] or None) if k in ("feature", "test", "variant") else r[k]
                                     for k in RESULT_KEYS} for r in results]}  # "" (none) travels as null
@@ -540,8 +542,13 @@ def get_results(ctx: Ctx, name: MonitorName, start: dt.datetime | None = None, e
 # ---------------------------------------------------------------- the schedule
 
 def claim_due(ctx: Ctx, now: dt.datetime | None = None) -> list[str]:
-    """Names of the enabled monitors whose cron time has come; their next time is moved on (so two
-    servers never both run one: PostgreSQL skips rows another transaction holds)."""
+    """Names of the enabled monitors whose cron time has come (of every project: see :func:`claim_due_in`)."""
+    return [name for _, name in claim_due_in(ctx, now)]
+
+
+def claim_due_in(ctx: Ctx, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """``(project, name)`` of the enabled monitors whose cron time has come, in every project; their next
+    time is moved on (so two servers never both run one: PostgreSQL skips rows another transaction holds)."""
     now = now or utcnow()
     q = select(MonitorRow).where(MonitorRow.enabled.is_(True), MonitorRow.next_run_at.is_not(None),
                                  MonitorRow.next_run_at <= now).order_by(MonitorRow.next_run_at).limit(100)
@@ -550,11 +557,12 @@ def claim_due(ctx: Ctx, now: dt.datetime | None = None) -> list[str]:
     names = []
     for row in ctx.session.scalars(q):
         row.next_run_at = _next_run(row.schedule, now)
-        names.append(row.name)
+        names.append((row.project, row.name))
     return names
 
 
 def monitors_of_dataset(ctx: Ctx, dataset: str) -> list[str]:
-    """The enabled monitors watching ``dataset`` (run on each new version)."""
-    return list(ctx.session.scalars(select(MonitorRow.name).where(MonitorRow.dataset == dataset,
+    """The enabled monitors of the call's project watching ``dataset`` (run on each new version)."""
+    return list(ctx.session.scalars(select(MonitorRow.name).where(MonitorRow.project == project_of(ctx),
+                                                                  MonitorRow.dataset == dataset,
                                                                   MonitorRow.enabled.is_(True))))
