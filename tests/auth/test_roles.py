@@ -90,3 +90,36 @@ def test_openapi_declares_bearer_security_on_every_operation(world: AuthWorld) -
         else:
             assert o["security"] == [{"bearerAuth": []}], (method, path)
             assert {"401", "403"} <= set(o["responses"]), (method, path)
+
+
+def test_a_member_of_another_project_sees_none_of_its_objects(world: AuthWorld, tmp_path) -> None:
+    """The outsider (admin of project ``other`` only): 403 on ``default``'s objects and lists, and in its
+    own project none of them listed or found by id; it may reuse their names there."""
+    blob = tmp_path / "m.bin"
+    blob.write_bytes(b"weights")
+    exp = world.local.create_experiment("shared-name")
+    version = world.local.register_model("shared-model", framework="python", artifacts=[blob])
+    world.local.create_dataset("shared-data")
+    with world.http("outsider") as http:
+        for url in ("/api/v1/experiments", f"/api/v1/experiments/{exp.id}", "/api/v1/datasets/shared-data",
+                    f"/api/v1/models/{version.id}", "/api/v1/datasets"):
+            r = http.get(url)
+            assert r.status_code == 403 and "'viewer' role in project 'default'" in r.json()["detail"], (url, r.text)
+    with world.http("outsider", {"mainsail-project": "other"}) as http:
+        for url in (f"/api/v1/experiments/{exp.id}", "/api/v1/experiments/by-name/shared-name",
+                    "/api/v1/datasets/shared-data", f"/api/v1/models/{version.id}"):
+            r = http.get(url)
+            assert r.status_code == 404, (url, r.text)
+        assert http.get("/api/v1/experiments").json()["items"] == []
+        assert http.get("/api/v1/datasets").json()["items"] == []
+        assert http.get("/api/v1/registered-models").json()["items"] == []
+        mine = http.post("/api/v1/experiments", json={"name": "shared-name"})
+        assert mine.status_code == 201 and mine.json()["project"] == "other" and mine.json()["id"] != exp.id
+        assert http.post("/api/v1/datasets", json={"name": "shared-data"}).status_code == 201
+        assert [e["name"] for e in http.get("/api/v1/experiments").json()["items"]] == ["shared-name"]
+    with world.http("admin", {"mainsail-project": "other"}) as http:  # an admin of every project sees it there
+        assert [e["id"] for e in http.get("/api/v1/experiments").json()["items"]] == [mine.json()["id"]]
+    with world.http("viewer", {"mainsail-project": "other"}) as http:  # a default-project viewer does not
+        r = http.get("/api/v1/experiments")
+        assert r.status_code == 403 and "project 'other'" in r.json()["detail"]
+    assert world.local.get_experiment(exp.id).name == "shared-name"  # default's own stays as it was

@@ -167,26 +167,25 @@ def test_tokens_never_exceed_their_owner(world: AuthWorld) -> None:
         editor.create_token("for-someone", user="svc-viewer")  # another account's token: project admins
 
 
-def test_objects_stay_in_the_default_project_until_they_carry_one(world: AuthWorld) -> None:
-    """An admin of project 'other' addressing 'other' gets a clear 422 on domain operations (their objects
-    all live in 'default'), never default's data; auth operations work per project already."""
-    from mainsail.core.errors import InvalidInput
-
+def test_each_project_holds_its_own_objects(world: AuthWorld) -> None:
+    """An admin of project 'other' works in 'other' (never seeing default's data), over the API, the
+    MLflow API and the Client; a malformed project header is a 422 naming it."""
+    world.local.create_experiment("default-only")
     with world.http("outsider", headers={"mainsail-project": "other"}) as http:
         r = http.get("/api/v1/experiments")
-        assert r.status_code == 422 and r.json()["code"] == "project_not_supported"
-        assert r.json()["errors"][0]["loc"] == ["header", "mainsail-project"]
+        assert r.status_code == 200 and "default-only" not in r.text
         assert http.get("/api/v1/projects/other/members").status_code == 200
         r = http.post("/api/2.0/mlflow/experiments/search", json={"max_results": 5})
-        assert r.status_code == 403  # MLflow's objects: the default project
-    from mainsail.client.backends import RemoteBackend
-    from mainsail.tracking.ops import ops
-
-    backend = RemoteBackend(world.url, world.tokens["outsider"], project="other")
-    with pytest.raises(InvalidInput) as err:
-        backend.call(ops.list_experiments, {})
-    assert err.value.code == "project_not_supported"
-    backend.close()
+        assert r.status_code == 200 and "default-only" not in r.text
+    with world.http("outsider") as http:
+        assert http.post("/api/2.0/mlflow/experiments/search", json={"max_results": 5}).status_code == 403
+    with world.http("outsider", headers={"mainsail-project": "../x"}) as http:
+        r = http.get("/api/v1/experiments")
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["mainsail-project"]
+    with Client(world.url, token=world.tokens["outsider"], project="other") as other:
+        assert other.create_experiment("default-only").project == "other"
+    with Client(world.url, token=world.tokens["outsider"]) as default, pytest.raises(Forbidden):
+        default.list_experiments()
 
 
 def test_metrics_can_require_a_token(world: AuthWorld, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -59,10 +59,9 @@ def add_project(table: str, *, unique: dict[str, list[str]] | None = None, prima
     import sqlalchemy as sa
     from alembic import op
 
-    with op.batch_alter_table(table, recreate="auto") as batch:
+    with op.batch_alter_table(table) as batch:  # one table copy on SQLite, plain ALTERs on PostgreSQL
         batch.add_column(sa.Column("project", sa.String(length=PROJECT_LENGTH), nullable=False,
                                    server_default=sa.text(f"'{DEFAULT_PROJECT}'")))
-    with op.batch_alter_table(table) as batch:
         for old, cols in (unique or {}).items():
             batch.drop_constraint(old, type_="unique")
             batch.create_unique_constraint(f"uq_{table}_project", ["project", *cols])

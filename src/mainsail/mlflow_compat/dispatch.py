@@ -26,7 +26,7 @@ from mainsail.core.errors import (
     TooLarge,
     Unauthorized,
 )
-from mainsail.core.principal import DEFAULT_PROJECT, require
+from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx, Runtime
 
 log = logging.getLogger(__name__)
@@ -209,9 +209,9 @@ def _find(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
 
 def _call(runtime: Runtime, r: Route, req: Req, who: dict[str, Any]) -> Any:
     with runtime.transaction(write=r.write, **who) as ctx:
-        # as default_role; MLflow's objects live in the default project (like every object, for now)
+        # as default_role, in the request's project (Mainsail-Project header; MLflow clients send none: default)
         deletes = r.method == "DELETE" or r.pattern.pattern.endswith("/delete$")  # runs/delete, …
-        require(ctx, r.role or ("admin" if deletes else "editor" if r.write else "viewer"), DEFAULT_PROJECT)
+        require(ctx, r.role or ("admin" if deletes else "editor" if r.write else "viewer"))
         result = r.handler(ctx, req)
         if r.write and r.audit:
             from mainsail.audit.service import record
