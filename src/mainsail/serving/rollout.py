@@ -119,13 +119,36 @@ class RolloutController:
         self._loop = Periodic("mainsail-rollouts", self.tick_all, interval, "rollout tick")
 
     def tick_all(self) -> int:
-        """One pass over running rollouts; returns how many were ticked."""
+        """One pass over running rollouts (of every project, when the client is in-process); returns how
+        many were ticked."""
         n = 0
-        for d in self.client.iter_deployments():
-            if d.rollout is not None and d.rollout.state == "running":
-                self.client.tick_rollout(d.name)
-                n += 1
+        for client in self._clients():
+            for d in client.iter_deployments():
+                if d.rollout is not None and d.rollout.state == "running":
+                    client.tick_rollout(d.name)
+                    n += 1
         return n
+
+    def _clients(self) -> list[Any]:
+        """The client, and in-process one per other project that holds deployments (same principal)."""
+        backend = self.client._backend
+        runtime = getattr(backend, "runtime", None)
+        if runtime is None:
+            return [self.client]
+        from mainsail.client import Client
+        from mainsail.client.backends import LocalBackend
+        from mainsail.serving.service import deployment_projects
+
+        with runtime.transaction(write=False) as ctx:
+            projects = deployment_projects(ctx)
+        out = [self.client]
+        for project in projects:
+            if project != backend.project:
+                other = Client.__new__(Client)
+                other._backend = LocalBackend.on_runtime(runtime, actor=backend.actor, principal=backend.principal,
+                                                         project=project)
+                out.append(other)
+        return out
 
     def start(self) -> RolloutController:
         self._loop.start()

@@ -123,6 +123,11 @@ def _deployment(ctx: Ctx, row: DeploymentRow) -> Deployment:
                       created_at=row.created_at, updated_at=row.updated_at)
 
 
+def deployment_projects(ctx: Ctx) -> list[str]:
+    """The projects that hold deployments (for background loops that serve every project)."""
+    return list(ctx.session.scalars(select(DeploymentRow.project).distinct().order_by(DeploymentRow.project)))
+
+
 def get_deployment(ctx: Ctx, name: str) -> Deployment:
     """A deployment with its variants resolved to model versions, its rollout and its replicas."""
     return _deployment(ctx, _row(ctx, name))
