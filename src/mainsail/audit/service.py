@@ -60,6 +60,9 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
 
 
+_NONE = digest(None)  # the result digest of most writes (they answer nothing)
+
+
 def content_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str) -> str:
     """SHA-256 of a row's content (every column but ``seq`` and the two hashes)."""
     return digest([at.astimezone(dt.UTC).isoformat(), actor, op, obj, request, result])
@@ -113,7 +116,7 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
             return
     if obj is None:
         obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
-    request, res = digest(kwargs), digest(result)
+    request, res = digest(kwargs), (_NONE if result is None else digest(result))
     at, actor = utcnow(), who(ctx)[:200]
     content = content_hash(at, actor, name, obj, request, res)
     naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
@@ -127,18 +130,38 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
             cur.execute(_HEAD_INIT.replace("?", "%s"), (0, GENESIS))  # no head row yet (it was removed)
             cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
             return
-        cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1")  # SQLite: the write lock is held already
+        # SQLite: the write lock is held already. The head this connection wrote last is moved with a
+        # compare-and-set (one statement, no read); when another process appended since (or the write
+        # that moved it rolled back) the set matches nothing and the head is read first.
+        key = id(conn.connection.dbapi_connection)
+        stamp = naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+        known = _SQLITE_HEADS.get(key)
+        if known is not None:
+            seq, h = known[0] + 1, link(content, known[1])
+            cur.execute(_SQLITE_CAS, (seq, h, known[0], known[1]))
+            if cur.rowcount == 1:
+                cur.execute(_SQLITE_INSERT, (seq, stamp, actor, name, obj, request, res, known[1], h))
+                _SQLITE_HEADS[key] = (seq, h)
+                return
+        cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1")
         head = cur.fetchone()
         if head is None:
             cur.execute(_HEAD_INIT, (0, GENESIS))
             head = (0, GENESIS)
         seq, h = head[0] + 1, link(content, head[1])
-        cur.execute("INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, "
-                    "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, naive.strftime("%Y-%m-%d %H:%M:%S.%f"), actor, name, obj, request, res, head[1], h))
+        cur.execute(_SQLITE_INSERT, (seq, stamp, actor, name, obj, request, res, head[1], h))
         cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, h))
+        if len(_SQLITE_HEADS) > 256:
+            _SQLITE_HEADS.clear()
+        _SQLITE_HEADS[key] = (seq, h)
     finally:
         cur.close()
+
+
+_SQLITE_HEADS: dict[int, tuple[int, str]] = {}  # DBAPI connection -> the head it last wrote (a hint, checked)
+_SQLITE_CAS = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?"
+_SQLITE_INSERT = ("INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 _HEAD_INIT = "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"

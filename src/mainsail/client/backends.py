@@ -31,11 +31,17 @@ _READS_RUNS = {"get_run", "search_runs", "compare_runs"}
 
 
 
+_AUDIT: Any = None
+
+
 def _audit() -> Any:
     """The audit domain's service, imported on the first local write (not when the Client is built)."""
-    from mainsail.audit import service
+    global _AUDIT
+    if _AUDIT is None:
+        from mainsail.audit import service
 
-    return service
+        _AUDIT = service
+    return _AUDIT
 
 class Backend(Protocol):
     uri: str
