@@ -53,7 +53,8 @@ def test_events_follow_the_contract(client: Client, monitored: dict, backend: st
         drift = list_events(ctx.session, type="drift.detected")
     assert len(done) == 3 and done[0].subject == "m"
     p = done[-1].payload
-    assert set(p) == {"monitor", "deployment", "dataset", "window_start", "window_end", "results"}
+    assert set(p) == {"monitor", "project", "deployment", "dataset", "window_start", "window_end", "results"}
+    assert p["project"] == "default"  # alert rules of the monitor's project evaluate it
     assert p["deployment"] == "api" and p["dataset"] is None and p["window_start"] == h[2].isoformat()
     assert set(p["results"][0]) == {"kind", "feature", "test", "variant", "value", "threshold", "status", "estimated"}
     share = next(r for r in p["results"] if r["test"] == "share_drifted")
