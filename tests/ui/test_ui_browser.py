@@ -166,7 +166,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
     ids = _seed(home)
     server = ServerProcess(f"sqlite:///{home / 'mainsail.db'}", str(home / "artifacts"), home, "--background",
                            "--deployments", "none")
-    server.start()
+    server.start(timeout=120)  # a loaded machine may take long to import and migrate
     try:
         yield server.url, ids
     finally:
@@ -441,7 +441,7 @@ def auth_site(site: Any) -> Iterator[str]:
     server = ServerProcess(f"sqlite:///{home / 'mainsail.db'}", str(home / "artifacts"), home, "--auth",
                            "--deployments", "none")
     server.env["MAINSAIL_ADMIN_PASSWORD"] = "admin-password-1"
-    server.start()
+    server.start(timeout=120)  # a loaded machine may take long to import and migrate
     try:
         yield server.url
     finally:
