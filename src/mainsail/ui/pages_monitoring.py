@@ -19,7 +19,8 @@ from mainsail.ui.web import client, form, page_router, render, seg
 router = page_router()
 PERFORMANCE = ("performance", "estimated_performance")
 STATES = ("open", "firing", "pending", "resolved", "all")
-MAX_SERIES = 24  # drift lines on one chart (the features with the highest latest value first)
+MAX_SERIES = 24  # drift lines on one chart (the features furthest past their threshold first)
+CLIP = 1000.0
 
 
 @router.get("/monitoring", response_class=HTMLResponse)
@@ -45,14 +46,40 @@ def _series(results: list[Any]) -> dict[str, list[Any]]:
     return out
 
 
+def ratio(r: Any) -> float | None:
+    """How far a drift result is past its threshold, the same way for every test (above 1: drift): the
+    threshold over the p-value for ks, chi2 and z (drift when the p-value is below it), the distance over
+    the threshold for the others; clipped to [0.001, 1000] for a log axis."""
+    from mainsail.monitoring.drift import P_VALUE_TESTS
+
+    if r.value is None or not r.threshold or r.value != r.value:
+        return None
+    if r.test not in P_VALUE_TESTS:
+        return min(max(r.value / r.threshold, 1 / CLIP), CLIP)
+    return min(max(r.threshold / r.value, 1 / CLIP), CLIP) if r.value > 0 else CLIP
+
+
 def _drift_chart(charts: ch.Charts, drift: list[Any]) -> dict[str, Any] | None:
     by = _series(drift)
     if not by:
         return None
-    worst = sorted(by, key=lambda k: -(by[k][-1].value or 0))[:MAX_SERIES]
-    data, layout = ch.lines([(k, [r.window_end.isoformat() for r in by[k]], [r.value for r in by[k]])
-                             for k in sorted(worst)], "window end (UTC)", "drift score")
-    return charts.add(data, title={"text": "drift per feature"}, height=380, **layout)
+    worst = sorted(by, key=lambda k: -(ratio(by[k][-1]) or 0))[:MAX_SERIES]
+    data = []
+    for i, k in enumerate(sorted(worst)):
+        rs = by[k]
+        data.append({"type": "scatter", "mode": "lines+markers", "name": k,
+                     "x": [r.window_end.isoformat() for r in rs], "y": [ratio(r) for r in rs],
+                     "text": [f"{r.test} = {r.value:.4g} (threshold {r.threshold:g}): {r.status}"
+                              if r.value is not None and r.threshold is not None else r.status for r in rs],
+                     "hovertemplate": "%{x}<br>%{text}<extra>%{fullData.name}</extra>",
+                     "line": {"color": ch.PALETTE[i % len(ch.PALETTE)]},
+                     "marker": {"size": [11 if r.status == "drift" else 6 for r in rs],
+                                "symbol": ["x" if r.status == "drift" else "circle" for r in rs]}})
+    line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+            "line": {"color": "#a40e26", "dash": "dash", "width": 1}}
+    return charts.add(data, title={"text": "drift per feature (× its threshold; above 1: drift)"}, height=380,
+                      xaxis={"title": {"text": "window end (UTC)"}}, legend={"orientation": "h"}, shapes=[line],
+                      yaxis={"type": "log", "title": {"text": "× threshold (log)"}})
 
 
 def _performance_chart(charts: ch.Charts, perf: list[Any]) -> dict[str, Any] | None:
