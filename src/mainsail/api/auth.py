@@ -92,7 +92,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        page = is_page(path)
+        page = self.deployment is None and is_page(path)  # a replica serves predictions only
         try:
             raw = headers.get(b"authorization")
             header = raw.decode("latin-1") if raw else None
