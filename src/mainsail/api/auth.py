@@ -32,7 +32,7 @@ OPEN = frozenset(("/health", "/ready", "/docs", "/docs/oauth2-redirect", "/opena
 LOGIN = "/api/v1/auth/login"
 SESSION_COOKIE = "mainsail_session"
 API_PREFIXES = ("/api/", "/ajax-api/", "/deployments/", "/v2/", "/v2", "/health", "/ready", "/metrics", "/docs",
-                "/openapi.json", "/redoc")
+                "/openapi.json", "/redoc", "/get-artifact", "/model-versions/")  # the last two: MLflow's UI
 PAGES_OPEN = ("/login", "/ui/static/")
 
 
