@@ -485,6 +485,7 @@ def test_login_wrong_password_and_logout(browser: Any, auth_site: str, shots: Pa
 
         assert httpx.get(auth_site + "/api/v1/models", cookies={"mainsail_session": cookie["value"]}).status_code \
             == 401  # the session cookie is for pages only: the API wants a bearer token
+        assert httpx.get(auth_site + "/get-artifact?path=a&run_uuid=b").status_code == 401  # MLflow's, not a page
         page = watch.open("/models/churn/1")
         assert page.locator("#stage-form").count() == 1  # an editor may move stages
         page.click("#logout-form button[type=submit]")
