@@ -357,7 +357,8 @@ class Reader:
         self.runtime = runtime
         self.project = project  # whose definitions it reads; other projects' rows live under their own names
         self.url = store_url(runtime)
-        self.store = open_store(self.url) if project == "default" else InProjectStore(open_store(self.url), project)
+        self._store: OnlineStore | None = None  # opened on first use: an offline join only counts its reads
+        self._store_lock = threading.Lock()
         self.ttl = float(os.environ.get("MAINSAIL_FEATURE_CACHE_SECONDS", "5"))
         self._defs: Any = None
         self._loaded = 0.0
@@ -366,6 +367,17 @@ class Reader:
         self._hits: collections.deque[str] = collections.deque()  # one view name per hot-path read
         self._usage_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
+
+    @property
+    def store(self) -> OnlineStore:
+        store = self._store
+        if store is None:
+            with self._store_lock:
+                if self._store is None:
+                    inner = open_store(self.url)
+                    self._store = inner if self.project == "default" else InProjectStore(inner, self.project)
+                store = self._store
+        return store
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, project: str = "default") -> Reader:
