@@ -203,11 +203,28 @@ def _in_project(ctx: Ctx, q: Any) -> Any:
     return q.where(RunRow.experiment_id.in_(select(ExperimentRow.id).where(ExperimentRow.project == project_of(ctx))))
 
 
+_EXPERIMENT_PROJECT: dict[str, str] = {}  # experiment id -> its project (fixed for life: no operation moves one)
+
+
+def _project_of_experiment(ctx: Ctx, experiment_id: str) -> str | None:
+    project = _EXPERIMENT_PROJECT.get(experiment_id)
+    if project is None:
+        project = ctx.session.scalar(select(ExperimentRow.project).where(ExperimentRow.id == experiment_id))
+        if project is not None:
+            if len(_EXPERIMENT_PROJECT) > 100_000:
+                _EXPERIMENT_PROJECT.clear()
+            _EXPERIMENT_PROJECT[experiment_id] = project
+    return project
+
+
 def _run_row(ctx: Ctx, run_id: str, *, lock: bool = False, active: bool = True) -> RunRow:
-    q = _in_project(ctx, select(RunRow).where(RunRow.id == run_id))
+    """The run (of the call's project: its experiment's, known in memory after the first look)."""
+    q = select(RunRow).where(RunRow.id == run_id)
     if active:
         q = q.where(RunRow.lifecycle == "active")
-    row = ctx.session.scalar(q.with_for_update(of=RunRow) if lock else q)
+    row = ctx.session.scalar(q.with_for_update() if lock else q)
+    if row is not None and _project_of_experiment(ctx, row.experiment_id) != project_of(ctx):
+        row = None  # another project's run: not found here
     if row is None:
         raise not_found("run", run_id)
     return row
