@@ -10,6 +10,7 @@ from mainsail.auth.sdk import AuthMethods
 from mainsail.client.backends import Backend, LocalBackend, make_backend
 from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
+from mainsail.costs.sdk import CostMethods
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
 from mainsail.labels.sdk import LabelMethods
@@ -21,7 +22,7 @@ from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
-             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods):
+             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods, CostMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

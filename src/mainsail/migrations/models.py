@@ -6,6 +6,7 @@ from mainsail.auth import models as _auth  # noqa: F401
 from mainsail.core import events as _events  # noqa: F401
 from mainsail.core import idempotency as _idempotency  # noqa: F401
 from mainsail.core.db import Base
+from mainsail.costs import models as _costs  # noqa: F401
 from mainsail.data import models as _data  # noqa: F401
 from mainsail.features import models as _features  # noqa: F401
 from mainsail.labels import models as _labels  # noqa: F401

@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import select
 
 from mainsail.core.runtime import Runtime
+from mainsail.costs import hooks as costs_hooks
 from mainsail.pipelines import dag, operators, queue
 from mainsail.pipelines.models import PipelineRunRow, PipelineVersionRow
 from mainsail.pipelines.pool import Finished, ProcessPool, task_log_path
@@ -103,6 +104,7 @@ class Worker:
         self._ready: list[queue.Outcome] = []
         self._memo = queue.Memo()
         self.executed = 0
+        self._usage: list[dict[str, Any]] = []  # costs: measured usage of finished tasks, stored each turn
 
     # ------------------------------------------------------------ preparing claimed tasks
     def _plan(self, version_id: str) -> _Plan:
@@ -190,6 +192,10 @@ class Worker:
         except FileNotFoundError:
             pass
         status = "failed" if f.status == "timeout" else f.status
+        if f.usage:
+            self._usage.append({**f.usage, "kind": "task", "pipeline": self._plans[c.version_id].spec.name,
+                                "pipeline_run": c.run_id, "task": c.name, "attempt": c.attempt,
+                                "retries": ts.retries, "status": status})
         return self._outcome(c, ts, status, output=f.output, error=f.error, log_digest=digest,
                              seconds=round(f.seconds, 6), cache_key=key if status == "succeeded" else None)
 
@@ -201,6 +207,9 @@ class Worker:
         outcomes, self._ready = self._ready, []
         with self.runtime.transaction() as ctx:
             done = queue.record(ctx.session, self.owner, outcomes, self._memo) if outcomes else set()
+            if self._usage:
+                costs_hooks.record_tasks(ctx, self._usage)
+                self._usage = []
             claimed = queue.claim(ctx.session, self.owner, self.pool.free, self.lease, self.run_id, self._memo)
             start = self._prepare(ctx.session, claimed) if claimed else []
             if self.run_id and not claimed and not self._inflight and not self._ready and self.run_id not in done:

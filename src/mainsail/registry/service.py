@@ -596,3 +596,14 @@ def find_models(ctx: Ctx, name_like: str | None = None, limit: Limit = 1000) -> 
     if name_like is not None:
         q = q.where(RegisteredModelRow.name.like(name_like))
     return [_registered(ctx, r) for r in ctx.session.scalars(q)]
+
+
+def model_names_for_runs(ctx: Ctx, run_ids: list[str]) -> dict[str, str]:
+    """``{run id: registered model name}`` for the runs that produced a version (costs by model)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(run_ids), 500):
+        q = (select(ModelVersionRow.run_id, RegisteredModelRow.name)
+             .join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+             .where(ModelVersionRow.run_id.in_(run_ids[i:i + 500])))
+        out.update({r: n for r, n in ctx.session.execute(q)})
+    return out
