@@ -43,6 +43,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Audit trail: list, verify and export the hash-chained record of every write."),
     "secrets": ("mainsail.audit.cli", "secrets_app",
                 "Secrets: store named secrets sealed at rest, list them, rotate the key."),
+    "costs": ("mainsail.costs.cli", "costs_app", "Costs: usage, price sheets, reports, budgets, recommendations, retention."),
+    "gc": ("mainsail.costs.cli", "gc", "Delete artifacts of deleted runs and blobs no object references, after a grace\n"
+           "period (and apply the retention rules first)."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "backup": ("mainsail.cli.backup", "backup",
                "Back up the metadata database (every table, one consistent snapshot) and the artifact manifest."),

@@ -173,6 +173,7 @@ def cost_report(ctx: Ctx, by: ReportBy = "project", since: UtcDatetime | None = 
         elif by == "model" and str(key).startswith("run:"):
             key = run_models.get(key[4:])  # None: a run that registered no model
         factor = (1 - p.spot_discount) if spot else 1.0
+        wall, cpu, mem, gpu, requests = (float(x or 0) for x in (wall, cpu, mem, gpu, requests))  # PG: Decimal sums
         s = sums[key]
         s["records"] += n
         s["wall"] += wall or 0.0
