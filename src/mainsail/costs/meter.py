@@ -46,14 +46,25 @@ def reset_peak() -> bool:
         return False
 
 
+_nvml: Any = None  # the pynvml module once initialised; False when there is no NVML or no GPU
+
+
 def _gpu_seconds() -> float | None:
-    """GPU time this process used on every device (NVML accounting), or None without a GPU/NVML."""
-    try:
-        import pynvml  # nvidia-ml-py, optional
-    except ImportError:
+    """GPU time this process used on every device (NVML accounting), or None without a GPU/NVML (probed
+    once per process)."""
+    global _nvml
+    if _nvml is None:
+        try:
+            import pynvml  # nvidia-ml-py, optional
+
+            pynvml.nvmlInit()
+            _nvml = pynvml if pynvml.nvmlDeviceGetCount() > 0 else False
+        except Exception:  # noqa: BLE001 - not installed, no driver, no device
+            _nvml = False
+    if _nvml is False:
         return None
+    pynvml = _nvml
     try:
-        pynvml.nvmlInit()
         total = 0.0
         for i in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(i)
