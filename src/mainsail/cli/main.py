@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "secrets": ("mainsail.audit.cli", "secrets_app",
                 "Secrets: store named secrets sealed at rest, list them, rotate the key."),
     "costs": ("mainsail.costs.cli", "costs_app", "Costs: usage, price sheets, reports, budgets, recommendations, retention."),
-    "gc": ("mainsail.costs.cli", "gc", "Delete artifacts of deleted runs and blobs no object references, after a grace\n"
+    "gc": ("mainsail.costs.cli", "gc", "Delete artifacts of deleted runs and blobs no object references, after a grace "
            "period (and apply the retention rules first)."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "backup": ("mainsail.cli.backup", "backup",

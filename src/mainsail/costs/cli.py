@@ -231,8 +231,7 @@ def gc(dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing; li
        grace: str = typer.Option("24h", help="Keep unreferenced blobs younger than this (e.g. 24h, 7d, 0h)."),
        no_retention: bool = typer.Option(False, "--no-retention", help="Do not apply the retention rules."),
        as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Delete artifacts of deleted runs and blobs no object references, after a grace period (and apply
-    the retention rules first)."""
+    """Delete artifacts of deleted runs and blobs no object references, after a grace period (and apply the retention rules first)."""
     m = DURATION.match(grace)
     if not m:
         raise typer.BadParameter(f"{grace!r}: expected a duration such as 24h, 7d or 0h", param_hint="--grace")
