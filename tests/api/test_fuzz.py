@@ -73,6 +73,9 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/auth/tokens": ("a caller that is no user of the server (the embedded local admin) names the "
                                  "token's owner", (("body", "user"),)),
     "POST /api/v1/users": ("a user has a password, a service account none", (("body", "password"),)),
+    "GET /api/v1/costs/report": ("since is before until", (("query", "since"),)),
+    "POST /api/v1/costs/usage": ("a record ends at or after its start", (("body", "records"),)),
+    "POST /api/v1/costs/budgets": ("channels exist", (("body", "channels"),)),
 }
 
 

@@ -45,6 +45,7 @@ def run_ended(ctx: Any, run_id: str, experiment_id: str, start: dt.datetime, end
     from mainsail.costs import service
 
     usage = usage or {}
+    end = max(end, start)  # an end_time given before the start counts as no time
     record: dict[str, Any] = {"kind": "run", "run_id": run_id, "experiment": experiment_id, "started_at": start,
                               "ended_at": end, "wall_seconds": max((end - start).total_seconds(), 0.0),
                               "status": status, "billable": not usage.get("in_task", False)}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import func, select
 
 from mainsail.core.db import utcnow
@@ -136,19 +137,13 @@ def _dedupe(ctx: Ctx, p: Prices) -> list[Recommendation]:
     return out
 
 
-def recommend(ctx: Ctx, days: float = 30, spot_minutes: float = 10, batch_requests_per_hour: float = 60,
-              batch_active_share: float = 0.3, old_run_days: float = 90) -> list[Recommendation]:
-    """Recommendations for the call's project from the last ``days`` of usage, biggest saving first."""
-    from mainsail.core.errors import InvalidInput
+Days = Annotated[float, Field(gt=0, le=36500, allow_inf_nan=False)]
 
-    for name, v in (("days", days), ("spot_minutes", spot_minutes), ("old_run_days", old_run_days),
-                    ("batch_requests_per_hour", batch_requests_per_hour)):
-        if not (isinstance(v, int | float) and 0 < v <= 36500):
-            raise InvalidInput(f"{name} must be a number of (0, 36500]", errors=[{"loc": ["query", name],
-                                                                                 "msg": "out of range"}])
-    if not 0 <= batch_active_share <= 1:
-        raise InvalidInput("batch_active_share must be within [0, 1]",
-                           errors=[{"loc": ["query", "batch_active_share"], "msg": "out of range"}])
+
+def recommend(ctx: Ctx, days: Days = 30, spot_minutes: Days = 10, batch_requests_per_hour: Days = 60,
+              batch_active_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.3,
+              old_run_days: Days = 90) -> list[Recommendation]:
+    """Recommendations for the call's project from the last ``days`` of usage, biggest saving first."""
     p = prices_of(ctx)
     since = utcnow() - dt.timedelta(days=days)
     month = 30 / days

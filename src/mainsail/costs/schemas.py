@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mainsail.core.types import ObjectName, UtcDatetime
 
@@ -73,6 +73,12 @@ class UsageRecord(BaseModel):
     status: Annotated[str, Field(max_length=16)] | None = None
     spot: bool = False
     billable: bool = True
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> UsageRecord:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
 
 
 class UsageBatch(BaseModel):

@@ -109,7 +109,12 @@ def record_usage(ctx: Ctx, body: UsageBatch) -> UsageWritten:
 # ---------------------------------------------------------------- reports
 
 def _since(since: dt.datetime | None, until: dt.datetime) -> dt.datetime:
-    return since if since is not None else until - dt.timedelta(days=30)
+    if since is not None:
+        return since
+    try:
+        return until - dt.timedelta(days=30)
+    except OverflowError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _line(key: str | None, sums: dict[str, float], prices: dict[str, Prices]) -> CostLine:
