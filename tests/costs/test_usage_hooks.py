@@ -79,3 +79,23 @@ def test_replica_usage_reports_requests_and_process_usage(c: Client) -> None:
     first, second = sorted(c.list_usage("replica", deployment="churn"), key=lambda u: u.id)
     assert (first.requests, second.requests) == (12, 8) and first.model == "churn-model"
     assert first.replica == "host-1-abc" and first.peak_memory > 0 and second.started_at >= first.ended_at
+
+
+def test_the_server_checks_every_projects_budgets(c: Client, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+    from mainsail.costs.host import check_all
+
+    c.set_prices(cpu_hour=1.0, memory_gb_hour=0.0)
+    c.create_budget("daily", 1.0, period="day", thresholds=[1.0])
+    now = dt.datetime.now(dt.UTC)
+    c.record_usage([{"kind": "replica", "deployment": "d", "started_at": now - dt.timedelta(seconds=1),
+                     "ended_at": now, "wall_seconds": 1.0, "cpu_seconds": 7200.0}])  # 2.0 of 1.0
+    runtime = Runtime.for_settings(Settings.from_env().with_uri(c.uri, str(tmp_path / "art")))
+    assert check_all(runtime) == 1
+    assert c.list_alerts().items == []  # the check only emits; the alerts subscriber (or this) evaluates
+    fired = c.evaluate_alerts().fired
+    [alert] = c.list_alerts().items
+    assert alert.id in fired and alert.labels["budget"] == "daily" and alert.value == 2.0
