@@ -3,9 +3,11 @@
 A blob is *referenced* when its digest appears in any text or JSON column of any table of the metadata
 database (reflected, so a domain added later is covered without a change here): run artifacts, model
 version files and package manifests, dataset versions, inference log files, pipeline code and task logs,
-feature snapshots, events and the audit trail. The exceptions are the artifact rows of runs deleted more
-than the grace period ago (when nothing else names the same digest), so ``mainsail gc`` removes the
-artifacts of deleted runs. Only a few tables that can hold no digest (metrics, usage) are skipped.
+feature snapshots, monitor results. The exceptions are the artifact rows of runs deleted more than the
+grace period ago (when nothing else names the same digest), so ``mainsail gc`` removes the artifacts of
+deleted runs. Skipped: tables that hold no digest (metrics, usage) and history, which records what was
+done rather than being an object (events, the audit trail, idempotent replays, alert deliveries, token
+hashes); an undelivered event naming a blob is delivered well within the grace period.
 
 An unreferenced blob is deleted only once it is older than the grace period (a blob being uploaded is
 stored before the row that names it is committed; a local store also re-dates a blob stored again), and
@@ -27,7 +29,9 @@ from sqlalchemy import inspect as sa_inspect
 from mainsail.core.runtime import Ctx
 
 DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-SKIP = {"run_metrics", "run_latest_metrics", "cost_usage", "alembic_version", "event_cursors", "labels"}
+SKIP = {"run_metrics", "run_latest_metrics", "cost_usage", "alembic_version", "event_cursors", "labels",  # no digests
+        # history, not objects: what was done (and the responses replayed) does not keep a blob alive
+        "events", "audit_log", "audit_head", "idempotency_keys", "alert_deliveries", "secrets", "auth_tokens"}
 RUN_ARTIFACTS, RUNS = "run_artifacts", "tracking_runs"
 OWNERS = {  # table -> (object kind, id column) for the storage report
     "run_artifacts": ("run", "run_id"), "model_versions": ("model_version", "id"),
