@@ -131,3 +131,44 @@ def test_budget_thresholds_raise_alerts_through_alert_rules(client: Client) -> N
     assert client.list_budgets() == []
     with pytest.raises(NotFound):
         client.get_alert_rule(b.rule)
+
+
+def test_recommendations_carry_evidence_and_savings(client: Client, tmp_path) -> None:
+    import pandas as pd
+
+    client.set_prices(cpu_hour=1.0, memory_gb_hour=0.5)
+    client.record_usage([
+        # over-provisioned: 100 MiB and 60 CPU-s per hour of 2 GiB and 1 core reserved; retry-safe and 1 h long
+        task("train", "fit", hours=1.0, retries=2), task("train", "fit", hours=1.0, ago=30, retries=2),
+        # well-sized: uses its core and most of its memory
+        task("etl", "load", hours=0.5, cpu_seconds=1700.0, peak_memory=int(1.8 * GiB)),
+        # an endpoint with 3 requests in 20 intervals
+        *[replica("quiet", "m", 1 if i % 7 == 0 else 0, i) for i in range(20)],
+        # a busy one
+        *[replica("busy", "m", 5000, i) for i in range(20)],
+    ])
+    exp = client.ensure_experiment("recs")
+    run = client.create_run(exp.id, "to-delete")
+    art = tmp_path / "weights.bin"
+    art.write_bytes(b"w" * 4096)
+    client.log_artifact(run.id, art)
+    client.delete_run(run.id)
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    client.ingest_dataset(frame, "copy-a")
+    client.ingest_dataset(frame, "copy-b")
+
+    recs = client.cost_recommendations()
+    kinds = {(r.kind, r.target): r for r in recs}
+    assert set(kinds) == {("right_size", "train/fit"), ("spot", "train/fit"), ("batch", "quiet"),
+                          ("archive", "deleted runs"), ("dedupe", "copy-a@1")}
+    rs = kinds[("right_size", "train/fit")]
+    assert rs.evidence["peak_memory"] == 100 << 20 and rs.evidence["suggested_memory"] == 128 << 20
+    assert rs.evidence["suggested_cpus"] == 0.25 and rs.estimated_saving > 0 and rs.currency == "USD"
+    assert kinds[("spot", "train/fit")].evidence["retries"] == 2
+    batch = kinds[("batch", "quiet")]
+    assert batch.evidence["requests"] == 3 and batch.evidence["active_share"] == 0.15
+    assert kinds[("archive", "deleted runs")].evidence["bytes"] == 4096
+    assert kinds[("dedupe", "copy-a@1")].evidence["versions"] == ["copy-a@1", "copy-b@1"]
+    assert [r.estimated_saving for r in recs] == sorted((r.estimated_saving for r in recs), reverse=True)
+    with pytest.raises(InvalidInput):
+        client.cost_recommendations(days=0)
