@@ -3,6 +3,7 @@
 from mainsail.alerts.ops import ops as alerts_ops
 from mainsail.audit.ops import ops as audit_ops
 from mainsail.auth.ops import ops as auth_ops
+from mainsail.collab.ops import ops as collab_ops
 from mainsail.core.ops import OpSet
 from mainsail.data.ops import ops as data_ops
 from mainsail.features.ops import ops as features_ops
@@ -14,4 +15,5 @@ from mainsail.serving.ops import ops as serving_ops
 from mainsail.tracking.ops import ops as tracking_ops
 
 OPSETS: list[OpSet] = [tracking_ops, registry_ops, data_ops, serving_ops, pipelines_ops, features_ops,
-                       alerts_ops, audit_ops, monitoring_ops, labels_ops, auth_ops]
+                       alerts_ops, audit_ops, monitoring_ops, labels_ops, auth_ops,
+                       collab_ops]

@@ -8,6 +8,7 @@ from mainsail.alerts.sdk import AlertMethods
 from mainsail.audit.sdk import AuditMethods
 from mainsail.auth.sdk import AuthMethods
 from mainsail.client.backends import Backend, LocalBackend, make_backend
+from mainsail.collab.sdk import CollabMethods
 from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
@@ -21,7 +22,7 @@ from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
-             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods):
+             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods, CollabMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

@@ -3,6 +3,7 @@
 from mainsail.alerts import models as _alerts  # noqa: F401
 from mainsail.audit import models as _audit  # noqa: F401
 from mainsail.auth import models as _auth  # noqa: F401
+from mainsail.collab import models as _collab  # noqa: F401
 from mainsail.core import events as _events  # noqa: F401
 from mainsail.core import idempotency as _idempotency  # noqa: F401
 from mainsail.core.db import Base
