@@ -43,6 +43,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Audit trail: list, verify and export the hash-chained record of every write."),
     "secrets": ("mainsail.audit.cli", "secrets_app",
                 "Secrets: store named secrets sealed at rest, list them, rotate the key."),
+    "comments": ("mainsail.collab.cli", "comments_app", "Comments (markdown, @mentions) on runs, models, datasets, "
+                 "pipelines, deployments, alerts."),
+    "reviews": ("mainsail.collab.cli", "reviews_app", "Review requests, approvals and the project's approval policy."),
+    "inbox": ("mainsail.collab.cli", "inbox_app",
+              "Your notifications: mentions, reviews, stage changes, alerts on what you watch."),
+    "activity": ("mainsail.collab.cli", "activity_app",
+                 "Who did what, when: per project, object or user; watch and unwatch objects."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "backup": ("mainsail.cli.backup", "backup",
                "Back up the metadata database (every table, one consistent snapshot) and the artifact manifest."),
