@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 from _common import load_line  # noqa: E402
 
 ORDER = ["tracking", "registry", "data", "features", "pipelines", "serving", "monitoring", "cbpe", "mlflow_server",
-         "cli", "backup", "auth"]
+         "cli", "backup", "auth", "collab"]
 SIZES: dict[str, dict[str, list[str]]] = {
     "smoke": {name: ["--smoke"] for name in ORDER},
     "small": {
@@ -41,6 +41,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "cli": ["--repeat", "5"],
         "auth": ["--requests", "200"],
         "backup": ["--runs", "10", "--points", "5000"],
+        "collab": ["--events", "20000", "--no-postgres"],
     },
     "full": {**{name: [] for name in ORDER}, "monitoring": ["--full"]},
 }

@@ -15,5 +15,4 @@ from mainsail.serving.ops import ops as serving_ops
 from mainsail.tracking.ops import ops as tracking_ops
 
 OPSETS: list[OpSet] = [tracking_ops, registry_ops, data_ops, serving_ops, pipelines_ops, features_ops,
-                       alerts_ops, audit_ops, monitoring_ops, labels_ops, auth_ops,
-                       collab_ops]
+                       alerts_ops, collab_ops, audit_ops, monitoring_ops, labels_ops, auth_ops]

@@ -21,6 +21,13 @@ class Obj:
     key: str  # stable: a name, an id, or dataset@version-id (what events name)
     label: str
     author: str | None = None  # who made it (a version's author, for the approval policy)
+    parent_kind: str | None = None  # a version's model, a dataset version's dataset
+    parent_key: str | None = None
+
+    def event_payload(self, project: str) -> dict[str, Any]:
+        """What collaboration events say about their object (``of_event`` reads it back)."""
+        return {"project": project, "object_kind": self.kind, "object_key": self.key, "label": self.label,
+                "parent_kind": self.parent_kind, "parent_key": self.parent_key}
 
 
 def resolve(ctx: Ctx, kind: str, ref: str) -> Obj:
@@ -49,7 +56,7 @@ def resolve(ctx: Ctx, kind: str, ref: str) -> Obj:
             raise InvalidInput(f"dataset version {ref!r}: expected DATASET@VERSION (a version id or 'latest')",
                                errors=[{"loc": ["body", "ref"], "msg": "expected DATASET@VERSION"}])
         v = data.get_version(ctx, name, version.lower())
-        return Obj(kind, f"{name}@{v.id}", f"dataset {name} v{v.number}", v.created_by)
+        return Obj(kind, f"{name}@{v.id}", f"dataset {name} v{v.number}", v.created_by, "dataset", name)
     if kind == "pipeline":
         from mainsail.pipelines import service as pipelines
 
@@ -93,11 +100,7 @@ def _model_version(ctx: Ctx, ref: str) -> Obj:
         except NotFound:
             raise NotFound(f"model version {ref!r} not found (name one as MODEL/VERSION, MODEL@ALIAS or its id)",
                            code="model_version_not_found") from None
-    return Obj("model_version", v.id, f"{v.name} v{v.version}", v.created_by)
-
-
-def version_obj(version_id: str, label: str, author: str | None) -> Obj:
-    return Obj("model_version", version_id, label, author)
+    return Obj("model_version", v.id, f"{v.name} v{v.version}", v.created_by, "model", v.name)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,8 @@ def of_event(ev: Event) -> Subject:
     """The object ``ev`` is about, from its type and payload (see each domain's ``emit`` calls)."""
     t, p, subject = ev.type, ev.payload or {}, ev.subject[:400]
     if t.startswith(("comment.", "review.")):
-        return Subject(p.get("object_kind") or "other", _s(p.get("object_key")) or subject, _s(p.get("label")))
+        return Subject(_s(p.get("object_kind")) or "other", _s(p.get("object_key")) or subject, _s(p.get("label")),
+                       _s(p.get("parent_kind")), _s(p.get("parent_key")))
     if t.startswith("run."):
         return Subject("run", subject, _s(p.get("name")))
     if t.startswith("experiment."):
@@ -166,6 +170,11 @@ def summary(type_: str, payload: dict[str, Any], label: str | None, actor: str |
                 else f"{who} removed alias {p.get('name')}@{p.get('alias')}")
     if type_ == "comment.created":
         return f"{who} commented on {what}"
+    if type_ in ("model_version.registered", "registered_model.created", "dataset.created",
+                 "dataset.version_created", "pipeline.applied", "deployment.created"):
+        return f"{who} {'registered' if 'model' in type_ else 'created'} {what}"
+    if type_.startswith("run."):
+        return f"{who}: run {what} {type_.split('.', 1)[1]}"
     if type_ == "review.requested":
         return f"{who} asked {', '.join(p.get('reviewers') or [])} to review {what}"
     if type_ == "review.responded":

@@ -108,8 +108,7 @@ def add_comment(ctx: Ctx, body: CommentCreate) -> Comment:
     ctx.session.add(row)
     ctx.session.flush()
     emit(ctx.session, "comment.created", str(row.id),
-         {"project": ctx.project, "object_kind": obj.kind, "object_key": obj.key, "label": obj.label,
-          "comment_id": row.id, "mentions": names}, row.author)
+         {**obj.event_payload(ctx.project), "comment_id": row.id, "mentions": names}, row.author)
     _notify_mentions(ctx, row, names)
     return _comment(row)
 
@@ -203,8 +202,7 @@ def request_review(ctx: Ctx, body: ReviewCreate) -> Review:
     ctx.session.add(row)
     ctx.session.flush()
     emit(ctx.session, "review.requested", str(row.id),
-         {"project": ctx.project, "object_kind": obj.kind, "object_key": obj.key, "label": obj.label,
-          "review_id": row.id, "reviewers": reviewers}, row.requested_by)
+         {**obj.event_payload(ctx.project), "review_id": row.id, "reviewers": reviewers}, row.requested_by)
     notify(ctx, reviewers, "review_request", f"{row.requested_by} asked you to review {obj.label}", obj,
            actor=row.requested_by, data={"review_id": row.id, "comment": (body.comment or "")[:280]})
     return _review(ctx, row, [])
