@@ -73,6 +73,23 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/auth/tokens": ("a caller that is no user of the server (the embedded local admin) names the "
                                  "token's owner", (("body", "user"),)),
     "POST /api/v1/users": ("a user has a password, a service account none", (("body", "password"),)),
+    "POST /api/v1/comments": ("@mentions name users; a dataset version is DATASET@VERSION",
+                              (("body", "text"), ("body", "ref"))),
+    "PATCH /api/v1/comments/{id}": ("@mentions name users", (("body", "text"),)),
+    "GET /api/v1/comments": ("a dataset version is DATASET@VERSION; a watched project is the call's",
+                             (("query", "ref"),)),
+    "POST /api/v1/reviews": ("reviewers are users; a dataset version is DATASET@VERSION",
+                             (("body", "reviewers"), ("body", "ref"))),
+    "GET /api/v1/reviews": ("a dataset version is DATASET@VERSION", (("query", "ref"),)),
+    "GET /api/v1/approvals": ("a dataset version is DATASET@VERSION", (("query", "ref"),)),
+    "GET /api/v1/activity": ("kind and ref come together; a dataset version is DATASET@VERSION",
+                             (("query", "ref"), ("query", "kind"))),
+    "POST /api/v1/watches": ("a dataset version is DATASET@VERSION; a project is the call's", (("body", "ref"),)),
+    "GET /api/v1/watches": ("a dataset version is DATASET@VERSION; a project is the call's", (("query", "ref"),)),
+    "DELETE /api/v1/watches/{kind}/{ref}": ("a dataset version is DATASET@VERSION; a project is the call's",
+                                            (("path", "ref"),)),
+    "POST /api/v1/inbox/read": ("ids or all is given", (("body", "ids"),)),
+    "PUT /api/v1/inbox/preferences": ("channels exist", (("body", "channels"),)),
 }
 
 

@@ -191,7 +191,7 @@ def watch(ctx: Ctx, body: WatchCreate) -> Watch:
 
 def unwatch(ctx: Ctx, kind: WatchKind, ref: Ref) -> None:
     """Stop watching an object."""
-    obj = resolve(ctx, kind, ref)
+    obj = resolve(ctx, kind, ref, "path")
     row = ctx.session.scalar(select(WatchRow).where(WatchRow.project == ctx.project, WatchRow.object_kind == obj.kind,
                                                     WatchRow.object_key == obj.key, WatchRow.user == me(ctx)))
     if row is None:
@@ -203,7 +203,7 @@ def list_watches(ctx: Ctx, kind: WatchKind | None = None, ref: Ref | None = None
     """My watches in this project; or, with ``kind`` and ``ref``, everyone watching that object."""
     q = select(WatchRow).where(WatchRow.project == ctx.project)
     if kind and ref:
-        obj = resolve(ctx, kind, ref)
+        obj = resolve(ctx, kind, ref, "query")
         q = q.where(WatchRow.object_kind == obj.kind, WatchRow.object_key == obj.key)
     else:
         q = q.where(WatchRow.user == me(ctx))
@@ -337,7 +337,7 @@ def activity(ctx: Ctx, kind: WatchKind | None = None, ref: Ref | None = None, us
     q = (select(ActivityRow, EventRow.payload).join(EventRow, EventRow.id == ActivityRow.event_id)
          .where(ActivityRow.project == ctx.project, ActivityRow.event_id < _keyset(cursor)))
     if kind and ref and kind != "project":
-        obj = resolve(ctx, kind, ref)
+        obj = resolve(ctx, kind, ref, "query")
         q = q.where(or_(and_(ActivityRow.object_kind == obj.kind, ActivityRow.object_key == obj.key),
                         and_(ActivityRow.parent_kind == obj.kind, ActivityRow.parent_key == obj.key)))
     if user:

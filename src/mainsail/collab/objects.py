@@ -30,8 +30,9 @@ class Obj:
                 "parent_kind": self.parent_kind, "parent_key": self.parent_key}
 
 
-def resolve(ctx: Ctx, kind: str, ref: str) -> Obj:
-    """The object ``kind`` ``ref`` names; a 404 naming it when it does not exist."""
+def resolve(ctx: Ctx, kind: str, ref: str, where: str = "body") -> Obj:
+    """The object ``kind`` ``ref`` names; a 404 naming it when it does not exist (``where`` the reference
+    was sent, for a 422's location: body, query or path)."""
     ref = ref.strip()
     if kind == "run":
         from mainsail.tracking import service as tracking
@@ -54,7 +55,7 @@ def resolve(ctx: Ctx, kind: str, ref: str) -> Obj:
         name, sep, version = ref.rpartition("@")
         if not sep or not name or not DATASET_VERSION.match(version.lower()):
             raise InvalidInput(f"dataset version {ref!r}: expected DATASET@VERSION (a version id or 'latest')",
-                               errors=[{"loc": ["body", "ref"], "msg": "expected DATASET@VERSION"}])
+                               errors=[{"loc": [where, "ref"], "msg": "expected DATASET@VERSION"}])
         v = data.get_version(ctx, name, version.lower())
         return Obj(kind, f"{name}@{v.id}", f"dataset {name} v{v.number}", v.created_by, "dataset", name)
     if kind == "pipeline":
@@ -77,9 +78,9 @@ def resolve(ctx: Ctx, kind: str, ref: str) -> Obj:
     if kind == "project":
         if ref != ctx.project:
             raise InvalidInput(f"watch project {ref!r} from inside it (the call addresses project {ctx.project!r})",
-                               errors=[{"loc": ["body", "ref"], "msg": f"must be the call's project {ctx.project!r}"}])
+                               errors=[{"loc": [where, "ref"], "msg": f"must be the call's project {ctx.project!r}"}])
         return Obj(kind, ref, f"project {ref}")
-    raise InvalidInput(f"unknown object kind {kind!r}", errors=[{"loc": ["body", "kind"], "msg": "unknown kind"}])
+    raise InvalidInput(f"unknown object kind {kind!r}", errors=[{"loc": [where, "kind"], "msg": "unknown kind"}])
 
 
 def _model_version(ctx: Ctx, ref: str) -> Obj:

@@ -116,7 +116,7 @@ def add_comment(ctx: Ctx, body: CommentCreate) -> Comment:
 def list_comments(ctx: Ctx, kind: WatchKind, ref: Ref, cursor: str | None = None,
                   limit: Limit = 100) -> Page[Comment]:
     """The comments on an object, oldest first (a conversation)."""
-    obj = resolve(ctx, kind, ref)
+    obj = resolve(ctx, kind, ref, "query")
     offset = cursor_offset(cursor)
     rows = list(ctx.session.scalars(select(CommentRow).where(
         CommentRow.project == ctx.project, CommentRow.object_kind == obj.kind, CommentRow.object_key == obj.key)
@@ -258,7 +258,7 @@ def list_reviews(ctx: Ctx, kind: ReviewKind | None = None, ref: Ref | None = Non
     (every reviewer's with none), in one ``status`` (pending, approved, changes_requested, closed)."""
     q = select(ReviewRow).where(ReviewRow.project == ctx.project)
     if kind and ref:
-        obj = resolve(ctx, kind, ref)
+        obj = resolve(ctx, kind, ref, "query")
         q = q.where(ReviewRow.object_kind == obj.kind, ReviewRow.object_key == obj.key)
     elif kind:
         q = q.where(ReviewRow.object_kind == kind)
@@ -329,7 +329,7 @@ def _standing(ctx: Ctx, obj: Obj, policy: Policy) -> Approvals:
 
 def get_approvals(ctx: Ctx, kind: ReviewKind, ref: Ref) -> Approvals:
     """Where an object stands against the project's approval policy."""
-    return _standing(ctx, resolve(ctx, kind, ref), _policy(ctx))
+    return _standing(ctx, resolve(ctx, kind, ref, "query"), _policy(ctx))
 
 
 def check_promotion(ctx: Ctx, version_id: str, label: str, author: str | None, target: str,
