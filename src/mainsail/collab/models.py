@@ -24,6 +24,8 @@ class CommentRow(Base):
     object_kind: Mapped[str] = mapped_column(String(32))
     object_key: Mapped[str] = mapped_column(String(400))
     label: Mapped[str] = mapped_column(String(400))
+    parent_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a version's model, …
+    parent_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
     author: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     mentions: Mapped[list[str]] = mapped_column(JSON)
@@ -42,6 +44,8 @@ class ReviewRow(Base):
     object_kind: Mapped[str] = mapped_column(String(32))
     object_key: Mapped[str] = mapped_column(String(400))
     label: Mapped[str] = mapped_column(String(400))
+    parent_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    parent_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
     object_author: Mapped[str | None] = mapped_column(String(200), nullable=True)
     requested_by: Mapped[str] = mapped_column(String(200))
     reviewers: Mapped[list[str]] = mapped_column(JSON)

@@ -72,6 +72,10 @@ def _author_or_admin(ctx: Ctx, author: str, what: str) -> None:
                     f"{ctx.project!r} may", code="not_author")
 
 
+def _obj(row: CommentRow | ReviewRow) -> Obj:
+    return Obj(row.object_kind, row.object_key, row.label, None, row.parent_kind, row.parent_key)
+
+
 def _info(kind: str, key: str, label: str) -> ObjectInfo:
     return ObjectInfo(kind=kind, key=key, label=label)
 
@@ -92,7 +96,7 @@ def _comment_row(ctx: Ctx, id: ObjId) -> CommentRow:
 
 
 def _notify_mentions(ctx: Ctx, row: CommentRow, names: list[str]) -> None:
-    obj = Obj(row.object_kind, row.object_key, row.label)
+    obj = _obj(row)
     notify(ctx, names, "mention", f"{row.author} mentioned you on {row.label}", obj, actor=row.author,
            data={"comment_id": row.id, "excerpt": row.text[:280]})
 
@@ -103,8 +107,9 @@ def add_comment(ctx: Ctx, body: CommentCreate) -> Comment:
     names = mentioned(body.text)
     _check_users(ctx, names, ["body", "text"], "mentions")
     now = utcnow()
-    row = CommentRow(project=ctx.project, object_kind=obj.kind, object_key=obj.key, label=obj.label, author=me(ctx),
-                     text=body.text, mentions=names, created_at=now, updated_at=now)
+    row = CommentRow(project=ctx.project, object_kind=obj.kind, object_key=obj.key, label=obj.label,
+                     parent_kind=obj.parent_kind, parent_key=obj.parent_key, author=me(ctx), text=body.text,
+                     mentions=names, created_at=now, updated_at=now)
     ctx.session.add(row)
     ctx.session.flush()
     emit(ctx.session, "comment.created", str(row.id),
@@ -140,8 +145,7 @@ def edit_comment(ctx: Ctx, id: ObjId, body: CommentEdit) -> Comment:
     row.text, row.mentions, row.updated_at = body.text, names, utcnow()
     ctx.session.flush()
     emit(ctx.session, "comment.edited", str(row.id),
-         {"project": ctx.project, "object_kind": row.object_kind, "object_key": row.object_key, "label": row.label,
-          "comment_id": row.id}, me(ctx))
+         {**_obj(row).event_payload(ctx.project), "comment_id": row.id}, me(ctx))
     _notify_mentions(ctx, row, new)
     return _comment(row)
 
@@ -151,8 +155,7 @@ def delete_comment(ctx: Ctx, id: ObjId) -> None:
     row = _comment_row(ctx, id)
     _author_or_admin(ctx, row.author, f"comment {id}")
     emit(ctx.session, "comment.deleted", str(row.id),
-         {"project": ctx.project, "object_kind": row.object_kind, "object_key": row.object_key, "label": row.label,
-          "comment_id": row.id}, me(ctx))
+         {**_obj(row).event_payload(ctx.project), "comment_id": row.id}, me(ctx))
     ctx.session.delete(row)
 
 
@@ -197,7 +200,7 @@ def request_review(ctx: Ctx, body: ReviewCreate) -> Review:
     _check_users(ctx, reviewers, ["body", "reviewers"], "reviewers")
     now = utcnow()
     row = ReviewRow(project=ctx.project, object_kind=obj.kind, object_key=obj.key, label=obj.label,
-                    object_author=obj.author, requested_by=me(ctx), reviewers=reviewers, comment=body.comment,
+                    parent_kind=obj.parent_kind, parent_key=obj.parent_key, object_author=obj.author, requested_by=me(ctx), reviewers=reviewers, comment=body.comment,
                     status="pending", created_at=now, updated_at=now)
     ctx.session.add(row)
     ctx.session.flush()
@@ -230,11 +233,10 @@ def respond_review(ctx: Ctx, id: ObjId, body: ReviewResponseCreate) -> Review:
         row.status = "pending"
     row.updated_at = now
     emit(ctx.session, "review.responded", str(row.id),
-         {"project": ctx.project, "object_kind": row.object_kind, "object_key": row.object_key, "label": row.label,
-          "review_id": row.id, "verdict": body.verdict, "status": row.status}, reviewer)
+         {**_obj(row).event_payload(ctx.project), "review_id": row.id, "verdict": body.verdict, "status": row.status}, reviewer)
     verb = "approved" if body.verdict == "approve" else "requested changes to"
     notify(ctx, {row.requested_by} | ({row.object_author} if row.object_author else set()), "review",
-           f"{reviewer} {verb} {row.label}", Obj(row.object_kind, row.object_key, row.label), actor=reviewer,
+           f"{reviewer} {verb} {row.label}", _obj(row), actor=reviewer,
            data={"review_id": row.id, "verdict": body.verdict, "comment": (body.comment or "")[:280]})
     return _review(ctx, row)
 
