@@ -156,3 +156,28 @@ def test_activity_feed_cursors_and_watchers(world: World, model_file: Path, rece
     assert carol.list_watches() == []
     with pytest.raises(NotFound, match="does not watch"):
         carol.unwatch("model", "churn")
+
+
+def test_alert_on_a_watched_deployment_reaches_its_watchers(world: World, model_file: Path) -> None:
+    from mainsail.core.events import emit
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+
+    alice, carol, admin = world.as_("alice"), world.as_("carol"), world.as_("admin")
+    alice.register_model("churn", framework="custom", artifacts=[model_file])
+    admin.create_deployment("churn", "models:/churn/1")
+    carol.watch("deployment", "churn")
+    admin.create_alert_rule("drift-high", "value > 0.2", selector={"kind": "drift"}, severity="critical")
+    rt = Runtime.for_settings(Settings.from_env().with_uri(world.uri, world.root))
+    with rt.transaction() as ctx:  # what a monitor run writes
+        emit(ctx.session, "monitor.completed", "churn-drift", {
+            "monitor": "churn-drift", "deployment": "churn", "dataset": None,
+            "results": [{"kind": "drift", "feature": "age", "test": "psi", "value": 0.5, "threshold": 0.2,
+                         "status": "drift"}]})
+    [alert_id] = admin.evaluate_alerts().fired
+    [note] = carol.inbox().items
+    assert note.kind == "alert" and note.object.kind == "alert" and note.object.key == alert_id
+    assert "drift-high" in note.title and "churn" in note.title
+    assert alice.inbox().items == []  # not watching
+    feed = carol.activity("deployment", "churn").items
+    assert feed[0].type == "alert.fired" and feed[0].parent.key == "churn"
