@@ -19,8 +19,11 @@ def start_background(runtime: Runtime) -> Callable[[], None]:
         return lambda: None
     from mainsail.collab.feed import sync
 
+    done = [0]  # the newest event this process has seen projected: later deliveries of older ones skip
+
     def handle(ev: Event) -> None:
-        sync(runtime)  # up to and past ``ev``: one call per batch of events in practice (the rest find nothing)
+        if ev.id > done[0]:
+            done[0] = sync(runtime).last_event_id  # up to and past ``ev``: once per batch of events
 
     subscribe(SUBSCRIBER, handle)
     return lambda: unsubscribe(SUBSCRIBER)

@@ -33,7 +33,12 @@ class Obj:
 def resolve(ctx: Ctx, kind: str, ref: str, where: str = "body") -> Obj:
     """The object ``kind`` ``ref`` names; a 404 naming it when it does not exist (``where`` the reference
     was sent, for a 422's location: body, query or path)."""
-    ref = ref.strip()
+    obj = _resolve(ctx, kind, ref.strip(), where)
+    return Obj(obj.kind, obj.key[:400], obj.label[:400], obj.author, obj.parent_kind,
+               obj.parent_key[:400] if obj.parent_key else None)
+
+
+def _resolve(ctx: Ctx, kind: str, ref: str, where: str) -> Obj:
     if kind == "run":
         from mainsail.tracking import service as tracking
 

@@ -40,6 +40,7 @@ from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.runtime import Ctx
 
 MENTION = re.compile(r"(?<![\w@`])@([A-Za-z0-9][A-Za-z0-9_.-]{0,127})")
+MAX_MENTIONS = 50
 CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 
 
@@ -55,6 +56,9 @@ def _check_users(ctx: Ctx, names: list[str], loc: list[str | int], what: str) ->
     """422 naming every name that is no user (``what``: 'mentions', 'reviewers')."""
     from mainsail.auth.service import existing_users
 
+    if len(names) > MAX_MENTIONS:
+        raise InvalidInput(f"{len(names)} users named in {what}: at most {MAX_MENTIONS}", code="too_many_users",
+                           errors=[{"loc": loc, "msg": f"at most {MAX_MENTIONS} users"}])
     known = existing_users(ctx.session, names)
     if unknown := [n for n in names if n not in known]:
         raise InvalidInput(f"unknown user{'s' if len(unknown) > 1 else ''} in {what}: "
