@@ -7,6 +7,8 @@ comments; 200 models, 20 actors). Figures:
 - projection: events per second that ``collab.feed.sync`` turns into activity rows (once, then it follows);
 - page time of the project feed (first page and a page 20 cursors deep), one model's feed (with its
   versions) and one user's feed, through ``Client.activity`` (50 items, the catch-up check included);
+- CPU time of this process per page (on SQLite all the work is in-process: a figure the machine's load
+  does not inflate; on PostgreSQL the server's share is not in it);
 - the floor: the raw driver query for the same first page straight from the events table (no ORM, no
   projection), and the raw query of one model's events by subject, which has no index to use there.
 
@@ -23,6 +25,7 @@ import datetime as dt
 import json
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,20 +108,32 @@ def measure(uri: str, root: str, n: int, reps: int) -> dict[str, Any]:
     from mainsail.collab.feed import sync
 
     rt = seed(uri, root, n)
-    t = now()
+    t, c = now(), time.process_time()
     report = sync(rt)
     projection = report.events / (now() - t)
+    projection_cpu = report.events / (time.process_time() - c)
     client = Client(uri, artifact_root=root)
     deep_cursor = None
     for _ in range(20):
         deep_cursor = client.activity(limit=50, cursor=deep_cursor).next_cursor
 
-    def page(**kw: Any) -> Any:
+    cpu: dict[str, list[float]] = {}
+
+    def page(name: str, **kw: Any) -> tuple[str, Any]:
         def case() -> float:
-            t0 = now()
+            t0, c0 = now(), time.process_time()
             items = client.activity(limit=50, **kw).items
+            cpu.setdefault(name, []).append(time.process_time() - c0)
             assert items, kw
             return now() - t0
+        return name, case
+
+    def cpu_timed(name: str, fn: Any) -> Any:
+        def case() -> float:
+            c0 = time.process_time()
+            wall = fn()
+            cpu.setdefault(name, []).append(time.process_time() - c0)
+            return wall
         return case
 
     # one model's feed (its own events and its versions'): the model exists, as the feed resolves it
@@ -127,19 +142,23 @@ def measure(uri: str, root: str, n: int, reps: int) -> dict[str, Any]:
     with rt.transaction() as ctx:
         registry.create_model(ctx, "model-7")
     raw_first, raw_subject, conn = raw_pages(uri)
-    res = rounds({
-        "project feed": page(),
-        "project feed, 20 pages deep": page(cursor=deep_cursor),
-        "model feed": page(kind="model", ref="model-7"),
-        "user feed": page(user="user3"),
-        "raw first page": raw_first,
-        "raw by subject": raw_subject,
+    res = rounds(dict([
+        page("project feed"),
+        page("project feed, 20 pages deep", cursor=deep_cursor),
+        page("model feed", kind="model", ref="model-7"),
+        page("user feed", user="user3"),
+    ]) | {
+        "raw first page": cpu_timed("raw first page", raw_first),
+        "raw by subject": cpu_timed("raw by subject", raw_subject),
     }, reps)
     conn.close()
     client.close()
-    out: dict[str, Any] = {"events": n, "projection_events_per_s": projection}
+    out: dict[str, Any] = {"events": n, "projection_events_per_s": projection,
+                           "projection_events_per_cpu_s": projection_cpu}
     for name, xs in res.items():
         out[name] = spread([x * 1000 for x in xs])
+    out["cpu"] = {name: spread([x * 1000 for x in xs]) for name, xs in cpu.items()}
+    out["cpu ratio project feed / raw first page"] = ratio_spread(cpu["project feed"], cpu["raw first page"])
     out["ratio project feed / raw first page"] = ratio_spread(res["project feed"], res["raw first page"])
     out["ratio model feed / raw by subject"] = ratio_spread(res["model feed"], res["raw by subject"])
     return out
@@ -170,12 +189,15 @@ def main() -> None:
         print(json.dumps(out, indent=2))
         return
     for db, r in out.items():
-        print(f"{db}: {r['events']} events; projection {r['projection_events_per_s']:.0f} events/s")
+        print(f"{db}: {r['events']} events; projection {r['projection_events_per_s']:.0f} events/s "
+              f"({r['projection_events_per_cpu_s']:.0f} per CPU second of this process)")
         for k, v in r.items():
-            if isinstance(v, dict) and not k.startswith("ratio"):
-                print(f"  {k:<30} {fmt_spread(v, ' ms', 2)}")
+            if isinstance(v, dict) and "median" in v and not k.startswith("ratio"):
+                cpu = r["cpu"].get(k)
+                print(f"  {k:<30} {fmt_spread(v, ' ms', 2)}" + (f"   CPU {fmt_spread(cpu, ' ms', 2)}" if cpu else ""))
         print(f"  project feed / raw first page  {fmt_spread(r['ratio project feed / raw first page'])}")
         print(f"  model feed / raw by subject    {fmt_spread(r['ratio model feed / raw by subject'])}")
+        print(f"  CPU: project feed / raw first page {fmt_spread(r['cpu ratio project feed / raw first page'])}")
 
 
 if __name__ == "__main__":
