@@ -192,7 +192,7 @@ def main() -> None:
         print(f"{db}: {r['events']} events; projection {r['projection_events_per_s']:.0f} events/s "
               f"({r['projection_events_per_cpu_s']:.0f} per CPU second of this process)")
         for k, v in r.items():
-            if isinstance(v, dict) and "median" in v and not k.startswith("ratio"):
+            if isinstance(v, dict) and "median" in v and not k.startswith(("ratio", "cpu ratio")):
                 cpu = r["cpu"].get(k)
                 print(f"  {k:<30} {fmt_spread(v, ' ms', 2)}" + (f"   CPU {fmt_spread(cpu, ' ms', 2)}" if cpu else ""))
         print(f"  project feed / raw first page  {fmt_spread(r['ratio project feed / raw first page'])}")

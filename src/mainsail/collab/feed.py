@@ -13,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, select, union_all, update
 
 from mainsail.collab.models import ActivityRow, FeedCursorRow, NotificationRow, PreferenceRow, WatchRow
 from mainsail.collab.objects import Obj, Subject, of_event, resolve, summary
@@ -326,6 +326,12 @@ def sync_activity(ctx: Ctx) -> SyncReport:
 
 # ---------------------------------------------------------------- feeds
 
+def _newest(project: str, before: int, limit: int, *where: Any) -> Any:
+    """The ids of the newest ``limit + 1`` activity rows of ``project`` matching ``where`` (one index walk)."""
+    return (select(ActivityRow.event_id).where(ActivityRow.project == project, ActivityRow.event_id < before, *where)
+            .order_by(ActivityRow.event_id.desc()).limit(limit + 1).subquery())
+
+
 def activity(ctx: Ctx, kind: WatchKind | None = None, ref: Ref | None = None, user: UserName | None = None,
              type: EventType | None = None, cursor: str | None = None, limit: Limit = 50) -> Page[Activity]:
     """The project's activity, newest first: everything, or one object's (``kind`` + ``ref``, with its
@@ -334,12 +340,17 @@ def activity(ctx: Ctx, kind: WatchKind | None = None, ref: Ref | None = None, us
         raise InvalidInput("give both kind and ref to see one object's activity",
                            errors=[{"loc": ["query", "ref" if ref is None else "kind"], "msg": "required with the other"}])
     catch_up(ctx)
+    before = _keyset(cursor)
     q = (select(ActivityRow, EventRow.payload).join(EventRow, EventRow.id == ActivityRow.event_id)
-         .where(ActivityRow.project == ctx.project, ActivityRow.event_id < _keyset(cursor)))
+         .where(ActivityRow.project == ctx.project, ActivityRow.event_id < before))
     if kind and ref and kind != "project":
         obj = resolve(ctx, kind, ref, "query")
-        q = q.where(or_(and_(ActivityRow.object_kind == obj.kind, ActivityRow.object_key == obj.key),
-                        and_(ActivityRow.parent_kind == obj.kind, ActivityRow.parent_key == obj.key)))
+        # the object's newest rows and its children's, each from its own index, merged
+        own = _newest(ctx.project, before, limit, ActivityRow.object_kind == obj.kind, ActivityRow.object_key == obj.key)
+        kids = _newest(ctx.project, before, limit, ActivityRow.parent_kind == obj.kind,
+                       ActivityRow.parent_key == obj.key)
+        both = union_all(select(own.c.event_id), select(kids.c.event_id)).subquery()
+        q = q.where(ActivityRow.event_id.in_(select(both.c.event_id)))
     if user:
         q = q.where(ActivityRow.actor == user)
     if type:

@@ -103,9 +103,9 @@ class ActivityRow(Base):
     __tablename__ = "collab_activity"
     __table_args__ = (
         Index("ix_collab_activity_project", "project", "event_id"),
-        Index("ix_collab_activity_object", "object_kind", "object_key", "event_id"),
-        Index("ix_collab_activity_parent", "parent_kind", "parent_key", "event_id"),
-        Index("ix_collab_activity_actor", "actor", "event_id"),
+        Index("ix_collab_activity_object", "project", "object_kind", "object_key", "event_id"),
+        Index("ix_collab_activity_parent", "project", "parent_kind", "parent_key", "event_id"),
+        Index("ix_collab_activity_actor", "project", "actor", "event_id"),
     )
 
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -29,9 +29,9 @@ def upgrade() -> None:
     sa.Column('created_at', mainsail.core.db.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_collab_activity'))
     )
-    op.create_index('ix_collab_activity_actor', 'collab_activity', ['actor', 'event_id'], unique=False)
-    op.create_index('ix_collab_activity_object', 'collab_activity', ['object_kind', 'object_key', 'event_id'], unique=False)
-    op.create_index('ix_collab_activity_parent', 'collab_activity', ['parent_kind', 'parent_key', 'event_id'], unique=False)
+    op.create_index('ix_collab_activity_actor', 'collab_activity', ['project', 'actor', 'event_id'], unique=False)
+    op.create_index('ix_collab_activity_object', 'collab_activity', ['project', 'object_kind', 'object_key', 'event_id'], unique=False)
+    op.create_index('ix_collab_activity_parent', 'collab_activity', ['project', 'parent_kind', 'parent_key', 'event_id'], unique=False)
     op.create_index('ix_collab_activity_project', 'collab_activity', ['project', 'event_id'], unique=False)
     op.create_table('collab_comments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
