@@ -341,21 +341,25 @@ def activity(ctx: Ctx, kind: WatchKind | None = None, ref: Ref | None = None, us
                            errors=[{"loc": ["query", "ref" if ref is None else "kind"], "msg": "required with the other"}])
     catch_up(ctx)
     before = _keyset(cursor)
-    q = (select(ActivityRow, EventRow.payload).join(EventRow, EventRow.id == ActivityRow.event_id)
-         .where(ActivityRow.project == ctx.project, ActivityRow.event_id < before))
+    extra = []
+    if user:
+        extra.append(ActivityRow.actor == user)
+    if type:
+        extra.append(ActivityRow.type.startswith(type[:-1], autoescape=True) if type.endswith("*")
+                     else ActivityRow.type == type)
+    q = select(ActivityRow, EventRow.payload).join(EventRow, EventRow.id == ActivityRow.event_id)
     if kind and ref and kind != "project":
         obj = resolve(ctx, kind, ref, "query")
-        # the object's newest rows and its children's, each from its own index, merged
-        own = _newest(ctx.project, before, limit, ActivityRow.object_kind == obj.kind, ActivityRow.object_key == obj.key)
+        # the object's newest rows and its children's, each from its own index walk, merged; the outer query
+        # is driven by those ids alone (a filter there too could make a planner walk the project's history)
+        own = _newest(ctx.project, before, limit, ActivityRow.object_kind == obj.kind, ActivityRow.object_key == obj.key,
+                      *extra)
         kids = _newest(ctx.project, before, limit, ActivityRow.parent_kind == obj.kind,
-                       ActivityRow.parent_key == obj.key)
+                       ActivityRow.parent_key == obj.key, *extra)
         both = union_all(select(own.c.event_id), select(kids.c.event_id)).subquery()
         q = q.where(ActivityRow.event_id.in_(select(both.c.event_id)))
-    if user:
-        q = q.where(ActivityRow.actor == user)
-    if type:
-        q = q.where(ActivityRow.type.startswith(type[:-1], autoescape=True) if type.endswith("*")
-                    else ActivityRow.type == type)
+    else:
+        q = q.where(ActivityRow.project == ctx.project, ActivityRow.event_id < before, *extra)
     rows = list(ctx.session.execute(q.order_by(ActivityRow.event_id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
