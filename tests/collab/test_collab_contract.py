@@ -147,6 +147,9 @@ def test_activity_feed_cursors_and_watchers(world: World, model_file: Path, rece
     assert {a.type for a in model_feed} >= {"stage.changed", "model_version.registered", "comment.created"}
     assert all(a.object.key == "churn" or (a.parent and a.parent.key == "churn") for a in model_feed)
     assert {a.actor for a in carol.activity(user="admin").items} == {"admin"}
+    mine = carol.activity("model", "churn", user="alice", limit=1)  # filters apply before the page is cut
+    assert mine.items[0].type == "comment.created" and mine.next_cursor is not None
+    assert carol.activity("model", "churn", user="alice", cursor=mine.next_cursor).items[0].actor == "alice"
     assert [a.summary for a in carol.activity(type="stage.*").items][0] == \
         "admin moved churn v1 from staging to production"
     with pytest.raises(InvalidInput, match="cursor"):
