@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),
     "monitors": ("mainsail.monitoring.cli", "monitors_app",
                  "Monitors: drift and data quality of deployments and datasets, over time."),
+    "loops": ("mainsail.loops.cli", "loops_app", "Closed loops: drift or an alert → retrain → gate → canary → promote or roll back."),
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
     "login": ("mainsail.auth.cli", "login",

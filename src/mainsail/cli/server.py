@@ -97,6 +97,7 @@ def server(
     stop_reaper = None
     stop_monitors = None
     stop_alerts = None
+    stop_loops = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -116,6 +117,9 @@ def server(
         from mainsail.alerts.host import start_background as start_alerts
 
         stop_alerts = start_alerts(runtime)  # alert rules on monitor results, notification deliveries
+        from mainsail.loops.host import start_background as start_loops
+
+        stop_loops = start_loops(runtime)  # closed loops: drift/alert → retrain → gate → canary → promote
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -142,6 +146,8 @@ def server(
             stop_monitors()
         if stop_alerts:
             stop_alerts()
+        if stop_loops:
+            stop_loops()
         if rollouts:
             rollouts.stop()
         if dispatcher:

@@ -130,16 +130,26 @@ def run(name: str, start: str = typer.Option(None, help="ISO time: first window 
 
 @monitors_app.command("show")
 @handle_errors
-def show(name: str, last: int = typer.Option(24, min=1, max=1000, help="Windows to draw."),
+def show(name: str = typer.Argument(..., help="A monitor, or a deployment (its monitor)."), last: int = typer.Option(24, min=1, max=1000, help="Windows to draw."),
          kind: str = typer.Option(None, help="Only this kind: drift, multivariate_drift, quality, …"),
          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """A monitor with its recent series drawn as sparklines (one line per feature and test) and its runs."""
+    from mainsail.core.errors import NotFound
+
     c = client()
-    m = c.get_monitor(name)
+    try:
+        m = c.get_monitor(name)
+    except NotFound:  # a deployment's name: its (first) monitor
+        watching = c.list_monitors(deployment=name, limit=1).items
+        if not watching:
+            raise
+        m = watching[0]
+    name = m.name
     results = c.monitor_results(name, kind=kind)
     runs = c.list_monitor_runs(name, limit=5).items
+    loops = c.list_loop_runs(deployment=m.deployment, limit=5).items if m.deployment else []
     if as_json:
-        print_json({"monitor": m, "results": results, "runs": runs})
+        print_json({"monitor": m, "results": results, "runs": runs, "loop_runs": loops})
         return
     what = f"deployment {m.deployment}" if m.deployment else f"dataset {m.dataset}"
     console.print(f"[bold]{m.name}[/] — {what}, {'schedule ' + m.schedule if m.schedule else 'on demand'}")
@@ -176,3 +186,8 @@ def show(name: str, last: int = typer.Option(24, min=1, max=1000, help="Windows 
                        else r.status, str(r.windows), f"{r.rows:,}", str(r.drifted_windows), f"{r.seconds:.2f}",
                        r.finished_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
         console.print(rt)
+    if loops:  # the closed loop on this deployment: its latest episode step by step
+        from mainsail.loops.cli import runs_table, steps_table
+
+        console.print(runs_table(loops, f"loop runs of deployment {m.deployment}"))
+        console.print(steps_table(loops[0]))
