@@ -22,13 +22,15 @@ def _clock(t: dt.datetime | None) -> str:
     return "—" if t is None else t.astimezone().strftime("%H:%M:%S")
 
 
-def steps_table(run: Any, title: str | None = None) -> Table:
-    """An episode's steps: the time of each, seconds since detection, outcome and what happened."""
+def steps_table(run: Any, title: str | None = None, origin: dt.datetime | None = None) -> Table:
+    """An episode's steps: the time of each, seconds since ``origin`` (default: the detection), outcome
+    and what happened."""
+    origin = origin or run.detected_at
     table = Table("time", "+s", "step", "detail", title=title or (
         f"loop {run.policy} · run {run.id[:12]} · {run.deployment} · "
         f"[{STATE_STYLE.get(run.state, '')}]{run.state}[/]"), title_justify="left")
     for s in run.steps:
-        table.add_row(_clock(s.at), f"{(s.at - run.detected_at).total_seconds():.1f}",
+        table.add_row(_clock(s.at), f"{(s.at - origin).total_seconds():.1f}",
                       f"[{OUTCOME_STYLE.get(s.outcome, '')}]{s.step}[/]", escape(s.detail))
     return table
 

@@ -226,13 +226,22 @@ def _finish(ctx: Ctx, run: LoopRunRow, state: str, reason: str) -> None:
 
 # ---------------------------------------------------------------- detection
 
+def _hms(iso: Any) -> str:
+    """``HH:MM:SS`` (UTC) of an ISO time, for a one-line account."""
+    try:
+        return dt.datetime.fromisoformat(str(iso)).astimezone(dt.UTC).strftime("%H:%M:%S UTC")
+    except ValueError:
+        return str(iso)
+
+
 def _describe(ev: Event) -> tuple[str | None, str]:
     """The deployment an event is about and a one-line account of it."""
     p = ev.payload or {}
     if ev.type == "drift.detected":
         feats = list(p.get("features") or [])
         share = p.get("share_drifted")
-        what = (f"drift detected by monitor {p.get('monitor')} in window {p.get('window_start')} → {p.get('window_end')}"
+        what = (f"drift detected by monitor {p.get('monitor')} in window {_hms(p.get('window_start'))} → "
+                f"{_hms(p.get('window_end'))}"
                 + (f": {share:.0%} of features drifted" if isinstance(share, int | float) else "")
                 + (f" ({', '.join(feats[:8])}{', …' if len(feats) > 8 else ''})" if feats else ""))
         return p.get("deployment"), what
@@ -473,7 +482,7 @@ def _start_canary(ctx: Ctx, policy: LoopPolicyRow, run: LoopRunRow, champion: An
     _step(ctx, run, "canary_started", f"canary of {run.candidate} against v{champion.version} through "
           f"{' → '.join(f'{s:g}%' for s in body.steps)}; quality: {guards}", rollout=d.rollout.id,
           champion=champion.version, steps=body.steps)
-    _step(ctx, run, "canary_step", f"step 1/{len(body.steps)}: {body.steps[0]:g}% of traffic", step=1,
+    _step(ctx, run, "canary_step", f"step 1/{len(body.steps)}: {body.steps[0]:g}% of traffic", index=1,
           weight=body.steps[0])
 
 
@@ -494,7 +503,7 @@ def _follow_canary(ctx: Ctx, run: LoopRunRow) -> bool:
         run.canary_step += 1
         pct = r.steps[run.canary_step - 1]
         _step(ctx, run, "canary_step", f"step {run.canary_step}/{len(r.steps)}: {pct:g}% of traffic",
-              step=run.canary_step, weight=pct)
+              index=run.canary_step, weight=pct)
         changed = True
     quality = [q.model_dump() for q in r.stats.quality]
     if r.state == "promoted":
