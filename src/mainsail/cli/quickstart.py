@@ -122,7 +122,9 @@ def _loop_outcome(client: Any, looped: Any) -> None:
         console.print(f"[bold yellow]loop run {run.id[:12]} still running[/] at the quickstart's timeout")
         return
     inj = looped.injected_at
-    marks = {s.step: s.at.timestamp() - inj for s in run.steps}
+    marks: dict[str, float] = {}
+    for s in run.steps:
+        marks.setdefault(s.step, s.at.timestamp() - inj)
     shown = "  ".join(f"{k} +{v:.1f}s" for k, v in marks.items() if k in (
         "detected", "retrain_started", "retrain_finished", "gate_passed", "registered", "canary_started", "promoted",
         "rolled_back", "failed"))

@@ -118,6 +118,9 @@ def update_policy(ctx: Ctx, name: str, body: LoopPolicyCreate) -> LoopPolicy:
     row.description, row.deployment, row.trigger = body.description, body.deployment, body.trigger
     row.alert_rule, row.pipeline, row.enabled = body.alert_rule, body.pipeline, body.enabled
     row.spec, row.cooldown_seconds = body.model_dump(mode="json", include=set(SPEC_FIELDS)), body.cooldown_seconds
+    last = ctx.session.scalar(select(LoopRunRow.finished_at).where(LoopRunRow.policy_id == row.id)
+                              .order_by(LoopRunRow.detected_at.desc()).limit(1))
+    row.cooldown_until = last + dt.timedelta(seconds=body.cooldown_seconds) if last is not None else None
     row.updated_at = utcnow()
     emit(ctx.session, "loop_policy.updated", name, {"policy": name}, ctx.actor)
     ctx.session.flush()
@@ -399,7 +402,7 @@ def _after_retrain(ctx: Ctx, policy: LoopPolicyRow, run: LoopRunRow) -> bool:
           pipeline_run=prun.id, seconds=took, at=prun.finished_at)
     for t in prun.tasks:
         if t.operator == "quality_gate":
-            _step(ctx, run, "gate_passed", f"pipeline gate task {t.name} passed", output=t.output)
+            _step(ctx, run, "gate_passed", f"pipeline gate task {t.name} passed", output=t.output, at=t.finished_at)
     try:
         champion = _champion(ctx, run.deployment)
         version = _candidate(ctx, policy, prun, champion.model_name)

@@ -26,8 +26,8 @@ MONITOR = "churn-drift"
 POLICY = "churn-retrain"
 WINDOW_ROWS = 300  # the monitor compares the last 300 requests with the champion's training data
 MONITOR_CRON = "* * * * * */2"  # every 2 seconds (croniter's sixth field: seconds)
-LOOP_QUALITY = {"metric": "roc_auc", "source": "labels", "margin": 0.02, "min_labels": 60}
-LOOP_STEPS = [10.0, 50.0, 100.0]
+LOOP_QUALITY = {"metric": "roc_auc", "source": "labels", "margin": 0.02, "min_labels": 40}
+LOOP_STEPS = [20.0, 50.0, 100.0]
 
 
 @dataclass

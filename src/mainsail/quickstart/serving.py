@@ -1,5 +1,5 @@
 """Quickstart stage: serve the champion from an in-process replica, send simulated traffic (and, as the
-customers' outcomes become known, their labels), canary a candidate through 10 → 50 → 100 % of it with
+customers' outcomes become known, their labels), canary a candidate through 20 → 50 → 100 % of it with
 a quality guard (its live ROC AUC from those labels may not be worse than the champion's by more than
 a margin) and watch the rollout promote or roll back live; promotion hands it stage production and
 alias champion."""
@@ -24,8 +24,8 @@ from mainsail.cli.common import count
 from mainsail.quickstart.register import MODEL_NAME
 
 DEPLOYMENT = "churn"
-STEPS = [10.0, 50.0, 100.0]
-QUALITY = {"metric": "roc_auc", "source": "labels", "margin": 0.05, "min_labels": 100}
+STEPS = [20.0, 50.0, 100.0]
+QUALITY = {"metric": "roc_auc", "source": "labels", "margin": 0.05, "min_labels": 60}
 GUARDS = {"max_error_rate": 0.02, "max_p95_ms": 1000.0, "min_requests": 30, "quality": [QUALITY]}
 STEP_SECONDS = 1.0
 CLIENTS = 4  # concurrent simulated clients
@@ -264,7 +264,7 @@ class Service:
 
 
 def serve_and_canary(client: Any, challenger_version: int, service: Service, console: Any,
-                     warmup: float = 1.0, timeout: float = 60.0) -> ServeResult:
+                     warmup: float = 1.0, timeout: float = 90.0) -> ServeResult:
     """Canary ``challenger_version`` against the champion ``service`` serves, with :data:`GUARDS` (a
     quality guard on the live ROC AUC from the pushed labels among them), and follow the rollout live
     to its end (rolled back if undecided after ``timeout`` seconds)."""
