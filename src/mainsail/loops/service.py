@@ -502,12 +502,16 @@ def _follow_canary(ctx: Ctx, run: LoopRunRow) -> bool:
         _finish(ctx, run, "failed", f"rollout {run.rollout_id} of {run.deployment} was replaced by another")
         return True
     changed = False
-    while run.canary_step < r.step_index + 1:
-        run.canary_step += 1
-        pct = r.steps[run.canary_step - 1]
-        _step(ctx, run, "canary_step", f"step {run.canary_step}/{len(r.steps)}: {pct:g}% of traffic",
-              index=run.canary_step, weight=pct)
-        changed = True
+    if run.canary_step < r.step_index + 1:  # the rollout advanced: each step at the time it did
+        moves = [h for h in serving.history(ctx, run.deployment) if h.kind == "rollout_step" and h.at >= r.started_at]
+        while run.canary_step < r.step_index + 1:
+            run.canary_step += 1
+            pct = r.steps[run.canary_step - 1]
+            h = moves[run.canary_step - 2] if len(moves) >= run.canary_step - 1 else None
+            _step(ctx, run, "canary_step", f"step {run.canary_step}/{len(r.steps)}: {pct:g}% of traffic"
+                  + (f" ({h.reason})" if h is not None and h.reason else ""), at=h.at if h is not None else None,
+                  index=run.canary_step, weight=pct)
+            changed = True
     quality = [q.model_dump() for q in r.stats.quality]
     if r.state == "promoted":
         _step(ctx, run, "promoted", f"{run.candidate} promoted: {r.reason}", at=r.finished_at, quality=quality)
