@@ -147,8 +147,8 @@ def quickstart(
 ) -> None:
     """Run the whole loop on generated churn data as pipeline churn-quickstart: ingest, validate, build
     features (point-in-time join) and materialize them, train and track three models, evaluate, gate and
-    register the best; then deploy the champion, send traffic, canary the best live and read online features
-    (the runner-up is the first champion, so the canary replaces a weaker model, never a better one)."""
+    register the best; then deploy the champion, send labeled traffic, canary the best with a quality guard
+    and close the loop: drift injected, detected, retrained, gated, canaried, promoted or rolled back."""
     import mainsail
     from mainsail.cli import common
     from mainsail.core.errors import MainsailError

@@ -398,11 +398,11 @@ def _after_retrain(ctx: Ctx, policy: LoopPolicyRow, run: LoopRunRow) -> bool:
                   pipeline_run=prun.id, task=failed.name if failed else None)
             _finish(ctx, run, "failed", f"retrain pipeline run {prun.id} {prun.status}{where}")
         return True
-    _step(ctx, run, "retrain_finished", f"pipeline run {prun.id} succeeded" + (f" in {took:.1f} s" if took else ""),
-          pipeline_run=prun.id, seconds=took, at=prun.finished_at)
-    for t in prun.tasks:
+    for t in prun.tasks:  # the pipeline's own gate passed before the run finished
         if t.operator == "quality_gate":
             _step(ctx, run, "gate_passed", f"pipeline gate task {t.name} passed", output=t.output, at=t.finished_at)
+    _step(ctx, run, "retrain_finished", f"pipeline run {prun.id} succeeded" + (f" in {took:.1f} s" if took else ""),
+          pipeline_run=prun.id, seconds=took, at=prun.finished_at)
     try:
         champion = _champion(ctx, run.deployment)
         version = _candidate(ctx, policy, prun, champion.model_name)
