@@ -112,3 +112,29 @@ def test_failures_are_recorded_with_their_reason(looped: tuple[Client, object]) 
     assert "registered no new version: v1" in runs["nothing-new"].reason
     assert client.get_deployment("api").rollout is None  # no canary started for any of them
     assert all(client.get_loop(n).active_run_id is None for n in runs)
+
+
+@pytest.mark.parametrize("looped", ["sqlite"], indirect=True)
+def test_an_alert_of_the_named_rule_starts_an_episode(looped: tuple[Client, object]) -> None:
+    from _loops_support import deliver as handle
+
+    from mainsail.core.events import emit, list_events
+
+    client, rt = looped
+    client.create_alert_rule("api-drift-high", "value > 0.2", selector={"deployment": "api", "kind": "drift"})
+    _policy(client, "on-alert", trigger="alert", alert_rule="api-drift-high")
+
+    def alert(rule: str, deployment: str) -> object:
+        with rt.transaction() as ctx:
+            emit(ctx.session, "alert.fired", rule, {"rule": rule, "summary": "charges psi 0.4 > 0.2",
+                                                    "labels": {"deployment": deployment, "feature": "charges"}})
+        with rt.transaction(write=False) as ctx:
+            return list_events(ctx.session, type="alert.fired", limit=100_000)[-1]
+
+    assert handle(rt, alert("another-rule", "api")) == []
+    assert handle(rt, alert("api-drift-high", "elsewhere")) == []  # about another deployment
+    assert handle(rt, drift_event(rt)) == []  # drift is not this policy's trigger
+    (run_id,) = handle(rt, alert("api-drift-high", "api"))
+    run = client.get_loop_run(run_id)
+    assert run.trigger["type"] == "alert.fired" and run.trigger["rule"] == "api-drift-high"
+    assert run.steps[0].detail == "alert api-drift-high fired: charges psi 0.4 > 0.2"
