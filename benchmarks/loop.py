@@ -50,8 +50,11 @@ def quickstart_round(root: Path, i: int) -> dict[str, Any]:
     for step, secs in STEP_RE.findall(out):
         marks.setdefault(step, float(secs))
     end = marks.get("promoted", marks.get("rolled_back", marks.get("failed")))
-    return {"marks": marks, "end": end, "state": next((s for s in ("promoted", "rolled_back", "failed") if s in marks),
-                                                      "unfinished"), "quickstart_s": total}
+    state = next((s for s in ("promoted", "rolled_back", "failed") if s in marks), "unfinished")
+    if state == "unfinished":  # say how far it got
+        tail = [line for line in proc.stdout.splitlines() if "loop" in line or "rollout" in line][-3:]
+        print("  (unfinished round: " + " | ".join(t.strip()[:160] for t in tail) + ")", flush=True)
+    return {"marks": marks, "end": end, "state": state, "quickstart_s": total}
 
 
 def episode_setup(root: Path) -> tuple[Any, Any]:
