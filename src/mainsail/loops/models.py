@@ -52,7 +52,6 @@ class LoopRunRow(Base):
     champion_version: Mapped[int | None] = mapped_column(Integer)
     rollout_id: Mapped[str | None] = mapped_column(String(32))
     canary_step: Mapped[int] = mapped_column(Integer, default=0)
-    suppressed: Mapped[int] = mapped_column(Integer, default=0)  # detections while this episode ran or cooled
     reason: Mapped[str | None] = mapped_column(Text)
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -163,9 +163,13 @@ def _steps(ctx: Ctx, ids: list[str]) -> dict[str, list[LoopStep]]:
 
 def _runs(ctx: Ctx, rows: list[LoopRunRow]) -> list[LoopRun]:
     steps = _steps(ctx, [r.id for r in rows])
+    suppressed = dict(ctx.session.execute(
+        select(LoopTriggerRow.run_id, func.count()).where(LoopTriggerRow.run_id.in_([r.id for r in rows]),
+                                                          LoopTriggerRow.outcome == "suppressed")
+        .group_by(LoopTriggerRow.run_id)).all()) if rows else {}
     return [LoopRun(id=r.id, policy=r.policy, deployment=r.deployment, state=r.state, stage=r.stage, trigger=r.trigger,
                     pipeline_run_id=r.pipeline_run_id, candidate=r.candidate, candidate_version=r.candidate_version,
-                    champion_version=r.champion_version, rollout_id=r.rollout_id, suppressed=r.suppressed,
+                    champion_version=r.champion_version, rollout_id=r.rollout_id, suppressed=int(suppressed.get(r.id, 0)),
                     reason=r.reason, detected_at=r.detected_at, started_at=r.started_at, finished_at=r.finished_at,
                     seconds=(r.finished_at - r.detected_at).total_seconds() if r.finished_at else None,
                     steps=steps[r.id]) for r in rows]
@@ -292,16 +296,14 @@ def _detected(ctx: Ctx, policy: LoopPolicyRow, ev: Event, what: str) -> str | No
             ctx.session.flush()
     except IntegrityError:
         return None
-    if busy:
-        if last is not None:
-            last.suppressed += 1
+    if busy:  # counted by its trigger row on the last episode (no write to that run's row: no lock order)
         return None
     assert run_id is not None
     trigger = {"event_id": ev.id, "type": ev.type, "subject": ev.subject, "what": what,
                **{k: ev.payload.get(k) for k in ("monitor", "window_start", "window_end", "share_drifted", "features",
                                                  "rule", "severity") if k in (ev.payload or {})}}
     run = LoopRunRow(id=run_id, policy_id=policy.id, policy=policy.name, deployment=policy.deployment, state="running",
-                     stage="retraining", trigger_event_id=ev.id, trigger=trigger, canary_step=0, suppressed=0,
+                     stage="retraining", trigger_event_id=ev.id, trigger=trigger, canary_step=0,
                      detected_at=ev.created_at, started_at=now)
     ctx.session.add(run)
     policy.active_run_id = run_id

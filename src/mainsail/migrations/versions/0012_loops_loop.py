@@ -53,7 +53,6 @@ def upgrade() -> None:
         sa.Column('champion_version', sa.Integer(), nullable=True),
         sa.Column('rollout_id', sa.String(length=32), nullable=True),
         sa.Column('canary_step', sa.Integer(), nullable=False),
-        sa.Column('suppressed', sa.Integer(), nullable=False),
         sa.Column('reason', sa.Text(), nullable=True),
         sa.Column('detected_at', mainsail.core.db.UTCDateTime(), nullable=False),
         sa.Column('started_at', mainsail.core.db.UTCDateTime(), nullable=False),
