@@ -10,10 +10,15 @@ scratch Redis/PostgreSQL targets the benchmark creates itself (it never touches 
 - ``scratch_redis(url)``: a Redis target on a dedicated db (default ``redis://127.0.0.1:6379/13``, or
   ``$MAINSAIL_BENCH_REDIS``) with a unique key prefix; on exit only keys under that prefix are deleted.
 - ``scratch_postgres(admin_url)``: a fresh database created for the run and dropped after it.
+- ``summary(...)``: hands a script's headline table to ``python -m benchmarks``, which writes it between the
+  generated-section markers of docs/benchmarks.md (``render_summary`` / ``replace_generated``).
+- ``verdict(ours_ok, checks)``: the exit code: 1 when Mainsail's or a floor's output is wrong, 2 when only a
+  peer's is (printed loudly on stderr: its time is no valid comparison), else 0.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import statistics
@@ -164,6 +169,68 @@ def scratch_postgres(admin_url: str | None = None) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------ output checks and summaries
+
+SUMMARY_ENV = "MAINSAIL_BENCH_SUMMARY"
+PEER_WRONG = 2
+
+
+def verdict(ours_ok: bool, checks: dict[str, bool | str]) -> int:
+    """Exit code from the output checks: ``checks`` maps each peer to True (its output matched) or to what was
+    wrong. A wrong peer is printed loudly on stderr (its time compares no equal work) and gives exit 2."""
+    bad = {k: v for k, v in checks.items() if v is not True}
+    for peer, why in bad.items():
+        print(f"PEER OUTPUT WRONG: {peer}: {why or 'output differs'} (its time is not a valid comparison)",
+              file=sys.stderr, flush=True)
+    if not ours_ok:
+        print("MAINSAIL OR FLOOR OUTPUT WRONG (see the table)", file=sys.stderr, flush=True)
+        return 1
+    return PEER_WRONG if bad else 0
+
+
+def summary(title: str, columns: list[str], rows: list[list[str]], *, checks: dict[str, bool | str] | None = None,
+            notes: list[str] | None = None, load: list[str] | None = None) -> None:
+    """Hand this run's headline table (cells already formatted) to ``python -m benchmarks``, which names the
+    file in ``$MAINSAIL_BENCH_SUMMARY``; without it (a script run by hand) this does nothing."""
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    payload = {"title": title, "columns": columns, "rows": rows, "checks": checks or {}, "notes": notes or [],
+               "load": load or []}
+    Path(path).write_text(json.dumps(payload, default=str))
+
+
+def _cell(x: object) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    """A summary as markdown: a title line, the table, the output checks, notes and the load average."""
+    cols = s["columns"]
+    lines = [f"{s['title']}", "", "| " + " | ".join(map(_cell, cols)) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in s["rows"]]
+    if checks := s.get("checks"):
+        lines += ["", "Output checked: " + "; ".join(
+            f"{k} ok" if v is True else f"**{k} WRONG: {v}**" for k, v in checks.items()) + "."]
+    lines += [f"- {n}" for n in s.get("notes", [])]
+    if load := s.get("load"):
+        lines += ["", "Load: " + " → ".join(load) + "."]
+    return "\n".join(lines)
+
+
+def generated_markers(name: str) -> tuple[str, str]:
+    return f"<!-- generated:{name} (python -m benchmarks writes this section) -->", f"<!-- /generated:{name} -->"
+
+
+def replace_generated(text: str, name: str, body: str) -> str:
+    """Replace what is between ``name``'s generated-section markers; text without them is returned as is."""
+    start, end = generated_markers(name)
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        return text
+    return text[:i + len(start)] + "\n" + body.rstrip() + "\n" + text[j:]
 
 
 if __name__ == "__main__":  # CI runs every benchmarks/*.py with --smoke: print the load and exit

@@ -45,6 +45,8 @@ from _common import (
     scratch_postgres,
     skip,
     spread,
+    summary,
+    verdict,
 )
 
 KEY = "loss"
@@ -210,7 +212,8 @@ with mlflow.start_run() as run:
         mlflow.log_metric("loss_async", vals[i], step=i, synchronous=False)
     mlflow.flush_async_logging()
     out["async_s"] = now() - t0
-    out["async_ok"] = len(client.get_metric_history(rid, "loss_async")) == nf
+    apts = sorted(client.get_metric_history(rid, "loss_async"), key=lambda m: m.step)
+    out["async_ok"] = [m.step for m in apts] == list(range(nf)) and [m.value for m in apts] == vals[:nf]
     t0 = now()
     for s in range(0, n, 1000):
         ts = int(time.time() * 1000)
@@ -347,8 +350,19 @@ def main() -> int:
         print(json.dumps(res, indent=2, default=str))
     else:
         render(res, rows, n)
-    ok = all(r["ok"] for k in ("mainsail", "http", "pg") for r in rows.get(k, []))
-    return 0 if ok else 1
+    ok = all(r["ok"] for k in ("mainsail", "http", "pg", "floor", "pg_copy_floor", "pg_executemany")
+             for r in rows.get(k, []))
+    checks: dict[str, bool | str] = {}
+    if m := rows.get("mlflow"):
+        checks["MLflow log_batch read-back"] = all(col(m, "ok")) or "get_metric_history differs from what was logged"
+        checks["MLflow async fluent"] = all(col(m, "async_ok")) or "fewer points than logged after the flush"
+    if a := rows.get("aim"):
+        checks["Aim read-back"] = all(col(a, "ok")) or "the queried series differs from what was tracked"
+    summary(f"Tracking: log + flush + read back {n:,} points of one metric; {len(rows['mainsail'])} interleaved "
+            "rounds, ratio per round", ["comparison (per round)", "median (min–max)"],
+            [[label, fmt_spread(s)] for label, s in res["ratios"].items()],
+            checks={"Mainsail and floors": ok, **checks}, notes=res["notes"], load=res["load"])
+    return verdict(ok, checks)
 
 
 def col(rows: list[dict[str, Any]], key: str) -> list[float]:
