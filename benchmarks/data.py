@@ -552,7 +552,7 @@ def main() -> int:
     summary(f"Data: ingest + profile + validate {rows:,} rows × 20 columns ({res['source_mb']:,.0f} MB Parquet), "
             f"{len(rr['mainsail'])} interleaved rounds, each system in its own process",
             ["comparison (per round)", "median (min–max)", "goal"],
-            [[label, fmt_spread(v), goal] for label, (v, goal) in res["ratios"].items()],
+            [[label, fmt_spread(v), goal.strip("()").removeprefix("goal ")] for label, (v, goal) in res["ratios"].items()],
             checks={"Mainsail against the floor (rows, nulls, mean, min; suite passed)": not res["problems"],
                     **checks}, notes=res["notes"], load=res["load"])
     return verdict(not res["problems"], checks)

@@ -493,7 +493,8 @@ def main() -> int:
     summary(f"Registry: `load_model(\"models:/NAME@{ALIAS}\")`, {len(res['rounds']['mainsail'])} interleaved rounds "
             f"of the median of {reps} loads; resolve over {n:,} calls",
             ["comparison", "median (min–max)", "goal"],
-            [[label, fmt_spread(v) if isinstance(v, dict) else f"{v:.2f}x", goal]
+            [[label, fmt_spread(v) if isinstance(v, dict) else f"{v:.2f}x",
+              goal.strip("()").removeprefix("goal ")]
              for label, (v, goal) in res["ratios"].items()],
             checks={"Mainsail and floors (predictions, resolved version)": ok, **checks}, notes=res["notes"],
             load=res["load"])
