@@ -248,6 +248,8 @@ with open(copy, "rb") as fh:
     while chunk := fh.read(1 << 20):
         h.update(chunk)
 out["write_s"] = now() - t0
+import atexit, shutil
+atexit.register(shutil.rmtree, tmp, True)  # the copy is read again below (footer statistics), then removed
 t0 = now()
 # the same statistics computed the same way as Mainsail's profile: count/nulls/min/max from the footer,
 # quantiles on a ~200k-row sample, full-column mean/std and 20-bin histograms, distinct (pandas has no

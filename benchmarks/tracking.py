@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -238,8 +239,10 @@ now = time.perf_counter
 vals = [1.0 / (i + 1) for i in range(n)]
 out = {"version": version("aim")}
 t0 = now()
-run = Run(repo=tmp, experiment="bench")
+run = Run(repo=tmp, experiment="bench")  # creating the repo and the run is timed apart, as Mainsail's run start
 h = run.hash
+out["start_s"] = now() - t0
+t0 = now()
 for i in range(n):
     run.track(vals[i], name="loss", step=i)
 run.close()
@@ -300,11 +303,13 @@ def main() -> int:
         "floor": in_tmp("bench-floor-", lambda d: bench_floor(d / "floor.db", n)),
         "mainsail": in_tmp("bench-ms-", lambda d: bench_mainsail(f"sqlite:///{d}/m.db", n)),
     }
-    os.environ["MAINSAIL_ARTIFACT_ROOT"] = tempfile.mkdtemp(prefix="bench-art-")
+    scratch = [Path(tempfile.mkdtemp(prefix="bench-art-"))]  # removed at the end, as every round's own folder
+    os.environ["MAINSAIL_ARTIFACT_ROOT"] = str(scratch[0])
     server = pg_ctx = None
     try:
         if http:
-            server = Server(Path(tempfile.mkdtemp(prefix="bench-http-")))
+            scratch.append(Path(tempfile.mkdtemp(prefix="bench-http-")))
+            server = Server(scratch[-1])
             cases["http"] = lambda: bench_mainsail(server.url, n)  # type: ignore[union-attr]
         if pg:
             try:
@@ -343,6 +348,8 @@ def main() -> int:
             server.close()
         if pg_ctx:
             pg_ctx.__exit__(None, None, None)
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
     res["rounds"] = rows
     res["load"] = [load_before, print_load()]
     res["ratios"] = ratios(rows, n)
