@@ -148,6 +148,8 @@ def main() -> int:
                               f"output in [`benchmarks/{out.name}`](benchmarks/{out.name}).*\n\n{render_summary(summary)}")
         done[name] = (f"## {name}\n\n{cmd}: exit {rc}, {secs:.0f} s; before: {before}; after: {load_line()}\n\n"
                       f"{table}```text\n{text.rstrip()}\n```\n")
+        if a.only:  # read again just before writing: another --only run may have written its sections meanwhile
+            previous = out.read_text() if out.is_file() else ""
         out.write_text(merge_results(previous if a.only else "", parts[0], parts[1], done, names))
     docs = Path(a.docs)
     if sections and sz != "smoke" and not a.no_docs and docs.is_file():
