@@ -78,11 +78,14 @@ def ratio_spread(num: list[float], den: list[float]) -> dict[str, float]:
     return spread([a / b for a, b in zip(num, den, strict=True) if b])
 
 
-def fmt_spread(s: dict[str, float] | None, unit: str = "x", digits: int = 2) -> str:
-    """``1.23x (1.10–1.40)``: median, then min–max across rounds."""
+def fmt_spread(s: dict[str, float] | None, unit: str = "x", digits: int | None = None) -> str:
+    """``1.23x (1.10–1.40)``: median, then min–max across rounds; without ``digits``, 2 decimals below 10,
+    1 below 100, none (with thousands separators) above."""
     if not s:
         return "—"
-    f = f"{{:.{digits}f}}"
+    if digits is None:
+        digits = 2 if s["median"] < 10 else 1 if s["median"] < 100 else 0
+    f = f"{{:,.{digits}f}}"
     return f"{f.format(s['median'])}{unit} ({f.format(s['min'])}–{f.format(s['max'])})"
 
 
@@ -216,7 +219,8 @@ def render_summary(s: dict[str, Any]) -> str:
             f"{k} ok" if v is True else f"**{k} WRONG: {v}**" for k, v in checks.items()) + "."]
     lines += [f"- {n}" for n in s.get("notes", [])]
     if load := s.get("load"):
-        lines += ["", "Load: " + " → ".join(load) + "."]
+        lines += ["", "Load average 1/5/15 min, before → after: "
+                  + " → ".join(x.replace("load average 1/5/15 min: ", "") for x in load) + "."]
     return "\n".join(lines)
 
 
