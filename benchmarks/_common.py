@@ -209,6 +209,15 @@ def _cell(x: object) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
 
+def _note(text: str, limit: int = 300) -> str:
+    """One line: a note may carry a peer's traceback; keep its head and its last line."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    one = " ".join(lines)
+    if len(one) <= limit:
+        return _cell(one)
+    return _cell(f"{one[:limit // 2].rstrip()} … {lines[-1][-(limit // 2):]}")
+
+
 def render_summary(s: dict[str, Any]) -> str:
     """A summary as markdown: a title line, the table, the output checks, notes and the load average."""
     cols = s["columns"]
@@ -217,7 +226,7 @@ def render_summary(s: dict[str, Any]) -> str:
     if checks := s.get("checks"):
         lines += ["", "Output checked: " + "; ".join(
             f"{k} ok" if v is True else f"**{k} WRONG: {v}**" for k, v in checks.items()) + "."]
-    lines += [f"- {n}" for n in s.get("notes", [])]
+    lines += [f"- {_note(n)}" for n in s.get("notes", [])]
     if load := s.get("load"):
         lines += ["", "Load average 1/5/15 min, before → after: "
                   + " → ".join(x.replace("load average 1/5/15 min: ", "") for x in load) + "."]
