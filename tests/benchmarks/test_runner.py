@@ -34,6 +34,8 @@ def test_summary_renders_a_table_and_replaces_only_its_own_section(tmp_path, mon
     assert "ours ok" in md and "**peer WRONG: 3 of 4 rows**" in md and "before → after: load 1 → load 2" in md
     assert _common.fmt_spread({"median": 1628.6, "min": 336.9, "max": 2377.6}) == "1,629x (337–2,378)"
     assert _common.fmt_spread({"median": 1.234, "min": 1.1, "max": 1.4}) == "1.23x (1.10–1.40)"
+    note = _common._note("peer ray skipped: exited with 1:\n" + "  File x\n" * 100 + "Exception: node timed out")
+    assert "\n" not in note and len(note) < 320 and note.endswith("Exception: node timed out")
     start, end = _common.generated_markers("tracking")
     other = _common.generated_markers("serving")
     text = f"intro\n{start}\nold\n{end}\nmiddle\n{other[0]}\nkeep\n{other[1]}\n"
