@@ -152,7 +152,7 @@ class ServerProcess:
         self.log = home / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> ServerProcess:
+    def start(self, timeout: float = 90) -> ServerProcess:
         for _ in range(3):  # another process may grab the free port between free_port() and bind
             if self._start(timeout):
                 return self
@@ -224,6 +224,18 @@ def ray_address() -> Iterator[str]:
     ray.shutdown()
 
 
+_BEHIND: dict[str, tuple[str, str]] = {}  # a scaled server's URL -> (its database URI, its artifact root)
+
+
+def behind(backend: str, tmp_path: Path) -> tuple[str, str]:
+    """(metadata URI, artifact root) behind a contract-suite back end: the database a test may reach into."""
+    if backend in _BEHIND:
+        return _BEHIND[backend]
+    if backend.startswith("http"):
+        return f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts")
+    return backend, str(tmp_path / "artifacts")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A Client URI for each back end of the contract suite."""
@@ -237,10 +249,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         mp.setenv("MAINSAIL_ONLINE_STORE", f"redis://127.0.0.1:6379/13?prefix=contract-{uuid.uuid4().hex[:12]}")
         mp.setenv("MAINSAIL_PIPELINE_EXECUTOR", "ray")
         mp.setenv("MAINSAIL_RAY_ADDRESS", request.getfixturevalue("ray_address"))
-        srv = ServerProcess(request.getfixturevalue("pg_url"), root, tmp_path)
+        db = request.getfixturevalue("pg_url")
+        srv = ServerProcess(db, root, tmp_path)
         srv.start(timeout=90)
+        _BEHIND[srv.url] = (db, root)
         yield srv.url
         srv.stop()
+        _BEHIND.pop(srv.url, None)
     else:
         srv = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts"), tmp_path)
         srv.start()

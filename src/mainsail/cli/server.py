@@ -125,6 +125,9 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
+    from mainsail.core.heap import settle
+
+    settle()  # imports, the app and hosted models out of the full collections' way (see core/heap.py)
     scheme = "https" if ssl_certfile else "http"
     console.print(f"Mainsail server on [bold]{scheme}://{host}:{port}[/]  (UI at /, API docs at /docs)  "
                   f"metadata: {redact(settings.uri)}  auth: {'on' if auth else 'off'}")
