@@ -66,6 +66,10 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
                               "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
     "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
+    "POST /api/v1/loops": ("the deployment, pipeline, alert rule and candidate task exist and the params fit the "
+                           "pipeline; trigger 'alert' goes with an alert_rule; gate rules are OP NUMBER; canary "
+                           "steps increase and include a quality guard, each (metric, source) once", (("body",),)),
+    "PUT /api/v1/loops/{name}": ("as POST /loops, and the body names the path's policy", (("body",),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (
         "the URL path is percent-decoded before the key's rule applies (a sent '%09' is a tab)", (("path", "path"),)),

@@ -14,6 +14,7 @@ from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
 from mainsail.labels.sdk import LabelMethods
+from mainsail.loops.sdk import LoopMethods
 from mainsail.monitoring.sdk import MonitoringMethods
 from mainsail.pipelines.sdk import PipelineMethods
 from mainsail.registry.sdk import RegistryMethods
@@ -22,7 +23,8 @@ from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
-             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods, CollabMethods):
+             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods, CollabMethods,
+             LoopMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

@@ -10,6 +10,7 @@ from mainsail.core.db import Base
 from mainsail.data import models as _data  # noqa: F401
 from mainsail.features import models as _features  # noqa: F401
 from mainsail.labels import models as _labels  # noqa: F401
+from mainsail.loops import models as _loops  # noqa: F401
 from mainsail.monitoring import models as _monitoring  # noqa: F401
 from mainsail.pipelines import models as _pipelines  # noqa: F401
 from mainsail.registry import models as _registry  # noqa: F401
