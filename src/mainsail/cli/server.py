@@ -98,6 +98,8 @@ def server(
     stop_monitors = None
     stop_alerts = None
     stop_budgets = None
+    stop_collab = None
+    stop_loops = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -120,6 +122,12 @@ def server(
         from mainsail.costs.host import start_background as start_budgets
 
         stop_budgets = start_budgets(runtime)  # budget thresholds into the alert rules, every 5 minutes
+        from mainsail.collab.host import start_background as start_collab
+
+        stop_collab = start_collab(runtime)  # the activity feed and watchers' notifications, as events arrive
+        from mainsail.loops.host import start_background as start_loops
+
+        stop_loops = start_loops(runtime)  # closed loops: drift/alert → retrain → gate → canary → promote
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -151,6 +159,10 @@ def server(
             stop_alerts()
         if stop_budgets:
             stop_budgets()
+        if stop_collab:
+            stop_collab()
+        if stop_loops:
+            stop_loops()
         if rollouts:
             rollouts.stop()
         if dispatcher:

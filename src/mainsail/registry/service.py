@@ -410,6 +410,9 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
             other.updated_at = utcnow()
     if row.stage == change.stage.value:
         return
+    if change.stage == Stage.production:  # the project's review policy (collab) may require approvals first
+        from mainsail.collab.service import check_promotion
+        check_promotion(ctx, row.id, f"{model.name} v{row.version}", row.created_by, "enter production")
     _record(ctx, model.id, row.id, "stage", row.stage, change.stage.value, reason=change.reason)
     emit(ctx.session, "stage.changed", row.id, {"name": model.name, "version": row.version, "from": row.stage,
                                                 "to": change.stage.value}, ctx.actor)
@@ -438,6 +441,9 @@ def set_alias(ctx: Ctx, name: str, alias: AliasName, body: AliasSet) -> ModelVer
     model = _model_row(ctx, name, lock=True)
     row = _version_row_by_number(ctx, model, body.version)
     current = ctx.session.get(AliasRow, (model.id, alias))
+    if current is None or current.version_id != row.id:  # a protected alias may require approvals (collab)
+        from mainsail.collab.service import check_promotion
+        check_promotion(ctx, row.id, f"{model.name} v{row.version}", row.created_by, f"take alias {alias!r}", alias)
     before = None
     if current is None:
         ctx.session.add(AliasRow(model_id=model.id, alias=alias, version_id=row.id, updated_at=utcnow()))
