@@ -97,6 +97,9 @@ def server(
     stop_reaper = None
     stop_monitors = None
     stop_alerts = None
+    stop_budgets = None
+    stop_collab = None
+    stop_loops = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -116,6 +119,15 @@ def server(
         from mainsail.alerts.host import start_background as start_alerts
 
         stop_alerts = start_alerts(runtime)  # alert rules on monitor results, notification deliveries
+        from mainsail.costs.host import start_background as start_budgets
+
+        stop_budgets = start_budgets(runtime)  # budget thresholds into the alert rules, every 5 minutes
+        from mainsail.collab.host import start_background as start_collab
+
+        stop_collab = start_collab(runtime)  # the activity feed and watchers' notifications, as events arrive
+        from mainsail.loops.host import start_background as start_loops
+
+        stop_loops = start_loops(runtime)  # closed loops: drift/alert → retrain → gate → canary → promote
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -145,6 +157,12 @@ def server(
             stop_monitors()
         if stop_alerts:
             stop_alerts()
+        if stop_budgets:
+            stop_budgets()
+        if stop_collab:
+            stop_collab()
+        if stop_loops:
+            stop_loops()
         if rollouts:
             rollouts.stop()
         if dispatcher:

@@ -19,6 +19,7 @@ from mainsail.client.buffer import MetricBuffer
 from mainsail.client.client import Client
 from mainsail.core.errors import Conflict, InvalidInput, MainsailError, ServiceUnavailable
 from mainsail.core.settings import Settings
+from mainsail.costs.hooks import run_meter, run_usage
 from mainsail.tracking.schemas import KEY_PATTERN, ArtifactInfo, Experiment, Run, RunStatus
 from mainsail.tracking.sdk import metric_step, metric_timestamp, metric_value
 
@@ -107,6 +108,7 @@ class ActiveRun:
         self._keys: set[str] = set()
         self.ended = False
         buffer.watch(run.id)
+        self._meter = run_meter()  # costs: CPU seconds and peak memory of this process while the run lasts
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -177,7 +179,7 @@ class ActiveRun:
         except MainsailError as exc:  # points the store refused for good: end the run, then say so
             refused = exc
         try:
-            self.info = self.client.end_run(self.id, status)
+            self.info = self.client.end_run(self.id, status, usage=run_usage(self._meter))
         except Conflict as exc:  # ended elsewhere, or an earlier end() reached the store but its answer was lost
             if exc.code != "run_not_running":
                 raise

@@ -69,6 +69,12 @@ def check_digest(digest: object, field: str = "digest") -> str:
     return digest
 
 
+def _touch(path: str) -> None:
+    """Mark a stored object as just written (see :meth:`ArtifactStore.modified`)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
 def _s3_options_from_env() -> dict[str, Any]:
     """s3fs options: the endpoint, and bounded retries and connect timeout so that an unreachable store
     answers 503 within seconds (``MAINSAIL_S3_CONNECT_TIMEOUT``, default 3 s; ``MAINSAIL_S3_RETRIES``, default
@@ -131,6 +137,31 @@ class ArtifactStore:
         with self._reachable():
             return self.fs.exists(path)
 
+    def modified(self, digest: str) -> float | None:
+        """When the object was last written (a local store also counts a re-put of the same content, so
+        a garbage collector's grace period covers a blob that just became referenced again), as a POSIX
+        time; None when it does not exist."""
+        path = self.path(digest)
+        try:
+            if self._local:
+                return os.stat(path).st_mtime
+            with self._reachable():
+                info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        when = info.get("LastModified") or info.get("mtime") or info.get("created")
+        return when.timestamp() if hasattr(when, "timestamp") else float(when) if when is not None else None
+
+    def delete(self, digest: str) -> bool:
+        """Remove the object (garbage collection only: a referenced blob must never go); False when absent."""
+        path = self.path(digest)
+        try:
+            with self._reachable():
+                self.fs.rm_file(path)
+            return True
+        except FileNotFoundError:
+            return False
+
     def iter_blobs(self) -> Iterator[Blob]:
         """Every stored object (its digest and size), ordered by digest: the store's manifest."""
         base = f"{self._base}/objects"
@@ -168,6 +199,7 @@ class ArtifactStore:
         final = self.path(blob.digest)
         if os.path.isfile(final):
             os.unlink(tmp)
+            _touch(final)
         else:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
@@ -179,6 +211,8 @@ class ArtifactStore:
         blob = hash_bytes(data)
         self._check_expected(blob, expected_digest)
         if self.exists(blob.digest):
+            if self._local:
+                _touch(self.path(blob.digest))
             return blob
         if not self._local:  # a single PUT of the final key is atomic on object stores
             try:
@@ -232,6 +266,7 @@ class ArtifactStore:
             size = os.path.getsize(path)
             if os.path.isfile(final):
                 os.unlink(path)
+                _touch(final)
                 return Blob(digest, size)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             try:

@@ -30,7 +30,7 @@ if typing.TYPE_CHECKING:
 
 AUTHENTICATED = "authenticated"  # an operation role: any signed-in caller (the service checks more itself)
 PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-REFERENCE = re.compile(r"(?:^|_)(?:ids?|source|service|features)$")  # query parameters naming resources: run_ids, service
+REFERENCE = re.compile(r"(?:^|_)(?:ids?|refs?|source|service|features)$")  # query parameters naming resources: run_ids, ref
 
 
 @dataclass

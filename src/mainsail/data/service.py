@@ -516,3 +516,16 @@ def diff_versions(ctx: Ctx, name: DatasetName, base: VersionRef, other: VersionR
     oprof = o.profile or profiles.compute(opath)
     body = diff.compute(bpath, opath, _types(bpath), _types(opath), b.row_count, o.row_count, bprof, oprof)
     return DatasetDiff(dataset=ds.name, base=b.id, other=o.id, same_data=b.digest == o.digest, **body)
+
+
+def duplicate_versions(ctx: Ctx) -> dict[str, list[tuple[str, int, int]]]:
+    """``{digest: [(dataset, version number, size), …]}`` for content held by more than one version
+    (costs recommendations)."""
+    dup = select(DatasetVersionRow.digest).group_by(DatasetVersionRow.digest).having(func.count() > 1)
+    q = (select(DatasetVersionRow.digest, DatasetRow.name, DatasetVersionRow.number, DatasetVersionRow.size)
+         .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+         .where(DatasetVersionRow.digest.in_(dup)).order_by(DatasetVersionRow.digest, DatasetRow.name))
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for digest, name, number, size in ctx.session.execute(q):
+        out.setdefault(digest, []).append((name, number, size))
+    return out

@@ -38,8 +38,12 @@ def _execute(payload: dict[str, Any]) -> tuple[str, Any]:
     return "succeeded", orjson.loads(data)
 
 
-def run_task(payload: dict[str, Any], saved: tuple[int, int]) -> tuple[str, Any, str | None, float]:
-    """Run one task with fds 1 and 2 sent to its log file; return (status, output, error, seconds)."""
+def run_task(payload: dict[str, Any], saved: tuple[int, int]) -> tuple[str, Any, str | None, float, dict[str, Any]]:
+    """Run one task with fds 1 and 2 sent to its log file; return (status, output, error, seconds, usage)."""
+    from mainsail.costs.hooks import TASK_ENV, task_usage
+    from mainsail.costs.meter import Meter
+
+    os.environ[TASK_ENV], meter = "1", Meter()  # costs: measured from here to the end, no sampling
     log_path = payload.get("log_path")
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log_path else None
     if fd is not None:
@@ -51,13 +55,14 @@ def run_task(payload: dict[str, Any], saved: tuple[int, int]) -> tuple[str, Any,
     try:
         status, value = _execute(payload)
         if status == "succeeded":
-            return status, value, None, time.perf_counter() - t0
+            return status, value, None, time.perf_counter() - t0, task_usage(meter)
         print(value, file=sys.stderr)
-        return status, None, value, time.perf_counter() - t0
+        return status, None, value, time.perf_counter() - t0, task_usage(meter)
     except BaseException as exc:  # noqa: BLE001 - a task's failure is data for its run, never the pool's end
         traceback.print_exc()
-        return "failed", None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+        return "failed", None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, task_usage(meter)
     finally:
+        os.environ.pop(TASK_ENV, None)
         if fd is not None:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -39,6 +39,7 @@ class Finished:
     error: str | None = None
     seconds: float = 0.0
     log: bytes | None = None  # the log's bytes when it was written elsewhere (a Ray task on another node)
+    usage: dict[str, Any] | None = None  # what the task used (costs.meter), when it ran to its end
 
 
 class ProcessPool:
@@ -85,13 +86,13 @@ class ProcessPool:
             for conn in wait(list(by_conn), timeout=max(0.0, timeout)):
                 slot = by_conn[conn]  # type: ignore[index]
                 try:
-                    status, output, error, seconds = slot.conn.recv()
+                    status, output, error, seconds, usage = slot.conn.recv()
                 except (EOFError, OSError):
                     code = _reap(slot.proc, 1)
                     done.append(self._discard(slot, "failed", f"the task's process died (exit code {code})"))
                     continue
                 del self._busy[slot.key]
-                done.append(Finished(slot.key, status, output, error, seconds))
+                done.append(Finished(slot.key, status, output, error, seconds, usage=usage))
                 slot.key = None
                 self._idle.append(slot)
         elif timeout > 0:

@@ -68,7 +68,7 @@ def _run_on_ray(payload: dict[str, Any]) -> tuple[str, Any, str | None, float, b
     os.environ.update(env)
     saved = (os.dup(1), os.dup(2))
     try:
-        status, output, error, seconds = run_task(payload, saved)
+        status, output, error, seconds, usage = run_task(payload, saved)
     finally:
         os.close(saved[0])
         os.close(saved[1])
@@ -82,7 +82,7 @@ def _run_on_ray(payload: dict[str, Any]) -> tuple[str, Any, str | None, float, b
         with open(tmp, "rb") as fh:
             log = fh.read()
         os.unlink(tmp)
-    return status, output, error, seconds, log
+    return status, output, error, seconds, log, usage
 
 
 @dataclass
@@ -147,14 +147,14 @@ class RayPool:
     def _result(self, key: Any, job: _Job) -> Finished:
         ray = self.ray
         try:
-            status, output, error, seconds, log = ray.get(job.ref)
+            status, output, error, seconds, log, usage = ray.get(job.ref)
         except ray.exceptions.TaskCancelledError:
             return Finished(key, "cancelled", None, "cancelled", time.monotonic() - job.started)
         except ray.exceptions.RayError as exc:  # the worker process died, the node was lost, …
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return Finished(key, "failed", None, f"the task's Ray worker failed ({type(exc).__name__}): {first}",
                             time.monotonic() - job.started)
-        return Finished(key, status, output, error, seconds, log)
+        return Finished(key, status, output, error, seconds, log, usage)
 
     def _cancel(self, key: Any, job: _Job, status: str, reason: str) -> Finished:
         self._busy.pop(key, None)

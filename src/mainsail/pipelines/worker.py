@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from mainsail.core.errors import ServiceUnavailable
 from mainsail.core.runtime import Runtime
+from mainsail.costs import hooks as costs_hooks
 from mainsail.pipelines import dag, operators, queue
 from mainsail.pipelines.health import WorkerHealth
 from mainsail.pipelines.models import PipelineRunRow, PipelineVersionRow
@@ -105,6 +106,7 @@ class Worker:
         self._ready: list[queue.Outcome] = []
         self._memo = queue.Memo()
         self.executed = 0
+        self._usage: list[dict[str, Any]] = []  # costs: measured usage of finished tasks, stored each turn
         self.health = WorkerHealth(self.owner, stale=max(30.0, 10 * poll))
 
     # ------------------------------------------------------------ preparing claimed tasks
@@ -194,6 +196,10 @@ class Worker:
         except FileNotFoundError:
             pass
         status = "failed" if f.status == "timeout" else f.status
+        if f.usage:
+            self._usage.append({**f.usage, "kind": "task", "pipeline": self._plans[c.version_id].spec.name,
+                                "pipeline_run": c.run_id, "task": c.name, "attempt": c.attempt,
+                                "retries": ts.retries, "status": status})
         return self._outcome(c, ts, status, output=f.output, error=f.error, log_digest=digest,
                              seconds=round(f.seconds, 6), cache_key=key if status == "succeeded" else None)
 
@@ -203,9 +209,12 @@ class Worker:
             if (o := self._finished(f)) is not None:
                 self._ready.append(o)
         outcomes, self._ready = self._ready, []
+        usage, self._usage = self._usage, []
         try:
             with self.runtime.transaction() as ctx:
                 done = queue.record(ctx.session, self.owner, outcomes, self._memo) if outcomes else set()
+                if usage:
+                    costs_hooks.record_tasks(ctx, usage)
                 claimed = queue.claim(ctx.session, self.owner, self.pool.free, self.lease, self.run_id, self._memo)
                 start = self._prepare(ctx.session, claimed) if claimed else []
                 if self.run_id and not claimed and not self._inflight and not self._ready and self.run_id not in done:
@@ -216,6 +225,7 @@ class Worker:
             # nothing of this turn was committed: keep its outcomes for the next one (dropping those _prepare
             # gave to claims that were rolled back), and forget what the memo learned inside the transaction
             self._ready = outcomes
+            self._usage = usage + self._usage
             self._memo.forget(list(self._memo.runs))
             self._memo.outputs.clear()
             raise

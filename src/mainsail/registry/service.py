@@ -414,6 +414,9 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
             other.updated_at = utcnow()
     if row.stage == change.stage.value:
         return
+    if change.stage == Stage.production:  # the project's review policy (collab) may require approvals first
+        from mainsail.collab.service import check_promotion
+        check_promotion(ctx, row.id, f"{model.name} v{row.version}", row.created_by, "enter production")
     _record(ctx, model.id, row.id, "stage", row.stage, change.stage.value, reason=change.reason)
     emit(ctx.session, "stage.changed", row.id, {"name": model.name, "version": row.version, "from": row.stage,
                                                 "to": change.stage.value}, ctx.actor)
@@ -442,6 +445,9 @@ def set_alias(ctx: Ctx, name: str, alias: AliasName, body: AliasSet) -> ModelVer
     model = _model_row(ctx, name, lock=True)
     row = _version_row_by_number(ctx, model, body.version)
     current = ctx.session.get(AliasRow, (model.id, alias))
+    if current is None or current.version_id != row.id:  # a protected alias may require approvals (collab)
+        from mainsail.collab.service import check_promotion
+        check_promotion(ctx, row.id, f"{model.name} v{row.version}", row.created_by, f"take alias {alias!r}", alias)
     before = None
     if current is None:
         ctx.session.add(AliasRow(model_id=model.id, alias=alias, version_id=row.id, updated_at=utcnow()))
@@ -625,3 +631,14 @@ def find_models(ctx: Ctx, name_like: str | None = None, limit: Limit = 1000) -> 
     if name_like is not None:
         q = q.where(RegisteredModelRow.name.like(name_like))
     return [_registered(ctx, r) for r in ctx.session.scalars(q)]
+
+
+def model_names_for_runs(ctx: Ctx, run_ids: list[str]) -> dict[str, str]:
+    """``{run id: registered model name}`` for the runs that produced a version (costs by model)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(run_ids), 500):
+        q = (select(ModelVersionRow.run_id, RegisteredModelRow.name)
+             .join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+             .where(ModelVersionRow.run_id.in_(run_ids[i:i + 500])))
+        out.update({r: n for r, n in ctx.session.execute(q)})
+    return out

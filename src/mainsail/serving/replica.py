@@ -23,6 +23,7 @@ import numpy as np
 
 from mainsail.core.background import Periodic
 from mainsail.core.errors import MainsailError
+from mainsail.costs.hooks import ReplicaUsage
 from mainsail.serving.batcher import MicroBatcher
 from mainsail.serving.codec import InputSpec
 from mainsail.serving.entities import FeatureSource
@@ -173,6 +174,7 @@ class ReplicaState:
         self.m_degraded = m.degraded.labels(deployment)
         self.logger: InferenceLogger | None = None
         self.capture = 1.0  # the deployment's sampling_percentage / 100: the share of requests logged
+        self.usage = ReplicaUsage(client, deployment, self.replica_id)  # costs: CPU, memory, requests per interval
         if log_inferences:
             self.logger = InferenceLogger(deployment, self._write_log, interval=log_interval)
 
@@ -201,7 +203,13 @@ class ReplicaState:
                       "loaded": {n: v.version for n, v in current.variants.items()}}
             d = self.client.report_replica(self.deployment, self.replica_id, report)
             self.apply(d)
+            self.report_usage()
             return d
+
+    def report_usage(self, force: bool = False) -> None:
+        """Costs: this replica's usage and requests served since the last report (every minute)."""
+        self.usage.maybe_report(sum(c.requests for c in list(self.counters.values())),
+                                [v.model_name for v in self.routing.variants.values()], force)
 
     def _load(self, v: Variant) -> Loaded:
         assert v.version is not None
@@ -279,6 +287,7 @@ class ReplicaState:
             self.sync()  # last measurements
         except Exception:  # noqa: BLE001
             log.warning("final deployment sync failed")
+        self.report_usage(force=True)
 
     # ------------------------------------------------------------ request path bookkeeping
     def _counters(self, variant: str) -> Counters:

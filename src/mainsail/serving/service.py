@@ -448,3 +448,11 @@ def read_inference_log(ctx: Ctx, name: str, digest: Digest) -> bytes:
                                                            InferenceLogRow.digest == digest).limit(1)) is None:
         raise not_found("inference log", f"{name}/{digest}")
     return ctx.store.get_bytes(digest, name=f"inference log {digest[:12]}")
+
+
+def drop_inference_logs(ctx: Ctx, before: dt.datetime) -> int:
+    """Forget inference log files whose rows all precede ``before`` (retention); their blobs go at the next gc."""
+    rows = list(ctx.session.scalars(select(InferenceLogRow).where(InferenceLogRow.last_at < before)))
+    for r in rows:
+        ctx.session.delete(r)
+    return len(rows)

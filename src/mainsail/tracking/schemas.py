@@ -72,6 +72,8 @@ class RunUpdate(BaseModel):
     status: RunStatus | None = None
     end_time: UtcDatetime | None = None
     name: RunName | None = None
+    usage: dict[str, float | int | bool] | None = Field(
+        None, max_length=10, description="At the end: what the SDK measured (cpu_seconds, peak_memory, gpu_seconds).")
 
 
 class Run(BaseModel):

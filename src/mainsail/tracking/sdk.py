@@ -105,9 +105,11 @@ class TrackingMethods:
     def get_run(self, run_id: str) -> Run:
         return self._backend.call(ops.get_run, {"run_id": run_id})
 
-    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.finished) -> Run:
-        """End a run as finished, failed or killed."""
-        return self._backend.call(ops.update_run, {"run_id": run_id, "body": {"status": status}})
+    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.finished,
+                usage: dict[str, float | int | bool] | None = None) -> Run:
+        """End a run as finished, failed or killed (``usage``: what was measured, see docs/costs.md)."""
+        body: dict[str, Any] = {"status": status} if usage is None else {"status": status, "usage": usage}
+        return self._backend.call(ops.update_run, {"run_id": run_id, "body": body})
 
     def rename_run(self, run_id: str, name: str) -> Run:
         return self._backend.call(ops.update_run, {"run_id": run_id, "body": {"name": name}})

@@ -280,6 +280,9 @@ def update_run(ctx: Ctx, run_id: str, body: RunUpdate) -> Run:
         row.status_reason = None
         emit(ctx.session, f"run.{body.status.value}", row.id,
              {"experiment_id": row.experiment_id, "status": row.status}, ctx.actor)
+        from mainsail.costs.hooks import run_ended
+
+        run_ended(ctx, row.id, row.experiment_id, row.start_time, row.end_time, row.status, body.usage)
     ctx.session.flush()
     return _load_runs(ctx, [row])[0]
 
@@ -543,3 +546,15 @@ def set_bookkeeping_tag(ctx: Ctx, run_id: str, key: str, value: str | None) -> N
         ctx.session.execute(delete(TagRow).where(TagRow.run_id == run_id, TagRow.key == key))
     else:
         _write_tags(ctx, run_id, {key: value})
+
+
+def deleted_run_ids(ctx: Ctx) -> list[str]:
+    """Ids of the runs that are deleted (their artifacts may be collected; see ``mainsail gc``)."""
+    return list(ctx.session.scalars(select(RunRow.id).where(RunRow.lifecycle == "deleted")))
+
+
+def runs_ended_before(ctx: Ctx, before: dt.datetime, limit: int = 10_000) -> list[str]:
+    """Ids of active runs that ended before ``before`` (retention rules delete them)."""
+    return list(ctx.session.scalars(select(RunRow.id).where(
+        RunRow.lifecycle == "active", RunRow.end_time.is_not(None), RunRow.end_time < before)
+        .order_by(RunRow.end_time).limit(limit)))

@@ -1,0 +1,1 @@
+"""Costs: measured usage, price sheets, budgets, recommendations and retention."""
