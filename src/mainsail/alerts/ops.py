@@ -3,7 +3,7 @@
 from mainsail.alerts import service as s
 from mainsail.core.ops import OpSet
 
-ops = OpSet("alerts")
+ops = OpSet("alerts", projects=True)  # objects per project
 ops.add("POST", "/alerts/rules", s.create_rule, status=201)
 ops.add("GET", "/alerts/rules", s.list_rules)
 ops.add("GET", "/alerts/rules/{name}", s.get_rule)

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from mainsail.core.errors import InvalidInput, describe_errors, pydantic_errors
-from mainsail.core.principal import ROLES, Principal, check
+from mainsail.core.principal import DEFAULT_PROJECT, ROLES, Principal, check
 from mainsail.core.types import unstorable_text
 
 if typing.TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Operation:
     role: str | None = None  # role needed in the call's project (or AUTHENTICATED); None: see default_role
     public: bool = False  # anyone may call it, authenticated or not (login)
     statuses: tuple[int, ...] = ()  # more error statuses it can answer with (e.g. 429 for login)
-    projects: bool = True  # kept for older declarations: every domain's objects live in projects now
+    projects: bool = False  # its objects carry a project (else: only the default project is served)
     secret: bool = False  # its response carries a secret (a new token): never stored for idempotent replay
     summary: str = ""
     # a read's shortcut: ``fast(runtime, **args, project=…)`` answers without a session (e.g. from a validated cache)
@@ -132,7 +132,16 @@ class Operation:
 
     def authorize(self, principal: Principal, project: str) -> None:
         """The one permission check of every operation, whichever way it is called (HTTP, embedded
-        Client, CLI, pipelines): 401 for an anonymous caller, 403 naming :attr:`role` when it is missing."""
+        Client, CLI, pipelines): 401 for an anonymous caller, 403 naming :attr:`role` when it is missing.
+        A domain whose objects carry no project yet serves only the default project (422 elsewhere), so
+        members of another project never see its objects."""
+        if project != DEFAULT_PROJECT and not self.projects:
+            raise InvalidInput(
+                f"project {project!r} holds no {self.tag} objects: they all live in project {DEFAULT_PROJECT!r} "
+                f"(unset MAINSAIL_PROJECT / --project, or send no Mainsail-Project header)",
+                code="project_not_supported",
+                errors=[{"loc": ["header", "mainsail-project"], "msg": f"only {DEFAULT_PROJECT!r} for now",
+                         "type": "project_not_supported"}])
         if self.role == AUTHENTICATED:  # anyone signed in; the service checks the rest (e.g. its own tokens)
             if principal.kind == "anonymous":
                 check(principal, "viewer", project)  # raises the 401

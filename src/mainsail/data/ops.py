@@ -3,7 +3,7 @@
 from mainsail.core.ops import OpSet
 from mainsail.data import service as s
 
-ops = OpSet("datasets")
+ops = OpSet("datasets", projects=True)  # objects per project
 ops.add("POST", "/datasets", s.create_dataset, status=201)
 ops.add("GET", "/datasets", s.list_datasets)
 ops.add("GET", "/datasets/{name}", s.get_dataset)

@@ -3,7 +3,7 @@
 from mainsail.core.ops import OpSet
 from mainsail.features import service as s
 
-ops = OpSet("features")
+ops = OpSet("features", projects=True)  # objects per project
 ops.add("POST", "/feature-sets", s.apply, status=201)
 ops.add("GET", "/feature-sets", s.list_feature_sets)
 ops.add("POST", "/feature-sets/online", s.get_online_features, write=False)

@@ -3,7 +3,7 @@
 from mainsail.core.ops import OpSet
 from mainsail.monitoring import service as s
 
-ops = OpSet("monitors")
+ops = OpSet("monitors", projects=True)  # objects per project
 ops.add("POST", "/monitors", s.create_monitor, status=201)
 ops.add("GET", "/monitors", s.list_monitors)
 ops.add("GET", "/monitors/{name}", s.get_monitor)

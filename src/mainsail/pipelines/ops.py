@@ -4,7 +4,7 @@ training runs are ``/tracking-runs``)."""
 from mainsail.core.ops import OpSet
 from mainsail.pipelines import service as s
 
-ops = OpSet("pipelines")
+ops = OpSet("pipelines", projects=True)  # objects per project
 ops.add("POST", "/pipelines", s.apply_pipeline, status=201)
 ops.add("GET", "/pipelines", s.list_pipelines)
 ops.add("GET", "/pipelines/{name}", s.get_pipeline)

@@ -5,7 +5,7 @@
 from mainsail.core.ops import OpSet
 from mainsail.registry import service as s
 
-ops = OpSet("registry")
+ops = OpSet("registry", projects=True)  # objects per project
 ops.add("POST", "/models", s.register_version, status=201)
 ops.add("GET", "/models/{id}", s.get_version)
 ops.add("PUT", "/models/{id}/stage", s.set_stage)  # into production: admin (checked by the service)

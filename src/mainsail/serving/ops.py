@@ -4,7 +4,7 @@ replica heartbeats and inference log files."""
 from mainsail.core.ops import OpSet
 from mainsail.serving import service as s
 
-ops = OpSet("serving")
+ops = OpSet("serving", projects=True)  # objects per project
 ops.add("POST", "/deployments", s.create_deployment, status=201)
 ops.add("GET", "/deployments", s.list_deployments)
 ops.add("GET", "/deployments/{name}", s.get_deployment)

@@ -4,7 +4,7 @@ are ``tracking-runs`` (``runs`` is the pipeline-run noun)."""
 from mainsail.core.ops import OpSet
 from mainsail.tracking import service as s
 
-ops = OpSet("tracking")
+ops = OpSet("tracking", projects=True)  # objects per project
 ops.add("POST", "/experiments", s.create_experiment, status=201)
 ops.add("GET", "/experiments", s.list_experiments)
 ops.add("GET", "/experiments/by-name/{name}", s.get_experiment_by_name)
