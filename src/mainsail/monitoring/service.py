@@ -42,7 +42,9 @@ from mainsail.monitoring.schemas import (
 
 RESULT_KEYS = ("kind", "feature", "test", "variant", "value", "threshold", "status", "estimated")
 SPEC_FIELDS = ("reference", "window", "features", "target", "drift", "quality", "metrics", "by_variant")
-_REF_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, dict[str, Any] | None]] = OrderedDict()
+# a dataset version's columns, its profile, and the references prepared from them (sorted columns, PCA
+# fits), so a monitor's next run over the same reference starts from them
+_REF_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, dict[str, Any] | None, dict[Any, Any]]] = OrderedDict()
 
 
 # ---------------------------------------------------------------- monitors
@@ -237,8 +239,10 @@ def _require_columns(wanted: list[str], available: list[str], where: str, loc: l
                            code="unknown_column", errors=[{"loc": [*loc, c], "msg": f"not in {where}"} for c in missing])
 
 
-def _load_dataset(ctx: Ctx, name: str, version: str, columns: list[str]) -> tuple[pa.Table, dict[str, Any] | None, str]:
-    """Columns of a dataset version (cached by digest), its stored profile, and its label."""
+def _load_dataset(ctx: Ctx, name: str, version: str, columns: list[str]
+                  ) -> tuple[pa.Table, dict[str, Any] | None, str, dict[Any, Any]]:
+    """Columns of a dataset version (cached by digest), its stored profile, its label, and the cache of
+    references prepared from them."""
     from mainsail.data import service as data
 
     v = data.get_version(ctx, name, version)
@@ -253,11 +257,11 @@ def _load_dataset(ctx: Ctx, name: str, version: str, columns: list[str]) -> tupl
             profile = data.get_profile(ctx, name, v.id).model_dump(mode="json")
         except NotFound:
             profile = None
-        hit = _REF_CACHE[key] = (table, profile)
+        hit = _REF_CACHE[key] = (table, profile, {})
         while len(_REF_CACHE) > 8:
             _REF_CACHE.popitem(last=False)
     _REF_CACHE.move_to_end(key)
-    return hit[0], hit[1], label
+    return hit[0], hit[1], label, hit[2]
 
 
 def _reference(ctx: Ctx, m: Monitor, features: list[str], current_version: str | None = None) -> Any:
@@ -280,14 +284,20 @@ def _reference(ctx: Ctx, m: Monitor, features: list[str], current_version: str |
     else:
         name, version = _dataset_ref(ctx, m, current_version)
         wanted = [*features, "prediction", *([m.target] if m.target else [])]
-        table, profile, label = _load_dataset(ctx, name, version, wanted)
+        table, profile, label, prepared = _load_dataset(ctx, name, version, wanted)
+        hit = prepared.get((tuple(features), m.target))
+        if hit is not None:
+            return hit
     missing = [f for f in features if f not in table.column_names]
     if missing:
         raise InvalidInput(f"the reference {label} has no column {', '.join(map(repr, missing))} that the monitored "
                            f"data has (reference columns: {', '.join(table.column_names)})", code="reference_mismatch",
                            errors=[{"loc": ["reference", c], "msg": "not in the reference"} for c in missing])
     pred = "prediction" if "prediction" in table.column_names else (m.target if m.target in table.column_names else None)
-    return checks.Reference(table, quality.profile_reference(table, features, profile), pred, label)
+    out = checks.Reference(table, quality.profile_reference(table, features, profile), pred, label)
+    if ref.kind != "window":
+        prepared[(tuple(features), m.target)] = out
+    return out
 
 
 def _features(ctx: Ctx, m: Monitor, available: list[str]) -> list[str]:
@@ -366,33 +376,34 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
     m = get_monitor(ctx, name)
     computed: list[tuple[win.Window, list[dict[str, Any]]]] = []
     total_rows = 0
-    if m.deployment:
-        features, parts, total_rows = _deployment_windows(ctx, m, body, started)
-        ref = _reference(ctx, m, features) if parts else None
-        for w, part in parts:
-            res = checks.window_results(ref, part, features, m.drift, m.quality)
-            if m.by_variant and part.num_rows:
-                import pyarrow.compute as pc
+    with checks.one_blas_thread():
+        if m.deployment:
+            features, parts, total_rows = _deployment_windows(ctx, m, body, started)
+            ref = _reference(ctx, m, features) if parts else None
+            for w, part in parts:
+                res = checks.window_results(ref, part, features, m.drift, m.quality)
+                if m.by_variant and part.num_rows:
+                    import pyarrow.compute as pc
 
-                for variant in sorted(v for v in pc.unique(part["variant"]).to_pylist() if v):
-                    sub = part.filter(pc.equal(part["variant"], variant))
-                    res += checks.window_results(ref, sub, features, m.drift, m.quality, variant=variant)
-            computed.append((w, res + _performance(ctx, m, w)))
-    else:
-        for version, w, table in _dataset_windows(ctx, m, body):
-            if m.features:
-                features = list(m.features)
-                _require_columns(features, table.column_names, f"dataset version {m.dataset}@{version}",
-                                 ["features"])
-            else:  # the reference's columns: the version's others are extra, those it lacks missing
-                from mainsail.data import service as data
+                    for variant in sorted(v for v in pc.unique(part["variant"]).to_pylist() if v):
+                        sub = part.filter(pc.equal(part["variant"], variant))
+                        res += checks.window_results(ref, sub, features, m.drift, m.quality, variant=variant)
+                computed.append((w, res + _performance(ctx, m, w)))
+        else:
+            for version, w, table in _dataset_windows(ctx, m, body):
+                if m.features:
+                    features = list(m.features)
+                    _require_columns(features, table.column_names, f"dataset version {m.dataset}@{version}",
+                                     ["features"])
+                else:  # the reference's columns: the version's others are extra, those it lacks missing
+                    from mainsail.data import service as data
 
-                features = [c.name for c in data.get_version(ctx, *_dataset_ref(ctx, m, version)).columns
-                            if c.name != m.target]
-            ref = _reference(ctx, m, features, version)
-            total_rows += table.num_rows
-            computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
-                                                      extra_ok=frozenset([m.target] if m.target else []))))
+                    features = [c.name for c in data.get_version(ctx, *_dataset_ref(ctx, m, version)).columns
+                                if c.name != m.target]
+                ref = _reference(ctx, m, features, version)
+                total_rows += table.num_rows
+                computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
+                                                          extra_ok=frozenset([m.target] if m.target else []))))
     return _save(ctx, m, computed, trigger, started, t0, total_rows)
 
 
