@@ -44,9 +44,10 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 ref, cur, num, cat = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2]), sys.argv[3].split(","), sys.argv[4].split(",")
+method = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
 dd = DataDefinition(numerical_columns=num, categorical_columns=[c for c in cat if c])
 t = time.perf_counter()
-snap = Report([DataDriftPreset()]).run(current_data=Dataset.from_pandas(cur, data_definition=dd),
+snap = Report([DataDriftPreset(method=method)]).run(current_data=Dataset.from_pandas(cur, data_definition=dd),
                                        reference_data=Dataset.from_pandas(ref, data_definition=dd))
 elapsed = time.perf_counter() - t
 scores = {m["config"]["column"]: [m["config"]["method"], m["value"]] for m in snap.dict()["metrics"]
@@ -98,7 +99,7 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
               all_tests: bool = False) -> None:
     """One table shape: every case interleaved over the rounds, then the figures. ``all_tests``: every
     test on every column (``tests="all"``; the floor adds Jensen–Shannon)."""
-    from mainsail.monitoring.drift import compute_drift
+    from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, compute_drift
 
     ref, cur = make_data(rows, n_num, n_cat)
     num = [c for c in ref.columns if c.startswith("num_")]
@@ -127,10 +128,13 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
             floor(ref, cur, js=all_tests)
         return now() - t
 
-    def peer_case() -> float:
+    def peer(method: str = "") -> dict:
         out = subprocess.run([str(evidently), "-c", EVIDENTLY, str(tmp / "ref.parquet"), str(tmp / "cur.parquet"),
-                              ",".join(num), ",".join(cat)], capture_output=True, text=True, check=True)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+                              ",".join(num), ",".join(cat), method], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def peer_case() -> float:
+        res = peer()
         peer_scores.update(res["scores"])
         return float(res["seconds"])
 
@@ -159,6 +163,18 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
               f"drifted columns: ours {len(report.drifted_columns)}")
         if worst[0] > 1e-6:
             print("  WARNING: scores differ beyond 1e-6")
+        # the binned tests on every column, Evidently's binning (equal-width Sturges bins over both samples)
+        for method in ("psi", "jensenshannon"):
+            theirs = peer(method)["scores"]
+            mine = compute_drift(ref, cur, tests=dict.fromkeys(ref.columns, method), binning="equal_width")
+            diffs = [(abs(mine.column(c).score - v), c) for c, (_, v) in theirs.items()]
+            flags = sum((mine.column(c).score >= DEFAULT_THRESHOLDS[method]) == mine.column(c).drifted
+                        and mine.column(c).drifted == (v >= DEFAULT_THRESHOLDS[method]) for c, (_, v) in theirs.items())
+            worst = max(diffs)
+            print(f"  {method} on all {len(diffs)} columns (Evidently's binning): largest |Evidently − ours| = "
+                  f"{worst[0]:.2e} (column {worst[1]}); drift flags equal on {flags}/{len(diffs)} columns")
+            if worst[0] > 1e-6 or flags != len(diffs):
+                print(f"  WARNING: {method} differs from Evidently's")
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()

@@ -23,6 +23,7 @@ binary search per edge instead of a pass over the values."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -96,6 +97,27 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.einsum("i,i->", x, y))
 
 
+_LEVELS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_LEVELS_LOCK = threading.Lock()
+
+
+def _levels(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """For current CDF levels ``j/m`` (j = 0..m): the levels, and the first reference gap index whose
+    level ``(k+1)/n`` reaches each (``ceil(j*n/m) - 1``). The columns of one window share them."""
+    key = (n, m)
+    hit = _LEVELS.get(key)
+    if hit is None:
+        j = np.arange(m + 1, dtype=np.float64)
+        # j*n is exact in float64 and one division rounds once: its ceiling is exact
+        cross = np.ceil(j * n / m).astype(np.int64) - 1
+        hit = (j / m, cross)
+        with _LEVELS_LOCK:  # windows run on threads
+            while len(_LEVELS) >= 8:
+                _LEVELS.pop(next(iter(_LEVELS)))
+            _LEVELS[key] = hit
+    return hit
+
+
 def ks_wasserstein(ref: SortedSample, b: np.ndarray, *, ks: bool = True, wasserstein: bool = True
                    ) -> tuple[float | None, float | None]:
     """The two-sample KS statistic and the Wasserstein-1 distance of the sorted finite values ``b``
@@ -112,8 +134,13 @@ def ks_wasserstein(ref: SortedSample, b: np.ndarray, *, ks: bool = True, wassers
     ends = np.concatenate([b, [hi]])
     kl = np.concatenate([[np.searchsorted(a, lo, side="right")], right])
     kr = np.concatenate([left, [np.searchsorted(a, hi, side="left")]])
-    c = np.arange(m + 1, dtype=np.float64) / m
-    f_lo, f_hi = np.abs(kl / n - c), np.abs(kr / n - c)
+    c, cross = _levels(n, m)
+    f_lo = kl * (1.0 / n)
+    f_lo -= c
+    np.abs(f_lo, out=f_lo)
+    f_hi = kr * (1.0 / n)
+    f_hi -= c
+    np.abs(f_hi, out=f_hi)
     d = None
     if ks:
         real = ends > starts  # a zero-length interval (tied current values) holds no CDF value
@@ -122,18 +149,29 @@ def ks_wasserstein(ref: SortedSample, b: np.ndarray, *, ks: bool = True, wassers
     if wasserstein:
         padded, g0, g1 = ref.prefix()
         # start .. first reference value after it (or the end): F_ref = kl/n
-        first = np.minimum(padded[kl + 1], ends)
+        first = padded[kl + 1]
+        np.minimum(first, ends, out=first)
         # last reference value before the end (when after ``first``) .. end: F_ref = kr/n
-        last = np.maximum(padded[kr], first)
-        total = float(_dot(first - starts, f_lo) + _dot(ends - last, f_hi))
+        last = padded[kr]
+        np.maximum(last, first, out=last)
+        first -= starts
+        np.subtract(ends, last, out=last)
+        total = _dot(first, f_lo) + _dot(last, f_hi)
         # the reference's gaps k = kl .. kr-2 inside, F_ref = (k+1)/n: below the current CDF's level
-        # j/m up to ``split`` = ceil(j*n/m) - 1, above it from there
-        top = np.maximum(kr, kl + 1) - 1
-        j = np.arange(m + 1, dtype=np.int64)
-        split = np.minimum(np.maximum(-((-j * n) // m) - 1, kl), top)
-        g0s, g1s = g0[split], g1[split]
-        total += float(_dot(c, (g0s - g0[kl]) - (g0[top] - g0s)))
-        total += float(np.sum((g1[top] - g1s) - (g1s - g1[kl]))) / n
+        # j/m before ``cross``, at or above it from there
+        top = kr - 1
+        np.maximum(top, kl, out=top)
+        split = np.clip(cross, kl, top)
+        g0s = g0[split]
+        below = g0s - g0[kl]
+        below -= g0[top]
+        below += g0s
+        total += _dot(c, below)
+        g1s = g1[split]
+        above = g1[top] - g1s
+        above += g1[kl]
+        above -= g1s
+        total += float(above.sum()) / n
         w = max(total, 0.0)
     return d, w
 

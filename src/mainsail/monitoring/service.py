@@ -13,6 +13,7 @@ rerun leave one result per window."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -380,7 +381,8 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
         if m.deployment:
             features, parts, total_rows = _deployment_windows(ctx, m, body, started)
             ref = _reference(ctx, m, features) if parts else None
-            for w, part in parts:
+
+            def one(part: pa.Table) -> list[dict[str, Any]]:
                 res = checks.window_results(ref, part, features, m.drift, m.quality)
                 if m.by_variant and part.num_rows:
                     import pyarrow.compute as pc
@@ -388,7 +390,10 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
                     for variant in sorted(v for v in pc.unique(part["variant"]).to_pylist() if v):
                         sub = part.filter(pc.equal(part["variant"], variant))
                         res += checks.window_results(ref, sub, features, m.drift, m.quality, variant=variant)
-                computed.append((w, res + _performance(ctx, m, w)))
+                return res
+
+            for (w, _), res in zip(parts, _map_windows(one, [p for _, p in parts]), strict=True):
+                computed.append((w, res + _performance(ctx, m, w)))  # labels: the session, this thread
         else:
             for version, w, table in _dataset_windows(ctx, m, body):
                 if m.features:
@@ -405,6 +410,21 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
                 computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
                                                           extra_ok=frozenset([m.target] if m.target else []))))
     return _save(ctx, m, computed, trigger, started, t0, total_rows)
+
+
+def _map_windows(fn: Any, parts: list[pa.Table]) -> list[list[dict[str, Any]]]:
+    """``fn`` over the windows: the first here (it prepares what the reference caches: sorted columns,
+    the PCA fit), the others on up to two threads (the numpy kernels release the GIL)."""
+    if not parts:
+        return []
+    first = fn(parts[0])
+    workers = min(2, os.cpu_count() or 1, len(parts) - 1)
+    if workers <= 1:
+        return [first, *(fn(p) for p in parts[1:])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="mainsail-monitor") as pool:
+        return [first, *pool.map(fn, parts[1:])]
 
 
 def _performance(ctx: Ctx, m: Monitor, w: win.Window) -> list[dict[str, Any]]:
