@@ -126,7 +126,7 @@ def prepare(values: Any) -> SortedSample | np.ndarray:
     other values are returned as a numpy array."""
     a = values.to_numpy(zero_copy_only=False) if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray) \
         else np.asarray(values)
-    return SortedSample.of(a) if a.dtype.kind in "iufb" else a
+    return SortedSample.of(a, reused=True) if a.dtype.kind in "iufb" else a
 
 
 def _clean_numeric(a: np.ndarray) -> np.ndarray:
@@ -135,13 +135,18 @@ def _clean_numeric(a: np.ndarray) -> np.ndarray:
 
 
 def _clean_categorical(a: np.ndarray) -> np.ndarray:
+    """Non-null values: numbers as float64, anything else as Python strings (an object array; a column
+    already of strings is kept as it is, others are converted)."""
     if a.dtype.kind in "iufb":
         a = a.astype(np.float64, copy=False)
         return a[np.isfinite(a)]
     import pandas as pd
 
-    a = a.astype(object)
-    return a[~pd.isna(a)].astype(str)
+    a = a.astype(object, copy=False)
+    a = a[~pd.isna(a)]
+    if pd.api.types.infer_dtype(a, skipna=False) != "string":
+        a = a.astype(str).astype(object)
+    return a
 
 
 # ---- numeric kernels (sorted inputs) --------------------------------------------------------------
@@ -180,7 +185,15 @@ def _distinct_sorted(a: np.ndarray) -> int:
 
 
 def _keys_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    keys, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    """The sorted distinct values of both samples and each sample's count of each (strings by hashing,
+    only the distinct values sorted)."""
+    if a.dtype.kind in "iufb" and b.dtype.kind in "iufb":
+        keys, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    else:
+        import pandas as pd
+
+        inverse, keys = pd.factorize(np.concatenate([a, b]), sort=True)
+        keys = np.asarray(keys)
     ca = np.bincount(inverse[: a.size], minlength=keys.size).astype(np.float64)
     cb = np.bincount(inverse[a.size:], minlength=keys.size).astype(np.float64)
     return keys, ca, cb

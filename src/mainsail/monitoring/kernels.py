@@ -13,7 +13,7 @@ constant and the reference's only steps up, so per such interval:
   are added directly.
 
 So no merge of the two samples is built (a monitor compares each window with one reference: the
-reference's size no longer counts per window). The values equal ``scipy.stats.ks_2samp``'s statistic
+reference's size no longer counts per window). A reference compared only once is merged instead. The values equal ``scipy.stats.ks_2samp``'s statistic
 exactly (same fractions) and ``scipy.stats.wasserstein_distance`` to rounding (the prefix sums work on
 gaps, so the error scales with the range of the data, not its offset).
 
@@ -33,6 +33,7 @@ class SortedSample:
     """Finite float64 values sorted ascending, with what the kernels reuse across comparisons."""
 
     values: np.ndarray
+    reused: bool = False  # compared with many samples (a monitor's reference): worth its prefix sums
     _std: float | None = None
     _distinct: int | None = None
     _g0: np.ndarray | None = dataclasses.field(default=None, repr=False)
@@ -40,14 +41,14 @@ class SortedSample:
     _padded: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
-    def of(cls, values: np.ndarray, *, is_sorted: bool = False) -> SortedSample:
+    def of(cls, values: np.ndarray, *, is_sorted: bool = False, reused: bool = False) -> SortedSample:
         """Nulls and infinities dropped, sorted (``is_sorted``: the values already are, and finite)."""
         a = np.asarray(values)
         if not is_sorted:
             a = a.astype(np.float64, copy=False)
             finite = np.isfinite(a)
             a = np.sort(a if finite.all() else a[finite])
-        return cls(a)
+        return cls(a, reused)
 
     @property
     def size(self) -> int:
@@ -173,6 +174,23 @@ def ks_wasserstein(ref: SortedSample, b: np.ndarray, *, ks: bool = True, wassers
         above -= g1s
         total += float(above.sum()) / n
         w = max(total, 0.0)
+    return d, w
+
+
+def _merged(a: np.ndarray, b: np.ndarray, ks: bool, wasserstein: bool) -> tuple[float | None, float | None]:
+    """KS and Wasserstein from one merge of the two sorted samples: counting which side each merged
+    value came from gives both CDFs; within a run of ties only its end counts."""
+    both = np.concatenate([a, b])
+    order = np.argsort(both, kind="stable")
+    merged = both[order]
+    ca = np.cumsum(order < a.size)
+    cb = np.arange(1, merged.size + 1) - ca
+    ends = np.empty(merged.size, dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=ends[:-1])
+    ends[-1] = True
+    values, diff = merged[ends], np.abs(ca[ends] / a.size - cb[ends] / b.size)
+    d = float(diff.max()) if ks else None
+    w = max(_dot(diff[:-1], np.diff(values)), 0.0) if wasserstein else None
     return d, w
 
 
