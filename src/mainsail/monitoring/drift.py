@@ -373,6 +373,8 @@ def _column(name: str, ref: np.ndarray | SortedSample, cur: np.ndarray, spec: st
     else:
         a = _clean_categorical(ref.values if isinstance(ref, SortedSample) else ref)
         b = _clean_categorical(cur)
+        if (a.dtype.kind == "O") != (b.dtype.kind == "O"):  # strings on one side, numbers on the other
+            a, b = (x if x.dtype.kind == "O" else x.astype(str).astype(object) for x in (a, b))
     if a.size < min_rows or b.size < min_rows:
         test = ([spec] if isinstance(spec, str) else spec or ["ks" if numeric else "chi2"])[0]
         thr = thresholds.get(name, thresholds.get(test, DEFAULT_THRESHOLDS[test]))
@@ -383,7 +385,7 @@ def _column(name: str, ref: np.ndarray | SortedSample, cur: np.ndarray, spec: st
     else:
         distinct = sample.distinct if numeric else 0
         if distinct <= 5:  # only then does the union's count matter (more than 5 values is enough)
-            distinct = int(np.unique(np.concatenate([a, b])).size)
+            distinct = _keys_counts(a, b)[0].size
         chosen = [_default_test(kind, a.size, distinct)]
     if run_all:
         extra = ["ks", "wasserstein", "psi", "jensenshannon"] if numeric else ["chi2", "psi", "jensenshannon"]
@@ -442,7 +444,10 @@ class MultivariateDrift:
         squared norm is the row's minus its projection's (one small matrix product, no reconstruction)."""
         c = z - self.center
         p = c @ self.basis.T
-        return np.sqrt(np.maximum(np.einsum("ij,ij->i", c, c) - np.einsum("ij,ij->i", p, p), 0.0))
+        sq = np.einsum("ij,ij->i", c, c)
+        sq -= np.einsum("ij,ij->i", p, p)
+        np.maximum(sq, 0.0, out=sq)
+        return np.sqrt(sq, out=sq)
 
     def score(self, current: Any) -> dict[str, Any]:
         """The current sample's mean reconstruction error against the reference's band."""
@@ -450,10 +455,13 @@ class MultivariateDrift:
         names = [c for c in self.columns if c in cur_cols and _is_numeric(cur_cols[c])]
         if not self.fitted or names != self.columns or len(cur_cols[names[0]]) < 2:
             return {"status": "insufficient_data", "columns": names, "error": None, "drifted": False}
-        cur = np.column_stack([cur_cols[c].astype(np.float64) for c in names])
-        cur[~np.isfinite(cur)] = np.nan
-        z_cur = np.where(np.isnan(cur), 0.0, (cur - self.mean) / self.std)
-        err = float(self._errors(z_cur).mean())
+        z = np.column_stack([cur_cols[c] for c in names]).astype(np.float64, copy=False)
+        z -= self.mean
+        z /= self.std
+        bad = ~np.isfinite(z)  # a null or infinite value takes the reference's mean (0 once standardised)
+        if bad.any():
+            z[bad] = 0.0
+        err = float(self._errors(z).mean())
         return {"status": "ok", "columns": names, "components": self.components, "error": err,
                 "reference_error": self.reference_error, "lower": self.lower, "upper": self.upper,
                 "drifted": not (self.lower <= err <= self.upper)}
