@@ -6,7 +6,9 @@ Two comparisons, each interleaved round by round (>= 3 rounds, min / median / ma
   PSI — the floor with ``scipy.stats`` one column at a time, ours with those tests named per column;
 - like for like against Evidently: each tool's default test per column (Wasserstein normed for numeric
   columns and Jensen–Shannon for categorical ones over 1,000 reference rows), and the scores checked:
-  the largest difference between Evidently's per-column score and ours is printed.
+  the largest difference between Evidently's per-column score and ours is printed; then, once (not
+  timed), Evidently's PSI and Jensen–Shannon on every column against ours with the same binning
+  (equal-width Sturges bins over both samples): the largest difference and how many drift flags agree.
 
 A third figure is one monitor run end to end (``run_monitor``: the deployment's Parquet inference logs
 read with DuckDB, split into hourly windows, drift and data quality per window against the reference
@@ -16,6 +18,8 @@ raw DuckDB read of those columns alone (goal: under 2 s).
     python benchmarks/monitoring.py            # 200k rows × 20 numeric + 5 categorical, the 1M-row monitor run
     python benchmarks/monitoring.py --full     # also 1M rows × 45 numeric + 5 categorical, all tests
     python benchmarks/monitoring.py --monitor-only   # only the monitor run
+    python benchmarks/monitoring.py --drift-only     # only the drift comparisons
+    python benchmarks/monitoring.py --large-only --no-peer   # only 1M × 50 against the scipy floor
     python benchmarks/monitoring.py --smoke    # tiny, no peer
 """
 
@@ -292,20 +296,27 @@ def main() -> None:
     size.add_argument("--full", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--monitor-only", action="store_true", help="only the monitor run")
+    ap.add_argument("--drift-only", action="store_true", help="only the drift comparisons")
+    ap.add_argument("--large-only", action="store_true", help="only the 1M-row drift shape (implies --full)")
+    ap.add_argument("--no-peer", action="store_true", help="leave Evidently out")
     args = ap.parse_args()
     from mainsail.monitoring.drift import compute_drift
 
     shapes = [(5_000, 4, 2, True)] if args.smoke else \
-        [(200_000, 20, 5, False)] + ([(1_000_000, 45, 5, True)] if args.full else [])
+        [(200_000, 20, 5, False)] + ([(1_000_000, 45, 5, True)] if args.full or args.large_only else [])
+    if args.large_only:
+        shapes = shapes[1:]
     if args.monitor_only:
         shapes = []
-    evidently = None if args.smoke else peer_python("evidently")
-    if not args.smoke and evidently is None:
+    evidently = None if args.smoke or args.no_peer else peer_python("evidently")
+    if not args.smoke and not args.no_peer and evidently is None:
         skip("evidently", missing("evidently"))
     print(load_line())
     compute_drift(*make_data(100, 1, 1))  # imports (scipy) outside the timings
     for rows, n_num, n_cat, all_tests in shapes:
         run_shape(rows, n_num, n_cat, evidently, args.rounds, all_tests)
+    if args.drift_only:
+        return
     if args.smoke:
         monitor_run(5_000, 3, args.rounds, hours=3)
     else:
