@@ -28,7 +28,7 @@ def _serve(uri: str, home: Path, artifact_root: str | None = None) -> tuple[subp
     proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "serve", "api", "--port", str(port),
                              "--poll-interval", "0.5", "--no-log-inferences"], env=env, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
-    wait_ready(proc, url, log, "replica", 60)
+    wait_ready(proc, url, log, "replica", 180)  # a loaded CI machine starts Python slowly
     return proc, url
 
 

@@ -126,8 +126,14 @@ def ks_wasserstein(ref: SortedSample, b: np.ndarray, *, ks: bool = True, wassers
 
     Intervals ``[start, end)`` where the current CDF is constant (``j/m``): before the first current
     value (from the smallest value of both), between consecutive ones, after the last (to the largest
-    value of both). ``kl``: reference values ``<= start``, ``kr``: ``< end``."""
+    value of both). ``kl``: reference values ``<= start``, ``kr``: ``< end``.
+
+    A reference compared once, or with a sample at least as large, is merged with ``b`` instead (a
+    stable sort of two sorted runs is a linear merge: cheaper than the prefix sums when ``b`` is not
+    smaller than the reference)."""
     a = ref.values
+    if not ref.reused or b.size >= a.size:
+        return _merged(a, b, ks, wasserstein)
     n, m = a.size, int(b.size)
     right, left = _counts(a, b)
     lo, hi = min(a[0], b[0]), max(a[-1], b[-1])
