@@ -120,3 +120,75 @@ def test_database_restart_mid_traffic(private_postgres: tuple[str, Path, int], t
     finally:
         stop.set()
         srv.stop()
+
+
+def _pg_ctl(bindir: str, data: Path, port: int, action: str) -> None:
+    opts = f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 -c fsync=off"
+    extra = ["-m", "fast"] if action == "stop" else ["-o", opts, "-l", str(data.parent / "log")]
+    subprocess.run(_as_postgres(f"{bindir}/pg_ctl", "-D", str(data), *extra, "-w", action), check=True,
+                   capture_output=True)
+
+
+def test_worker_rides_out_a_database_restart(private_postgres: tuple[str, Path, int], tmp_path: Path) -> None:
+    """A worker whose database goes away mid-run keeps its running task, says not-ready on /ready (alive on
+    /health), and finishes the run once the database is back, with no task run twice."""
+    import re
+    import sys
+
+    bindir, data, port = private_postgres
+    uri = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    steps = str(Path(__file__).with_name("_steps.py").resolve())
+    marks = tmp_path / "marks"
+    client = Client(uri, artifact_root=str(tmp_path / "art"))
+    client.apply_pipeline({"name": "chain", "tasks": [
+        {"name": f"t{i}", "operator": "python", "depends_on": [f"t{i - 1}"] if i else [],
+         "params": {"callable": f"{steps}:mark", "kwargs": {"path": str(marks), "name": f"t{i}", "sleep": 2.0}}}
+        for i in range(3)]})
+    run = client.run_pipeline("chain", wait=False)
+    env = {**os.environ, "MAINSAIL_URI": uri, "MAINSAIL_ARTIFACT_ROOT": str(tmp_path / "art"), "COLUMNS": "200",
+           "MAINSAIL_TASK_LEASE": "30"}
+    proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "worker", "--processes", "1",
+                             "--health-port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen: Counter[str] = Counter()
+    try:
+        assert proc.stdout is not None
+        base = None
+        deadline = time.monotonic() + 60
+        while base is None and time.monotonic() < deadline:
+            if m := re.search(r"health endpoint (http://\S+)/health", proc.stdout.readline()):
+                base = m.group(1)
+        assert base, "the worker never printed its health endpoint"
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # drain its output
+        deadline = time.monotonic() + 60
+        while not (marks.exists() and "t0" in marks.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        down = time.monotonic()
+        _pg_ctl(bindir, data, port, "stop")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the worker notices within its next turns
+            ready = httpx.get(f"{base}/ready", timeout=5)
+            seen[f"ready {ready.status_code}"] += 1
+            seen[f"health {httpx.get(f'{base}/health', timeout=5).status_code}"] += 1
+            if ready.status_code == 503 and time.monotonic() - down > 3:
+                break
+            time.sleep(0.2)
+        problem = ready.headers.get("content-type")
+        _pg_ctl(bindir, data, port, "start")
+        done = client.wait_pipeline_run(run.id, timeout=120, poll=0.2, execute=False)
+        recovered = time.monotonic() - down
+        after = httpx.get(f"{base}/ready", timeout=5).status_code
+        runs = [ln.split()[0] for ln in marks.read_text().splitlines()]
+        ok = (done.status == "succeeded" and runs == ["t0", "t1", "t2"] and seen["ready 503"] > 0
+              and seen["health 503"] == 0 and after == 200)
+        record("worker through a PostgreSQL restart", "postgres", ok, status=done.status,
+               executions=len(runs), ready_503=seen["ready 503"], health_503=seen["health 503"],
+               run_finished_s=round(recovered, 1))
+        assert seen["ready 503"] > 0 and problem == "application/problem+json", seen
+        assert seen["health 503"] == 0, "the worker looked dead while only its database was down"
+        assert done.status == "succeeded", done
+        assert runs == ["t0", "t1", "t2"], f"tasks ran {runs}"
+        assert after == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)

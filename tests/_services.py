@@ -206,13 +206,56 @@ def http_server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres", "http"])
+# ``scaled``: the contract suite against a server on PostgreSQL + S3 (moto) + Redis + a local Ray cluster, as it
+# runs scaled out; selected by MAINSAIL_CONTRACT_SCALED=1 (the reliability stage runs it with ``-k scaled``).
+BACKENDS = ["sqlite", "postgres", "http"] + (["scaled"] if os.environ.get("MAINSAIL_CONTRACT_SCALED") == "1" else [])
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """The GCS address of a local Ray cluster for the whole session (this process is its first driver)."""
+    try:
+        import ray
+    except ImportError as exc:
+        require_service("Ray", f"ray is not installed (pip install 'mainsail[ray]'): {exc}")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+_BEHIND: dict[str, tuple[str, str]] = {}  # a scaled server's URL -> (its database URI, its artifact root)
+
+
+def behind(backend: str, tmp_path: Path) -> tuple[str, str]:
+    """(metadata URI, artifact root) behind a contract-suite back end: the database a test may reach into."""
+    if backend in _BEHIND:
+        return _BEHIND[backend]
+    if backend.startswith("http"):
+        return f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts")
+    return backend, str(tmp_path / "artifacts")
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A Client URI for each back end of the contract suite."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'contract.db'}"
     elif request.param == "postgres":
         yield request.getfixturevalue("pg_url")
+    elif request.param == "scaled":
+        root = request.getfixturevalue("s3_artifact_root")  # sets MAINSAIL_S3_ENDPOINT_URL for the server
+        mp = request.getfixturevalue("monkeypatch")
+        mp.setenv("MAINSAIL_ONLINE_STORE", f"redis://127.0.0.1:6379/13?prefix=contract-{uuid.uuid4().hex[:12]}")
+        mp.setenv("MAINSAIL_PIPELINE_EXECUTOR", "ray")
+        mp.setenv("MAINSAIL_RAY_ADDRESS", request.getfixturevalue("ray_address"))
+        db = request.getfixturevalue("pg_url")
+        srv = ServerProcess(db, root, tmp_path)
+        srv.start(timeout=90)
+        _BEHIND[srv.url] = (db, root)
+        yield srv.url
+        srv.stop()
+        _BEHIND.pop(srv.url, None)
     else:
         srv = ServerProcess(f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts"), tmp_path)
         srv.start()

@@ -11,6 +11,7 @@ from _services import (  # noqa: F401  (fixtures re-exported for every test modu
     backend,
     http_server,
     pg_url,
+    ray_address,
     require_service,
     runtime_settings,
     sqlite_settings,

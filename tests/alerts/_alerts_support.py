@@ -22,9 +22,9 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def database_of(backend: str, tmp_path: Path) -> tuple[str, str]:
     """(metadata URI, artifact root) behind a contract-test back end (the http server's own SQLite file)."""
-    if backend.startswith("http"):
-        return f"sqlite:///{tmp_path / 'server.db'}", str(tmp_path / "server-artifacts")
-    return backend, str(tmp_path / "artifacts")
+    from _services import behind
+
+    return behind(backend, tmp_path)
 
 
 def result(kind: str, feature: str | None, test: str | None, value: float, status: str, *,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _services import behind
 
 from mainsail import Client
 from mainsail.core.errors import Forbidden, NotFound
@@ -18,7 +19,7 @@ from mainsail.core.runtime import Runtime
 
 
 def _db_url(backend: str, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'server.db'}" if backend.startswith("http") else backend
+    return behind(backend, tmp_path)[0]
 
 
 @pytest.fixture

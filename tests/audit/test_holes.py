@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _services import behind
 
 from mainsail import Client
 from mainsail.core.errors import Forbidden, InvalidInput
@@ -171,7 +172,7 @@ BAD_KEYS = ["../../../../victim/x.sh", "%2e%2e/%2e%2e/victim/y.sh", "/tmp/victim
 
 
 def _db_url(backend: str, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'server.db'}" if backend.startswith("http") else backend
+    return behind(backend, tmp_path)[0]
 
 
 def test_planted_model_file_key_is_refused_on_read(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _services import behind
 
 from mainsail import Client
 from mainsail.core import secrets
@@ -120,7 +121,7 @@ def test_planted_secret_never_leaks(backend: str, tmp_path: Path, caplog: pytest
     finally:
         c.close()
     assert not [s for s in seen if planted in s]
-    url = f"sqlite:///{tmp_path / 'server.db'}" if backend.startswith("http") else backend
+    url = behind(backend, tmp_path)[0]
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         for table in sa.inspect(engine).get_table_names():

@@ -94,8 +94,11 @@ def snapshot(url: str, skip_columns: dict[str, set[str]] | None = None) -> dict[
 
 def assert_same(got: dict[str, list[tuple[Any, ...]]], want: dict[str, list[tuple[Any, ...]]]) -> None:
     """Same tables, same row counts, same rows (naming the first table that differs). Rows a migration
-    seeds (``SEEDED``: a fresh id and time each time it runs) are compared by count only."""
-    from mainsail.core.backup import SEEDED
+    seeds (a fresh id and time each time it runs) are compared by count only."""
+    from mainsail.core.backup import seeded_tables
+    from mainsail.core.migrate import script_heads
+
+    SEEDED = seeded_tables(script_heads())  # noqa: N806
 
     assert sorted(got) == sorted(want)
     counts = {t: (len(got[t]), len(want[t])) for t in want if len(got[t]) != len(want[t])}

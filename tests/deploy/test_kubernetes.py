@@ -147,7 +147,12 @@ def test_http_processes_have_probes_on_their_port(rendered: tuple[str, list[dict
         assert str(ports["http"]) == c["args"][c["args"].index("--port") + 1]
         assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
         assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    assert "readinessProbe" not in specs["mainsail-worker"]["containers"][0]  # no HTTP port
+    w = specs["mainsail-worker"]["containers"][0]  # the worker's own small health endpoint
+    ports = {p["name"]: p["containerPort"] for p in w["ports"]}
+    assert str(ports["health"]) == w["args"][w["args"].index("--health-port") + 1]
+    assert w["args"][w["args"].index("--health-host") + 1] == "0.0.0.0"
+    assert w["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "health"}
+    assert w["livenessProbe"]["httpGet"] == {"path": "/health", "port": "health"}
 
 
 def test_services_hpa_and_servicemonitor_point_at_what_exists(rendered: tuple[str, list[dict[str, Any]]]) -> None:

@@ -145,6 +145,18 @@ def test_sklearn_model_registry_alias_stage_and_load(mlflow_server) -> None:
     client.delete_registered_model_alias("churn-model", "champion")
     assert ms.get_registered_model("churn-model").aliases == {}
 
+    # the MLflow UI's artifact downloads: a run's file and a version's file, byte for byte
+    mlmodel = ms.read_artifact(run.info.run_id, "model/MLmodel")
+    got = httpx.get(f"{mlflow_server.url}/get-artifact",
+                    params={"path": "model/MLmodel", "run_uuid": run.info.run_id}, timeout=30)
+    assert got.status_code == 200 and got.content == mlmodel
+    got = httpx.get(f"{mlflow_server.url}/model-versions/get-artifact",
+                    params={"path": "MLmodel", "name": "churn-model", "version": "1"}, timeout=30)
+    assert got.status_code == 200 and got.content == mlmodel
+    bad = httpx.get(f"{mlflow_server.url}/get-artifact",
+                    params={"path": "../../etc/passwd", "run_uuid": run.info.run_id}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
 
 def test_lifecycle_and_errors_in_mlflow_shape(mlflow_server) -> None:
     import mlflow

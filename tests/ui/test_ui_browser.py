@@ -48,6 +48,59 @@ def _png() -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+def _typed_log(c: Any, deployment: str, at: float, prefix: str, tenure: Any, charges: Any, p1: Any) -> None:
+    """One inference-log file in the replicas' typed format (features, prediction, class probabilities)."""
+    import datetime as dt
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mainsail.serving.inference_log import FORMAT, FORMAT_KEY
+
+    n = len(p1)
+    table = pa.table({"request_id": [f"{prefix}{i}" for i in range(n)], "row": pa.array([0] * n, pa.int32()),
+                      "time": pa.array([int((at + i % 60) * 1e6) for i in range(n)], pa.timestamp("us", tz="UTC")),
+                      "deployment": [deployment] * n, "variant": ["primary"] * n, "model": ["churn"] * n,
+                      "version": pa.array([1] * n, pa.int32()), "latency_ms": [2.0] * n, "shadow": [False] * n,
+                      "status": pa.array([200] * n, pa.int16()), "tenure": tenure, "charges": charges,
+                      "prediction": (p1 >= 0.5).astype(np.int64), "proba_0": 1 - p1, "proba_1": p1})
+    buf = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({FORMAT_KEY: FORMAT}), buf)
+    when = dt.datetime.fromtimestamp(at, dt.UTC)
+    c.add_inference_log(deployment, buf.getvalue(), rows=n, first_at=when, last_at=when + dt.timedelta(minutes=1),
+                        replica="ui-test")
+
+
+def _seed_monitoring(c: Any, deployment: str) -> None:
+    """Four hours of logged traffic with labels (the first the reference, then ``tenure`` drifting more
+    each hour), a monitor with drift, quality and accuracy (measured and estimated), and two rules that
+    fire: open alerts to acknowledge and to silence."""
+    import datetime as dt
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    hour = int(time.time() // 3600) * 3600 - 4 * 3600
+    for i in range(4):
+        p1 = rng.uniform(0, 1, 300)
+        _typed_log(c, deployment, hour + i * 3600 + 60, f"w{i}-", rng.normal(30 + 15 * i, 10, 300),
+                   rng.normal(60, 20, 300), p1)
+        c.push_labels(deployment, {f"w{i}-{k}": int(v) for k, v in enumerate(rng.uniform(0, 1, 300) < p1)})
+    start = dt.datetime.fromtimestamp(hour, dt.UTC)
+    c.create_alert_rule("tenure-drift", "status == drift", selector={"monitor": "churn-ui-watch", "kind": "drift",
+                                                                    "feature": "tenure"}, severity="critical")
+    c.create_alert_rule("charges-watch", "value >= 0", selector={"monitor": "churn-ui-watch", "kind": "drift",
+                                                                "feature": "charges"}, severity="info")
+    c.create_monitor("churn-ui-watch", deployment=deployment, every="1h", features=["tenure", "charges"],
+                     metrics=["accuracy"], description="the UI tests' monitor",
+                     reference={"kind": "window", "start": start, "end": start + dt.timedelta(hours=1)})
+    c.run_monitor("churn-ui-watch", start=start + dt.timedelta(hours=1), end=start + dt.timedelta(hours=4))
+    c.evaluate_alerts()
+
+
 def _seed(home: Path) -> dict[str, Any]:
     """Beyond the quickstart: a run with a hostile name, artifacts to preview and a long metric, a
     second version of the churn dataset, a deployment and a pipeline slow enough to watch."""
@@ -71,6 +124,9 @@ def _seed(home: Path) -> dict[str, Any]:
     frame["tenure_months"] = frame["tenure_months"] + 3
     v2 = c.ingest_dataset(frame.head(800).reset_index(drop=True), "churn")
     c.create_deployment("churn-ui", "models:/churn@champion", description="deployed by the UI tests")
+    _seed_monitoring(c, "churn-ui")
+    for who in ("viewer", "editor"):
+        c.create_user(f"ui-{who}", password=f"{who}-password-1", role=who)
     champion = c.get_model_version_by_alias("churn", "champion")
     c.register_model_version("churn", source=champion.source, description="a candidate for the UI's canary")
     (home / "steps.py").write_text(STEPS)
@@ -84,7 +140,8 @@ def _seed(home: Path) -> dict[str, Any]:
     v1 = [v for v in c.list_dataset_versions("churn") if v.id != v2.id][0]
     pipeline_run = c.list_pipeline_runs("churn-quickstart").items[0]
     out = {"experiment": experiment.id, "hostile_experiment": exp.id, "hostile_run": run.id,
-           "train_runs": [r.id for r in train_runs], "v1": v1.id, "v2": v2.id, "pipeline_run": pipeline_run.id}
+           "train_runs": [r.id for r in train_runs], "v1": v1.id, "v2": v2.id, "pipeline_run": pipeline_run.id,
+           "home": str(home)}
     c.close()
     assert pd is not None
     return out
@@ -109,7 +166,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
     ids = _seed(home)
     server = ServerProcess(f"sqlite:///{home / 'mainsail.db'}", str(home / "artifacts"), home, "--background",
                            "--deployments", "none")
-    server.start()
+    server.start(timeout=120)  # a loaded machine may take long to import and migrate
     try:
         yield server.url, ids
     finally:
@@ -194,6 +251,10 @@ PAGES = {
     "task-log": lambda ids: f"/pipeline-runs/{ids['pipeline_run']}/logs/train_logreg",
     "deployments": lambda ids: "/serving",
     "deployment": lambda ids: "/serving/churn-ui",
+    "monitors": lambda ids: "/monitoring",
+    "monitor": lambda ids: "/monitoring/churn-ui-watch",
+    "alerts": lambda ids: "/alerts",
+    "alerts-all": lambda ids: "/alerts?state=all",
 }
 
 
@@ -324,3 +385,137 @@ def test_watch_a_rollout_advance(watch: Watch, site: Any) -> None:
     assert any("50% current" in s for s in seen) and seen[-1] == "50% passed 100% passed", seen
     assert page.locator("#rollout[hx-get]").count() == 0  # polling stopped
     assert watch.problems == []
+
+
+def test_monitor_page_shows_drift_quality_and_metrics(watch: Watch, site: Any) -> None:
+    page = watch.open("/monitoring")
+    assert "churn-ui-watch" in page.locator("#monitors").inner_text()
+    page.click("#monitors a[href='/monitoring/churn-ui-watch']")
+    page.wait_for_load_state("networkidle")
+    drift = page.locator("#drift").inner_text()
+    assert "tenure" in drift and "drift" in drift and "charges" in drift
+    page.wait_for_function("document.querySelectorAll('[data-chart] .main-svg').length >= 2")
+    assert page.evaluate("document.querySelector('[data-chart]').querySelectorAll('.scatterlayer .trace').length") >= 2
+    perf = page.locator("#performance").inner_text()
+    assert "measured" in perf and "estimated" in perf and "accuracy" in perf
+    assert page.locator("#quality tbody tr").count() >= 1
+    runs = page.locator("#monitor-runs tbody tr").count()
+    page.click("#run-monitor-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#message").inner_text().startswith("run ")
+    assert page.locator("#monitor-runs tbody tr").count() == runs + 1
+    assert watch.problems == []
+
+
+def _row(page: Any, rule: str) -> Any:
+    return page.locator("#alerts tbody tr", has_text=rule).first
+
+
+def test_acknowledge_and_silence_alerts(watch: Watch, site: Any) -> None:
+    page = watch.open("/")
+    assert "tenure-drift" in page.locator("#open-alerts").inner_text()  # what needs attention
+    page = watch.open("/alerts")
+    _row(page, "tenure-drift").locator("form.ack-form button").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#message").inner_text().startswith("acknowledged tenure-drift")
+    assert "acknowledged by" in _row(page, "tenure-drift").inner_text()
+    assert _row(page, "tenure-drift").locator("form.ack-form").count() == 0
+    row = _row(page, "charges-watch")
+    row.locator("select").select_option("1h")
+    row.locator("form.silence-form button").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#message").inner_text().startswith("silenced alert=")
+    assert "silenced" in _row(page, "charges-watch").inner_text()
+    assert page.locator("#silences tbody tr").count() == 1
+    page.click("#silences button")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#message").inner_text() == "silence expired"
+    assert page.locator("#silences").count() == 0
+    assert watch.problems == []
+
+
+@pytest.fixture(scope="module")
+def auth_site(site: Any) -> Iterator[str]:
+    """A second server with auth on over the same data (users ui-viewer and ui-editor exist)."""
+    home = Path(site[1]["home"])
+    server = ServerProcess(f"sqlite:///{home / 'mainsail.db'}", str(home / "artifacts"), home, "--auth",
+                           "--deployments", "none")
+    server.env["MAINSAIL_ADMIN_PASSWORD"] = "admin-password-1"
+    server.start(timeout=120)  # a loaded machine may take long to import and migrate
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _sign_in(watch: Watch, who: str, next_path: str = "/models") -> Any:
+    page = watch.open(next_path)
+    assert "/login?next=" in page.url  # a page without a session asks to sign in first
+    page.fill("#username", f"ui-{who}")
+    page.fill("#password", f"{who}-password-1")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith(next_path)
+    assert page.locator("#user").inner_text() == f"ui-{who}"
+    return page
+
+
+def test_login_wrong_password_and_logout(browser: Any, auth_site: str, shots: Path) -> None:
+    watch = Watch(browser, auth_site)
+    try:
+        page = watch.open("/models")
+        assert "/login?next=%2Fmodels" in page.url
+        page.screenshot(path=str(shots / "login.png"), full_page=True)
+        assert watch.axe() == []
+        page.fill("#username", "ui-editor")
+        page.fill("#password", "not-the-password")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#login-error").inner_text() == "Wrong user name or password."
+        assert f"HTTP 401: {auth_site}/login" in watch.problems  # the wrong password's answer, nothing else
+        assert all("401" in p for p in watch.problems), watch.problems
+        watch.problems.clear()
+        page.fill("#password", "editor-password-1")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.url == auth_site + "/models" and page.locator("#user").inner_text() == "ui-editor"
+        cookie = next(c for c in page.context.cookies() if c["name"] == "mainsail_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        import httpx
+
+        assert httpx.get(auth_site + "/api/v1/models", cookies={"mainsail_session": cookie["value"]}).status_code \
+            == 401  # the session cookie is for pages only: the API wants a bearer token
+        assert httpx.get(auth_site + "/get-artifact?path=a&run_uuid=b").status_code == 401  # MLflow's, not a page
+        page = watch.open("/models/churn/1")
+        assert page.locator("#stage-form").count() == 1  # an editor may move stages
+        page.click("#logout-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.url.startswith(auth_site + "/login")
+        page = watch.open("/models")
+        assert "/login?next=" in page.url  # signed out: the token is revoked, the cookie gone
+        assert watch.problems == []
+    finally:
+        watch.close()
+
+
+def test_viewer_cannot_promote_or_acknowledge(browser: Any, auth_site: str, shots: Path) -> None:
+    watch = Watch(browser, auth_site)
+    try:
+        page = _sign_in(watch, "viewer", "/models/churn/1")
+        assert page.locator("#stage-form").count() == 0 and page.locator("#alias-form").count() == 0
+        page.screenshot(path=str(shots / "version-viewer.png"), full_page=True)
+        assert watch.axe() == []
+        page = watch.open("/alerts")
+        assert page.locator("#alerts tbody tr").count() >= 1
+        assert page.locator("form[action^='/alerts']").count() == 0
+        csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "mainsail_csrf")
+        r = page.request.post(auth_site + "/models/churn/1/stage", form={"csrf": csrf, "stage": "archived"})
+        assert r.status == 403 and "editor" in r.text()  # the operation refuses, whatever the page drew
+        alert = page.locator("#alerts tbody tr").first.get_attribute("data-alert")
+        r = page.request.post(f"{auth_site}/alerts/{alert}/ack", form={"csrf": csrf})
+        assert r.status == 403
+        page = watch.open("/")
+        assert page.locator("h1").count() == 1 and watch.axe() == []
+        assert watch.problems == []
+    finally:
+        watch.close()

@@ -74,3 +74,32 @@ def test_static_files_and_plotly_come_from_the_package(served) -> None:  # noqa:
     plotly = httpx.get(url + "/ui/static/plotly.min.js")
     assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
     assert httpx.get(url + "/ui/static/..%2F__init__.py").status_code == 404
+
+
+def test_sign_in_never_redirects_off_site(served) -> None:  # noqa: ANN001
+    url, _ = served
+    with httpx.Client(base_url=url) as http:
+        http.get("/")  # the CSRF cookie
+        csrf = http.cookies["mainsail_csrf"]
+        for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/models"):
+            r = http.post("/login", data={"csrf": csrf, "username": "x", "password": "y", "next": target})
+            assert r.status_code == 303
+            assert r.headers["location"] == ("/models" if target == "/models" else "/"), target
+        assert http.get("/login").headers.get("location") == "/"  # auth off: nobody to sign in
+        assert http.post("/logout", data={"csrf": "0" * 32}).status_code == 403  # CSRF checked
+
+
+def test_alert_forms_reject_bad_input(served) -> None:  # noqa: ANN001
+    url, _ = served
+    with httpx.Client(base_url=url) as http:
+        http.get("/alerts")
+        csrf = http.cookies["mainsail_csrf"]
+        for matchers in ("", "novalue", "=x", "k=" + "\x00"):
+            r = http.post("/alerts/silences", data={"csrf": csrf, "matchers": matchers, "duration": "2h"})
+            assert r.status_code == 422, (matchers, r.status_code)
+        r = http.post("/alerts/silences", data={"csrf": csrf, "matchers": "deployment=x", "duration": "forever"})
+        assert r.status_code == 422 and "duration" in r.text
+        assert http.post("/alerts/nope/ack", data={"csrf": csrf}).status_code == 404
+        assert http.get("/alerts?state=bogus").status_code == 422
+        assert http.get("/monitoring/%3Cscript%3E").status_code in (404, 422)
+        assert http.get("/monitoring/x?days=0").status_code == 422

@@ -8,6 +8,10 @@ routes and the online-feature route do. Here only what has no operation is decid
 - open paths: ``/health``, ``/ready``, ``/metrics`` (unless ``MAINSAIL_METRICS_AUTH``), the OpenAPI
   document and ``/docs``, and public operations (login);
 - anything else without credentials: 401 before the body is read;
+- web pages (anything outside the API prefixes): the ``mainsail_session`` cookie set at ``/login``
+  stands for the bearer token (never for an API path, so a cross-site form cannot reach the API with
+  it); without credentials a page GET is redirected to ``/login`` and ``/login`` and the static files are
+  open;
 - hosted predictions (``/deployments/NAME/…``, ``/v2/models/NAME/…``): the ``predict`` permission in the
   deployment's project, unless the deployment is public (``MAINSAIL_PUBLIC_DEPLOYMENTS=a,b``)."""
 
@@ -26,6 +30,27 @@ PROBLEM = b"application/problem+json"
 OPEN = frozenset(("/health", "/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/favicon.ico",
                   "/v2", "/v2/health/live", "/v2/health/ready"))
 LOGIN = "/api/v1/auth/login"
+SESSION_COOKIE = "mainsail_session"
+API_PREFIXES = ("/api/", "/ajax-api/", "/deployments/", "/v2/", "/v2", "/health", "/ready", "/metrics", "/docs",
+                "/openapi.json", "/redoc", "/get-artifact", "/model-versions/")  # the last two: MLflow's UI
+PAGES_OPEN = ("/login", "/ui/static/")
+
+
+def is_page(path: str) -> bool:
+    """A web UI path (the session cookie counts there only)."""
+    return not path.startswith(API_PREFIXES)
+
+
+def session_token(scope: dict[str, Any]) -> str | None:
+    """The token in the request's session cookie, if any."""
+    from starlette.requests import cookie_parser
+
+    for name, value in scope.get("headers") or []:
+        if name == b"cookie":
+            token = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE)
+            if token:
+                return token
+    return None
 
 
 def public_paths() -> frozenset[str]:
@@ -67,15 +92,22 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        page = self.deployment is None and is_page(path)  # a replica serves predictions only
         try:
             raw = headers.get(b"authorization")
             header = raw.decode("latin-1") if raw else None
+            if header is None and page and (token := session_token(scope)):
+                header = f"Bearer {token}"
+            public = path == LOGIN or (page and path.startswith(PAGES_OPEN))
             principal = None if path == LOGIN else self.authenticator.cached(header)
             if principal is None:  # not seen in the last few seconds: ask the database off the event loop
-                principal = await run_in_threadpool(self._resolve, header, path == LOGIN)
-            if path not in self.public:
+                principal = await run_in_threadpool(self._resolve, header, public)
+            if path not in self.public and not public:
                 self._decide(path, principal)
         except MainsailError as exc:
+            if page and exc.status == 401:  # a page: sign in (again), then come back here
+                await _to_login(scope, send)
+                return
             await _problem(send, exc)
             return
         scope.setdefault("state", {})["principal"] = principal
@@ -99,6 +131,18 @@ class AuthMiddleware:
             return
         if principal.kind == "anonymous":  # everything else needs a signed-in caller; roles per operation
             check(principal, "viewer", project)
+
+
+async def _to_login(scope: dict[str, Any], send: Any) -> None:
+    """303 to ``/login?next=<this page>`` (a GET) and the stale session cookie dropped."""
+    from urllib.parse import quote
+
+    here = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
+    target = "/login" + (f"?next={quote(here, safe='')}" if scope["method"] == "GET" and here != "/" else "")
+    headers = [(b"location", target.encode()), (b"content-length", b"0"),
+               (b"set-cookie", f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax".encode())]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _problem(send: Any, exc: MainsailError) -> None:

@@ -280,6 +280,14 @@ def login(ctx: Ctx, body: LoginRequest) -> TokenCreated:
     return _issue(ctx.session, user, "login", GLOBAL, "admin", [], body.expires_in_days)
 
 
+def logout(ctx: Ctx, token: str) -> None:
+    """Revoke a login token by its secret (the web UI's sign-out); an unknown token is ignored."""
+    row = ctx.session.scalar(select(m.Token).where(m.Token.token_hash == hash_token(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        ctx.session.flush()
+
+
 def whoami(ctx: Ctx) -> WhoAmI:
     """Who the server takes the caller for: name, kind, roles per project and permissions."""
     p = ctx.principal

@@ -70,8 +70,18 @@ def check_digest(digest: object, field: str = "digest") -> str:
 
 
 def _s3_options_from_env() -> dict[str, Any]:
+    """s3fs options: the endpoint, and bounded retries and connect timeout so that an unreachable store
+    answers 503 within seconds (``MAINSAIL_S3_CONNECT_TIMEOUT``, default 3 s; ``MAINSAIL_S3_RETRIES``, default
+    2) instead of holding a request through botocore's and s3fs' default retry chains (over a minute)."""
     endpoint = os.environ.get("MAINSAIL_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
-    return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+    retries = int(os.environ.get("MAINSAIL_S3_RETRIES") or 2)
+    options: dict[str, Any] = {
+        "config_kwargs": {"connect_timeout": float(os.environ.get("MAINSAIL_S3_CONNECT_TIMEOUT") or 3),
+                          "retries": {"max_attempts": retries, "mode": "standard"}},
+    }
+    if endpoint:
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
 
 
 class ArtifactStore:
@@ -93,6 +103,8 @@ class ArtifactStore:
         self.fs, self._base = fsspec.core.url_to_fs(self.root, **(storage_options or {}))
         self._base = self._base.rstrip("/")
         self._local = isinstance(self.fs, LocalFileSystem)
+        if protocol in _S3_PROTOCOLS:  # s3fs' own retry loop (5 by default) on top of botocore's
+            self.fs.retries = int(os.environ.get("MAINSAIL_S3_RETRIES") or 2)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.root!r})"

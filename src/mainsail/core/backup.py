@@ -45,9 +45,6 @@ FORMAT = "mainsail-backup"
 FORMAT_VERSION = 1
 BATCH = 2000
 SKIP = {"alembic_version"}
-# Rows the migrations themselves insert (the audit chain's head, the default project): a new database
-# holds them, so they neither make a target "not empty" nor stay beside the archive's own rows.
-SEEDED = {"audit_head", "auth_projects"}
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 Progress = Callable[[str], None]
 
@@ -363,6 +360,24 @@ def _counts(conn: Connection, tables: list[Table]) -> dict[str, int]:
     return {t.name: n for t in tables if (n := conn.execute(select(func.count()).select_from(t)).scalar_one())}
 
 
+def seeded_tables(revisions: set[str]) -> set[str]:
+    """The tables whose rows the migrations themselves insert (an audit chain's head, a default project), found
+    by migrating a scratch SQLite database to ``revisions``: a new database holds those rows, so they neither
+    make a target "not empty" nor stay beside the archive's own rows. No domain table is named here."""
+    from mainsail.core.db import make_engine
+
+    if not revisions:
+        return set()
+    with tempfile.TemporaryDirectory(prefix="mainsail-seeds-") as tmp:
+        scratch = make_engine(f"sqlite:///{Path(tmp) / 'seeds.db'}")
+        try:
+            upgrade_to(scratch, revisions)
+            with scratch.connect() as conn:
+                return set(_counts(conn, _tables(_reflect(conn))))
+        finally:
+            scratch.dispose()
+
+
 def _drop_all(conn: Connection) -> None:
     md = _reflect(conn)
     md.drop_all(conn)
@@ -473,7 +488,9 @@ def restore(engine: Engine, store: ArtifactStore, src: str | Path, *, force: boo
         revisions = _check_revisions(archive)
         archive.verify()
         with engine.connect() as conn:
-            present = {t: n for t, n in _counts(conn, _tables(_reflect(conn))).items() if t not in SEEDED}
+            present = _counts(conn, _tables(_reflect(conn)))
+            seeded = seeded_tables(current_heads(conn)) if present else set()
+            present = {t: n for t, n in present.items() if t not in seeded}
             conn.commit()
             if present and not force:
                 listed = ", ".join(f"{t} ({n})" for t, n in sorted(present.items()))
@@ -484,6 +501,7 @@ def restore(engine: Engine, store: ArtifactStore, src: str | Path, *, force: boo
         loaded: dict[str, int] = {}
         with engine.connect() as conn, conn.begin():
             target = _tables(_reflect(conn))
+            seeded = set(_counts(conn, target))  # the schema is new: any row in it is a migration's seed
             by_name = {t.name: t for t in target}
             absent = sorted(set(manifest["tables"]) - set(by_name))
             if absent:
@@ -492,7 +510,7 @@ def restore(engine: Engine, store: ArtifactStore, src: str | Path, *, force: boo
             for table in target:
                 meta = manifest["tables"].get(table.name)
                 if meta:
-                    if table.name in SEEDED:
+                    if table.name in seeded:
                         conn.execute(table.delete())  # the archive holds this table's rows, seed included
                     loaded[str(table.name)] = _load_table(conn, archive, table, meta)
                     say(f"{table.name}: {loaded[str(table.name)]} rows")

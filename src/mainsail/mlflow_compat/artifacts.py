@@ -84,8 +84,29 @@ def download(ctx: Ctx, req: Req) -> Response:
         data = registry.download_file(ctx, key, rest)
     else:
         data = tracking.download_artifact(ctx, key, rest)
-    media = mimetypes.guess_type(rest)[0] or "application/octet-stream"
+    return _file(data, rest)
+
+
+def _file(data: bytes, path: str) -> Response:
+    media = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return Response(data, media_type=media)
+
+
+@route("GET", "/get-artifact", raw=True)
+def ui_run_artifact(ctx: Ctx, req: Req) -> Response:
+    """The MLflow UI's download of one run artifact: ``/get-artifact?path=…&run_uuid=…``."""
+    path = _inside(str(req.need("path")))
+    return _file(tracking.download_artifact(ctx, str(req.get("run_id") or req.need("run_uuid")), path), path)
+
+
+@route("GET", "/model-versions/get-artifact", raw=True)
+def ui_version_artifact(ctx: Ctx, req: Req) -> Response:
+    """The MLflow UI's download of one file of a model version: ``?path=…&name=…&version=…``."""
+    from mainsail.mlflow_compat.registry import version_for
+
+    path = _inside(str(req.need("path")))
+    v, _ = version_for(ctx, req)
+    return _file(registry.download_file(ctx, v.id, path), path)
 
 
 @route("GET", "/mlflow-artifacts/artifacts")

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 # URL prefix -> the base of the route table's paths (3.0 calls have no routes: they answer ENDPOINT_NOT_FOUND)
 PREFIXES = {"/api/2.0/mlflow-artifacts": "/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts": "/mlflow-artifacts",
             "/api/2.0/mlflow": "/mlflow", "/ajax-api/2.0/mlflow": "/mlflow", "/api/2.0/preview/mlflow": "/mlflow",
-            "/api/3.0/mlflow": "/v3/mlflow", "/ajax-api/3.0/mlflow": "/v3/mlflow"}
+            "/api/3.0/mlflow": "/v3/mlflow", "/ajax-api/3.0/mlflow": "/v3/mlflow",
+            # the MLflow UI's artifact downloads (outside the REST API)
+            "/get-artifact": "/get-artifact", "/model-versions/get-artifact": "/model-versions/get-artifact"}
 STATUS = {"RESOURCE_DOES_NOT_EXIST": 404, "RESOURCE_ALREADY_EXISTS": 400, "INVALID_PARAMETER_VALUE": 400,
           "ENDPOINT_NOT_FOUND": 404, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
           "TEMPORARILY_UNAVAILABLE": 503, "INTERNAL_ERROR": 500, "BAD_REQUEST": 400}
@@ -262,4 +264,7 @@ def install(app: FastAPI) -> None:
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     for prefix in PREFIXES:
-        app.add_api_route(prefix + "/{rest:path}", handle, methods=methods, include_in_schema=False)
+        if prefix.endswith("get-artifact"):
+            app.add_api_route(prefix, handle, methods=["GET"], include_in_schema=False)
+        else:
+            app.add_api_route(prefix + "/{rest:path}", handle, methods=methods, include_in_schema=False)

@@ -94,6 +94,9 @@ def _version(ctx: Ctx, req: Req) -> tuple[ModelVersion, str]:
                           f"version={number}) not found") from None
 
 
+version_for = _version  # for the artifact routes
+
+
 def _user_tag(key: str) -> str:
     if key.startswith(HIDDEN):
         raise invalid(f"tag keys starting with {HIDDEN!r} are reserved")

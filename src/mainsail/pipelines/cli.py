@@ -352,7 +352,12 @@ def worker(processes: int = typer.Option(None, help="Task processes (default: CP
            run_id: str = typer.Option(None, "--run", help="Only this run; exit when it ends."),
            executor: str = typer.Option(None, help="Run tasks on 'local' processes or on 'ray' (default "
                                         "MAINSAIL_PIPELINE_EXECUTOR or local)."),
-           ray_address: str = typer.Option(None, "--ray-address", help=RAY_HELP)) -> None:
+           ray_address: str = typer.Option(None, "--ray-address", help=RAY_HELP),
+           health_port: int = typer.Option(None, "--health-port", envvar="MAINSAIL_WORKER_HEALTH_PORT",
+                                           help="Answer /health, /ready and /metrics on this port (0: any free "
+                                                "port; default: no endpoint)."),
+           health_host: str = typer.Option("127.0.0.1", "--health-host", envvar="MAINSAIL_WORKER_HEALTH_HOST",
+                                           help="Address of the health endpoint (0.0.0.0 in a container).")) -> None:
     """Take pipeline tasks from the database queue and run them (several workers share one queue), on local
     processes or on a Ray cluster."""
     import signal
@@ -373,5 +378,10 @@ def worker(processes: int = typer.Option(None, help="Task processes (default: CP
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     where = f"Ray cluster {w.ray_address}, {w.pool.size} at once" if w.executor == "ray" else count(w.pool.size, "process", "processes")
     console.print(f"worker {w.owner}: {where}, lease {w.lease:g}s, queue {c.uri}")
+    if health_port is not None:
+        from mainsail.pipelines.health import serve
+
+        host, port = serve(w.health, health_host, health_port).server_address[:2]
+        console.print(f"health endpoint http://{host}:{port}/health (/ready, /metrics)")
     with contextlib.suppress(KeyboardInterrupt):
         w.run(stop)

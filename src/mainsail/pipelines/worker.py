@@ -21,8 +21,10 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
+from mainsail.core.errors import ServiceUnavailable
 from mainsail.core.runtime import Runtime
 from mainsail.pipelines import dag, operators, queue
+from mainsail.pipelines.health import WorkerHealth
 from mainsail.pipelines.models import PipelineRunRow, PipelineVersionRow
 from mainsail.pipelines.pool import Finished, ProcessPool, task_log_path
 from mainsail.pipelines.schemas import TERMINAL_RUN, PipelineSpec, TaskSpec
@@ -103,6 +105,7 @@ class Worker:
         self._ready: list[queue.Outcome] = []
         self._memo = queue.Memo()
         self.executed = 0
+        self.health = WorkerHealth(self.owner, stale=max(30.0, 10 * poll))
 
     # ------------------------------------------------------------ preparing claimed tasks
     def _plan(self, version_id: str) -> _Plan:
@@ -199,14 +202,22 @@ class Worker:
             if (o := self._finished(f)) is not None:
                 self._ready.append(o)
         outcomes, self._ready = self._ready, []
-        with self.runtime.transaction() as ctx:
-            done = queue.record(ctx.session, self.owner, outcomes, self._memo) if outcomes else set()
-            claimed = queue.claim(ctx.session, self.owner, self.pool.free, self.lease, self.run_id, self._memo)
-            start = self._prepare(ctx.session, claimed) if claimed else []
-            if self.run_id and not claimed and not self._inflight and not self._ready and self.run_id not in done:
-                status = ctx.session.scalar(select(PipelineRunRow.status).where(PipelineRunRow.id == self.run_id))
-                if status in TERMINAL_RUN or status is None:
-                    done.add(self.run_id)
+        try:
+            with self.runtime.transaction() as ctx:
+                done = queue.record(ctx.session, self.owner, outcomes, self._memo) if outcomes else set()
+                claimed = queue.claim(ctx.session, self.owner, self.pool.free, self.lease, self.run_id, self._memo)
+                start = self._prepare(ctx.session, claimed) if claimed else []
+                if self.run_id and not claimed and not self._inflight and not self._ready and self.run_id not in done:
+                    status = ctx.session.scalar(select(PipelineRunRow.status).where(PipelineRunRow.id == self.run_id))
+                    if status in TERMINAL_RUN or status is None:
+                        done.add(self.run_id)
+        except BaseException:
+            # nothing of this turn was committed: keep its outcomes for the next one (dropping those _prepare
+            # gave to claims that were rolled back), and forget what the memo learned inside the transaction
+            self._ready = outcomes
+            self._memo.forget(list(self._memo.runs))
+            self._memo.outputs.clear()
+            raise
         if done:
             self._memo.forget(done)
         for c, ts, params, key in start:
@@ -230,6 +241,7 @@ class Worker:
         stop = stop or threading.Event()
         beat = time.monotonic()
         first = True
+        backoff = 0.0
         try:
             while not stop.is_set():
                 if self._ready or first:  # the first turn claims at once
@@ -239,13 +251,24 @@ class Worker:
                     timeout = self.poll
                     if (deadline := self.pool.next_deadline()) is not None:
                         timeout = min(timeout, max(0.0, deadline - time.monotonic()))
-                done = self._turn(timeout)
+                try:
+                    done = self._turn(timeout)
+                    # renew leases (a third of their length) and notice cancelled runs within a second
+                    if self._inflight and time.monotonic() - beat > min(self.lease / 3, 1.0):
+                        self._heartbeat()
+                        beat = time.monotonic()
+                except ServiceUnavailable as exc:
+                    # The database is down: keep the tasks running here and the outcomes gathered (they are
+                    # recorded by the first turn that gets through), report not-ready, retry with backoff.
+                    self.health.turned(executed=self.executed, inflight=len(self._inflight), error=exc)
+                    backoff = min(max(backoff * 2, 0.25), 5.0)
+                    log.warning("worker %s: %s; retrying in %.2gs", self.owner, exc, backoff)
+                    stop.wait(backoff)
+                    continue
+                backoff = 0.0
+                self.health.turned(executed=self.executed, inflight=len(self._inflight))
                 if self.run_id and self.run_id in done:
                     return
-                # renew leases (a third of their length) and notice cancelled runs within a second
-                if self._inflight and time.monotonic() - beat > min(self.lease / 3, 1.0):
-                    self._heartbeat()
-                    beat = time.monotonic()
         finally:
             self.close()
 

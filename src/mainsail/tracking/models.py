@@ -78,6 +78,7 @@ class LatestMetricRow(Base):
     """The value at the highest step of each metric of a run: what search and compare read."""
 
     __tablename__ = "run_latest_metrics"
+    __table_args__ = (Index("ix_run_latest_metrics_key_value", "key", "value", "run_id"),)  # sort by a metric
 
     run_id: Mapped[str] = mapped_column(ForeignKey("tracking_runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)

@@ -32,7 +32,8 @@ from typing import Any
 
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput
 from lark.exceptions import VisitError
-from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, literal, not_, or_, select
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, not_, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from mainsail.core.errors import InvalidInput
 from mainsail.core.types import INT64_MAX, INT64_MIN, as_utc
@@ -349,27 +350,60 @@ def compile_filter(text: str | None) -> ColumnElement[bool] | None:
     return _parse(text, "filter", "filter", "invalid_filter", ["filter"])
 
 
+def _order_items(items: list[str] | None) -> list[tuple[_Field, bool]]:
+    """The parsed ``(field, descending)`` order items (an item may hold several, comma-separated)."""
+    given = [(n, item) for n, item in enumerate(items or []) if item and item.strip()]
+    return [parsed for n, item in given
+            for parsed in _parse(item, "order", f"order_by item {item!r}", "invalid_order_by", ["order_by", n])]
+
+
+def _order_expr(f: _Field, desc: bool) -> ColumnElement[Any]:
+    if f.kind == "attr":
+        expr: Any = _ATTRS[f.key]
+    else:
+        model = _KV_MODELS[f.kind]
+        expr = select(model.value).where(model.run_id == RunRow.id, model.key == f.key).scalar_subquery()
+    return (expr.desc() if desc else expr.asc()).nulls_last()
+
+
 def compile_order_by(items: list[str] | None) -> list[ColumnElement[Any]]:
     """ORDER BY expressions for items such as ``"metrics.auc DESC"``, ``"params.lr"``, ``"name asc"``
     (an item may also hold several, comma-separated). NULLs sort last either way, and ``RunRow.id`` ends
     the list so the order is total. Without items: newest first. Raises ``InvalidInput``
     (code ``invalid_order_by``)."""
-    given = [(n, item) for n, item in enumerate(items or []) if item and item.strip()]
-    if not given:
+    parsed = _order_items(items)
+    if not parsed:
         return [RunRow.start_time.desc(), RunRow.id.desc()]
-    out: list[ColumnElement[Any]] = []
-    for n, item in given:
-        for f, desc in _parse(item, "order", f"order_by item {item!r}", "invalid_order_by", ["order_by", n]):
-            if f.kind == "attr":
-                expr: Any = _ATTRS[f.key]
-            else:
-                model = _KV_MODELS[f.kind]
-                expr = (select(model.value).where(model.run_id == RunRow.id, model.key == f.key)
-                        .scalar_subquery())
-            out.append((expr.desc() if desc else expr.asc()).nulls_last())
-    return [*out, RunRow.id.asc()]
+    return [*(_order_expr(f, desc) for f, desc in parsed), RunRow.id.asc()]
 
 
 def apply_order_by(query: Select[Any], items: list[str] | None) -> Select[Any]:
     """``query`` (a ``select(RunRow)``) ordered by ``items``; see ``compile_order_by``."""
     return query.order_by(*compile_order_by(items))
+
+
+def fetch_ordered(session: Session, query: Select[Any], items: list[str] | None, offset: int,
+                  count: int) -> list[RunRow]:
+    """``count`` runs of ``query`` (a filtered ``select(RunRow)``) from ``offset`` in the order of ``items``.
+
+    Sorted by a metric first, the runs that have the metric are read by a join ordered on the latest
+    metrics' ``(key, value, run_id)`` index, so a page costs its own rows rather than a sort of every
+    run; the runs without it (or with a NULL value) follow, as ``compile_order_by`` orders them."""
+    parsed = _order_items(items)
+    if not parsed or parsed[0][0].kind != "metric":
+        return list(session.scalars(apply_order_by(query, items).offset(offset).limit(count)))
+    (first, desc), rest = parsed[0], [*(_order_expr(f, d) for f, d in parsed[1:]), RunRow.id.asc()]
+    lm = aliased(LatestMetricRow)
+    having = query.join(lm, and_(lm.run_id == RunRow.id, lm.key == first.key, lm.value.is_not(None)))
+    rows = list(session.scalars(having.order_by(lm.value.desc() if desc else lm.value.asc(), *rest)
+                                .offset(offset).limit(count)))
+    if len(rows) == count:
+        return rows
+    if rows or offset == 0:
+        before = offset + len(rows)  # every run with the metric is on this page or before it
+    else:
+        before = session.scalar(select(func.count()).select_from(having.with_only_columns(RunRow.id).subquery()))
+    valued = select(literal(1)).where(LatestMetricRow.run_id == RunRow.id, LatestMetricRow.key == first.key,
+                                      LatestMetricRow.value.is_not(None)).exists()
+    rest_q = query.where(~valued).order_by(*rest).offset(max(0, offset - (before or 0))).limit(count - len(rows))
+    return rows + list(session.scalars(rest_q))

@@ -355,9 +355,8 @@ def search_runs(ctx: Ctx, experiment_ids: list[str] | None = None, filter: str |
     clause = search.compile_filter(filter)
     if clause is not None:
         q = q.where(clause)
-    q = search.apply_order_by(q, order_by)
     offset = cursor_offset(cursor)
-    rows = list(ctx.session.scalars(q.offset(offset).limit(limit + 1)))
+    rows = search.fetch_ordered(ctx.session, q, order_by, offset, limit + 1)
     page = offset_page(rows, offset, limit)
     return Page[Run](items=_load_runs(ctx, page.items), next_cursor=page.next_cursor)
 

@@ -9,8 +9,16 @@ from typing import Any
 
 def install(app: Any) -> None:
     """Mount the UI's pages at ``/`` and its static files at ``/ui/static`` on the API ``app``."""
-    from mainsail.ui import pages_data, pages_ops, pages_registry, pages_tracking, web
+    from mainsail.ui import (
+        pages_auth,
+        pages_data,
+        pages_monitoring,
+        pages_ops,
+        pages_registry,
+        pages_tracking,
+        web,
+    )
 
     web.install_static(app)
-    for module in (pages_tracking, pages_registry, pages_data, pages_ops):
+    for module in (pages_auth, pages_tracking, pages_registry, pages_data, pages_ops, pages_monitoring):
         app.include_router(module.router)

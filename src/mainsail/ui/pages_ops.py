@@ -118,7 +118,7 @@ def _traffic(c: Any, name: str, charts: ch.Charts) -> tuple[list[Any], list[dict
     if not files:
         return [], [], None
     tables = [pq.read_table(io.BytesIO(c.call(ops.read_inference_log, name=name, digest=f.digest))) for f in files]
-    df: pd.DataFrame = pa.concat_tables(tables).to_pandas().sort_values("time")
+    df: pd.DataFrame = pa.concat_tables(tables, promote_options="permissive").to_pandas().sort_values("time")
     sample = df.tail(SAMPLE_ROWS).iloc[::-1]
     span = (df["time"].iloc[-1] - df["time"].iloc[0]).total_seconds()
     seconds = max(1, int(span / 60) + 1)  # about 60 buckets over the logged span
@@ -138,10 +138,29 @@ def _traffic(c: Any, name: str, charts: ch.Charts) -> tuple[list[Any], list[dict
         out.append({"title": title, "chart": charts.add(data, title={"text": title}, height=280, **layout)})
     totals = {"requests": len(df), "errors": int(df["error"].sum()),
               "p95": float(df["latency_ms"].quantile(0.95)), "files": len(files)}
-    rows = [{"time": r.time, "variant": r.variant, "version": r.version, "latency": r.latency_ms,
-             "status": r.status, "shadow": r.shadow, "inputs": r.inputs, "outputs": r.outputs}
-            for r in sample.itertuples()]
+    rows = [{"time": r["time"], "variant": r["variant"], "version": r["version"], "latency": r["latency_ms"],
+             "status": r["status"], "shadow": r["shadow"], "inputs": _logged(r, "inputs", TYPED_META),
+             "outputs": _logged(r, "outputs", ("prediction",), "proba_")} for r in sample.to_dict("records")]
     return rows, out, totals
+
+
+TYPED_META = {"request_id", "row", "time", "deployment", "variant", "model", "version", "latency_ms", "shadow",
+              "status", "prediction", "inputs", "outputs", "bucket", "error"}
+
+
+def _logged(row: dict[str, Any], raw: str, columns: Any, prefix: str | None = None) -> str:
+    """A logged request's inputs or outputs: the JSON text of an old-format file, else the typed columns
+    (the features; the prediction and class probabilities) as JSON."""
+    import json
+
+    text = row.get(raw)
+    if isinstance(text, str):
+        return text
+    if prefix is None:
+        picked = {k: v for k, v in row.items() if k not in columns}
+    else:
+        picked = {k: v for k, v in row.items() if k in columns or k.startswith(prefix)}
+    return json.dumps({k: v for k, v in picked.items() if v is not None and v == v}, default=str)
 
 
 @router.get("/serving/{name}", response_class=HTMLResponse)

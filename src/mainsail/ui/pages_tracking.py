@@ -34,12 +34,13 @@ def home(request: Request) -> Response:
     failed = c.list_pipeline_runs(status="failed", limit=10).items
     running = c.list_pipeline_runs(status="running", limit=10).items
     rollouts = [d for d in c.list_deployments(limit=100).items if d.rollout and d.rollout.state == "running"]
+    alerts = c.list_alerts("open", limit=10)
     counts = {"experiments": len(c.list_experiments(limit=1000).items),
               "models": len(c.list_registered_models(limit=1000).items),
               "datasets": len(c.list_datasets(limit=1000).items),
               "deployments": len(c.list_deployments(limit=1000).items)}
     return render(request, "home.html", events=events, failed=failed, running=running, rollouts=rollouts,
-                  counts=counts)
+                  counts=counts, alerts=alerts.items, more_alerts=alerts.next_cursor is not None)
 
 
 @router.get("/experiments", response_class=HTMLResponse)

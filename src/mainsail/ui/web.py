@@ -24,7 +24,8 @@ from mainsail.core.errors import Forbidden, InvalidInput, MainsailError
 HERE = Path(__file__).parent
 CSRF_COOKIE = "mainsail_csrf"
 NAV = [("/", "Home"), ("/experiments", "Experiments"), ("/models", "Models"), ("/datasets", "Datasets"),
-       ("/features", "Features"), ("/pipelines", "Pipelines"), ("/serving", "Deployments")]
+       ("/features", "Features"), ("/pipelines", "Pipelines"), ("/serving", "Deployments"),
+       ("/monitoring", "Monitoring"), ("/alerts", "Alerts")]
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data: blob:; object-src 'none'; frame-ancestors 'none'; "
@@ -111,10 +112,28 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def principal_of(request: Request) -> Any:
+    """The signed-in caller when auth is on (None when it is off: the local user may do anything)."""
+    return getattr(request.state, "principal", None)
+
+
+def can(request: Request, role: str) -> bool:
+    """Whether the caller has ``role`` (viewer, editor, admin) in the project the pages show: write forms
+    are drawn only for those who may send them (the operations check again)."""
+    from mainsail.core.principal import DEFAULT_PROJECT
+
+    principal = principal_of(request)
+    return principal is None or principal.can(role, DEFAULT_PROJECT)
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``template`` (autoescaped) with the nav state and a CSRF token; set the token's cookie."""
+    """Render ``template`` (autoescaped) with the nav state, the caller (``user``, ``can(role)``) and a
+    CSRF token; set the token's cookie."""
     token = csrf_token(request)
-    html = env.get_template(template).render(request=request, path=request.url.path, csrf=token, **context)
+    principal = principal_of(request)
+    user = principal.name if principal is not None and principal.kind != "anonymous" else None
+    html = env.get_template(template).render(request=request, path=request.url.path, csrf=token, user=user,
+                                             can=lambda role: can(request, role), **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
