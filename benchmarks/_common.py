@@ -10,10 +10,15 @@ scratch Redis/PostgreSQL targets the benchmark creates itself (it never touches 
 - ``scratch_redis(url)``: a Redis target on a dedicated db (default ``redis://127.0.0.1:6379/13``, or
   ``$MAINSAIL_BENCH_REDIS``) with a unique key prefix; on exit only keys under that prefix are deleted.
 - ``scratch_postgres(admin_url)``: a fresh database created for the run and dropped after it.
+- ``summary(...)``: hands a script's headline table to ``python -m benchmarks``, which writes it between the
+  generated-section markers of docs/benchmarks.md (``render_summary`` / ``replace_generated``).
+- ``verdict(ours_ok, checks)``: the exit code: 1 when Mainsail's or a floor's output is wrong, 2 when only a
+  peer's is (printed loudly on stderr: its time is no valid comparison), else 0.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import statistics
@@ -73,11 +78,14 @@ def ratio_spread(num: list[float], den: list[float]) -> dict[str, float]:
     return spread([a / b for a, b in zip(num, den, strict=True) if b])
 
 
-def fmt_spread(s: dict[str, float] | None, unit: str = "x", digits: int = 2) -> str:
-    """``1.23x (1.10–1.40)``: median, then min–max across rounds."""
+def fmt_spread(s: dict[str, float] | None, unit: str = "x", digits: int | None = None) -> str:
+    """``1.23x (1.10–1.40)``: median, then min–max across rounds; without ``digits``, 2 decimals below 10,
+    1 below 100, none (with thousands separators) above."""
     if not s:
         return "—"
-    f = f"{{:.{digits}f}}"
+    if digits is None:
+        digits = 2 if s["median"] < 10 else 1 if s["median"] < 100 else 0
+    f = f"{{:,.{digits}f}}"
     return f"{f.format(s['median'])}{unit} ({f.format(s['min'])}–{f.format(s['max'])})"
 
 
@@ -164,6 +172,78 @@ def scratch_postgres(admin_url: str | None = None) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------ output checks and summaries
+
+SUMMARY_ENV = "MAINSAIL_BENCH_SUMMARY"
+PEER_WRONG = 2
+
+
+def verdict(ours_ok: bool, checks: dict[str, bool | str]) -> int:
+    """Exit code from the output checks: ``checks`` maps each peer to True (its output matched) or to what was
+    wrong. A wrong peer is printed loudly on stderr (its time compares no equal work) and gives exit 2."""
+    bad = {k: v for k, v in checks.items() if v is not True}
+    for peer, why in bad.items():
+        print(f"PEER OUTPUT WRONG: {peer}: {why or 'output differs'} (its time is not a valid comparison)",
+              file=sys.stderr, flush=True)
+    if not ours_ok:
+        print("MAINSAIL OR FLOOR OUTPUT WRONG (see the table)", file=sys.stderr, flush=True)
+        return 1
+    return PEER_WRONG if bad else 0
+
+
+def summary(title: str, columns: list[str], rows: list[list[str]], *, checks: dict[str, bool | str] | None = None,
+            notes: list[str] | None = None, load: list[str] | None = None) -> None:
+    """Hand this run's headline table (cells already formatted) to ``python -m benchmarks``, which names the
+    file in ``$MAINSAIL_BENCH_SUMMARY``; without it (a script run by hand) this does nothing."""
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    payload = {"title": title, "columns": columns, "rows": rows, "checks": checks or {}, "notes": notes or [],
+               "load": load or []}
+    Path(path).write_text(json.dumps(payload, default=str))
+
+
+def _cell(x: object) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _note(text: str, limit: int = 300) -> str:
+    """One line: a note may carry a peer's traceback; keep its head and its last line."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    one = " ".join(lines)
+    if len(one) <= limit:
+        return _cell(one)
+    return _cell(f"{one[:limit // 2].rstrip()} … {lines[-1][-(limit // 2):]}")
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    """A summary as markdown: a title line, the table, the output checks, notes and the load average."""
+    cols = s["columns"]
+    lines = [f"{s['title']}", "", "| " + " | ".join(map(_cell, cols)) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in s["rows"]]
+    if checks := s.get("checks"):
+        lines += ["", "Output checked: " + "; ".join(
+            f"{k} ok" if v is True else f"**{k} WRONG: {v}**" for k, v in checks.items()) + "."]
+    lines += [f"- {_note(n)}" for n in s.get("notes", [])]
+    if load := s.get("load"):
+        lines += ["", "Load average 1/5/15 min, before → after: "
+                  + " → ".join(x.replace("load average 1/5/15 min: ", "") for x in load) + "."]
+    return "\n".join(lines)
+
+
+def generated_markers(name: str) -> tuple[str, str]:
+    return f"<!-- generated:{name} (python -m benchmarks writes this section) -->", f"<!-- /generated:{name} -->"
+
+
+def replace_generated(text: str, name: str, body: str) -> str:
+    """Replace what is between ``name``'s generated-section markers; text without them is returned as is."""
+    start, end = generated_markers(name)
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        return text
+    return text[:i + len(start)] + "\n" + body.rstrip() + "\n" + text[j:]
 
 
 if __name__ == "__main__":  # CI runs every benchmarks/*.py with --smoke: print the load and exit

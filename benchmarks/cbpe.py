@@ -17,7 +17,9 @@ and the Parquet reads excluded).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,6 +108,7 @@ def main() -> None:
     ref, cur = make_data(args.reference, args.rows)
     ours(ref.head(2000), cur.head(2000), 1000)  # imports (sklearn) outside the timings
     tmp = Path(tempfile.mkdtemp(prefix="mainsail-bench-cbpe-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the benchmark's scratch folder goes with it
     ref.to_parquet(tmp / "ref.parquet")
     cur.to_parquet(tmp / "cur.parquet")
     mine: dict[str, list[float]] = {}

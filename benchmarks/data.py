@@ -38,7 +38,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import fmt_spread, missing, peer_python, print_load, ratio_spread, rounds, skip, spread
+from _common import (
+    fmt_spread,
+    missing,
+    peer_python,
+    print_load,
+    ratio_spread,
+    rounds,
+    skip,
+    spread,
+    summary,
+    verdict,
+)
 
 CACHE = Path(os.environ.get("MAINSAIL_BENCH_CACHE", "/tmp/mainsail-bench-data"))
 PEER_VENVS = {"pandera": Path("/tmp/pandera-venv/bin/python"), "gx": Path("/tmp/gx-venv/bin/python")}
@@ -237,6 +248,8 @@ with open(copy, "rb") as fh:
     while chunk := fh.read(1 << 20):
         h.update(chunk)
 out["write_s"] = now() - t0
+import atexit, shutil
+atexit.register(shutil.rmtree, tmp, True)  # the copy is read again below (footer statistics), then removed
 t0 = now()
 # the same statistics computed the same way as Mainsail's profile: count/nulls/min/max from the footer,
 # quantiles on a ~200k-row sample, full-column mean/std and 20-bin histograms, distinct (pandas has no
@@ -270,6 +283,8 @@ for name in df.columns:
     if (not numeric or pd.api.types.is_integer_dtype(s)) and p["distinct"] <= 10000:
         p["top"] = {str(k): int(v) for k, v in s.value_counts().head(10).items()}
 out["profile_s"] = now() - t0
+out["means"] = {n: p.get("mean") for n, p in profile.items()}
+out["nulls"] = {n: int(p["nulls"]) for n, p in profile.items()}
 DTYPES = {"integer": "int64", "float": "float64", "string": str, "timestamp": "datetime64[us]", "boolean": bool}
 cols, frame_checks = {}, []
 def col(name):
@@ -396,6 +411,29 @@ def check(res: dict[str, Any]) -> list[str]:
     return problems
 
 
+def peer_checks(res: dict[str, Any]) -> dict[str, bool | str]:
+    """Each peer's output against the floor's: every row read, the suite passed (the data satisfies it), and
+    pandas' null counts and means equal to the floor's."""
+    out: dict[str, bool | str] = {}
+    floor = res["floor"]["summary"]
+    for key in ("pandera", "gx"):
+        for r in res["rounds"].get(key, []):
+            wrong = []
+            if r.get("rows") != res["rows"]:
+                wrong.append(f"read {r.get('rows')} of {res['rows']} rows")
+            if not r.get("passed"):
+                wrong.append(f"the suite failed: {r.get('failures')}")
+            for name, mean in (r.get("means") or {}).items():
+                want = floor.get(name, {}).get("avg")
+                if mean is not None and want is not None and abs(mean - float(want)) > 1e-6 * max(1, abs(mean)):
+                    wrong.append(f"{name}: mean {mean} vs {want}")
+            for name, nulls in (r.get("nulls") or {}).items():
+                if name in floor and nulls != floor[name]["nulls"]:
+                    wrong.append(f"{name}: nulls {nulls} vs {floor[name]['nulls']}")
+            out[key] = out.get(key, True) if not wrong else "; ".join(wrong[:3])
+    return out
+
+
 def total(r: dict[str, Any]) -> float:
     """ingest (for the peers: read + Parquet copy + SHA-256, as a version) + profile + validate."""
     return r["ingest_s"] + r.get("write_s", 0.0) + r.get("profile_s", 0.0) + r.get("validate_s", 0.0)
@@ -512,7 +550,14 @@ def main() -> int:
         print(json.dumps({**res, "ratios": {k: v for k, (v, _) in res["ratios"].items()}}, indent=2, default=str))
     else:
         render(res)
-    return 1 if res["problems"] else 0
+    checks = peer_checks(res)
+    summary(f"Data: ingest + profile + validate {rows:,} rows × 20 columns ({res['source_mb']:,.0f} MB Parquet), "
+            f"{len(rr['mainsail'])} interleaved rounds, each system in its own process",
+            ["comparison (per round)", "median (min–max)", "goal"],
+            [[label, fmt_spread(v), goal.strip("()").removeprefix("goal ")] for label, (v, goal) in res["ratios"].items()],
+            checks={"Mainsail against the floor (rows, nulls, mean, min; suite passed)": not res["problems"],
+                    **checks}, notes=res["notes"], load=res["load"])
+    return verdict(not res["problems"], checks)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ raw DuckDB read of those columns alone (goal: under 2 s).
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,6 +114,7 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
     ours_report: dict = {}
     peer_scores: dict = {}
     tmp = Path(tempfile.mkdtemp(prefix="mainsail-bench-drift-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the benchmark's scratch folder goes with it
     ref.to_parquet(tmp / "ref.parquet")
     cur.to_parquet(tmp / "cur.parquet")
 
@@ -227,6 +230,7 @@ def monitor_run(rows: int, features: int, n_rounds: int, hours: int = 24) -> Non
     from mainsail.registry.packaging import save_model
 
     tmp = Path(tempfile.mkdtemp(prefix="mainsail-bench-monitor-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the benchmark's scratch folder goes with it
     client = Client(f"sqlite:///{tmp / 'meta.db'}", artifact_root=str(tmp / "artifacts"))
     rng = np.random.default_rng(0)
     names = [f"f{i}" for i in range(features)]

@@ -24,8 +24,10 @@ database the benchmark creates and drops (``$MAINSAIL_BENCH_PG`` names the admin
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -137,6 +139,7 @@ def main() -> None:
 
     loads = [print_load()]
     tmp = tempfile.mkdtemp(prefix="mainsail-bench-pipelines-")
+    atexit.register(shutil.rmtree, tmp, True)  # the benchmark's scratch folder goes with it
     os.environ.setdefault("MAINSAIL_HOME", tmp)
     with ExitStack() as stack:
         uri = f"sqlite:///{Path(tmp) / 'bench.db'}"

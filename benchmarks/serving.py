@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import fmt_spread, missing, peer_bin, print_load, ratio_spread, skip, spread
+from _common import fmt_spread, missing, peer_bin, print_load, ratio_spread, skip, spread, summary, verdict
 from rich.console import Console
 from rich.table import Table
 
@@ -377,9 +377,16 @@ def main() -> int:
         results["notes"] = notes
         try:
             bad = [s.key for s in started if not check(s, model, x, cols)]
+            ours_bad = [k for k in bad if k.startswith(("mainsail", "echo", "starlette"))]
             if bad:
                 console.print(f"[bold red]served predictions differ from model.predict: {bad}[/]")
+            if ours_bad:
                 return 1
+            checks: dict[str, bool | str] = {s.label: s.key not in bad or "served predictions differ from "
+                                             "model.predict (left out)" for s in started if s.key not in FLOORS}
+            for s in [s for s in started if s.key in bad]:
+                s.stop()
+            started = [s for s in started if s.key not in bad]
             runs: dict[str, dict[int, list[dict[str, Any]]]] = {s.key: {c: [] for c in clients} for s in started}
             for r in range(max(args.rounds, 3)):
                 order = started[r % len(started):] + started[:r % len(started)]
@@ -405,7 +412,53 @@ def main() -> int:
     report(results)
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")
-    return 0
+    for key, per in results["runs"].items():
+        errs = sum(x["errors"] for c in clients for x in per[c])
+        if errs:
+            label = results["labels"][key]
+            if key in FLOORS or key.startswith("mainsail"):
+                console.print(f"[bold red]{label}: {errs} requests failed[/]")
+                return 1
+            checks[label] = f"{errs} requests answered with an error status"
+    summarize(results, checks)
+    return verdict(True, checks)
+
+
+FLOORS = ("echo", "starlette")
+
+
+def summarize(r: dict[str, Any], checks: dict[str, bool | str]) -> None:
+    """The headline table for ``python -m benchmarks``: Mainsail's req/s and its ratio to every other server."""
+    clients, runs = r["clients"], r["runs"]
+    if "mainsail" not in runs:
+        return
+    ms = runs["mainsail"]
+    nr = len(ms[clients[0]])
+
+    def rps(key: str) -> list[str]:
+        return [fmt_spread(spread([x["rps"] for x in runs[key][c]]), unit="", digits=0) for c in clients]
+
+    rows = [["Mainsail req/s", *rps("mainsail")]]
+    if "starlette" in runs:
+        rows.append(["floor (bare Starlette + predict) req/s", *rps("starlette")])
+    for key, label in r["labels"].items():
+        if key == "mainsail":
+            continue
+        rows.append([f"Mainsail ÷ {label}", *[fmt_spread(ratio_spread([x["rps"] for x in ms[c]],
+                                                                      [x["rps"] for x in runs[key][c]])) for c in clients]])
+    notes = list(r["notes"])
+    if "echo" in runs:
+        c0 = clients[0]
+        over = spread([m["p50_ms"] - e["p50_ms"] - r["raw_predict"]["p50_ms"] for m, e in
+                       zip(ms[c0], runs["echo"][c0], strict=True)])
+        notes.append(f"one-client p50 over the echo server + raw predict: {over['median']:+.2f} ms ({over['min']:+.2f} "
+                     f"to {over['max']:+.2f}); goal +0.3 ms")
+    if r.get("mean_batch"):
+        notes.append(f"Mainsail's mean micro-batch over the run: {r['mean_batch']:.2f} requests")
+    summary(f"Serving: one-record `/predict`, sklearn LogisticRegression, loopback, aiohttp clients on the same cores; "
+            f"{nr} interleaved rounds; ratios of req/s per round (> 1: Mainsail serves more)",
+            ["median (min–max)", *[f"{c} client{'s' if c > 1 else ''}" for c in clients]], rows, checks=checks,
+            notes=notes, load=r["load"])
 
 
 def report(r: dict[str, Any]) -> None:

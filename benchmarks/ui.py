@@ -25,10 +25,12 @@ benchmark budget (see the message printed), so it is skipped with the reason.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import random
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -143,6 +145,7 @@ def main() -> int:
     n_runs, n_points = (500, 20_000) if args.smoke else (args.runs, args.points)
     print_load("before: ")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the benchmark's scratch folder goes with it
     db = tmp / "ui.db"
     uri, artifacts = f"sqlite:///{db}", str(tmp / "artifacts")
     t = now()

@@ -152,7 +152,7 @@ class ServerProcess:
         self.log = home / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> ServerProcess:
+    def start(self, timeout: float = 90) -> ServerProcess:
         for _ in range(3):  # another process may grab the free port between free_port() and bind
             if self._start(timeout):
                 return self

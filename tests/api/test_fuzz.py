@@ -66,6 +66,10 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
                               "start before its end, a cron schedule, a duration like '1h', known tests", (("body",),)),
     "POST /api/v1/monitors/{name}/runs": ("start is before end", (("body", "start"),)),
     "POST /api/v1/pipelines": ("a task's operator is a registered one", (("body", "tasks"),)),
+    "POST /api/v1/loops": ("the deployment, pipeline, alert rule and candidate task exist and the params fit the "
+                           "pipeline; trigger 'alert' goes with an alert_rule; gate rules are OP NUMBER; canary "
+                           "steps increase and include a quality guard, each (metric, source) once", (("body",),)),
+    "PUT /api/v1/loops/{name}": ("as POST /loops, and the body names the path's policy", (("body",),)),
     "POST /api/v1/pipelines/{name}/schedules": ("exactly one of cron (valid cron syntax) or event", (("body",),)),
     "PUT /api/v1/tracking-runs/{run_id}/artifacts/{path}": (
         "the URL path is percent-decoded before the key's rule applies (a sent '%09' is a tab)", (("path", "path"),)),
@@ -73,6 +77,23 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
     "POST /api/v1/auth/tokens": ("a caller that is no user of the server (the embedded local admin) names the "
                                  "token's owner", (("body", "user"),)),
     "POST /api/v1/users": ("a user has a password, a service account none", (("body", "password"),)),
+    "POST /api/v1/comments": ("@mentions name users; a dataset version is DATASET@VERSION",
+                              (("body", "text"), ("body", "ref"))),
+    "PATCH /api/v1/comments/{id}": ("@mentions name users", (("body", "text"),)),
+    "GET /api/v1/comments": ("a dataset version is DATASET@VERSION; a watched project is the call's",
+                             (("query", "ref"),)),
+    "POST /api/v1/reviews": ("reviewers are users; a dataset version is DATASET@VERSION",
+                             (("body", "reviewers"), ("body", "ref"))),
+    "GET /api/v1/reviews": ("a dataset version is DATASET@VERSION", (("query", "ref"),)),
+    "GET /api/v1/approvals": ("a dataset version is DATASET@VERSION", (("query", "ref"),)),
+    "GET /api/v1/activity": ("kind and ref come together; a dataset version is DATASET@VERSION",
+                             (("query", "ref"), ("query", "kind"))),
+    "POST /api/v1/watches": ("a dataset version is DATASET@VERSION; a project is the call's", (("body", "ref"),)),
+    "GET /api/v1/watches": ("a dataset version is DATASET@VERSION; a project is the call's", (("query", "ref"),)),
+    "DELETE /api/v1/watches/{kind}/{ref}": ("a dataset version is DATASET@VERSION; a project is the call's",
+                                            (("path", "ref"),)),
+    "POST /api/v1/inbox/read": ("ids or all is given", (("body", "ids"),)),
+    "PUT /api/v1/inbox/preferences": ("channels exist", (("body", "channels"),)),
 }
 
 

@@ -26,7 +26,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_quickstart_then_list_show_compare(env: dict[str, str]) -> None:
-    out = " ".join(mainsail("quickstart", "--rows", "1500", env=env).stdout.split())  # as one line
+    out = " ".join(mainsail("quickstart", "--rows", "1500", "--skip-loop", env=env).stdout.split())  # as one line
     assert "churn models" in out and "best:" in out and "next:" in out
     assert "registered churn v2" in out and "predicts churned=[" in out  # v1: the runner-up, the baseline
     # one pipeline run did it all, every task finished

@@ -38,7 +38,7 @@ def quickstart_home(root: Path) -> Path:
     home = root / "qs-home"
     if not (home / "mainsail.db").exists():
         home.mkdir(parents=True, exist_ok=True)
-        run_cli("quickstart", "--rows", "400", home=home)
+        run_cli("quickstart", "--rows", "400", "--skip-loop", home=home)
     return home
 
 

@@ -44,3 +44,56 @@ def test_resolve_sees_every_change_from_any_client(kind: str, tmp_path: Path, re
         a.resolve_model("models:/m@champion")
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_cached_resolve_skips_the_session_and_sees_another_process(kind: str, tmp_path: Path,
+                                                                   request: pytest.FixtureRequest) -> None:
+    """A repeated resolve is one statement on a driver connection (no session, no BEGIN); a move made by
+    another process shows at the very next call (the bound is zero: every call re-reads the rows)."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import event
+
+    uri = request.getfixturevalue("pg_url") if kind == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
+    a = Client(uri, artifact_root=str(tmp_path / "art"))
+    _two_versions(a, tmp_path)
+    a.set_model_alias("m", "champion", 1)
+    assert a.resolve_model("models:/m@champion").version == 1  # fills the cache
+    begins: list[int] = []
+    engine = a._backend.runtime.read_engine
+    listener = lambda *_: begins.append(1)  # noqa: E731
+    event.listen(engine, "begin", listener)
+    try:
+        for _ in range(5):
+            assert a.resolve_model("models:/m@champion").version == 1
+        assert begins == []  # answered by the shortcut
+        code = ("import sys; from mainsail import Client; "
+                "c = Client(sys.argv[1], artifact_root=sys.argv[2]); c.set_model_alias('m', 'champion', 2)")
+        subprocess.run([sys.executable, "-c", code, uri, str(tmp_path / "art")], check=True, timeout=300)
+        assert a.resolve_model("models:/m@champion").version == 2  # the other process's move, at once
+        assert begins  # the rows changed: the usual path built the new answer
+        begins.clear()
+        assert a.resolve_model("models:/m@champion").version == 2 and begins == []  # and cached it
+    finally:
+        event.remove(engine, "begin", listener)
+    a.close()
+
+
+def test_cached_resolve_still_checks_the_role(tmp_path: Path) -> None:
+    from mainsail.client.backends import LocalBackend
+    from mainsail.core.errors import Forbidden
+    from mainsail.core.principal import Principal
+    from mainsail.registry.ops import ops
+
+    a = Client(f"sqlite:///{tmp_path / 'm.db'}", artifact_root=str(tmp_path / "art"))
+    _two_versions(a, tmp_path)
+    a.set_model_alias("m", "champion", 1)
+    a.resolve_model("models:/m@champion")  # cached
+    nobody = LocalBackend.on_runtime(a._backend.runtime, principal=Principal("nobody", roles={"other": "viewer"}))
+    with pytest.raises(Forbidden):
+        nobody.call(ops.get_version_by_alias, {"name": "m", "alias": "champion"})
+    viewer = LocalBackend.on_runtime(a._backend.runtime, principal=Principal("v", roles={"*": "viewer"}))
+    assert viewer.call(ops.get_version_by_alias, {"name": "m", "alias": "champion"}).version == 1
+    a.close()

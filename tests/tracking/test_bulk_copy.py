@@ -41,3 +41,26 @@ def test_copy_stores_what_executemany_stored(pg_url: str, monkeypatch: pytest.Mo
     assert hist.step == sorted(s for (k, _, s, _) in points if k == "k0")
     assert c.get_run(copied.id).metrics == c.get_run(inserted.id).metrics
     c.close()
+
+
+@pytest.mark.parametrize("keys", [["loss"], ["abcd", "x:yz"], ["a", "loss", "val/acc"]],
+                         ids=["one-key", "same-byte-length", "mixed-lengths"])
+def test_column_built_copy_matches_the_row_path(pg_url: str, keys: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream built with numpy (one record layout) and psycopg's row-by-row stream store the same rows,
+    in the same order; rows that do not fit one layout take the row path."""
+    points = [(keys[i % len(keys)], SPECIAL[i % len(SPECIAL)], STEPS[i % len(STEPS)], 1_700_000_000.5 + i)
+              for i in range(40)]
+    rows = [("r" * 32, k, float(v), s, t) for k, v, s, t in points]
+    assert (bulk._copy_block(rows) is None) == (len({len(k.encode()) for k in keys}) > 1)
+    c = Client(pg_url)
+    exp = c.create_experiment(f"copy-{len(keys)}-{len(keys[0])}").id
+    block = c.create_run(exp)
+    c.log_batch(block.id, points)
+    monkeypatch.setattr(bulk, "_copy_block", lambda rows: None)
+    by_row = c.create_run(exp)
+    c.log_batch(by_row.id, points)
+    monkeypatch.undo()
+    got, want = _stored(pg_url, block.id), _stored(pg_url, by_row.id)
+    assert got == want and len(got) == len(points)
+    assert c.get_run(block.id).metrics == c.get_run(by_row.id).metrics
+    c.close()

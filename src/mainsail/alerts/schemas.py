@@ -225,7 +225,7 @@ class Delivery(BaseModel):
     id: str
     alert_id: str
     channel: str
-    transition: Literal["fired", "resolved", "test"]
+    transition: Literal["fired", "resolved", "test", "notification"]
     status: Literal["pending", "sent", "failed"]
     attempts: int
     next_attempt_at: dt.datetime

@@ -489,6 +489,20 @@ def _delivery(row: DeliveryRow) -> Delivery:
                     last_error=row.last_error, created_at=row.created_at, sent_at=row.sent_at)
 
 
+def queue_message(ctx: Ctx, channel: str, payload: dict[str, Any], ref: str) -> bool:
+    """Queue a notification that is not an alert transition (a mention, a review, …; ``payload`` shaped as
+    :func:`_payload`'s) to ``channel``, sent by the delivery loop with the same retries; ``ref`` is what
+    :func:`list_deliveries` shows as its ``alert_id``. False when the channel is missing or disabled."""
+    row = ctx.session.scalar(select(ChannelRow).where(ChannelRow.name == channel))
+    if row is None or not row.enabled:
+        return False
+    now = utcnow()
+    ctx.session.add(DeliveryRow(id=new_id(), alert_id=ref[:32], channel_id=row.id, channel=row.name,
+                                transition="notification", payload=payload, status="pending", attempts=0,
+                                next_attempt_at=now, created_at=now))
+    return True
+
+
 def list_deliveries(ctx: Ctx, status: Literal["pending", "sent", "failed"] | None = None,
                     alert_id: str | None = None, channel: str | None = None, cursor: str | None = None,
                     limit: Limit = 100) -> Page[Delivery]:

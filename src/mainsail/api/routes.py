@@ -110,6 +110,9 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], caller: Cal
     # FastAPI has parsed the request; bind() applies the constraints it does not carry over
     # (e.g. annotated-types bounds on query parameters) with the exact rules the clients use.
     kwargs = op.bind(kwargs)
+    if op.fast is not None and idem_key is None and (found := op.shortcut(
+            runtime, caller.get("principal", LOCAL), caller.get("project") or runtime.settings.project, kwargs)) is not None:
+        return found
     if idem_key is None:
         with runtime.transaction(write=op.write, **caller) as ctx:
             result = op.invoke(ctx, kwargs)

@@ -90,6 +90,13 @@ def _user(session: Session, name: str) -> m.User:
     return row
 
 
+def existing_users(session: Session, names: list[str]) -> set[str]:
+    """Which of ``names`` are users or service accounts (mentions and reviewers are checked against them)."""
+    if not names:
+        return set()
+    return set(session.scalars(select(m.User.name).where(m.User.name.in_(set(names)))))
+
+
 def _roles(session: Session, user_id: str) -> dict[str, str]:
     rows = session.execute(select(m.Project.name, m.Membership.role).join(
         m.Membership, m.Membership.project_id == m.Project.id).where(m.Membership.user_id == user_id))

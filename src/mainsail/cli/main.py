@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "Deployments: variants, traffic splits, shadows, canary rollouts."),
     "monitors": ("mainsail.monitoring.cli", "monitors_app",
                  "Monitors: drift and data quality of deployments and datasets, over time."),
+    "loops": ("mainsail.loops.cli", "loops_app",
+              "Closed loops: drift or an alert → retrain → gate → canary → promote or roll back."),
     "pipelines": ("mainsail.pipelines.cli", "pipelines_app",
                   "Pipelines: apply definitions, run, follow, logs, cancel, schedule."),
     "login": ("mainsail.auth.cli", "login",
@@ -43,6 +45,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Audit trail: list, verify and export the hash-chained record of every write."),
     "secrets": ("mainsail.audit.cli", "secrets_app",
                 "Secrets: store named secrets sealed at rest, list them, rotate the key."),
+    "comments": ("mainsail.collab.cli", "comments_app", "Comments (markdown, @mentions) on runs, models, datasets, "
+                 "pipelines, deployments, alerts."),
+    "reviews": ("mainsail.collab.cli", "reviews_app", "Review requests, approvals and the project's approval policy."),
+    "inbox": ("mainsail.collab.cli", "inbox_app",
+              "Your notifications: mentions, reviews, stage changes, alerts on what you watch."),
+    "activity": ("mainsail.collab.cli", "activity_app",
+                 "Who did what, when: per project, object or user; watch and unwatch objects."),
     "db": ("mainsail.cli.db", "db_app", "The metadata database: create it, upgrade its schema, show its revision."),
     "backup": ("mainsail.cli.backup", "backup",
                "Back up the metadata database (every table, one consistent snapshot) and the artifact manifest."),
@@ -62,9 +71,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "quickstart": ("mainsail.cli.quickstart", "quickstart",
                    "Run the whole loop on generated churn data as pipeline churn-quickstart: ingest, validate, build\n"
                    "features (point-in-time join) and materialize them, train and track three models, evaluate, gate "
-                   "and\nregister the best; then deploy the champion, send traffic, canary the best live and read "
-                   "online features\n(the runner-up is the first champion, so the canary replaces a weaker model, "
-                   "never a better one)."),
+                   "and\nregister the best; then deploy the champion, send labeled traffic, canary the best with a "
+                   "quality guard\nand close the loop: drift injected, detected, retrained, gated, canaried, promoted "
+                   "or rolled back."),
 }
 
 

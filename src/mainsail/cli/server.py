@@ -97,6 +97,8 @@ def server(
     stop_reaper = None
     stop_monitors = None
     stop_alerts = None
+    stop_collab = None
+    stop_loops = None
     if dispatcher:
         from mainsail.client.client import Client
         from mainsail.serving.rollout import RolloutController
@@ -116,6 +118,12 @@ def server(
         from mainsail.alerts.host import start_background as start_alerts
 
         stop_alerts = start_alerts(runtime)  # alert rules on monitor results, notification deliveries
+        from mainsail.collab.host import start_background as start_collab
+
+        stop_collab = start_collab(runtime)  # the activity feed and watchers' notifications, as events arrive
+        from mainsail.loops.host import start_background as start_loops
+
+        stop_loops = start_loops(runtime)  # closed loops: drift/alert → retrain → gate → canary → promote
     hosting = None
     enabled, hosted = parse_names(deployments, embedded=settings.uri.startswith("sqlite"), background=background)
     if enabled:
@@ -125,6 +133,9 @@ def server(
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
                       f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
+    from mainsail.core.heap import settle
+
+    settle()  # imports, the app and hosted models out of the full collections' way (see core/heap.py)
     scheme = "https" if ssl_certfile else "http"
     console.print(f"Mainsail server on [bold]{scheme}://{host}:{port}[/]  (UI at /, API docs at /docs)  "
                   f"metadata: {redact(settings.uri)}  auth: {'on' if auth else 'off'}")
@@ -142,6 +153,10 @@ def server(
             stop_monitors()
         if stop_alerts:
             stop_alerts()
+        if stop_collab:
+            stop_collab()
+        if stop_loops:
+            stop_loops()
         if rollouts:
             rollouts.stop()
         if dispatcher:

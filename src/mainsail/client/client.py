@@ -8,11 +8,13 @@ from mainsail.alerts.sdk import AlertMethods
 from mainsail.audit.sdk import AuditMethods
 from mainsail.auth.sdk import AuthMethods
 from mainsail.client.backends import Backend, LocalBackend, make_backend
+from mainsail.collab.sdk import CollabMethods
 from mainsail.core.errors import redact
 from mainsail.core.ops import Operation
 from mainsail.data.sdk import DataMethods
 from mainsail.features.sdk import FeatureMethods
 from mainsail.labels.sdk import LabelMethods
+from mainsail.loops.sdk import LoopMethods
 from mainsail.monitoring.sdk import MonitoringMethods
 from mainsail.pipelines.sdk import PipelineMethods
 from mainsail.registry.sdk import RegistryMethods
@@ -21,7 +23,8 @@ from mainsail.tracking.sdk import TrackingMethods
 
 
 class Client(TrackingMethods, RegistryMethods, DataMethods, ServingMethods, PipelineMethods, FeatureMethods,
-             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods):
+             AlertMethods, AuditMethods, MonitoringMethods, LabelMethods, AuthMethods, CollabMethods,
+             LoopMethods):
     """Entry point of the SDK.
 
     ``Client()`` reads ``MAINSAIL_URI``: a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)

@@ -63,8 +63,15 @@ def _metric_buffer() -> MetricBuffer:
     with _lock:
         if _buffer is None:
             s = Settings.from_env()
-            _buffer = MetricBuffer(get_client()._backend, interval=s.metric_flush_interval,
-                                   max_rows=s.metric_flush_rows, batch=s.max_batch_points,
+            from mainsail.client.backends import LocalBackend
+
+            backend = get_client()._backend
+            # in-process, a flush of up to ``metric_flush_rows`` points is one transaction (one COPY and one
+            # commit on PostgreSQL); over HTTP a request carries at most the server's ``max_batch_points``
+            local = isinstance(backend, LocalBackend)
+            batch = max(s.max_batch_points, s.metric_flush_rows) if local else s.max_batch_points
+            _buffer = MetricBuffer(backend, interval=s.metric_flush_interval,
+                                   max_rows=s.metric_flush_rows, batch=batch,
                                    flush_timeout=s.metric_flush_timeout,
                                    heartbeat_interval=s.run_heartbeat_interval)
         return _buffer

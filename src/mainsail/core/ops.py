@@ -30,7 +30,7 @@ if typing.TYPE_CHECKING:
 
 AUTHENTICATED = "authenticated"  # an operation role: any signed-in caller (the service checks more itself)
 PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-REFERENCE = re.compile(r"(?:^|_)(?:ids?|source|service|features)$")  # query parameters naming resources: run_ids, service
+REFERENCE = re.compile(r"(?:^|_)(?:ids?|refs?|source|service|features)$")  # query parameters naming resources: run_ids, ref
 
 
 @dataclass
@@ -63,6 +63,9 @@ class Operation:
     projects: bool = False  # its objects can live in any project (else: only in the default project, for now)
     secret: bool = False  # its response carries a secret (a new token): never stored for idempotent replay
     summary: str = ""
+    # a read's shortcut: ``fast(runtime, **args)`` answers without a session (e.g. from a validated cache)
+    # or returns None to run the operation as usual; called after :meth:`authorize`
+    fast: Callable[..., Any] | None = None
     params: list[Param] = field(default_factory=list)
     response: Any = None
     _args_model: type[BaseModel] | None = None
@@ -142,6 +145,13 @@ class Operation:
                 check(principal, "viewer", project)  # raises the 401
         elif self.role is not None:
             check(principal, self.role, project)
+
+    def shortcut(self, runtime: Any, principal: Principal, project: str, args: dict[str, Any]) -> Any:
+        """The answer of :attr:`fast` (after the permission check), or None when the call must run."""
+        if self.fast is None:
+            return None
+        self.authorize(principal, project)
+        return self.fast(runtime, **args)
 
     def invoke(self, ctx: Ctx, args: dict[str, Any]) -> Any:
         """Run the operation's service function in ``ctx`` for its principal, after :meth:`authorize`."""

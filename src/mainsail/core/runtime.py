@@ -3,10 +3,13 @@ boundary every service call runs in."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +56,9 @@ class Runtime:
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self.store = ArtifactStore(settings.artifact_root)
+        self._drivers: list[Any] = []  # autocommit driver connections for :meth:`driver_read`
+        self._drivers_pid = os.getpid()
+        self._drivers_lock = threading.Lock()
         if migrate:
             from mainsail.core.migrate import upgrade
 
@@ -77,6 +83,35 @@ class Runtime:
             yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self,
                       principal=principal, project=project or self.settings.project, remote=remote)
 
+    @contextmanager
+    def driver_read(self) -> Iterator[Any]:
+        """A driver (DBAPI) connection in autocommit mode, for a hot read that is one statement (atomic on
+        its own): no session, no BEGIN/COMMIT, no pool ping. A connection that raised is closed, not reused."""
+        conn = None
+        with self._drivers_lock:
+            if self._drivers_pid != os.getpid():  # forked: the parent's connections are not ours to use
+                self._drivers, self._drivers_pid = [], os.getpid()
+            if self._drivers:
+                conn = self._drivers.pop()
+        if conn is None:
+            fairy = self.read_engine.raw_connection()
+            fairy.detach()  # ours from now on; the engine's pool forgets it
+            conn = fairy.dbapi_connection
+            if not is_sqlite(self.url):  # SQLite connections are autocommit already (isolation_level None)
+                conn.rollback()
+                conn.autocommit = True
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        with self._drivers_lock:
+            if len(self._drivers) < 8:
+                self._drivers.append(conn)
+                return
+        conn.close()
+
     def ping(self) -> bool:
         """True when the metadata database answers."""
         try:
@@ -87,6 +122,11 @@ class Runtime:
             return False
 
     def dispose(self) -> None:
+        with self._drivers_lock:
+            drivers, self._drivers = self._drivers, []
+        for conn in drivers:
+            with contextlib.suppress(Exception):
+                conn.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

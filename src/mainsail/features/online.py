@@ -330,7 +330,8 @@ class Reader:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.url = store_url(runtime)
-        self.store = open_store(self.url)
+        self._store: OnlineStore | None = None  # opened on first use: an offline join only counts its reads
+        self._store_lock = threading.Lock()
         self.ttl = float(os.environ.get("MAINSAIL_FEATURE_CACHE_SECONDS", "5"))
         self._defs: Any = None
         self._loaded = 0.0
@@ -339,6 +340,16 @@ class Reader:
         self._hits: collections.deque[str] = collections.deque()  # one view name per hot-path read
         self._usage_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
+
+    @property
+    def store(self) -> OnlineStore:
+        store = self._store
+        if store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = open_store(self.url)
+                store = self._store
+        return store
 
     @classmethod
     def for_runtime(cls, runtime: Runtime) -> Reader:

@@ -130,16 +130,28 @@ def run(name: str, start: str = typer.Option(None, help="ISO time: first window 
 
 @monitors_app.command("show")
 @handle_errors
-def show(name: str, last: int = typer.Option(24, min=1, max=1000, help="Windows to draw."),
+def show(name: str = typer.Argument(..., help="A monitor, or a deployment (its monitor)."),
+         last: int = typer.Option(24, min=1, max=1000, help="Windows to draw."),
          kind: str = typer.Option(None, help="Only this kind: drift, multivariate_drift, quality, …"),
          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """A monitor with its recent series drawn as sparklines (one line per feature and test) and its runs."""
+    """A monitor with its recent series drawn as sparklines (one line per feature and test), its runs and
+    the closed loop's latest episodes on its deployment."""
+    from mainsail.core.errors import NotFound
+
     c = client()
-    m = c.get_monitor(name)
+    try:
+        m = c.get_monitor(name)
+    except NotFound:  # a deployment's name: its (first) monitor
+        watching = c.list_monitors(deployment=name, limit=1).items
+        if not watching:
+            raise
+        m = watching[0]
+    name = m.name
     results = c.monitor_results(name, kind=kind)
     runs = c.list_monitor_runs(name, limit=5).items
+    loops = c.list_loop_runs(deployment=m.deployment, limit=5).items if m.deployment else []
     if as_json:
-        print_json({"monitor": m, "results": results, "runs": runs})
+        print_json({"monitor": m, "results": results, "runs": runs, "loop_runs": loops})
         return
     what = f"deployment {m.deployment}" if m.deployment else f"dataset {m.dataset}"
     console.print(f"[bold]{m.name}[/] — {what}, {'schedule ' + m.schedule if m.schedule else 'on demand'}")
@@ -154,7 +166,23 @@ def show(name: str, last: int = typer.Option(24, min=1, max=1000, help="Windows 
         series.setdefault(key, [None] * len(windows))[i] = r
     if not windows:
         console.print("no results yet: run it with [bold]mainsail monitors run " + name + "[/]")
-        return
+    else:
+        _series(series, windows)
+    if runs:
+        rt = Table("run", "trigger", "status", "windows", "rows", "drift", "seconds", "finished", title="recent runs")
+        for r in runs:
+            rt.add_row(r.id[:12], r.trigger, _status("ok" if r.status == "succeeded" else "breach") if r.error
+                       else r.status, str(r.windows), f"{r.rows:,}", str(r.drifted_windows), f"{r.seconds:.2f}",
+                       r.finished_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+        console.print(rt)
+    if loops:  # the closed loop on this deployment: its latest episode step by step
+        from mainsail.loops.cli import runs_table, steps_table
+
+        console.print(runs_table(loops, f"loop runs of deployment {m.deployment}"))
+        console.print(steps_table(loops[0]))
+
+
+def _series(series: dict[tuple[str, str, str, str], list[Any]], windows: list[Any]) -> None:
     span = (f"{windows[0][0].astimezone().strftime('%m-%d %H:%M')} → "
             f"{windows[-1][1].astimezone().strftime('%m-%d %H:%M')}")
     table = Table("kind", "feature", "test", f"series ({len(windows)} windows, {span})", "last", "threshold", "status",
@@ -169,10 +197,3 @@ def show(name: str, last: int = typer.Option(24, min=1, max=1000, help="Windows 
         table.add_row(k, feature + (f" [{variant}]" if variant else ""), test or "—", sparkline(values),
                       fmt_num(latest.value), fmt_num(latest.threshold), _status(latest.status))
     console.print(table)
-    if runs:
-        rt = Table("run", "trigger", "status", "windows", "rows", "drift", "seconds", "finished", title="recent runs")
-        for r in runs:
-            rt.add_row(r.id[:12], r.trigger, _status("ok" if r.status == "succeeded" else "breach") if r.error
-                       else r.status, str(r.windows), f"{r.rows:,}", str(r.drifted_windows), f"{r.seconds:.2f}",
-                       r.finished_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
-        console.print(rt)

@@ -441,3 +441,27 @@ def handle_event(ctx: Ctx, ev: Event) -> list[str]:
             if run_id:
                 started.append(run_id)
     return started
+
+
+# ---------------------------------------------------------------- runs started by other domains (loops)
+
+def check_params(ctx: Ctx, name: str, params: dict[str, Any], loc: list[Any]) -> Pipeline:
+    """Check that ``params`` would start a run of pipeline ``name`` (as a schedule's are, when made)."""
+    pipeline = _pipeline_row(ctx, name)
+    spec = PipelineSpec.model_validate(_version_row(ctx, pipeline).spec)
+    _run_params(spec, {k: v for k, v in params.items() if not _templated(v)}, loc)
+    guard.check(ctx, spec, params, loc)
+    return _pipeline(ctx, pipeline)
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def start_triggered(ctx: Ctx, name: str, params: dict[str, Any], trigger: dict[str, Any],
+                    event: dict[str, Any] | None = None) -> str:
+    """Start a run of pipeline ``name`` for another domain's trigger (``${event.…}`` in ``params`` takes
+    the event's values); returns the run id. In the caller's transaction."""
+    pipeline = _pipeline_row(ctx, name)
+    values = dag.render(params, {}, {}, "", event) if event else dict(params)
+    return start_run(ctx, pipeline, _version_row(ctx, pipeline), values, trigger, ["params"])

@@ -13,6 +13,8 @@ from mainsail.quickstart.features import LABEL, VIEW
 from mainsail.quickstart.train import CANDIDATES
 
 PIPELINE = "churn-quickstart"
+RETRAIN = "churn-retrain"  # what the closed loop runs when drift is detected
+FRESH = "churn-live"  # the fresh labeled customers a retrain learns from
 EVAL_GATE = {"roc_auc": ">= 0.70", "accuracy": ">= 0.65"}
 
 
@@ -29,6 +31,22 @@ def generate(rows: int, context: Any) -> dict[str, Any]:
     df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
     print(f"[generate] {len(df):,} customers, churn rate {df[LABEL].mean():.1%} -> {path}", flush=True)
+    return {"path": str(path), "rows": len(df), "churn_rate": float(df[LABEL].mean())}
+
+
+def generate_fresh(rows: int, era: int, seed: int, context: Any) -> dict[str, Any]:
+    """A ``python`` task of the retrain: the latest ``rows`` labeled customers (of market ``era``), as a
+    Parquet file for the ingest task."""
+    from mainsail.core.settings import Settings
+
+    df = make_churn(rows, seed, era=era)
+    folder = Settings.from_env().home / "quickstart"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"churn-live-{era}-{seed}-{rows}.parquet"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    print(f"[fresh] {len(df):,} recent customers (era {era}), churn rate {df[LABEL].mean():.1%} -> {path}", flush=True)
     return {"path": str(path), "rows": len(df), "churn_rate": float(df[LABEL].mean())}
 
 
@@ -64,6 +82,29 @@ def definition(experiment: str = "churn-quickstart") -> dict[str, Any]:
                 _py("register", "register:register_best", ["gate"], run_id="${tasks.select.run_id}",
                     runner_up="${tasks.select.runner_up}", datasets=[data], feature_views=[VIEW.name],
                     canary="${params.canary}"),
+            ]}
+
+
+def retrain_definition(experiment: str = "churn-retrain") -> dict[str, Any]:
+    """The retrain the closed loop runs: fresh labeled data → ingest → train → evaluate → quality gate →
+    register a candidate (staging) for the loop to canary against the champion."""
+    data = "${tasks.ingest.dataset_version}"
+    return {"name": RETRAIN, "description": "mainsail quickstart: retrain churn on fresh data (the closed loop)",
+            "params": {"rows": 3000, "era": 1, "seed": 7, "model": "logreg", "experiment": experiment}, "tasks": [
+                _py("fresh", "pipeline:generate_fresh", rows="${params.rows}", era="${params.era}",
+                    seed="${params.seed}"),
+                {"name": "ingest", "operator": "data_ingestion", "params": {
+                    "source": "${tasks.fresh.path}", "name": FRESH,
+                    "description": "recent labeled churn customers (mainsail quickstart's closed loop)"}},
+                _py("train", "train:train_candidate", name="${params.model}", data=data,
+                    experiment="${params.experiment}"),
+                {"name": "evaluate", "operator": "model_evaluation", "params": {
+                    "model": "${tasks.train.model_uri}", "data": data, "target": LABEL, "features": FEATURES,
+                    "metrics": ["roc_auc", "accuracy", "f1", "log_loss"], "run_id": "${tasks.train.run_id}"}},
+                {"name": "gate", "operator": "quality_gate", "params": {
+                    "metrics": "${tasks.evaluate.metrics}", "thresholds": EVAL_GATE}},
+                _py("register", "register:register_candidate", ["gate"], run_id="${tasks.train.run_id}",
+                    datasets=[data]),
             ]}
 
 

@@ -72,3 +72,17 @@ def register_best(run_id: str, runner_up: dict[str, Any] | None, datasets: list[
         print(f"[register] {MODEL_NAME} v{best.version}: production, alias champion", flush=True)
         out.update(stage="production", champion=best.version, **{"champion_" + METRIC: _score(best)})
     return out
+
+
+def register_candidate(run_id: str, datasets: list[str], context: Any) -> dict[str, Any]:
+    """A ``python`` task of the retrain: register the retrained model (through :data:`GATE`) in staging,
+    the candidate the closed loop canaries against the champion; its lineage names the fresh data."""
+    c = context.client
+    version = _register(c, run_id, {"dataset_versions": datasets}, context.tags,
+                        "Churn classifier retrained on fresh data by mainsail quickstart's closed loop")
+    c.set_model_stage(MODEL_NAME, version.version, "staging", gate=GATE,
+                      reason=f"pipeline run {context.run_id}: retrained candidate")
+    print(f"[register] {MODEL_NAME} v{version.version} ({METRIC} {_score(version):.4f}): staging, the loop's "
+          "candidate", flush=True)
+    return {"name": MODEL_NAME, "version": version.version, "uri": f"models:/{MODEL_NAME}/{version.version}",
+            METRIC: _score(version)}

@@ -18,7 +18,7 @@ ops.add("GET", "/registered-models", s.list_models)
 ops.add("GET", "/registered-models/{name}", s.get_model)
 ops.add("GET", "/registered-models/{name}/versions", s.list_versions)
 ops.add("GET", "/registered-models/{name}/versions/{version}", s.get_version_by_number)
-ops.add("GET", "/registered-models/{name}/aliases/{alias}", s.get_version_by_alias)
+ops.add("GET", "/registered-models/{name}/aliases/{alias}", s.get_version_by_alias).fast = s.cached_version_by_alias
 ops.add("PUT", "/registered-models/{name}/aliases/{alias}", s.set_alias, role="admin")  # aliases route traffic
 ops.add("DELETE", "/registered-models/{name}/aliases/{alias}", s.delete_alias)
 ops.add("GET", "/registered-models/{name}/stages/{stage}", s.get_latest_in_stage)

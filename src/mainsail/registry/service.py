@@ -105,8 +105,10 @@ def get_version_by_number(ctx: Ctx, name: str, version: VersionNumber) -> ModelV
 
 # Alias resolve is on the hot path (the API and the Client resolve on every call). The answer is cached per
 # database, name and alias together with the raw rows it was built from; every call re-reads those rows with
-# one prepared statement (the raw join) and reuses the cached answer only when they are unchanged, so an alias
-# move, an edit of the version or another alias on it, by any process, shows at the next call.
+# one statement (the raw join) and reuses the cached answer only when they are unchanged, so an alias move,
+# an edit of the version or another alias on it, by any process, shows at the next call. The embedded
+# Client and the API try :func:`cached_version_by_alias` first: that statement on an autocommit driver
+# connection, without a session or a transaction (one statement reads one consistent snapshot).
 _STAMP_SQL = (
     "SELECT v.id, v.version, v.stage, v.framework, v.source, v.run_id, v.files, v.metrics, v.params, v.tags, "
     "v.signature, v.lineage, v.description, v.created_by, v.created_at, v.updated_at, a2.alias "
@@ -114,26 +116,46 @@ _STAMP_SQL = (
     "JOIN model_versions v ON v.id = a.version_id "
     "LEFT JOIN model_aliases a2 ON a2.model_id = m.id AND a2.version_id = v.id "
     "WHERE m.name = {p} ORDER BY a2.alias")
-_ALIAS_CACHE: OrderedDict[tuple[str, str, str], tuple[list[tuple[Any, ...]], ModelVersion]] = OrderedDict()
+_ALIAS_CACHE: OrderedDict[tuple[str, str, str], tuple[list[tuple[Any, ...]], bytes]] = OrderedDict()
 _ALIAS_CACHE_MAX = 1024
+
+
+def _stamp(driver_conn: Any, sqlite: bool, name: str, alias: str) -> list[tuple[Any, ...]]:
+    cursor = driver_conn.cursor()
+    try:  # the driver's cursor: no statement building or result processing on the hot path
+        cursor.execute(_STAMP_SQL.format(p="?" if sqlite else "%s"), (alias, name))
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def cached_version_by_alias(runtime: Any, name: str, alias: str) -> ModelVersion | None:
+    """The cached answer of :func:`get_version_by_alias` when the rows it came from are unchanged (one
+    statement on a driver connection, no session); None when there is none or they changed."""
+    key = (str(runtime.read_engine.url), name, alias)
+    hit = _ALIAS_CACHE.get(key)
+    if hit is None:
+        return None
+    try:
+        with runtime.driver_read() as conn:
+            stamp = _stamp(conn, runtime.read_engine.dialect.name == "sqlite", name, alias)
+    except Exception:  # noqa: BLE001 - the usual path answers (and reports what is wrong)
+        return None
+    return ModelVersion.model_validate_json(hit[1]) if stamp and stamp == hit[0] else None
 
 
 def get_version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
     """The version an alias points at."""
     bind = ctx.session.get_bind()
-    cursor = ctx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:  # the driver's cursor: no statement building or result processing on the hot path
-        cursor.execute(_STAMP_SQL.format(p="?" if bind.dialect.name == "sqlite" else "%s"), (alias, name))
-        stamp = [tuple(r) for r in cursor.fetchall()]
-    finally:
-        cursor.close()
+    stamp = _stamp(ctx.session.connection().connection.driver_connection, bind.dialect.name == "sqlite", name,
+                   alias)
     key = (str(bind.url), name, alias)
     hit = _ALIAS_CACHE.get(key)
     if stamp and hit is not None and hit[0] == stamp:
-        return hit[1].model_copy(deep=True)  # callers may change their copy
+        return ModelVersion.model_validate_json(hit[1])  # a fresh copy: callers may change theirs
     found = _version_by_alias(ctx, name, alias)
     if stamp:
-        _ALIAS_CACHE[key] = (stamp, found.model_copy(deep=True))
+        _ALIAS_CACHE[key] = (stamp, found.model_dump_json().encode())
         _ALIAS_CACHE.move_to_end(key)
         while len(_ALIAS_CACHE) > _ALIAS_CACHE_MAX:
             _ALIAS_CACHE.popitem(last=False)
@@ -388,6 +410,9 @@ def _move_stage(ctx: Ctx, model: RegisteredModelRow, row: ModelVersionRow, chang
             other.updated_at = utcnow()
     if row.stage == change.stage.value:
         return
+    if change.stage == Stage.production:  # the project's review policy (collab) may require approvals first
+        from mainsail.collab.service import check_promotion
+        check_promotion(ctx, row.id, f"{model.name} v{row.version}", row.created_by, "enter production")
     _record(ctx, model.id, row.id, "stage", row.stage, change.stage.value, reason=change.reason)
     emit(ctx.session, "stage.changed", row.id, {"name": model.name, "version": row.version, "from": row.stage,
                                                 "to": change.stage.value}, ctx.actor)
@@ -416,6 +441,9 @@ def set_alias(ctx: Ctx, name: str, alias: AliasName, body: AliasSet) -> ModelVer
     model = _model_row(ctx, name, lock=True)
     row = _version_row_by_number(ctx, model, body.version)
     current = ctx.session.get(AliasRow, (model.id, alias))
+    if current is None or current.version_id != row.id:  # a protected alias may require approvals (collab)
+        from mainsail.collab.service import check_promotion
+        check_promotion(ctx, row.id, f"{model.name} v{row.version}", row.created_by, f"take alias {alias!r}", alias)
     before = None
     if current is None:
         ctx.session.add(AliasRow(model_id=model.id, alias=alias, version_id=row.id, updated_at=utcnow()))

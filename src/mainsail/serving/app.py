@@ -14,6 +14,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from mainsail import __version__
 from mainsail.core.errors import InvalidInput, MainsailError, NotFound, ServiceUnavailable
@@ -48,6 +49,13 @@ def _loads(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise codec.bad(["body"], f"not valid JSON: {exc}") from None
+
+
+def _params(endpoint: Any) -> Any:
+    """A Starlette endpoint calling ``endpoint(**path_params, request=request)``."""
+    async def call(request: Request) -> Response:
+        return await endpoint(request=request, **request.path_params)
+    return call
 
 
 def create_replica_app(state: ReplicaState) -> FastAPI:
@@ -248,6 +256,13 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
                      headers={"x-mainsail-variant": loaded.variant})
 
     # ------------------------------------------------------------ ops
+    # The prediction routes also answer through plain Starlette routes placed first: FastAPI's request
+    # handling (dependency solving, its per-route exception stack) costs ~50 µs a call and these endpoints
+    # use none of it (they read the raw body). The FastAPI routes above stay for the OpenAPI document.
+    app.router.routes[:0] = [Route("/predict", predict, methods=["POST"]),
+                             Route("/v2/models/{name}/infer", _params(infer), methods=["POST"]),
+                             Route("/v2/models/{name}/versions/{version}/infer", _params(infer), methods=["POST"])]
+
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:
         return {"status": "ok", "deployment": dep, "version": __version__}

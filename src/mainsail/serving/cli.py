@@ -303,6 +303,9 @@ def serve(deployment: str = typer.Argument(..., help="Deployment to serve."),
                          else Authenticator(backend.runtime))
         app.add_middleware(AuthMiddleware, authenticator=authenticator, metrics_auth=settings.metrics_auth,
                            deployment=deployment)
+    from mainsail.core.heap import settle
+
+    settle()  # imports, app and models out of the full collections' way (see core/heap.py)
     console.print(f"serving [bold]{deployment}[/] on http://{host}:{port}  replica {state.replica_id}  "
                   f"variants: {', '.join(f'{n}→{v.model_name} v{v.version}' for n, v in state.routing.variants.items())}")
     try:

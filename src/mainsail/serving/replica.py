@@ -167,6 +167,7 @@ class ReplicaState:
         self.m_predictions, self.m_requests, self.m_errors, self.m_latency = m.predictions, m.requests, m.errors, \
             m.latency
         self.m_in_flight = m.in_flight.labels(deployment)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}  # bound metrics per served model
         self.m_batch = m.batch.labels(deployment)
         self.m_loaded = m.loaded
         self.m_degraded = m.degraded.labels(deployment)
@@ -241,6 +242,10 @@ class ReplicaState:
                     log.warning(problems[-1])
             if have is not None:
                 variants[v.name] = have
+        if any(variants[n] is not old.get(n) for n in variants):
+            from mainsail.core.heap import settle
+
+            settle(collect=False)  # the new model is long-lived: keep full collections from walking it
         weights = {v.name: v.weight for v in d.variants}
         prim: list[tuple[float, Loaded]] = []
         total = 0.0
@@ -285,10 +290,15 @@ class ReplicaState:
     def record(self, loaded: Loaded, rows: int, seconds: float) -> None:
         """An answered request."""
         self._counters(loaded.variant).observe(seconds * 1000, False)
-        self.m_latency.labels(self.deployment, loaded.variant).observe(seconds)
-        labels = (self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
-        self.m_requests.labels(*labels).inc()
-        self.m_predictions.labels(*labels).inc(rows)
+        key = (loaded.variant, loaded.model_name, loaded.version)
+        children = self._children.get(key)
+        if children is None:  # ``labels()`` takes a lock and builds its key on every call: bind them once
+            labels = (self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
+            children = self._children[key] = (self.m_latency.labels(self.deployment, loaded.variant),
+                                              self.m_requests.labels(*labels), self.m_predictions.labels(*labels))
+        children[0].observe(seconds)
+        children[1].inc()
+        children[2].inc(rows)
 
     def record_error(self, loaded: Loaded | None, exc: BaseException, seconds: float) -> None:
         """A failed request: ``errors_total{kind}``; model and server errors of a routed request also count

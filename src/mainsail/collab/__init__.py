@@ -1,0 +1,1 @@
+"""Team collaboration: comments, review requests and approval policies, activity feed, watches, inbox."""
