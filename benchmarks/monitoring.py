@@ -6,7 +6,9 @@ Two comparisons, each interleaved round by round (>= 3 rounds, min / median / ma
   PSI — the floor with ``scipy.stats`` one column at a time, ours with those tests named per column;
 - like for like against Evidently: each tool's default test per column (Wasserstein normed for numeric
   columns and Jensen–Shannon for categorical ones over 1,000 reference rows), and the scores checked:
-  the largest difference between Evidently's per-column score and ours is printed.
+  the largest difference between Evidently's per-column score and ours is printed; then, once (not
+  timed), Evidently's PSI and Jensen–Shannon on every column against ours with the same binning
+  (equal-width Sturges bins over both samples): the largest difference and how many drift flags agree.
 
 A third figure is one monitor run end to end (``run_monitor``: the deployment's Parquet inference logs
 read with DuckDB, split into hourly windows, drift and data quality per window against the reference
@@ -16,6 +18,8 @@ raw DuckDB read of those columns alone (goal: under 2 s).
     python benchmarks/monitoring.py            # 200k rows × 20 numeric + 5 categorical, the 1M-row monitor run
     python benchmarks/monitoring.py --full     # also 1M rows × 45 numeric + 5 categorical, all tests
     python benchmarks/monitoring.py --monitor-only   # only the monitor run
+    python benchmarks/monitoring.py --drift-only     # only the drift comparisons
+    python benchmarks/monitoring.py --large-only --no-peer   # only 1M × 50 against the scipy floor
     python benchmarks/monitoring.py --smoke    # tiny, no peer
 """
 
@@ -46,9 +50,10 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 ref, cur, num, cat = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2]), sys.argv[3].split(","), sys.argv[4].split(",")
+method = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
 dd = DataDefinition(numerical_columns=num, categorical_columns=[c for c in cat if c])
 t = time.perf_counter()
-snap = Report([DataDriftPreset()]).run(current_data=Dataset.from_pandas(cur, data_definition=dd),
+snap = Report([DataDriftPreset(method=method)]).run(current_data=Dataset.from_pandas(cur, data_definition=dd),
                                        reference_data=Dataset.from_pandas(ref, data_definition=dd))
 elapsed = time.perf_counter() - t
 scores = {m["config"]["column"]: [m["config"]["method"], m["value"]] for m in snap.dict()["metrics"]
@@ -100,7 +105,7 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
               all_tests: bool = False) -> None:
     """One table shape: every case interleaved over the rounds, then the figures. ``all_tests``: every
     test on every column (``tests="all"``; the floor adds Jensen–Shannon)."""
-    from mainsail.monitoring.drift import compute_drift
+    from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, compute_drift
 
     ref, cur = make_data(rows, n_num, n_cat)
     num = [c for c in ref.columns if c.startswith("num_")]
@@ -130,10 +135,13 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
             floor(ref, cur, js=all_tests)
         return now() - t
 
-    def peer_case() -> float:
+    def peer(method: str = "") -> dict:
         out = subprocess.run([str(evidently), "-c", EVIDENTLY, str(tmp / "ref.parquet"), str(tmp / "cur.parquet"),
-                              ",".join(num), ",".join(cat)], capture_output=True, text=True, check=True)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+                              ",".join(num), ",".join(cat), method], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def peer_case() -> float:
+        res = peer()
         peer_scores.update(res["scores"])
         return float(res["seconds"])
 
@@ -162,6 +170,18 @@ def run_shape(rows: int, n_num: int, n_cat: int, evidently: Path | None, n_round
               f"drifted columns: ours {len(report.drifted_columns)}")
         if worst[0] > 1e-6:
             print("  WARNING: scores differ beyond 1e-6")
+        # the binned tests on every column, Evidently's binning (equal-width Sturges bins over both samples)
+        for method in ("psi", "jensenshannon"):
+            theirs = peer(method)["scores"]
+            mine = compute_drift(ref, cur, tests=dict.fromkeys(ref.columns, method), binning="equal_width")
+            diffs = [(abs(mine.column(c).score - v), c) for c, (_, v) in theirs.items()]
+            flags = sum((mine.column(c).score >= DEFAULT_THRESHOLDS[method]) == mine.column(c).drifted
+                        and mine.column(c).drifted == (v >= DEFAULT_THRESHOLDS[method]) for c, (_, v) in theirs.items())
+            worst = max(diffs)
+            print(f"  {method} on all {len(diffs)} columns (Evidently's binning): largest |Evidently − ours| = "
+                  f"{worst[0]:.2e} (column {worst[1]}); drift flags equal on {flags}/{len(diffs)} columns")
+            if worst[0] > 1e-6 or flags != len(diffs):
+                print(f"  WARNING: {method} differs from Evidently's")
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
@@ -280,20 +300,27 @@ def main() -> None:
     size.add_argument("--full", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--monitor-only", action="store_true", help="only the monitor run")
+    ap.add_argument("--drift-only", action="store_true", help="only the drift comparisons")
+    ap.add_argument("--large-only", action="store_true", help="only the 1M-row drift shape (implies --full)")
+    ap.add_argument("--no-peer", action="store_true", help="leave Evidently out")
     args = ap.parse_args()
     from mainsail.monitoring.drift import compute_drift
 
     shapes = [(5_000, 4, 2, True)] if args.smoke else \
-        [(200_000, 20, 5, False)] + ([(1_000_000, 45, 5, True)] if args.full else [])
+        [(200_000, 20, 5, False)] + ([(1_000_000, 45, 5, True)] if args.full or args.large_only else [])
+    if args.large_only:
+        shapes = shapes[1:]
     if args.monitor_only:
         shapes = []
-    evidently = None if args.smoke else peer_python("evidently")
-    if not args.smoke and evidently is None:
+    evidently = None if args.smoke or args.no_peer else peer_python("evidently")
+    if not args.smoke and not args.no_peer and evidently is None:
         skip("evidently", missing("evidently"))
     print(load_line())
     compute_drift(*make_data(100, 1, 1))  # imports (scipy) outside the timings
     for rows, n_num, n_cat, all_tests in shapes:
         run_shape(rows, n_num, n_cat, evidently, args.rounds, all_tests)
+    if args.drift_only:
+        return
     if args.smoke:
         monitor_run(5_000, 3, args.rounds, hours=3)
     else:

@@ -6,6 +6,8 @@ Result dicts are ``{"kind", "feature", "test", "variant", "value", "threshold", 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,14 @@ import numpy as np
 import pyarrow as pa
 
 from mainsail.monitoring import quality
-from mainsail.monitoring.drift import DEFAULT_THRESHOLDS, MultivariateDrift, compute_drift, default_test
+from mainsail.monitoring.drift import (
+    DEFAULT_THRESHOLDS,
+    MultivariateDrift,
+    compute_drift,
+    default_test,
+    prepare,
+)
+from mainsail.monitoring.kernels import SortedSample
 from mainsail.monitoring.schemas import DriftConfig, QualityConfig
 from mainsail.serving.inference_log import META, RAW, feature_column
 
@@ -31,16 +40,13 @@ class Reference:
     columns: dict[str, quality.ColumnRef]
     prediction: str | None
     label: str
-    _arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    _arrays: dict[str, SortedSample | np.ndarray] = field(default_factory=dict)
     _mv: dict[tuple[str, ...], MultivariateDrift] = field(default_factory=dict)
 
-    def array(self, name: str) -> np.ndarray:
+    def array(self, name: str) -> SortedSample | np.ndarray:
         a = self._arrays.get(name)
         if a is None:
-            a = self.table[name].to_numpy(zero_copy_only=False)
-            if a.dtype.kind in "iuf":
-                a = np.sort(a.astype(np.float64, copy=False))
-            self._arrays[name] = a
+            a = self._arrays[name] = prepare(self.table[name])
         return a
 
     def test_for(self, name: str, drift: DriftConfig, key: str | None = None) -> tuple[str, float]:
@@ -56,6 +62,20 @@ class Reference:
         if key not in self._mv:
             self._mv[key] = MultivariateDrift(self.table.select(columns), columns)
         return self._mv[key]
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread: the monitor's matrix products are small (rows × a few components),
+    and OpenBLAS's threads spin against each other and the machine's other work (measured 10–20x
+    slower on a loaded 2-core machine than one thread)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def result(kind: str, feature: str, test: str, value: float | None, threshold: float | None, status: str,

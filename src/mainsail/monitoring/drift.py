@@ -33,6 +33,7 @@ import numpy as np
 
 from mainsail.core.errors import InvalidInput
 from mainsail.data.stats import psi_shares
+from mainsail.monitoring.kernels import SortedSample, bin_counts, ks_wasserstein, sturges_edges
 
 TESTS = ("ks", "wasserstein", "psi", "jensenshannon", "chi2", "z")
 DEFAULT_THRESHOLDS = {"ks": 0.05, "chi2": 0.05, "z": 0.05, "wasserstein": 0.1, "psi": 0.1, "jensenshannon": 0.1}
@@ -109,14 +110,23 @@ def _columns_of(data: Any, where: str) -> dict[str, np.ndarray]:
         return {n: data.column(n).to_numpy(zero_copy_only=False) for n in data.column_names}
     if hasattr(data, "columns") and hasattr(data, "__getitem__") and hasattr(data, "dtypes"):  # pandas
         return {str(n): data[n].to_numpy() for n in data.columns}
-    if isinstance(data, Mapping):
-        return {str(k): np.asarray(v) for k, v in data.items()}
+    if isinstance(data, Mapping):  # a prepared reference column (SortedSample) is kept as it is
+        return {str(k): v if isinstance(v, SortedSample) else np.asarray(v) for k, v in data.items()}
     raise InvalidInput(f"{where}: expected a pyarrow Table, a pandas DataFrame or a mapping of column arrays, "
                        f"not {type(data).__name__}", code="invalid_drift_input")
 
 
-def _is_numeric(a: np.ndarray) -> bool:
-    return a.dtype.kind in "iufb"
+def _is_numeric(a: np.ndarray | SortedSample) -> bool:
+    return isinstance(a, SortedSample) or a.dtype.kind in "iufb"
+
+
+def prepare(values: Any) -> SortedSample | np.ndarray:
+    """A reference column made ready for any number of :func:`compute_drift` calls (pass it in a mapping
+    as the reference): numeric values cleaned and sorted once, with the statistics the tests reuse;
+    other values are returned as a numpy array."""
+    a = values.to_numpy(zero_copy_only=False) if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray) \
+        else np.asarray(values)
+    return SortedSample.of(a, reused=True) if a.dtype.kind in "iufb" else a
 
 
 def _clean_numeric(a: np.ndarray) -> np.ndarray:
@@ -125,33 +135,21 @@ def _clean_numeric(a: np.ndarray) -> np.ndarray:
 
 
 def _clean_categorical(a: np.ndarray) -> np.ndarray:
+    """Non-null values: numbers as float64, anything else as Python strings (an object array; a column
+    already of strings is kept as it is, others are converted)."""
     if a.dtype.kind in "iufb":
         a = a.astype(np.float64, copy=False)
         return a[np.isfinite(a)]
     import pandas as pd
 
-    a = a.astype(object)
-    return a[~pd.isna(a)].astype(str)
+    a = a.astype(object, copy=False)
+    a = a[~pd.isna(a)]
+    if pd.api.types.infer_dtype(a, skipna=False) != "string":
+        a = a.astype(str).astype(object)
+    return a
 
 
 # ---- numeric kernels (sorted inputs) --------------------------------------------------------------
-
-def _cdf_diffs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of both samples, sorted, and ``F_a - F_b`` at each (``a``, ``b`` sorted).
-
-    A stable argsort of the two sorted runs is a linear merge; counting which side each merged value
-    came from gives both empirical CDFs without a binary search. Within a run of ties only the run's
-    end matters (that is where ``searchsorted(side="right")`` lands), so only run ends are kept."""
-    both = np.concatenate([a, b])
-    order = np.argsort(both, kind="stable")
-    merged = both[order]
-    ca = np.cumsum(order < a.size)
-    cb = np.arange(1, merged.size + 1) - ca
-    ends = np.empty(merged.size, dtype=bool)
-    np.not_equal(merged[1:], merged[:-1], out=ends[:-1])
-    ends[-1] = True
-    return merged[ends], ca[ends] / a.size - cb[ends] / b.size
-
 
 def _ks_pvalue(d: float, a: np.ndarray, b: np.ndarray) -> float:
     n1, n2 = a.size, b.size
@@ -167,16 +165,17 @@ def _ks_pvalue(d: float, a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
 
 
-def _numeric_shares(a: np.ndarray, b: np.ndarray, binning: str) -> tuple[np.ndarray, np.ndarray]:
-    """Bin shares of two sorted numeric samples."""
+def _numeric_shares(ref: SortedSample, b: np.ndarray, binning: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bin shares of a prepared reference and a sorted numeric sample."""
+    a = ref.values
     if binning == "quantile":
         edges = np.unique(a[np.minimum((np.arange(1, 10) * a.size) // 10, a.size - 1)])
         ca = np.diff(np.concatenate([[0], np.searchsorted(a, edges, side="left"), [a.size]]))
         cb = np.diff(np.concatenate([[0], np.searchsorted(b, edges, side="left"), [b.size]]))
         return ca / a.size, cb / b.size
-    if _distinct_sorted(a) > 20:
-        edges = np.histogram_bin_edges(np.concatenate([a, b]), bins="sturges")
-        return np.histogram(a, edges)[0] / a.size, np.histogram(b, edges)[0] / b.size
+    if ref.distinct > 20:
+        edges = sturges_edges(a, b)
+        return bin_counts(a, edges) / a.size, bin_counts(b, edges) / b.size
     keys, ia, ib = _keys_counts(a, b)
     return ia / a.size, ib / b.size
 
@@ -186,7 +185,15 @@ def _distinct_sorted(a: np.ndarray) -> int:
 
 
 def _keys_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    keys, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    """The sorted distinct values of both samples and each sample's count of each (strings by hashing,
+    only the distinct values sorted)."""
+    if a.dtype.kind in "iufb" and b.dtype.kind in "iufb":
+        keys, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    else:
+        import pandas as pd
+
+        inverse, keys = pd.factorize(np.concatenate([a, b]), sort=True)
+        keys = np.asarray(keys)
     ca = np.bincount(inverse[: a.size], minlength=keys.size).astype(np.float64)
     cb = np.bincount(inverse[a.size:], minlength=keys.size).astype(np.float64)
     return keys, ca, cb
@@ -215,33 +222,33 @@ def _default_test(kind: str, ref_rows: int, distinct: int) -> str:
 def default_test(reference: np.ndarray) -> str:
     """The test a column gets by default, judged from its reference values alone (what a window
     without data reports as its test)."""
+    if isinstance(reference, SortedSample):
+        return _default_test("numeric", reference.size, reference.distinct)
     numeric = _is_numeric(reference)
     a = _clean_numeric(reference) if numeric else _clean_categorical(reference)
     distinct = _distinct_sorted(np.sort(a)) if numeric else int(np.unique(a).size)
     return _default_test("numeric" if numeric else "categorical", int(a.size), distinct)
 
 
-def _numeric_tests(a: np.ndarray, b: np.ndarray, tests: Iterable[str], binning: str) -> dict[str, tuple]:
-    """(statistic, p_value, score) per test for two sorted numeric samples."""
+def _numeric_tests(ref: SortedSample, b: np.ndarray, tests: Iterable[str], binning: str) -> dict[str, tuple]:
+    """(statistic, p_value, score) per test for a prepared reference and a sorted numeric sample."""
     out: dict[str, tuple] = {}
-    merged = diff = None
+    d, w = None, None
     if {"ks", "wasserstein"} & set(tests):
-        merged, diff = _cdf_diffs(a, b)
+        d, w = ks_wasserstein(ref, b, ks="ks" in tests, wasserstein="wasserstein" in tests)
     for t in tests:
         if t == "ks":
-            d = float(np.max(np.abs(diff)))
-            p = _ks_pvalue(d, a, b)
+            p = _ks_pvalue(d, ref.values, b)  # type: ignore[arg-type]
             out[t] = (d, p, p)
         elif t == "wasserstein":
-            w = float(np.sum(np.abs(diff[:-1]) * np.diff(merged)))
-            norm = max(float(np.std(a)), 0.001)
-            out[t] = (w, None, w / norm)
+            norm = max(ref.std, 0.001)
+            out[t] = (w, None, w / norm)  # type: ignore[operator]
         elif t in ("psi", "jensenshannon"):
-            sa, sb = _numeric_shares(a, b, binning)
+            sa, sb = _numeric_shares(ref, b, binning)
             v = _psi(sa, sb) if t == "psi" else _js(sa, sb)
             out[t] = (v, None, v)
         else:
-            out[t] = _categorical_tests(a, b, [t])[t]
+            out[t] = _categorical_tests(ref.values, b, [t])[t]
     return out
 
 
@@ -355,13 +362,19 @@ def _pick_columns(columns: list[str] | None, ref: dict[str, np.ndarray], cur: di
     return list(columns)
 
 
-def _column(name: str, ref: np.ndarray, cur: np.ndarray, spec: str | list[str] | None, run_all: bool,
-            thresholds: dict[str, float], binning: str, force_categorical: bool, min_rows: int) -> list[ColumnDrift]:
+def _column(name: str, ref: np.ndarray | SortedSample, cur: np.ndarray, spec: str | list[str] | None,
+            run_all: bool, thresholds: dict[str, float], binning: str, force_categorical: bool,
+            min_rows: int) -> list[ColumnDrift]:
     numeric = _is_numeric(ref) and _is_numeric(cur) and not force_categorical
     kind = "numeric" if numeric else "categorical"
-    # stable (timsort) sorts a reference given already sorted in linear time (a monitor sorts it once)
-    a = np.sort(_clean_numeric(ref), kind="stable") if numeric else _clean_categorical(ref)
-    b = np.sort(_clean_numeric(cur)) if numeric else _clean_categorical(cur)
+    if numeric:
+        sample = ref if isinstance(ref, SortedSample) else SortedSample.of(ref)
+        a, b = sample.values, SortedSample.of(cur).values
+    else:
+        a = _clean_categorical(ref.values if isinstance(ref, SortedSample) else ref)
+        b = _clean_categorical(cur)
+        if (a.dtype.kind == "O") != (b.dtype.kind == "O"):  # strings on one side, numbers on the other
+            a, b = (x if x.dtype.kind == "O" else x.astype(str).astype(object) for x in (a, b))
     if a.size < min_rows or b.size < min_rows:
         test = ([spec] if isinstance(spec, str) else spec or ["ks" if numeric else "chi2"])[0]
         thr = thresholds.get(name, thresholds.get(test, DEFAULT_THRESHOLDS[test]))
@@ -370,9 +383,9 @@ def _column(name: str, ref: np.ndarray, cur: np.ndarray, spec: str | list[str] |
     if spec:
         chosen = [spec] if isinstance(spec, str) else list(spec)
     else:
-        distinct = _distinct_sorted(a) if numeric else 0
+        distinct = sample.distinct if numeric else 0
         if distinct <= 5:  # only then does the union's count matter (more than 5 values is enough)
-            distinct = int(np.unique(np.concatenate([a, b])).size)
+            distinct = _keys_counts(a, b)[0].size
         chosen = [_default_test(kind, a.size, distinct)]
     if run_all:
         extra = ["ks", "wasserstein", "psi", "jensenshannon"] if numeric else ["chi2", "psi", "jensenshannon"]
@@ -380,7 +393,7 @@ def _column(name: str, ref: np.ndarray, cur: np.ndarray, spec: str | list[str] |
     if not numeric and any(t in NUMERIC_ONLY for t in chosen):
         raise InvalidInput(f"column {name!r} is categorical: tests {', '.join(NUMERIC_ONLY)} need numbers",
                            code="invalid_drift_test")
-    values = _numeric_tests(a, b, chosen, binning) if numeric else _categorical_tests(a, b, chosen)
+    values = _numeric_tests(sample, b, chosen, binning) if numeric else _categorical_tests(a, b, chosen)
     out = []
     for i, t in enumerate(chosen):
         stat, p, score = values[t]
@@ -427,8 +440,14 @@ class MultivariateDrift:
         self.upper = float(ref_chunks.mean() + sigmas * ref_chunks.std())
 
     def _errors(self, z: np.ndarray) -> np.ndarray:
+        """Each row's distance to the components' span: with orthonormal components the residual's
+        squared norm is the row's minus its projection's (one small matrix product, no reconstruction)."""
         c = z - self.center
-        return np.linalg.norm(c - (c @ self.basis.T) @ self.basis, axis=1)
+        p = c @ self.basis.T
+        sq = np.einsum("ij,ij->i", c, c)
+        sq -= np.einsum("ij,ij->i", p, p)
+        np.maximum(sq, 0.0, out=sq)
+        return np.sqrt(sq, out=sq)
 
     def score(self, current: Any) -> dict[str, Any]:
         """The current sample's mean reconstruction error against the reference's band."""
@@ -436,10 +455,13 @@ class MultivariateDrift:
         names = [c for c in self.columns if c in cur_cols and _is_numeric(cur_cols[c])]
         if not self.fitted or names != self.columns or len(cur_cols[names[0]]) < 2:
             return {"status": "insufficient_data", "columns": names, "error": None, "drifted": False}
-        cur = np.column_stack([cur_cols[c].astype(np.float64) for c in names])
-        cur[~np.isfinite(cur)] = np.nan
-        z_cur = np.where(np.isnan(cur), 0.0, (cur - self.mean) / self.std)
-        err = float(self._errors(z_cur).mean())
+        z = np.column_stack([cur_cols[c] for c in names]).astype(np.float64, copy=False)
+        z -= self.mean
+        z /= self.std
+        bad = ~np.isfinite(z)  # a null or infinite value takes the reference's mean (0 once standardised)
+        if bad.any():
+            z[bad] = 0.0
+        err = float(self._errors(z).mean())
         return {"status": "ok", "columns": names, "components": self.components, "error": err,
                 "reference_error": self.reference_error, "lower": self.lower, "upper": self.upper,
                 "drifted": not (self.lower <= err <= self.upper)}

@@ -14,6 +14,9 @@ Gauges (label values of absent labels are ""):
 - ``mainsail_monitor_breach{monitor,deployment,kind}``: results of that kind in drift or breach
 - ``mainsail_monitor_last_run_timestamp_seconds{monitor,deployment}``
 - ``mainsail_alerts_active{severity}``: firing alerts (every severity, zero included)
+
+A serve replica (``mainsail serve``) shows the same gauges, but only its deployment's and without the
+alerts (:func:`replica_metrics_text`), read through its Client every ``ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -164,6 +167,66 @@ def metrics_text(runtime: Any, ttl: float = 5.0) -> Callable[[], bytes]:
             return generate_latest(registry)
         except Exception:  # noqa: BLE001 - /metrics must answer; the process metrics still do
             log.warning("monitoring gauges unavailable", exc_info=True)
+            return b""
+
+    return text
+
+
+def deployment_results(client: Any, deployment: str) -> list[tuple[dict[str, Any], float]]:
+    """(payload, unix time) of the latest window of each monitor watching ``deployment``, read through a
+    :class:`~mainsail.Client` (embedded or remote): the same shape :func:`latest_results` gives."""
+    import datetime as dt
+
+    out = []
+    for m in client.iter_monitors(deployment=deployment):
+        last = next((r for r in client.list_monitor_runs(m.name, limit=5).items
+                     if r.status == "succeeded" and r.window_end is not None and r.windows), None)
+        if last is None:
+            continue
+        rows = client.monitor_results(m.name, start=last.window_end - dt.timedelta(microseconds=1))
+        results = [r.model_dump(mode="json") for r in rows if r.window_end == last.window_end]
+        out.append(({"monitor": m.name, "deployment": deployment, "results": results},
+                    last.finished_at.timestamp()))
+    return out
+
+
+class DeploymentCollector:
+    """The monitor gauges of one deployment for a serve replica's ``/metrics`` (the replica has no
+    database of its own: it asks its control plane through the Client, at most every ``ttl`` seconds;
+    a control plane that does not answer leaves the last gauges in place)."""
+
+    def __init__(self, client: Any, deployment: str, ttl: float = 15.0):
+        self.client, self.deployment, self.ttl = client, deployment, ttl
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] > self.ttl:
+                try:
+                    fams = families(deployment_results(self.client, self.deployment), {})
+                    self._cached = (now, [f for f in fams if f.name != "mainsail_alerts_active"])
+                except Exception:  # noqa: BLE001 - /metrics must answer; retried after ttl
+                    log.warning("monitor gauges of %s unavailable", self.deployment, exc_info=True)
+                    self._cached = (now, self._cached[1] if self._cached else [])
+            yield from self._cached[1]
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
+def replica_metrics_text(client: Any, deployment: str, ttl: float = 15.0) -> Callable[[], bytes]:
+    """A function returning the deployment's monitor gauges as Prometheus text (for a replica's
+    ``/metrics``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DeploymentCollector(client, deployment, ttl))
+
+    def text() -> bytes:
+        try:
+            return generate_latest(registry)
+        except Exception:  # noqa: BLE001
+            log.warning("monitor gauges unavailable", exc_info=True)
             return b""
 
     return text

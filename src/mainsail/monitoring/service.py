@@ -13,6 +13,7 @@ rerun leave one result per window."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -43,7 +44,9 @@ from mainsail.monitoring.schemas import (
 
 RESULT_KEYS = ("kind", "feature", "test", "variant", "value", "threshold", "status", "estimated")
 SPEC_FIELDS = ("reference", "window", "features", "target", "drift", "quality", "metrics", "by_variant")
-_REF_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, dict[str, Any] | None]] = OrderedDict()
+# a dataset version's columns, its profile, and the references prepared from them (sorted columns, PCA
+# fits), so a monitor's next run over the same reference starts from them
+_REF_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, dict[str, Any] | None, dict[Any, Any]]] = OrderedDict()
 
 
 # ---------------------------------------------------------------- monitors
@@ -239,8 +242,10 @@ def _require_columns(wanted: list[str], available: list[str], where: str, loc: l
                            code="unknown_column", errors=[{"loc": [*loc, c], "msg": f"not in {where}"} for c in missing])
 
 
-def _load_dataset(ctx: Ctx, name: str, version: str, columns: list[str]) -> tuple[pa.Table, dict[str, Any] | None, str]:
-    """Columns of a dataset version (cached by digest), its stored profile, and its label."""
+def _load_dataset(ctx: Ctx, name: str, version: str, columns: list[str]
+                  ) -> tuple[pa.Table, dict[str, Any] | None, str, dict[Any, Any]]:
+    """Columns of a dataset version (cached by digest), its stored profile, its label, and the cache of
+    references prepared from them."""
     from mainsail.data import service as data
 
     v = data.get_version(ctx, name, version)
@@ -255,11 +260,11 @@ def _load_dataset(ctx: Ctx, name: str, version: str, columns: list[str]) -> tupl
             profile = data.get_profile(ctx, name, v.id).model_dump(mode="json")
         except NotFound:
             profile = None
-        hit = _REF_CACHE[key] = (table, profile)
+        hit = _REF_CACHE[key] = (table, profile, {})
         while len(_REF_CACHE) > 8:
             _REF_CACHE.popitem(last=False)
     _REF_CACHE.move_to_end(key)
-    return hit[0], hit[1], label
+    return hit[0], hit[1], label, hit[2]
 
 
 def _reference(ctx: Ctx, m: Monitor, features: list[str], current_version: str | None = None) -> Any:
@@ -282,14 +287,20 @@ def _reference(ctx: Ctx, m: Monitor, features: list[str], current_version: str |
     else:
         name, version = _dataset_ref(ctx, m, current_version)
         wanted = [*features, "prediction", *([m.target] if m.target else [])]
-        table, profile, label = _load_dataset(ctx, name, version, wanted)
+        table, profile, label, prepared = _load_dataset(ctx, name, version, wanted)
+        hit = prepared.get((tuple(features), m.target))
+        if hit is not None:
+            return hit
     missing = [f for f in features if f not in table.column_names]
     if missing:
         raise InvalidInput(f"the reference {label} has no column {', '.join(map(repr, missing))} that the monitored "
                            f"data has (reference columns: {', '.join(table.column_names)})", code="reference_mismatch",
                            errors=[{"loc": ["reference", c], "msg": "not in the reference"} for c in missing])
     pred = "prediction" if "prediction" in table.column_names else (m.target if m.target in table.column_names else None)
-    return checks.Reference(table, quality.profile_reference(table, features, profile), pred, label)
+    out = checks.Reference(table, quality.profile_reference(table, features, profile), pred, label)
+    if ref.kind != "window":
+        prepared[(tuple(features), m.target)] = out
+    return out
 
 
 def _features(ctx: Ctx, m: Monitor, available: list[str]) -> list[str]:
@@ -368,34 +379,54 @@ def execute(ctx: Ctx, name: str, body: MonitorRunRequest, trigger: str) -> Monit
     m = get_monitor(ctx, name)
     computed: list[tuple[win.Window, list[dict[str, Any]]]] = []
     total_rows = 0
-    if m.deployment:
-        features, parts, total_rows = _deployment_windows(ctx, m, body, started)
-        ref = _reference(ctx, m, features) if parts else None
-        for w, part in parts:
-            res = checks.window_results(ref, part, features, m.drift, m.quality)
-            if m.by_variant and part.num_rows:
-                import pyarrow.compute as pc
+    with checks.one_blas_thread():
+        if m.deployment:
+            features, parts, total_rows = _deployment_windows(ctx, m, body, started)
+            ref = _reference(ctx, m, features) if parts else None
 
-                for variant in sorted(v for v in pc.unique(part["variant"]).to_pylist() if v):
-                    sub = part.filter(pc.equal(part["variant"], variant))
-                    res += checks.window_results(ref, sub, features, m.drift, m.quality, variant=variant)
-            computed.append((w, res + _performance(ctx, m, w)))
-    else:
-        for version, w, table in _dataset_windows(ctx, m, body):
-            if m.features:
-                features = list(m.features)
-                _require_columns(features, table.column_names, f"dataset version {m.dataset}@{version}",
-                                 ["features"])
-            else:  # the reference's columns: the version's others are extra, those it lacks missing
-                from mainsail.data import service as data
+            def one(part: pa.Table) -> list[dict[str, Any]]:
+                res = checks.window_results(ref, part, features, m.drift, m.quality)
+                if m.by_variant and part.num_rows:
+                    import pyarrow.compute as pc
 
-                features = [c.name for c in data.get_version(ctx, *_dataset_ref(ctx, m, version)).columns
-                            if c.name != m.target]
-            ref = _reference(ctx, m, features, version)
-            total_rows += table.num_rows
-            computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
-                                                      extra_ok=frozenset([m.target] if m.target else []))))
+                    for variant in sorted(v for v in pc.unique(part["variant"]).to_pylist() if v):
+                        sub = part.filter(pc.equal(part["variant"], variant))
+                        res += checks.window_results(ref, sub, features, m.drift, m.quality, variant=variant)
+                return res
+
+            for (w, _), res in zip(parts, _map_windows(one, [p for _, p in parts]), strict=True):
+                computed.append((w, res + _performance(ctx, m, w)))  # labels: the session, this thread
+        else:
+            for version, w, table in _dataset_windows(ctx, m, body):
+                if m.features:
+                    features = list(m.features)
+                    _require_columns(features, table.column_names, f"dataset version {m.dataset}@{version}",
+                                     ["features"])
+                else:  # the reference's columns: the version's others are extra, those it lacks missing
+                    from mainsail.data import service as data
+
+                    features = [c.name for c in data.get_version(ctx, *_dataset_ref(ctx, m, version)).columns
+                                if c.name != m.target]
+                ref = _reference(ctx, m, features, version)
+                total_rows += table.num_rows
+                computed.append((w, checks.window_results(ref, table, features, m.drift, m.quality, log_names=False,
+                                                          extra_ok=frozenset([m.target] if m.target else []))))
     return _save(ctx, m, computed, trigger, started, t0, total_rows)
+
+
+def _map_windows(fn: Any, parts: list[pa.Table]) -> list[list[dict[str, Any]]]:
+    """``fn`` over the windows: the first here (it prepares what the reference caches: sorted columns,
+    the PCA fit), the others on up to two threads (the numpy kernels release the GIL)."""
+    if not parts:
+        return []
+    first = fn(parts[0])
+    workers = min(2, os.cpu_count() or 1, len(parts) - 1)
+    if workers <= 1:
+        return [first, *(fn(p) for p in parts[1:])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="mainsail-monitor") as pool:
+        return [first, *pool.map(fn, parts[1:])]
 
 
 def _performance(ctx: Ctx, m: Monitor, w: win.Window) -> list[dict[str, Any]]:

@@ -69,6 +69,7 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
     limits = Settings.from_env()
     app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
     app.state.replica = state
+    app.state.extra_metrics = []  # more Prometheus text (a serve replica adds its monitor gauges)
     dep = state.deployment
 
     async def _shadow(loaded: Loaded, x: Any, rid: str, logged: bool) -> None:
@@ -278,7 +279,8 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(state.metrics.text(), media_type=CONTENT_TYPE_LATEST)
+        body = state.metrics.text() + b"".join(text() for text in app.state.extra_metrics)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,11 @@ def serve(deployment: str = typer.Argument(..., help="Deployment to serve."),
     state = ReplicaState(c, deployment, replica_id=replica_id, poll_interval=poll_interval,
                          max_batch=max_batch, max_wait=max_wait_ms / 1000, log_inferences=log_inferences).start()
     app = create_replica_app(state)
+    from mainsail.monitoring.prometheus import replica_metrics_text
+
+    # drift, model-metric and quality gauges of this deployment's monitors, asked of the control plane
+    ttl = float(os.environ.get("MAINSAIL_MONITOR_METRICS_TTL", "15"))
+    app.state.extra_metrics.append(replica_metrics_text(c, deployment, ttl))
     if auth:
         from mainsail.api.auth import AuthMiddleware
         from mainsail.auth.cache import Authenticator, via_server
