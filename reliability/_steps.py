@@ -12,3 +12,8 @@ def mark(path: str, name: str, sleep: float) -> str:
         fh.write(f"{name} {os.getpid()}\n")
     time.sleep(sleep)
     return name
+
+
+def where(context) -> dict:  # noqa: ANN001 - the task context the python operator passes
+    """Which executor and process ran this task."""
+    return {"executor": context.executor, "pid": os.getpid()}

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _s3server import moto_s3_server, s3_artifact_root  # noqa: E402,F401  (fixtures for these tests)
-from _services import pg_url, require_service  # noqa: E402,F401
+from _services import pg_url, ray_address, require_service  # noqa: E402,F401
 from _suite import _rows  # noqa: E402
 
 

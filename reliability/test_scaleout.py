@@ -50,7 +50,7 @@ def _wait(pred: Callable[[], bool], timeout: float, what: str) -> float:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, pg_url: str, s3_artifact_root: str, moto_s3_server: str):
+def cluster(tmp_path: Path, pg_url: str, s3_artifact_root: str, moto_s3_server: str, ray_address: str):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAINSAIL_")}
     env.update(MAINSAIL_URI=pg_url, MAINSAIL_ARTIFACT_ROOT=s3_artifact_root, MAINSAIL_S3_ENDPOINT_URL=moto_s3_server,
                MAINSAIL_ONLINE_STORE=f"redis://127.0.0.1:6379/13?prefix=scaleout-{uuid.uuid4().hex[:8]}",
@@ -59,11 +59,13 @@ def cluster(tmp_path: Path, pg_url: str, s3_artifact_root: str, moto_s3_server: 
                AWS_DEFAULT_REGION="us-east-1")
     procs: list[Proc] = []
     try:
-        for name in ("server-a", "server-b"):
+        for name in ("server-a", "server-b"):  # pipeline tasks go to the workers' queue
             port = free_port()
-            procs.append(Proc(name, tmp_path, env, "server", "--host", "127.0.0.1", "--port", str(port), port=port))
-        for name in ("worker-1", "worker-2"):
-            procs.append(Proc(name, tmp_path, env, "worker", "--processes", "1"))
+            procs.append(Proc(name, tmp_path, {**env, "MAINSAIL_PIPELINE_EXECUTOR": "0"}, "server", "--host",
+                              "127.0.0.1", "--port", str(port), port=port))
+        for name in ("worker-1", "worker-2"):  # both run their tasks on the local Ray cluster
+            procs.append(Proc(name, tmp_path, env, "worker", "--processes", "1", "--executor", "ray",
+                              "--ray-address", ray_address))
         yield tmp_path, env, procs
     finally:
         for p in procs:
@@ -100,6 +102,13 @@ def test_two_servers_two_workers_two_replicas_no_shared_disk(cluster) -> None:
     time.sleep(5)  # time for a second (wrong) firing to show up
     triggered = len(ca.list_pipeline_runs("on-data").items)
 
+    # pipeline tasks run on the Ray cluster, through the workers
+    steps_file = str(Path(__file__).with_name("_steps.py").resolve())
+    ca.apply_pipeline({"name": "where", "tasks": [
+        {"name": f"w{i}", "operator": "python", "params": {"callable": f"{steps_file}:where"}} for i in range(4)]})
+    where = ca.wait_pipeline_run(ca.run_pipeline("where", wait=False).id, timeout=180, poll=0.3)
+    executors = {str((t.output or {}).get("executor")) for t in where.tasks}
+
     # two serve replicas, each with its own home (its own model cache), through server A
     assert hasattr(ca.load_model("models:/churn@champion"), "predict")  # from S3, into this client's home
     ca.create_deployment("scaled", "models:/churn@champion")
@@ -134,10 +143,11 @@ def test_two_servers_two_workers_two_replicas_no_shared_disk(cluster) -> None:
     history = ca.deployment_history("scaled")
     steps = sum(1 for h in history if h.kind == "rollout_step")
     finals = [h.kind for h in history if h.kind in ("promoted", "rolled_back")]
-    ok = triggered == 1 and steps == 1 and finals == ["promoted"]
-    record("2 servers, 2 workers, 2 replicas; PostgreSQL+S3+Redis, no shared disk", "postgres+s3+redis", ok,
+    ok = triggered == 1 and steps == 1 and finals == ["promoted"] and executors == {"ray"}
+    record("2 servers, 2 workers (Ray), 2 replicas; PostgreSQL+S3+Redis, no shared disk", "postgres+s3+redis+ray", ok,
            quickstart_s=round(quickstart_s, 1), same_runs_on_b=len(runs_b), trigger_fired=triggered,
            trigger_s=round(fired_s, 1), rollout_steps=steps, rollout_end="/".join(finals),
            rollout_s=round(rollout_s, 1))
+    assert executors == {"ray"}, f"pipeline tasks ran on {executors}, not only on the Ray cluster"
     assert triggered == 1, f"the event trigger fired {triggered} times"
     assert steps == 1 and finals == ["promoted"], [(h.kind, h.reason) for h in history]

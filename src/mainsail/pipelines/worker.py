@@ -33,6 +33,9 @@ from mainsail.pipelines.schemas import TERMINAL_RUN, PipelineSpec, TaskSpec
 log = logging.getLogger(__name__)
 
 
+RAY_ENV_PREFIXES = ("MAINSAIL_", "AWS_")
+
+
 def default_processes() -> int:
     return int(os.environ.get("MAINSAIL_PIPELINE_PROCESSES") or 0) or os.cpu_count() or 2
 
@@ -107,6 +110,10 @@ class Worker:
         self._memo = queue.Memo()
         self.executed = 0
         self._usage: list[dict[str, Any]] = []  # costs: measured usage of finished tasks, stored each turn
+        # A Ray task runs in a process of the cluster's, not a child of this worker: it gets this worker's
+        # Mainsail and object-store settings (endpoint, credentials, region) with each task.
+        self._ray_env = {k: v for k, v in os.environ.items() if k.startswith(RAY_ENV_PREFIXES)} \
+            if self.executor == "ray" else {}
         self.health = WorkerHealth(self.owner, stale=max(30.0, 10 * poll))
 
     # ------------------------------------------------------------ preparing claimed tasks
@@ -169,7 +176,7 @@ class Worker:
         payload = {
             "operator": ts.operator, "params": params,
             "log_path": str(task_log_path(self.home, c.id, c.attempt)),
-            "env": {"MAINSAIL_HOME": str(self.home)},
+            "env": {**self._ray_env, "MAINSAIL_HOME": str(self.home)},
             "context": {"run_id": c.run_id, "task": c.name, "pipeline": plan.spec.name, "attempt": c.attempt,
                         "uri": self.runtime.settings.uri, "artifact_root": self.runtime.settings.artifact_root,
                         "params": c.params, "executor": self.executor,

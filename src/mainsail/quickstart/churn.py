@@ -28,21 +28,8 @@ def make_churn(n: int = 5000, seed: int = 42, era: int = 0) -> pd.DataFrame:
              + 0.5 * electronic - 0.25 * products + 0.04 * login - 0.03 * discount)
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
     start = np.datetime64("2026-01-01T00:00:00")
-    return pd.DataFrame({
-        "customer_id": [f"C{i:06d}" for i in range(n)],
-        "event_timestamp": start + rng.integers(0, 300 * 24 * 3600, n).astype("timedelta64[s]"),
-        "tenure_months": tenure,
-        "monthly_charges": monthly.round(2),
-        "total_charges": (monthly * tenure).round(2),
-        "support_calls": calls,
-        "contract_monthly": contract_monthly.astype(int),
-        "payment_electronic": electronic.astype(int),
-        "num_products": products,
-        "days_since_login": login,
-        "discount_pct": discount,
-        "age": age,
-        "churned": churned.astype(int),
-    })
+    return _frame([f"C{i:06d}" for i in range(n)], start + rng.integers(0, 300 * 24 * 3600, n).astype("timedelta64[s]"),
+                  tenure, monthly, calls, contract_monthly, electronic, products, login, discount, age, churned)
 
 
 def drifted_churn(n: int, seed: int, era: int) -> pd.DataFrame:
@@ -68,9 +55,18 @@ def drifted_churn(n: int, seed: int, era: int) -> pd.DataFrame:
                  + 1.1 * contract_monthly + 0.5 * electronic - 0.25 * products + 0.02 * login - 0.03 * discount)
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
     start = np.datetime64("2026-01-01T00:00:00") + np.timedelta64(300 * era, "D")
+    return _frame([f"E{era}-{i:06d}" for i in range(n)],
+                  start + rng.integers(0, 60 * 24 * 3600, n).astype("timedelta64[s]"),
+                  tenure, monthly, calls, contract_monthly, electronic, products, login, discount, age, churned)
+
+
+def _frame(ids: list[str], ts: np.ndarray, tenure: np.ndarray, monthly: np.ndarray, calls: np.ndarray,
+           contract_monthly: np.ndarray, electronic: np.ndarray, products: np.ndarray, login: np.ndarray,
+           discount: np.ndarray, age: np.ndarray, churned: np.ndarray) -> pd.DataFrame:
+    """The quickstart's customer table from its generated columns."""
     return pd.DataFrame({
-        "customer_id": [f"E{era}-{i:06d}" for i in range(n)],
-        "event_timestamp": start + rng.integers(0, 60 * 24 * 3600, n).astype("timedelta64[s]"),
+        "customer_id": ids,
+        "event_timestamp": ts,
         "tenure_months": tenure,
         "monthly_charges": monthly.round(2),
         "total_charges": (monthly * tenure).round(2),
