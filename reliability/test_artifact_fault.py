@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from _services import ServerProcess, free_port, require_service
 from _suite import record
+from _traffic import Traffic
 
 from mainsail import Client
 
@@ -131,56 +131,34 @@ def test_artifact_store_outage_mid_traffic(s3_behind_proxy: tuple[str, CuttableP
                        "MAINSAIL_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}.items():
         monkeypatch.setenv(key, value)
     srv = ServerProcess(f"sqlite:///{tmp_path / 'meta.db'}", root, tmp_path).start()
-    statuses: Counter[int] = Counter()
-    bodies: list[str] = []
     acked: dict[str, str] = {}  # artifact path -> sha256 of what was sent
-    stop = threading.Event()
+    traffic = None
     try:
         client = Client(srv.url)
         run = client.create_run(client.create_experiment("artifact-faults").id)
         base = f"{srv.url}/api/v1/tracking-runs/{run.id}/artifacts"
 
-        def writer(w: int) -> None:
-            with httpx.Client(timeout=30) as http:
-                i = 0
-                while not stop.is_set():
-                    path, body = f"w{w}/a{i}.bin", os.urandom(2048) + f"{w}-{i}".encode()
-                    try:
-                        r = http.put(f"{base}/{path}", content=body,
-                                     headers={"Content-Type": "application/octet-stream"})
-                    except httpx.HTTPError:
-                        statuses[-1] += 1
-                    else:
-                        statuses[r.status_code] += 1
-                        if r.status_code < 300:
-                            acked[path] = hashlib.sha256(body).hexdigest()
-                        elif len(bodies) < 5:
-                            bodies.append(f"{r.status_code} {r.headers.get('content-type')} {r.text[:200]}")
-                    i += 1
-                    time.sleep(0.02)
+        def send(http: httpx.Client, w: int, i: int):
+            path, body = f"w{w}/a{i}.bin", os.urandom(2048) + f"{w}-{i}".encode()
+            r = http.put(f"{base}/{path}", content=body, headers={"Content-Type": "application/octet-stream"})
+            return r, lambda: acked.__setitem__(path, hashlib.sha256(body).hexdigest())
 
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-        for t in threads:
-            t.start()
+        traffic = Traffic(send, pause=0.02, timeout=30).start()
         time.sleep(2)
         before = len(acked)
         down = time.monotonic()
         proxy.cut()
         time.sleep(OUTAGE)
-        during = dict(statuses)
+        during = dict(traffic.statuses)
         proxy.restore()
         up = len(acked)
-        deadline = time.monotonic() + 60
-        while len(acked) <= up + 20 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        traffic.wait_acked(up + 20, 60)
         recovered = time.monotonic() - down - OUTAGE
-        stop.set()
-        for t in threads:
-            t.join(60)
+        traffic.stop()
         with httpx.Client(timeout=30) as http:
             lost = sum(1 for p, digest in acked.items()
                        if hashlib.sha256(http.get(f"{base}/{p}").content).hexdigest() != digest)
-        failures = {k: v for k, v in statuses.items() if (k >= 400 and k != 503) or k == -1}
+        statuses, bodies, failures = traffic.statuses, traffic.bodies, traffic.failures()
         ok = before > 0 and len(acked) > up + 20 and lost == 0 and not failures and statuses[503] > 0
         record("artifact store (S3) outage mid-traffic (4 clients)", "sqlite+s3", ok, acknowledged=len(acked),
                answered_503=statuses[503], other_errors=sum(failures.values()), lost=lost,
@@ -192,5 +170,6 @@ def test_artifact_store_outage_mid_traffic(s3_behind_proxy: tuple[str, CuttableP
         assert lost == 0, f"{lost} acknowledged artifacts do not read back"
         assert client.get_run(run.id).status == "running"
     finally:
-        stop.set()
+        if traffic is not None:
+            traffic.stop()
         srv.stop()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from _services import ServerProcess, free_port, require_service
 from _suite import record
+from _traffic import Traffic
 
 from mainsail import Client
 
@@ -56,58 +57,34 @@ def test_database_restart_mid_traffic(private_postgres: tuple[str, Path, int], t
     bindir, data, port = private_postgres
     srv = ServerProcess(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", str(tmp_path / "art"),
                         tmp_path).start()
-    statuses: Counter[int] = Counter()
-    bodies: list[str] = []
     acked: list[int] = []
-    stop = threading.Event()
+    traffic = None
     try:
         client = Client(srv.url)
         run = client.create_run(client.create_experiment("faults").id)
         url = f"{srv.url}/api/v1/tracking-runs/{run.id}/log-batch"
 
-        def writer(w: int) -> None:
-            with httpx.Client(timeout=10) as http:
-                i = 0
-                while not stop.is_set():
-                    step = w * 1_000_000 + i
-                    try:
-                        r = http.post(url, json={"metrics": {"key": ["m"], "value": [1.0], "step": [step],
-                                                             "timestamp": [time.time()]}})
-                    except httpx.HTTPError:
-                        statuses[-1] += 1
-                    else:
-                        statuses[r.status_code] += 1
-                        if r.status_code < 300:
-                            acked.append(step)
-                        elif r.status_code >= 400 and len(bodies) < 5:
-                            bodies.append(f"{r.status_code} {r.headers.get('content-type')} {r.text[:200]}")
-                    i += 1
-                    time.sleep(0.01)
+        def send(http: httpx.Client, w: int, i: int):
+            step = w * 1_000_000 + i
+            r = http.post(url, json={"metrics": {"key": ["m"], "value": [1.0], "step": [step],
+                                                 "timestamp": [time.time()]}})
+            return r, lambda: acked.append(step)
 
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-        for t in threads:
-            t.start()
+        traffic = Traffic(send).start()
         time.sleep(2)
         before = len(acked)
         down = time.monotonic()
-        subprocess.run(_as_postgres(f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"),
-                       check=True, capture_output=True)
+        _pg_ctl(bindir, data, port, "stop")
         time.sleep(3)  # traffic against a database that is gone
-        during = dict(statuses)
-        opts = f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(_as_postgres(f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(data.parent / "log"),
-                                    "-w", "start"), check=True, capture_output=True)
+        during = dict(traffic.statuses)
+        _pg_ctl(bindir, data, port, "start")
         up = len(acked)
-        deadline = time.monotonic() + 30
-        while len(acked) <= up + 20 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        traffic.wait_acked(up + 20, 30)
         recovered = time.monotonic() - down - 3
-        stop.set()
-        for t in threads:
-            t.join(30)
+        traffic.stop()
         stored = set(client.get_metric_history(run.id, "m").step)
         lost = sum(1 for s in acked if s not in stored)
-        failures = {k: v for k, v in statuses.items() if k >= 400 and k != 503 or k == -1}
+        statuses, bodies, failures = traffic.statuses, traffic.bodies, traffic.failures()
         ok = before > 0 and len(acked) > up + 20 and lost == 0 and not failures and statuses[503] > 0
         record("PostgreSQL restart mid-traffic (4 clients)", "postgres", ok, acknowledged=len(acked),
                answered_503=statuses[503], other_errors=sum(failures.values()), lost=lost,
@@ -118,7 +95,8 @@ def test_database_restart_mid_traffic(private_postgres: tuple[str, Path, int], t
         assert len(acked) > up + 20, "writes did not resume after the database came back"
         assert lost == 0, f"{lost} acknowledged writes lost"
     finally:
-        stop.set()
+        if traffic is not None:
+            traffic.stop()
         srv.stop()
 
 
