@@ -11,7 +11,9 @@ def install(app: Any) -> None:
     """Mount the UI's pages at ``/`` and its static files at ``/ui/static`` on the API ``app``."""
     from mainsail.ui import (
         pages_auth,
+        pages_costs,
         pages_data,
+        pages_loops,
         pages_monitoring,
         pages_ops,
         pages_registry,
@@ -20,5 +22,6 @@ def install(app: Any) -> None:
     )
 
     web.install_static(app)
-    for module in (pages_auth, pages_tracking, pages_registry, pages_data, pages_ops, pages_monitoring):
+    for module in (pages_auth, pages_tracking, pages_registry, pages_data, pages_ops, pages_monitoring, pages_loops,
+                   pages_costs):
         app.include_router(module.router)

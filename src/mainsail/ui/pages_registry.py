@@ -3,17 +3,19 @@ with its lineage graph (data → features → run → model → deployment), mod
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mainsail.core.errors import MainsailError
+from mainsail.core.errors import InvalidInput, MainsailError
 from mainsail.registry.schemas import Stage
 from mainsail.ui import charts as ch
-from mainsail.ui.web import client, form, page_router, render, seg
+from mainsail.ui.web import client, form, me, page_router, render, seg
 
 router = page_router()
+VERDICTS = ("approve", "request_changes")
 COLUMNS = {"dataset_version": 0, "git_commit": 0, "feature_view": 1, "experiment": 1, "run": 2, "model_version": 3,
            "deployment": 4}
 
@@ -86,9 +88,7 @@ def lineage_chart(charts: ch.Charts, graph: Any, serving: list[tuple[str, str, f
                       title={"text": "lineage"}, height=360)
 
 
-@router.get("/models/{name}/{version}", response_class=HTMLResponse)
-def version_page(request: Request, name: str, version: int, message: str | None = None) -> Response:
-    """A version: stage and aliases (with forms to move them), metrics, lineage and model card."""
+def _version_context(request: Request, name: str, version: int) -> dict[str, Any]:
     c = client(request)
     v = c.get_model_version(name, version)
     registered = c.get_registered_model(name)
@@ -105,8 +105,29 @@ def version_page(request: Request, name: str, version: int, message: str | None 
     except MainsailError:
         card = None
     history = [t for t in reversed(c.model_history(name)) if t.version == version or t.kind == "alias"]
-    return render(request, "version.html", v=v, model=registered, charts=charts, lineage=lineage, links=links,
-                  serving=serving, card=card, history=history, stages=[s.value for s in Stage], message=message)
+    ref = f"{name}/{version}"
+    return {"v": v, "model": registered, "charts": charts, "lineage": lineage, "links": links, "serving": serving,
+            "card": card, "history": history, "stages": [s.value for s in Stage],
+            "reviews": c.list_reviews("model_version", ref, limit=50).items, "approvals": c.get_approvals(
+                "model_version", ref), "policy": c.get_review_policy(), "me": me(request), "problem": None}
+
+
+@router.get("/models/{name}/{version}", response_class=HTMLResponse)
+def version_page(request: Request, name: str, version: int, message: str | None = None) -> Response:
+    """A version: stage and aliases (with forms to move them), reviews and where the version stands
+    against the approval policy, metrics, lineage and model card."""
+    return render(request, "version.html", message=message, **_version_context(request, name, version))
+
+
+def _refused(request: Request, name: str, version: int, exc: MainsailError) -> Response:
+    """A refused form shown on the version's page, its reason boxed above the forms (e.g. the 409
+    ``approvals_required``: how many approvals are missing and whose)."""
+    try:
+        context = _version_context(request, name, version)
+    except MainsailError:
+        return render(request, "error.html", status=exc.status, error=exc)
+    context["problem"] = exc
+    return render(request, "version.html", status=exc.status, message=None, **context)
 
 
 @router.post("/models/{name}/{version}/stage")
@@ -120,7 +141,7 @@ async def change_stage(request: Request, name: str, version: int) -> Response:
                              reason=fields.get("reason") or None)
         message = f"moved to {v.stage}"
     except MainsailError as exc:
-        return render(request, "error.html", status=exc.status, error=exc)
+        return await _in_thread(_refused, request, name, version, exc)
     return RedirectResponse(f"/models/{seg(name)}/{version}?message={seg(message)}", status_code=303)
 
 
@@ -132,9 +153,51 @@ async def set_alias(request: Request, name: str, version: int) -> Response:
     try:
         await _in_thread(c.set_model_alias, name, fields.get("alias", ""), version, fields.get("reason") or None)
     except MainsailError as exc:
-        return render(request, "error.html", status=exc.status, error=exc)
+        return await _in_thread(_refused, request, name, version, exc)
     message = f"alias {fields.get('alias', '')} → v{version}"
     return RedirectResponse(f"/models/{seg(name)}/{version}?message={seg(message)}", status_code=303)
+
+
+def reviewers(text: str) -> list[str]:
+    """User names separated by commas, spaces or new lines (``@`` allowed)."""
+    names = [n.strip().lstrip("@") for n in re.split(r"[,\s]+", text) if n.strip().lstrip("@")]
+    if not names:
+        raise InvalidInput("reviewers: name at least one user (e.g. alice, bob)",
+                           errors=[{"loc": ["form", "reviewers"], "msg": "at least one user name"}])
+    return list(dict.fromkeys(names))
+
+
+@router.post("/models/{name}/{version}/reviews")
+async def ask_review(request: Request, name: str, version: int) -> Response:
+    """The review request form: ask named users to review this version."""
+    fields = await form(request)
+    c = client(request)
+    try:
+        r = await _in_thread(lambda: c.request_review("model_version", f"{name}/{version}",
+                                                      reviewers(fields.get("reviewers", "")),
+                                                      fields.get("comment") or None))
+    except MainsailError as exc:
+        return await _in_thread(_refused, request, name, version, exc)
+    message = f"review asked of {', '.join(r.reviewers)}"
+    return RedirectResponse(f"/models/{seg(name)}/{version}?message={seg(message)}#reviews", status_code=303)
+
+
+@router.post("/models/{name}/{version}/reviews/{review_id}/respond")
+async def respond(request: Request, name: str, version: int, review_id: int) -> Response:
+    """A reviewer's answer: approve, or request changes (with an optional comment)."""
+    fields = await form(request)
+    c = client(request)
+    verdict = fields.get("verdict", "")
+    try:
+        if verdict not in VERDICTS:
+            raise InvalidInput(f"verdict: one of {', '.join(VERDICTS)}, not {verdict[:40]!r}",
+                               errors=[{"loc": ["form", "verdict"], "msg": "approve or request_changes"}])
+        answer = c.approve_review if verdict == "approve" else c.request_changes
+        await _in_thread(answer, review_id, fields.get("comment") or None)
+    except MainsailError as exc:
+        return await _in_thread(_refused, request, name, version, exc)
+    message = "approved" if verdict == "approve" else "changes requested"
+    return RedirectResponse(f"/models/{seg(name)}/{version}?message={seg(message)}#reviews", status_code=303)
 
 
 async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from mainsail.core.errors import InvalidInput, MainsailError, not_found
 from mainsail.ui import charts as ch
-from mainsail.ui.web import SECURITY_HEADERS, bad, client, page_router, read, render
+from mainsail.ui.web import SECURITY_HEADERS, bad, client, me, page_router, read, render
 
 router = page_router()
 DEFAULT_LIMIT = 50
@@ -26,11 +26,11 @@ TEXT_SUFFIXES = (".txt", ".log", ".json", ".yaml", ".yml", ".md", ".py", ".cfg",
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    """What happened lately and what needs attention."""
-    from mainsail.core.events import recent_events
-
+    """What happened lately in the project and what needs attention (the caller's reviews among it)."""
     c = client(request)
-    events = read(request, lambda ctx: recent_events(ctx.session, limit=40))
+    feed = c.activity(limit=40)
+    who = me(request)
+    reviews = [r for r in c.list_reviews(reviewer=who, limit=50).items if waiting_for(r, who)] if who else []
     failed = c.list_pipeline_runs(status="failed", limit=10).items
     running = c.list_pipeline_runs(status="running", limit=10).items
     rollouts = [d for d in c.list_deployments(limit=100).items if d.rollout and d.rollout.state == "running"]
@@ -39,8 +39,15 @@ def home(request: Request) -> Response:
               "models": len(c.list_registered_models(limit=1000).items),
               "datasets": len(c.list_datasets(limit=1000).items),
               "deployments": len(c.list_deployments(limit=1000).items)}
-    return render(request, "home.html", events=events, failed=failed, running=running, rollouts=rollouts,
-                  counts=counts, alerts=alerts.items, more_alerts=alerts.next_cursor is not None)
+    return render(request, "home.html", events=feed.items, more_events=feed.next_cursor, failed=failed,
+                  running=running, rollouts=rollouts, counts=counts, alerts=alerts.items, reviews=reviews, me=who,
+                  more_alerts=alerts.next_cursor is not None)
+
+
+def waiting_for(review: Any, who: str) -> bool:
+    """Whether ``review`` still waits for ``who``'s answer (open, and no verdict of theirs yet)."""
+    return review.status != "closed" and who in review.reviewers and \
+        who not in review.approved_by and who not in review.changes_requested_by
 
 
 @router.get("/experiments", response_class=HTMLResponse)

@@ -23,9 +23,10 @@ from mainsail.core.errors import Forbidden, InvalidInput, MainsailError
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "mainsail_csrf"
+PROJECT_COOKIE = "mainsail_project"
 NAV = [("/", "Home"), ("/experiments", "Experiments"), ("/models", "Models"), ("/datasets", "Datasets"),
        ("/features", "Features"), ("/pipelines", "Pipelines"), ("/serving", "Deployments"),
-       ("/monitoring", "Monitoring"), ("/alerts", "Alerts")]
+       ("/monitoring", "Monitoring"), ("/loops", "Loops"), ("/alerts", "Alerts"), ("/costs", "Costs")]
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data: blob:; object-src 'none'; frame-ancestors 'none'; "
@@ -67,7 +68,29 @@ def _size(n: int | None) -> str:
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 env.filters.update(seg=seg, num=_num, when=_when, size=_size, qs=lambda d: urlencode(d, doseq=True))
-env.globals.update(nav=NAV)
+def section(path: str) -> str:
+    """Where the project switcher goes: the same section's list page (an object of one project is
+    rarely in another)."""
+    return next((href for href, _ in NAV if href != "/" and path.startswith(href)), "/")
+
+
+def object_link(kind: str, key: str, label: str = "") -> str | None:
+    """The page of an object the activity feed names (None when it has none)."""
+    simple = {"run": "/runs/", "model": "/models/", "dataset": "/datasets/", "pipeline": "/pipelines/",
+              "pipeline_run": "/pipeline-runs/", "deployment": "/serving/", "monitor": "/monitoring/",
+              "experiment": "/experiments/"}
+    if kind in simple:
+        return simple[kind] + seg(key)
+    if kind == "model_version" and " v" in label:
+        name, _, version = label.rpartition(" v")
+        return f"/models/{seg(name)}/{seg(version)}" if version.isdigit() else None
+    if kind == "dataset_version" and "@" in key:
+        name, _, version = key.rpartition("@")
+        return f"/datasets/{seg(name)}/{seg(version)}"
+    return "/alerts?state=all" if kind == "alert" else None
+
+
+env.globals.update(nav=NAV, section=section, object_link=object_link)
 
 
 def plotly_file() -> Path | None:
@@ -79,28 +102,74 @@ def plotly_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def client(request: Request) -> Any:
-    """The Client the pages read through: in-process, on the server's own runtime."""
+def _backend(request: Request, project: str) -> Any:
     from mainsail.client.backends import LocalBackend
     from mainsail.client.client import Client
 
-    principal = getattr(request.state, "principal", None)
+    ui = Client.__new__(Client)
+    principal = principal_of(request)
     if principal is not None:  # auth on: the pages read as the signed-in caller, with its roles
-        ui = Client.__new__(Client)
-        ui._backend = LocalBackend.on_runtime(request.app.state.runtime, actor=principal.name, principal=principal)
-        return ui
-    ui = getattr(request.app.state, "ui_client", None)
-    if ui is None:
-        ui = Client.__new__(Client)
-        ui._backend = LocalBackend.on_runtime(request.app.state.runtime)  # the app's runtime, not a second one
-        request.app.state.ui_client = ui
+        ui._backend = LocalBackend.on_runtime(request.app.state.runtime, actor=principal.name, principal=principal,
+                                              project=project)
+    else:  # the app's runtime, not a second one
+        ui._backend = LocalBackend.on_runtime(request.app.state.runtime, project=project)
     return ui
 
 
+def projects(request: Request) -> list[str]:
+    """The projects the caller may switch among: those it has a role in, and the server's own."""
+    cached = getattr(request.state, "ui_projects", None)
+    if cached is None:
+        default = request.app.state.runtime.settings.project
+        mine = [p.name for p in _backend(request, default).list_projects()]
+        cached = request.state.ui_projects = sorted({default, *mine})
+    return cached
+
+
+def project(request: Request) -> str:
+    """The project the pages show: ``?project=`` (then kept in a cookie), else the cookie's, else the
+    server's. Only a project the caller is a member of: another is *not found* (its existence is not
+    disclosed); a cookie naming one the caller left falls back to the server's project."""
+    chosen = getattr(request.state, "ui_project", None)
+    if chosen is not None:
+        return chosen
+    default = request.app.state.runtime.settings.project
+    asked = request.query_params.get("project")
+    if asked is not None and asked != default and asked not in projects(request):
+        from mainsail.core.errors import NotFound
+
+        raise NotFound(f"project {asked[:128]!r} not found (or you are not a member)", code="project_not_found",
+                       errors=[{"loc": ["query", "project"], "msg": "not a project of yours"}])
+    cookie = request.cookies.get(PROJECT_COOKIE)
+    if asked is None and cookie and cookie != default and cookie in projects(request):
+        asked = cookie
+    chosen = request.state.ui_project = asked or default
+    return chosen
+
+
+def client(request: Request) -> Any:
+    """The Client the pages read through: in-process, on the server's own runtime, in the page's project."""
+    name = project(request)
+    if principal_of(request) is not None:
+        return _backend(request, name)
+    cache = getattr(request.app.state, "ui_clients", None)
+    if cache is None:
+        cache = request.app.state.ui_clients = {}
+    if name not in cache:
+        cache[name] = _backend(request, name)
+    return cache[name]
+
+
+def me(request: Request) -> str | None:
+    """Who the pages act as: the signed-in user, else the local user the server records."""
+    principal = principal_of(request)
+    return principal.name if principal is not None else client(request)._backend.actor
+
+
 def read(request: Request, fn: Callable[[Any], Any]) -> Any:
-    """Run a service read ``fn(ctx)`` in one read-only transaction on the server's runtime (for the
-    service functions that are not operations, e.g. the activity feed)."""
-    with request.app.state.runtime.transaction(write=False) as ctx:
+    """Run a service read ``fn(ctx)`` in one read-only transaction on the server's runtime, in the page's
+    project (for the service functions that are not operations)."""
+    with request.app.state.runtime.transaction(write=False, project=project(request)) as ctx:
         return fn(ctx)
 
 
@@ -120,10 +189,8 @@ def principal_of(request: Request) -> Any:
 def can(request: Request, role: str) -> bool:
     """Whether the caller has ``role`` (viewer, editor, admin) in the project the pages show: write forms
     are drawn only for those who may send them (the operations check again)."""
-    from mainsail.core.principal import DEFAULT_PROJECT
-
     principal = principal_of(request)
-    return principal is None or principal.can(role, DEFAULT_PROJECT)
+    return principal is None or principal.can(role, project(request))
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -132,11 +199,22 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     token = csrf_token(request)
     principal = principal_of(request)
     user = principal.name if principal is not None and principal.kind != "anonymous" else None
+    try:
+        current, choices = project(request), projects(request)
+    except MainsailError:  # the error page of a bad ?project= itself: show the server's project
+        current = request.state.ui_project = request.app.state.runtime.settings.project
+        choices = [current]
     html = env.get_template(template).render(request=request, path=request.url.path, csrf=token, user=user,
-                                             can=lambda role: can(request, role), **context)
+                                             can=lambda role: can(request, role), project=current,
+                                             projects=choices, **context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+    if request.query_params.get("project") == current and request.cookies.get(PROJECT_COOKIE) != current:
+        response.set_cookie(PROJECT_COOKIE, current, httponly=True, samesite="lax", path="/",
+                            secure=request.url.scheme == "https")
+    elif request.cookies.get(PROJECT_COOKIE) not in (None, current) and "project" not in request.query_params:
+        response.delete_cookie(PROJECT_COOKIE, path="/")  # a project the caller left: back to the server's
     return response
 
 
