@@ -40,16 +40,26 @@ def budget_rows(c: Any, now: dt.datetime) -> list[dict[str, Any]]:
     return rows
 
 
+def evidence(key: str, value: Any) -> str:
+    """An evidence value as read: bytes as sizes, numbers to 4 digits."""
+    from mainsail.ui.web import _num, _size
+
+    if isinstance(value, int | float) and not isinstance(value, bool) and "memory" in key and value >= 1024:
+        return _size(int(value))
+    return _num(value)
+
+
 def _chart(charts: ch.Charts, report: Any) -> dict[str, Any] | None:
     lines = [ln for ln in report.lines if ln.cost > 0][:CHART_BARS]
     if not lines:
         return None
     labels = [ln.key or "(none)" for ln in reversed(lines)]
     data = [{"type": "bar", "orientation": "h", "name": "compute", "y": labels,
-             "x": [round(ln.compute_cost, 6) for ln in reversed(lines)], "marker": {"color": ch.PALETTE[0]}},
-            {"type": "bar", "orientation": "h", "name": "storage", "y": labels,
-             "x": [round(ln.storage_cost, 6) for ln in reversed(lines)], "marker": {"color": ch.PALETTE[3]}}]
-    return charts.add(data, barmode="stack", height=max(220, 60 + 28 * len(lines)), legend={"orientation": "h"},
+             "x": [round(ln.compute_cost, 6) for ln in reversed(lines)], "marker": {"color": ch.PALETTE[0]}}]
+    if any(ln.storage_cost for ln in lines):
+        data.append({"type": "bar", "orientation": "h", "name": "storage", "y": labels,
+                     "x": [round(ln.storage_cost, 6) for ln in reversed(lines)], "marker": {"color": ch.PALETTE[3]}})
+    return charts.add(data, barmode="stack", height=max(320, 80 + 28 * len(lines)), legend={"orientation": "h"},
                       title={"text": f"cost by {report.by} ({report.currency})"},
                       xaxis={"title": {"text": report.currency}}, yaxis={"automargin": True})
 
@@ -71,4 +81,4 @@ def costs(request: Request, by: str = Query("project", max_length=20), days: int
     recs = c.cost_recommendations(days=days)
     return render(request, "costs.html", report=report, charts=charts, chart=chart, by=by, days=days,
                   groups=GROUPS, periods=sorted({*PERIODS, days}), budgets=budget_rows(c, now), recs=recs,
-                  saving=sum(r.estimated_saving for r in recs))
+                  saving=sum(r.estimated_saving for r in recs), evidence=evidence)
