@@ -65,20 +65,27 @@ def _chart(charts: ch.Charts, report: Any) -> dict[str, Any] | None:
 
 
 @router.get("/costs", response_class=HTMLResponse)
-def costs(request: Request, by: str = Query("project", max_length=20), days: int = Query(30, ge=1, le=366)
-          ) -> Response:
-    """Cost over the last ``days`` days grouped ``by`` project, model, deployment or pipeline; budgets;
-    recommendations."""
+def costs(request: Request, by: str = Query("project", max_length=20), days: int = Query(30, ge=1, le=366),
+          storage: bool = False) -> Response:
+    """Cost over the last ``days`` days grouped ``by`` project, model, deployment or pipeline (with
+    ``storage``, by project: what the artifact store holds, a scan of the store); budgets; recommendations."""
     if by not in GROUPS:
         raise InvalidInput(f"by: one of {', '.join(GROUPS)}, not {by[:20]!r}",
                            errors=[{"loc": ["query", "by"], "msg": f"one of {', '.join(GROUPS)}"}])
     c = client(request)
     now = dt.datetime.now(dt.UTC)
     report = c.cost_report(by, since=now - dt.timedelta(days=days), until=now,
-                           storage=by == "project")
+                           storage=storage and by == "project")
     charts = ch.Charts()
     chart = _chart(charts, report)
-    recs = c.cost_recommendations(days=days)
-    return render(request, "costs.html", report=report, charts=charts, chart=chart, by=by, days=days,
-                  groups=GROUPS, periods=sorted({*PERIODS, days}), budgets=budget_rows(c, now), recs=recs,
-                  saving=sum(r.estimated_saving for r in recs), evidence=evidence)
+    return render(request, "costs.html", report=report, charts=charts, chart=chart, by=by, days=days, storage=storage,
+                  groups=GROUPS, periods=sorted({*PERIODS, days}), budgets=budget_rows(c, now))
+
+
+@router.get("/costs/recommendations", response_class=HTMLResponse)
+def recommendations(request: Request, days: int = Query(30, ge=1, le=366)) -> Response:
+    """The htmx fragment of the recommendations (fetched once the page has loaded: finding archivable
+    artifacts scans the artifact store, which the page itself does not wait for)."""
+    recs = client(request).cost_recommendations(days=days)
+    return render(request, "_cost_recs.html", recs=recs, days=days, evidence=evidence,
+                  saving=sum(r.estimated_saving for r in recs))

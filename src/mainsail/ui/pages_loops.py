@@ -63,7 +63,10 @@ def loops(request: Request) -> Response:
 @router.get("/loops/{name}", response_class=HTMLResponse)
 def loop(request: Request, name: str, run: str | None = Query(None, max_length=64)) -> Response:
     """A loop policy: its episodes, and the timeline of one (the latest by default)."""
-    c = client(request)
+    c, unsupported = _loops_here(request)
+    if unsupported:
+        return render(request, "loops.html", status=404, policies=[], latest={}, unsupported=unsupported,
+                      phases=phases, labels=LABELS)
     policy = c.get_loop(name)
     runs = c.list_loop_runs(name, limit=30).items
     shown = c.get_loop_run(run) if run else next(iter(runs), None)
