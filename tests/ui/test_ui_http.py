@@ -39,6 +39,14 @@ def test_hostile_paths_and_input_are_4xx_pages(served) -> None:  # noqa: ANN001
         "/datasets/churn/diff?base=zz&other=yy": (404, 422),
         "/pipeline-runs/nope/logs/..%2F..": (404,),
         "/serving/%00": (404, 422),
+        "/costs?by=%3Cscript%3E": (422,),
+        "/costs?days=0": (422,),
+        "/costs/recommendations?days=99999": (422,),
+        "/loops/%3Cscript%3E": (404, 422),
+        "/loops/nope?run=x": (404,),
+        "/loop-runs/%3Cscript%3E/timeline": (404, 422),
+        "/?project=%3Cscript%3E": (404,),
+        "/experiments?project=nope": (404,),
     }
     for path, statuses in cases.items():
         r = httpx.get(url + path)
@@ -103,3 +111,26 @@ def test_alert_forms_reject_bad_input(served) -> None:  # noqa: ANN001
         assert http.get("/alerts?state=bogus").status_code == 422
         assert http.get("/monitoring/%3Cscript%3E").status_code in (404, 422)
         assert http.get("/monitoring/x?days=0").status_code == 422
+
+
+def test_review_forms_reject_bad_input(served) -> None:  # noqa: ANN001
+    url, run_id = served
+    from mainsail import Client
+
+    c = Client(url)
+    c.register_model_version("ui-reviewed", source=f"runs:/{run_id}/x.svg", framework="custom")
+    c.close()
+    with httpx.Client(base_url=url) as http:
+        http.get("/models/ui-reviewed/1")
+        csrf = http.cookies["mainsail_csrf"]
+        r = http.post("/models/ui-reviewed/1/reviews", data={"csrf": csrf, "reviewers": " , "})
+        assert r.status_code == 422 and "reviewers" in r.text
+        r = http.post("/models/ui-reviewed/1/reviews", data={"csrf": csrf, "reviewers": "<script>nobody</script>"})
+        assert r.status_code == 422 and "<script>" not in r.text and 'id="problem"' in r.text  # shown on the page
+        r = http.post("/models/ui-reviewed/1/reviews/1/respond", data={"csrf": csrf, "verdict": "maybe"})
+        assert r.status_code == 422 and "verdict" in r.text
+        r = http.post("/models/ui-reviewed/1/reviews/999/respond", data={"csrf": csrf, "verdict": "approve"})
+        assert r.status_code == 404
+        assert http.post("/models/ui-reviewed/1/reviews", data={"reviewers": "x"}).status_code == 403  # no CSRF
+        r = http.get("/", params={"project": "default"})
+        assert r.status_code == 200 and r.cookies.get("mainsail_project") == "default"

@@ -78,7 +78,7 @@ def object_link(kind: str, key: str, label: str = "") -> str | None:
     """The page of an object the activity feed names (None when it has none)."""
     simple = {"run": "/runs/", "model": "/models/", "dataset": "/datasets/", "pipeline": "/pipelines/",
               "pipeline_run": "/pipeline-runs/", "deployment": "/serving/", "monitor": "/monitoring/",
-              "experiment": "/experiments/"}
+              "experiment": "/experiments/", "loop": "/loops/", "loop_policy": "/loops/"}
     if kind in simple:
         return simple[kind] + seg(key)
     if kind == "model_version" and " v" in label:
