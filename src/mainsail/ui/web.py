@@ -150,8 +150,11 @@ def project(request: Request) -> str:
 def client(request: Request) -> Any:
     """The Client the pages read through: in-process, on the server's own runtime, in the page's project."""
     name = project(request)
-    if principal_of(request) is not None:
-        return _backend(request, name)
+    if principal_of(request) is not None:  # one per request: it carries the caller
+        mine = getattr(request.state, "ui_client", None)
+        if mine is None:
+            mine = request.state.ui_client = _backend(request, name)
+        return mine
     cache = getattr(request.app.state, "ui_clients", None)
     if cache is None:
         cache = request.app.state.ui_clients = {}
