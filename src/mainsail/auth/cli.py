@@ -173,6 +173,14 @@ def users_grant(name: str, role: str = typer.Option(..., "--role", help="viewer,
     console.print(f"{m.user} is {m.role} in {m.project}")
 
 
+@users_app.command("revoke")
+@handle_errors
+def users_revoke(name: str, project: str = typer.Option("default", "--project", help="The project.")) -> None:
+    """Take a user's role in a project away (their tokens for it stop working)."""
+    client().remove_member(project, name)
+    console.print(f"{name} has no role in {project}")
+
+
 @projects_app.command("create")
 @handle_errors
 def projects_create(name: str, description: str = typer.Option(None, "--description")) -> None:
