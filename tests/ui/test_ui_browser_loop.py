@@ -332,7 +332,7 @@ def test_switch_projects(browser: Any, site: Any) -> None:
     viewer = sign_in(browser, site, "viewer", "/")
     try:
         page = viewer.page
-        assert [o.inner_text() for o in page.locator("#project-select option").all()] == ["default"]
+        assert page.locator("#project-select").count() == 0  # a member of one project has nothing to switch
         r = page.request.get(site[0] + "/experiments?project=lab")
         assert r.status == 404 and "lab-only-experiment" not in r.text()
         page.context.add_cookies([{"name": "mainsail_project", "value": "lab", "url": site[0]}])
