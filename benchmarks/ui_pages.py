@@ -68,7 +68,7 @@ def populate(uri: str, artifacts: str, home: Path, n_runs: int, n_versions: int,
         if kind == 0:
             records.append({**base, "kind": "task", "pipeline": f"pipe-{i % 5}", "task": f"task-{i % 4}"})
         elif kind == 1:
-            records.append({**base, "kind": "replica", "deployment": f"dep-{i % 3}", "model": "bench-model",
+            records.append({**base, "kind": "replica", "deployment": f"dep-{(i // 3) % 3}", "model": "bench-model",
                             "requests": 100})
         else:
             records.append({**base, "kind": "run", "experiment": "bench-pages"})
