@@ -3,7 +3,8 @@
 Setup (not timed): a scratch SQLite database filled through the embedded Client: ``--runs`` finished
 runs, a model with ``--versions`` versions (each with a review request answered by one of two
 reviewers, under an approval policy of 1), ``--usage`` usage records over the last 30 days (tasks of 5
-pipelines, replicas of 3 deployments, runs), 3 budgets, 5 loop policies (no episode: an episode needs
+pipelines, replicas of 3 deployments, runs), 3 budgets (checked once, as a server does every 5 minutes),
+5 loop policies (no episode: an episode needs
 the background services), and a second project. A real ``mainsail server`` subprocess (no background
 services) serves the UI. Every round (at least 3, cases interleaved with the order rotated) times, over
 loopback HTTP, each page and **the floor**: ``GET /ready`` (the server's fixed cost of one request).
@@ -79,6 +80,7 @@ def populate(uri: str, artifacts: str, home: Path, n_runs: int, n_versions: int,
         c.record_usage(records)
     for name, amount, period in (("day", 10.0, "day"), ("week", 50.0, "week"), ("month", 100.0, "month")):
         c.create_budget(name, amount, period=period)
+    c.check_budgets(evaluate=False)  # what a server's periodic budget check does every 5 minutes
     c.create_project("bench-other")
     c.close()
 

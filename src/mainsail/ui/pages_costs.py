@@ -19,22 +19,28 @@ router = page_router()
 GROUPS = ("project", "model", "deployment", "pipeline", "task", "run", "kind")
 PERIODS = (1, 7, 30, 90, 365)
 CHART_BARS = 20
+FRESH = dt.timedelta(minutes=10)  # a server checks budgets every 5 minutes (MAINSAIL_BUDGET_CHECK_INTERVAL)
 
 
 def budget_rows(c: Any, now: dt.datetime) -> list[dict[str, Any]]:
-    """Each budget with the project's cost since its period began (one report per period kind)."""
+    """Each budget with the project's cost since its period began: the server's last budget check when it
+    is fresh (within :data:`FRESH` and this period), else one cost report per period kind."""
     from mainsail.costs.service import period_start
 
     budgets = c.list_budgets()
     spent: dict[str, float] = {}
-    for period in {b.period for b in budgets}:
-        spent[period] = c.cost_report("project", since=period_start(period, now),
-                                      until=now + dt.timedelta(microseconds=1)).total
     rows = []
     for b in budgets:
-        used = spent[b.period]
+        since = period_start(b.period, now)
+        checked = b.last_checked_at
+        if b.spent is not None and checked is not None and checked >= since and now - checked <= FRESH:
+            used, as_of = b.spent, checked
+        else:
+            if b.period not in spent:
+                spent[b.period] = c.cost_report("project", since=since, until=now + dt.timedelta(microseconds=1)).total
+            used, as_of = spent[b.period], now
         fraction = used / b.amount if b.amount else 0.0
-        rows.append({"budget": b, "spent": used, "fraction": fraction, "since": period_start(b.period, now),
+        rows.append({"budget": b, "spent": used, "fraction": fraction, "since": since, "as_of": as_of,
                      "reached": [t for t in b.thresholds if fraction >= t],
                      "level": "over" if fraction >= 1 else "near" if fraction >= min(b.thresholds) else "ok"})
     return rows
