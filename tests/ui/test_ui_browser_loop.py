@@ -324,6 +324,11 @@ def test_switch_projects(browser: Any, site: Any) -> None:
         page = editor.open("/models")  # the cookie keeps the choice
         assert page.locator("#project-select").input_value() == "lab"
         assert "churn" not in page.locator("main").inner_text().replace("Models", "")
+        page = editor.open("/loops")  # no loop of the default project (the domain may not take projects yet)
+        assert "ui-loop" not in page.locator("main").inner_text()
+        page = editor.open("/costs?by=pipeline")
+        assert "churn-quickstart" not in page.locator("main").inner_text()
+        assert "budget-default" not in page.locator("main").inner_text()
         page = editor.open("/experiments?project=default")
         assert "churn-quickstart" in page.locator("main").inner_text()
         assert editor.problems == []
