@@ -503,6 +503,7 @@ def test_viewer_cannot_promote_or_acknowledge(browser: Any, auth_site: str, shot
     try:
         page = _sign_in(watch, "viewer", "/models/churn/1")
         assert page.locator("#stage-form").count() == 0 and page.locator("#alias-form").count() == 0
+        assert page.locator("#review-form").count() == 0 and page.locator(".respond-form").count() == 0
         page.screenshot(path=str(shots / "version-viewer.png"), full_page=True)
         assert watch.axe() == []
         page = watch.open("/alerts")
