@@ -55,6 +55,7 @@ def test_a_database_from_before_projects_upgrades_into_default(kind: str, tmp_pa
         with engine.begin() as conn:
             assert "project" not in {c[1] for c in conn.exec_driver_sql(
                 "SELECT 0, column_name FROM information_schema.columns WHERE table_name = 'experiments'"
+                " AND table_schema = current_schema()"
                 if kind == "postgres" else "PRAGMA table_info(experiments)")}
             for table, row in ROWS.items():
                 _insert(conn, table, row)
