@@ -94,3 +94,34 @@ class RetentionRow(Base):
     runs_days: Mapped[float | None] = mapped_column(Float)
     inference_logs_days: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class UsageHourRow(Base):
+    """Usage summed per hour (of ``ended_at``) and subject: what a cost report over whole hours reads
+    instead of the raw records. Kept by :mod:`mainsail.costs.rollup` in the transaction that writes the
+    records. The subject columns hold ``''`` for "none" (so the key is unique without NULLs); run ids
+    are not rolled up (a report by run or by model reads the records)."""
+
+    __tablename__ = "cost_usage_hourly"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    pipeline: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(200))
+    deployment: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    spot: Mapped[bool] = mapped_column(Boolean)
+    billable: Mapped[bool] = mapped_column(Boolean)
+    records: Mapped[int] = mapped_column(BigInteger)
+    wall: Mapped[float] = mapped_column(Float)  # wall seconds
+    cpu: Mapped[float] = mapped_column(Float)  # billed core-seconds (reserved when known, else measured)
+    mem: Mapped[float] = mapped_column(Float)  # billed byte-seconds of memory
+    gpu: Mapped[float] = mapped_column(Float)  # GPU seconds
+    requests: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("project", "hour", "kind", "pipeline", "task", "deployment", "model", "spot", "billable",
+                         name="uq_cost_usage_hourly_key"),
+    )

@@ -25,6 +25,7 @@ from mainsail.core.pagination import Limit
 from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import UtcDatetime
+from mainsail.costs import rollup
 from mainsail.costs.models import BudgetRow, PriceSheetRow, UsageRow
 from mainsail.costs.schemas import (
     Budget,
@@ -98,6 +99,7 @@ def write_usage(ctx: Ctx, records: list[dict[str, Any]], project: str | None = N
                 row[c] = default
         rows.append(row)
     ctx.session.execute(insert(UsageRow), rows)
+    rollup.add(ctx.session, rows)
     return len(rows)
 
 
@@ -126,7 +128,21 @@ def _line(key: str | None, sums: dict[str, float], prices: dict[str, Prices]) ->
 
 def usage_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
                projects: list[str] | None) -> list[tuple[Any, ...]]:
-    """``(project, key, spot, records, wall, cpu, mem, gpu, requests)`` per group, in one aggregate query."""
+    """``(project, key, spot, records, wall, cpu, mem, gpu, requests)`` per group (a key may come more
+    than once: from the hourly rollup for the whole hours and from the records at the edges)."""
+    hours = rollup.split(since, until) if by in rollup.ROLLED_UP else None
+    if hours is None:
+        return raw_sums(ctx, by, since, until, projects)
+    out = rollup.sums(ctx.session, by, *hours, projects)
+    for lo, hi in ((since, hours[0]), (hours[1], until)):
+        if lo < hi:
+            out += raw_sums(ctx, by, lo, hi, projects)
+    return out
+
+
+def raw_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
+             projects: list[str] | None) -> list[tuple[Any, ...]]:
+    """:func:`usage_sums` from the usage records alone, in one aggregate query."""
     u = UsageRow
     cpu = func.coalesce(u.cpu_request * u.wall_seconds, u.cpu_seconds)
     mem = func.coalesce(u.memory_request, u.peak_memory) * u.wall_seconds
@@ -172,6 +188,7 @@ def cost_report(ctx: Ctx, by: ReportBy = "project", since: UtcDatetime | None = 
 
         run_models = registry.model_names_for_runs(ctx, [g[1][4:] for g in groups if str(g[1]).startswith("run:")])
     for project, key, spot, n, wall, cpu, mem, gpu, requests in groups:
+        n = int(n)
         p = prices.get(project) or prices.setdefault(project, prices_of(ctx, project))
         if by == "team":
             key = p.team or f"(project {project})"
