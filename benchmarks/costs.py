@@ -162,8 +162,9 @@ def fill(root: Path, records: int) -> Any:
 
 
 RAW = ("SELECT project, {key}, spot, count(*), sum(wall_seconds), "
-       "sum(coalesce(cpu_request * wall_seconds, cpu_seconds)), "
-       "sum(coalesce(memory_request, peak_memory) * wall_seconds), sum(gpu_seconds), sum(requests) "
+       "sum(max(coalesce(cpu_request * wall_seconds, 0), cpu_seconds)), "
+       "sum(max(coalesce(memory_request, 0), peak_memory) * wall_seconds), "
+       "sum(max(coalesce(gpu_request * wall_seconds, 0), gpu_seconds)), sum(requests) "
        "FROM cost_usage WHERE ended_at >= ? AND ended_at < ? AND project = 'default' AND billable = 1 {extra} "
        "GROUP BY project, {key}, spot")
 

@@ -41,6 +41,7 @@ class UsageRow(Base):
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     cpu_request: Mapped[float | None] = mapped_column(Float)  # cores reserved (None: not known)
     memory_request: Mapped[int | None] = mapped_column(BigInteger)  # bytes reserved
+    gpu_request: Mapped[float | None] = mapped_column(Float)  # GPUs reserved (a task's declared resources)
     attempt: Mapped[int] = mapped_column(BigInteger, default=1)
     retries: Mapped[int] = mapped_column(BigInteger, default=0)  # retries the task declares (retry-safe if > 0)
     status: Mapped[str | None] = mapped_column(String(16))
@@ -116,9 +117,9 @@ class UsageHourRow(Base):
     billable: Mapped[bool] = mapped_column(Boolean)
     records: Mapped[int] = mapped_column(BigInteger)
     wall: Mapped[float] = mapped_column(Float)  # wall seconds
-    cpu: Mapped[float] = mapped_column(Float)  # billed core-seconds (reserved when known, else measured)
+    cpu: Mapped[float] = mapped_column(Float)  # billed core-seconds (the reservation, or what was used if more)
     mem: Mapped[float] = mapped_column(Float)  # billed byte-seconds of memory
-    gpu: Mapped[float] = mapped_column(Float)  # GPU seconds
+    gpu: Mapped[float] = mapped_column(Float)  # billed GPU-seconds
     requests: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (

@@ -2,7 +2,7 @@
 
 Each usage record adds to one row per hour of its ``ended_at`` and subject (project, kind, pipeline,
 task, deployment, model, spot, billable): the record count and the sums a report prices (wall seconds,
-billed core-seconds and byte-seconds of memory, GPU seconds, requests). The sums do not depend on the
+billed core-seconds, byte-seconds of memory and GPU-seconds, requests). The sums do not depend on the
 prices, so a price change needs no rebuild. :func:`add` upserts them in the transaction that inserts the
 records; :func:`rebuild` recomputes the hours of a period from the records (after records are deleted or
 written around the service, and by the migration that creates the table).
@@ -45,11 +45,24 @@ def split(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.datet
     return (h0, h1) if h0 < h1 else None
 
 
-def _billed(r: dict[str, Any]) -> tuple[float, float]:
+def _billed(r: dict[str, Any]) -> tuple[float, float, float]:
+    """Billed core-seconds, byte-seconds of memory and GPU-seconds of a record: the reservation, or what
+    was used when more (a record without a reservation: what was used)."""
     wall = float(r["wall_seconds"])
-    cpu = r["cpu_request"] * wall if r["cpu_request"] is not None else float(r["cpu_seconds"])
-    mem = (r["memory_request"] if r["memory_request"] is not None else r["peak_memory"]) * wall
-    return float(cpu), float(mem)
+    cpu = max((r["cpu_request"] or 0.0) * wall, float(r["cpu_seconds"]))
+    mem = max(r["memory_request"] or 0, r["peak_memory"]) * wall
+    gpu = max((r.get("gpu_request") or 0.0) * wall, float(r["gpu_seconds"]))
+    return float(cpu), float(mem), float(gpu)
+
+
+def billed(session: Session) -> tuple[Any, Any, Any]:
+    """:func:`_billed` as SQL expressions over ``cost_usage`` (for the session's database)."""
+    u = UsageRow
+    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max  # SQLite: scalar max
+    zero = literal_column("0")
+    return (greatest(func.coalesce(u.cpu_request * u.wall_seconds, zero), u.cpu_seconds),
+            greatest(func.coalesce(u.memory_request, zero), u.peak_memory) * u.wall_seconds,
+            greatest(func.coalesce(u.gpu_request * u.wall_seconds, zero), u.gpu_seconds))
 
 
 def add(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -58,13 +71,13 @@ def add(session: Session, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         key = (r["project"], hour_of(r["ended_at"]), r["kind"], *(r[c] or "" for c in SUBJECT),
                bool(r["spot"]), bool(r["billable"]))
-        cpu, mem = _billed(r)
+        cpu, mem, gpu = _billed(r)
         s = acc.setdefault(key, [0, 0.0, 0.0, 0.0, 0.0, 0])
         s[0] += 1
         s[1] += float(r["wall_seconds"])
         s[2] += cpu
         s[3] += mem
-        s[4] += float(r["gpu_seconds"])
+        s[4] += gpu
         s[5] += int(r["requests"])
     if not acc:
         return
@@ -102,11 +115,9 @@ def rebuild(session: Session, project: str | None = None, since: dt.datetime | N
             hi += HOUR
     d = delete(h)
     subject = [func.coalesce(getattr(u, c), literal_column("''")) for c in SUBJECT]
-    q = select(u.project, _hour_expr(session), u.kind, *subject,
-               u.spot, u.billable, func.count(), func.sum(u.wall_seconds),
-               func.sum(func.coalesce(u.cpu_request * u.wall_seconds, u.cpu_seconds)),
-               func.sum(func.coalesce(u.memory_request, u.peak_memory) * u.wall_seconds),
-               func.sum(u.gpu_seconds), func.sum(u.requests))
+    cpu, mem, gpu = billed(session)
+    q = select(u.project, _hour_expr(session), u.kind, *subject, u.spot, u.billable, func.count(),
+               func.sum(u.wall_seconds), func.sum(cpu), func.sum(mem), func.sum(gpu), func.sum(u.requests))
     if project is not None:
         d, q = d.where(h.project == project), q.where(u.project == project)
     if lo is not None:
