@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from mainsail import Client
 from mainsail.costs import rollup
-from mainsail.costs.models import UsageHourRow, UsageRow
+from mainsail.costs.models import UsageRollupRow, UsageRow
 
 NOW = dt.datetime.now(dt.UTC).replace(minute=37, second=11, microsecond=123456) - dt.timedelta(hours=1)
 KEYS = ("project", "team", "kind", "deployment", "pipeline", "task")
@@ -62,7 +62,7 @@ def _assert_same(c: Client, monkeypatch: pytest.MonkeyPatch, periods: list[tuple
         for by in KEYS:
             ours = c.cost_report(by, since=since, until=until, all_projects=all_projects)
             with monkeypatch.context() as m:
-                m.setattr(rollup, "split", lambda *a: None)
+                m.setattr(rollup, "plan", lambda since, until: [(0, since, until)])
                 raw = c.cost_report(by, since=since, until=until, all_projects=all_projects)
             a, b = _lines(ours), _lines(raw)
             assert a.keys() == b.keys(), (by, since, until)
@@ -96,8 +96,10 @@ def test_rollup_report_equals_raw_report(uri: str, monkeypatch: pytest.MonkeyPat
         other.record_usage(_records(rng, 400))
         with c._backend.runtime.transaction() as ctx:  # type: ignore[attr-defined]
             raw_n = ctx.session.scalar(select(func.count()).select_from(UsageRow))
-            rows, rolled = ctx.session.execute(select(func.count(), func.sum(UsageHourRow.records))).one()
-        assert int(rolled) == raw_n == 1900 and rows < raw_n  # every record counted once, fewer rows
+            for span in (1, 24):  # every record counted once per span, in fewer rows
+                rows, rolled = ctx.session.execute(select(func.count(), func.sum(UsageRollupRow.records))
+                                                   .where(UsageRollupRow.span_hours == span)).one()
+                assert int(rolled) == raw_n == 1900 and rows < raw_n
         periods = _periods(rng, 10)
         assert _assert_same(c, monkeypatch, periods) > 50
         assert _assert_same(other, monkeypatch, periods[:3], all_projects=False)
@@ -152,9 +154,9 @@ def test_migration_backfills_the_rollup_from_existing_records(uri: str, monkeypa
         expected = {by: _lines(c.cost_report(by, since=NOW - dt.timedelta(days=4), until=NOW)) for by in KEYS}
         runtime = c._backend.runtime  # type: ignore[attr-defined]
         with migration_connection(runtime.write_engine) as conn:  # back to before the rollup, and up again
-            command.downgrade(_config(conn), "0013_costs_hourly_costs2@-1")
+            command.downgrade(_config(conn), "0013_costs_rollup_costs2@-1")
             conn.commit()
-        upgrade_to(runtime.write_engine, {"0013_costs_hourly_costs2"})
+        upgrade_to(runtime.write_engine, {"0013_costs_rollup_costs2"})
         for by in KEYS:
             got = _lines(c.cost_report(by, since=NOW - dt.timedelta(days=4), until=NOW))
             assert got.keys() == expected[by].keys()

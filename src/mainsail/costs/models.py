@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
@@ -97,17 +97,19 @@ class RetentionRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class UsageHourRow(Base):
-    """Usage summed per hour (of ``ended_at``) and subject: what a cost report over whole hours reads
-    instead of the raw records. Kept by :mod:`mainsail.costs.rollup` in the transaction that writes the
-    records. The subject columns hold ``''`` for "none" (so the key is unique without NULLs); run ids
-    are not rolled up (a report by run or by model reads the records)."""
+class UsageRollupRow(Base):
+    """Usage summed per hour and per day (of ``ended_at``, UTC) and subject: what a cost report over whole
+    days and hours reads instead of the raw records. Kept by :mod:`mainsail.costs.rollup` in the
+    transaction that writes the records. ``span_hours`` is 1 or 24 and ``start`` the span's first instant.
+    The subject columns hold ``''`` for "none" (so the key is unique without NULLs); run ids are not
+    rolled up (a report by run or by model reads the records)."""
 
-    __tablename__ = "cost_usage_hourly"
+    __tablename__ = "cost_usage_rollup"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     project: Mapped[str] = mapped_column(String(200))
-    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    span_hours: Mapped[int] = mapped_column(Integer)
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(16))
     pipeline: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(200))
@@ -123,6 +125,6 @@ class UsageHourRow(Base):
     requests: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        UniqueConstraint("project", "hour", "kind", "pipeline", "task", "deployment", "model", "spot", "billable",
-                         name="uq_cost_usage_hourly_key"),
+        UniqueConstraint("project", "span_hours", "start", "kind", "pipeline", "task", "deployment", "model", "spot",
+                         "billable", name="uq_cost_usage_rollup_key"),
     )

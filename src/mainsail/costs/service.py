@@ -5,7 +5,7 @@ Compute is billed per usage record on what was reserved when that is known (``cp
 ``memory_request`` bytes and ``gpu_request`` GPUs for the wall time: a pipeline task), or on what was
 measured when that is more, and else on what was measured (CPU seconds, peak memory for the wall time,
 GPU seconds: a run, a replica). Reports sum those quantities in SQL, grouped by project, the chosen key
-and spot, and apply each project's prices to the few sums; whole hours are read from the hourly rollup
+and spot, and apply each project's prices to the few sums; whole days and hours are read from the rollup
 (:mod:`mainsail.costs.rollup`), so a report over a million records reads a few thousand rows."""
 
 from __future__ import annotations
@@ -133,14 +133,11 @@ def _line(key: str | None, sums: dict[str, float], prices: dict[str, Prices]) ->
 def usage_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
                projects: list[str] | None) -> list[tuple[Any, ...]]:
     """``(project, key, spot, records, wall, cpu, mem, gpu, requests)`` per group (a key may come more
-    than once: from the hourly rollup for the whole hours and from the records at the edges)."""
-    hours = rollup.split(since, until) if by in rollup.ROLLED_UP else None
-    if hours is None:
-        return raw_sums(ctx, by, since, until, projects)
-    out = rollup.sums(ctx.session, by, *hours, projects)
-    for lo, hi in ((since, hours[0]), (hours[1], until)):
-        if lo < hi:
-            out += raw_sums(ctx, by, lo, hi, projects)
+    than once: from the rollup's days and hours and from the records at the edges)."""
+    pieces = rollup.plan(since, until) if by in rollup.ROLLED_UP else [(0, since, until)]
+    out: list[tuple[Any, ...]] = []
+    for span, lo, hi in pieces:
+        out += rollup.sums(ctx.session, by, span, lo, hi, projects) if span else raw_sums(ctx, by, lo, hi, projects)
     return out
 
 
