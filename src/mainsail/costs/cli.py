@@ -230,20 +230,23 @@ def budgets_check(as_json: bool = typer.Option(False, "--json", help="Print JSON
 def gc(dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing; list what would be deleted."),
        grace: str = typer.Option("24h", help="Keep unreferenced blobs younger than this (e.g. 24h, 7d, 0h)."),
        no_retention: bool = typer.Option(False, "--no-retention", help="Do not apply the retention rules."),
+       all_projects: bool = typer.Option(False, "--all-projects",
+                                         help="Every project's rules and deleted runs (an admin of every project)."),
        as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Delete artifacts of deleted runs and blobs no object references, after a grace period (and apply the retention rules first)."""
     m = DURATION.match(grace)
     if not m:
         raise typer.BadParameter(f"{grace!r}: expected a duration such as 24h, 7d or 0h", param_hint="--grace")
     rep = client().gc(dry_run=dry_run, grace_hours=float(m.group(1)) * UNITS[m.group(2)] / 3600,
-                      retention=not no_retention)
+                      retention=not no_retention, all_projects=all_projects)
     if as_json:
         print_json(rep)
         return
     verb = "would delete" if dry_run else "deleted"
     console.print(f"{rep.blobs_scanned:,} blobs, {rep.referenced:,} referenced; {verb} {len(rep.deleted):,} "
                   f"({rep.deleted_bytes / 2**20:,.2f} MiB; {rep.of_deleted_runs} of deleted runs); "
-                  f"{rep.kept_in_grace} unreferenced kept within the grace period")
+                  f"{rep.kept_in_grace} unreferenced kept within the grace period"
+                  + (f"; {rep.kept_other_projects} kept for other projects' gc" if rep.kept_other_projects else ""))
     if rep.runs_deleted or rep.inference_logs_dropped:
         console.print(f"retention: {len(rep.runs_deleted)} runs {'to delete' if dry_run else 'deleted'}, "
                       f"{rep.inference_logs_dropped} inference log files {'to drop' if dry_run else 'dropped'}")

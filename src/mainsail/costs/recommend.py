@@ -106,7 +106,9 @@ def _archive(ctx: Ctx, p: Prices, old_days: float) -> list[Recommendation]:
     from mainsail.tracking import service as tracking
 
     deleted = gc.deleted_runs(ctx, utcnow() + dt.timedelta(days=1))
-    old = set(tracking.runs_ended_before(ctx, utcnow() - dt.timedelta(days=old_days)))
+    mine = tracking.run_projects(ctx, sorted(deleted))
+    deleted = {r for r in deleted if mine.get(r) == ctx.project}  # the call's project's runs only
+    old = set(tracking.runs_ended_before(ctx, utcnow() - dt.timedelta(days=old_days), project=ctx.project))
     referenced, only_deleted, who = gc.scan(ctx, deleted | old, owners=True)
     sizes = {b.digest: b.size for b in ctx.store.iter_blobs()}
     out = []
