@@ -183,9 +183,9 @@ def test_gc_and_retention_act_per_project(env: tuple[Client, ArtifactStore], tmp
         assert store.exists(shared) and store.exists(both)
 
         # a project admin may not act on every project; an admin of every project may
-        with a._backend.runtime.transaction(principal=Principal("bob", roles={"b": "admin"}), project="b") as ctx:
-            with pytest.raises(Forbidden) as exc:
-                retention.run_gc(ctx, GcRequest(dry_run=False, grace_hours=0, all_projects=True))
+        bob = Principal("bob", roles={"b": "admin"})
+        with a._backend.runtime.transaction(principal=bob, project="b") as ctx, pytest.raises(Forbidden) as exc:
+            retention.run_gc(ctx, GcRequest(dry_run=False, grace_hours=0, all_projects=True))
         assert "every project" in str(exc.value)
         assert store.exists(both)
         every = a.gc(dry_run=False, grace_hours=0, all_projects=True)
