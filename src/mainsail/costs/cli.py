@@ -43,7 +43,13 @@ def choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | No
 
 
 def money(v: float, currency: str) -> str:
+    if 0 < v < 0.0001:  # a few seconds of a task: not shown as nothing
+        return f"{v:.2g} {currency}"
     return f"{v:,.4f} {currency}" if v < 100 else f"{v:,.2f} {currency}"
+
+
+def amount(v: float) -> str:
+    return f"{v:.2g}" if 0 < v < 0.01 else f"{v:,.2f}"
 
 
 @costs_app.command("report")
@@ -66,8 +72,8 @@ def report(by: str = typer.Option("project", "--by", help="project, team, model,
     t = Table(by, "records", "core-h", "GiB-h", "GPU-h", "requests", "cost",
               title=f"cost by {by}, {rep.since:%Y-%m-%d %H:%M} → {rep.until:%Y-%m-%d %H:%M} UTC")
     for ln in rep.lines:
-        t.add_row(ln.key or "-", f"{ln.records:,}", f"{ln.cpu_hours:,.2f}", f"{ln.memory_gb_hours:,.2f}",
-                  f"{ln.gpu_hours:,.2f}", f"{ln.requests:,}", money(ln.cost, rep.currency))
+        t.add_row(ln.key or "-", f"{ln.records:,}", amount(ln.cpu_hours), amount(ln.memory_gb_hours),
+                  amount(ln.gpu_hours), f"{ln.requests:,}", money(ln.cost, rep.currency))
     console.print(t)
     if not rep.lines:
         console.print("no usage recorded in this period (pipeline tasks, tracked runs and serving replicas record "
