@@ -159,6 +159,9 @@ def upgrade_to(engine: Engine, targets: set[str]) -> None:
     from alembic import command
 
     with migration_connection(engine) as conn:
+        if targets == script_heads() and current_heads(conn) != targets:
+            _migrate(conn, targets)  # an empty database in one step; else the steps to the heads
+            return
         for rev in sorted(targets):
             command.upgrade(_config(conn), rev)
             conn.commit()
