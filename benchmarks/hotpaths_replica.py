@@ -117,7 +117,7 @@ def main() -> int:
         gc_child(a.gc_child)
         return 0
     if a.smoke:
-        a.rounds, a.calls, a.requests = 3, 100, 300
+        a.rounds, a.calls, a.requests = 1, 100, 300
     print_load("before: ")
     with tempfile.TemporaryDirectory() as tmp:
         state, app, full, bare, body = _apps(Path(tmp), False)
