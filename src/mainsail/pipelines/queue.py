@@ -259,7 +259,8 @@ def finish_if_done(session: Session, run_id: str, now: dt.datetime | None = None
         return False
     counts = dict(session.execute(select(T.c.status, func.count()).where(T.c.run_id == run_id)
                                   .group_by(T.c.status)).all())
-    run = session.execute(select(R.c.status, R.c.cancel_requested, R.c.pipeline_id).where(R.c.id == run_id)).one()
+    run = session.execute(select(R.c.status, R.c.cancel_requested, R.c.pipeline_id, R.c.project)
+                          .where(R.c.id == run_id)).one()
     if run.status in ("succeeded", "failed", "cancelled"):
         return False
     error = None
@@ -274,7 +275,7 @@ def finish_if_done(session: Session, run_id: str, now: dt.datetime | None = None
         status = "succeeded"
     session.execute(update(R).where(R.c.id == run_id).values(status=status, error=error, finished_at=now or utcnow()))
     emit(session, "pipeline_run.finished", run_id, {"status": status, "pipeline_id": run.pipeline_id,
-                                                    "error": error})
+                                                    "error": error}, project=run.project)
     return True
 
 
