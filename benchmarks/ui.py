@@ -13,11 +13,15 @@ times, as the server answers them over loopback HTTP:
   running (every request reads all points) and once finished (kept in memory); the run page itself;
   against **the floors**: a raw ``sqlite3`` read of the points, and the numpy min/max downsampling alone.
 
-The peer, MLflow's UI, reads the same shapes through ``/ajax-api/2.0/mlflow/runs/search`` and
-``get-history-bulk-interval``; filling MLflow with the same data through its API takes longer than the
-benchmark budget (see the message printed), so it is skipped with the reason.
+The peer, **MLflow's UI** (``mlflow server --workers 1`` from the peer venv ``/work/peers/mlflow``), on
+the same runs: its database is made by MLflow's own store, then filled with the same rows (same seeds)
+by bulk SQL, since filling it through its API would take longer than this benchmark's budget. Its UI's
+calls are timed interleaved with ours: ``POST /ajax-api/2.0/mlflow/runs/search`` (50 runs, newest first,
+sorted by ``metrics.auc``, filtered, the second page) and ``GET .../metrics/get-history-bulk-interval``
+(the chart's sampled points, ``max_results=1000``). Its answers are checked: 50 runs a page, the same
+best run by AUC as the raw read, the right number of filtered runs, at most 1,000 points.
 
-    python benchmarks/ui.py [--runs 100000] [--points 1000000] [--rounds 3] [--smoke]
+    python benchmarks/ui.py [--runs 100000] [--points 1000000] [--rounds 3] [--smoke] [--no-peers]
 
 ``--smoke`` (500 runs, 20,000 points, one server) exits non-zero only when a page answers wrong.
 """
@@ -42,7 +46,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _common import fmt_spread, print_load, ratio_spread, rounds, skip, spread
+from _common import fmt_spread, peer_python, print_load, ratio_spread, rounds, skip, spread
 
 now = time.perf_counter
 MODELS = ["rf", "logreg", "gbm", "mlp"]
@@ -86,6 +90,59 @@ def populate(uri: str, artifact_root: str, n_runs: int, n_points: int) -> dict[s
         service.log_metric_rows(ctx, big.id, rows)
     rt.dispose()
     return {"experiment": exp.id, "big": big.id}
+
+
+MLFLOW_FILL = r"""
+import random, sqlite3, sys, uuid
+import numpy as np
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+db, art, n_runs, n_points, models = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(",")
+store = SqlAlchemyStore("sqlite:///" + db, art)
+eid = store.create_experiment("bench-ui")
+big = store.create_run(eid, "bench", 1767225600000, [], "one-million").info.run_id
+store.log_param(big, __import__("mlflow").entities.Param("model", "rf"))
+store.engine.dispose()
+rng = random.Random(7)
+t0 = 1767225600000
+runs, params, metrics = [], [], []
+for i in range(n_runs):
+    rid = uuid.uuid4().hex
+    start = t0 + i * 1000
+    runs.append((rid, f"run-{i}", "UNKNOWN", "", "", "bench", "FINISHED", start, start + 30000, "", "active",
+                 f"{art}/{rid}", int(eid)))
+    params += [(("model", models[i % 4], rid)), ("depth", str(rng.randint(2, 12)), rid),
+               ("lr", f"{rng.random():.4f}", rid)]
+    metrics += [(k, rng.random(), int((1.7e9 + i) * 1000), 10, 0, rid) for k in ("auc", "accuracy", "loss")]
+con = sqlite3.connect(db)
+with con:
+    con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+                    "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+    con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
+    con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                    "VALUES (?,?,?,?,?,?)", metrics)
+    ys = np.cumsum(np.random.default_rng(1).normal(size=n_points))
+    con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,0)",
+                    (("loss", float(y), int((1.7e9 + i) * 1000), big, i) for i, y in enumerate(ys)))
+    con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                    "VALUES (?,?,?,?,0,?)", [("loss", float(ys[-1]), int((1.7e9 + n_points - 1) * 1000),
+                                              n_points - 1, big)])
+print(eid, big)
+"""
+
+
+def start_mlflow_ui(py: Path, folder: Path, n_runs: int, n_points: int) -> tuple[subprocess.Popen[bytes], str,
+                                                                                   str, str]:
+    """MLflow's server on a database its own store made, filled with the same runs as ours."""
+    from mlflow_server import start_mlflow
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([str(py), "-c", MLFLOW_FILL, str(folder / "mlflow.db"), str(folder / "art"), str(n_runs),
+                          str(n_points), ",".join(MODELS)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MLFLOW_TRACKING_URI": ""})
+    eid, big = out.stdout.split()[-2:]
+    proc, url = start_mlflow(py.parent / "mlflow", folder)
+    return proc, url, eid, big
 
 
 def floor_page(db: str, experiment: str, limit: int = 50) -> int:
@@ -141,6 +198,7 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--smoke", action="store_true", help="500 runs, 20,000 points; fails only on wrong pages")
+    ap.add_argument("--no-peers", action="store_true", help="leave MLflow's UI out")
     args = ap.parse_args()
     n_runs, n_points = (500, 20_000) if args.smoke else (args.runs, args.points)
     print_load("before: ")
@@ -153,9 +211,20 @@ def main() -> int:
     print(f"setup: {n_runs:,} runs and a {n_points:,}-point metric in {now() - t:.1f}s")
     proc, url = serve(uri, artifacts, tmp)
     http = httpx.Client(base_url=url, timeout=120)
+    mlflow = None if args.smoke or args.no_peers else peer_python("mlflow")
+    if mlflow is None and not args.smoke:
+        skip("MLflow UI", "--no-peers" if args.no_peers else "no venv at /work/peers/mlflow (pip install mlflow==3.17.2)")
+    peer: dict[str, Any] = {}
+    if mlflow is not None:
+        t = now()
+        mproc, murl, peer["eid"], peer["big"] = start_mlflow_ui(mlflow, tmp / "mlflow", n_runs, n_points)
+        atexit.register(mproc.kill)
+        peer["http"] = httpx.Client(base_url=murl, timeout=300)
+        print(f"MLflow setup (its store, same rows by bulk SQL, server start): {now() - t:.1f}s")
     page = f"/experiments/{ids['experiment']}"
     samples = f"/api/v1/tracking-runs/{ids['big']}/metric-samples/loss?points=1000"
     bad: list[str] = []
+    bad_peer: list[str] = []
 
     def get(path: str, expect: str | None = None) -> float:
         t = now()
@@ -178,6 +247,8 @@ def main() -> int:
                                     "run-"),
             "page 2": lambda: get(second, "run-"),
         }
+        if peer:
+            page_cases |= mlflow_page_cases(peer, str(db), bad_peer)
         res = rounds(page_cases, args.rounds)
         x = np.arange(n_points, dtype=np.float64)
         y = np.cumsum(np.random.default_rng(1).normal(size=n_points))
@@ -188,6 +259,8 @@ def main() -> int:
             "floor: numpy downsample": lambda: _timed(lambda: minmax(x, y, 500)),
             "samples, running run": lambda: get(samples, '"total"'),
         }
+        if peer:
+            metric_cases["MLflow: bulk interval"] = lambda: mlflow_points(peer, bad_peer)
         res |= rounds(metric_cases, args.rounds)
         http.patch(f"/api/v1/tracking-runs/{ids['big']}", json={"status": "finished"})
         finished_cases = {"samples, finished run": lambda: get(samples, '"total"'),
@@ -203,20 +276,72 @@ def main() -> int:
     print(f"\nruns table over {n_runs:,} runs (server time over loopback HTTP, median (min–max) of {args.rounds})")
     for k in page_cases:
         extra = "" if k == "floor" else f"   {fmt_spread(ratio_spread(res[k], res['floor']))} the floor"
+        if k.startswith("MLflow: ") and k[8:] in res:
+            extra += f"   MLflow ÷ ours {fmt_spread(ratio_spread(res[k], res[k[8:]]))}"
         print(f"  {k:22s} {fmt_spread(spread([v * 1000 for v in res[k]]), ' ms', 1)}{extra}")
     print(f"\nmetric of {n_points:,} points drawn as ≤1,000")
     for k in [*metric_cases, *finished_cases]:
         extra = f"   {fmt_spread(ratio_spread(res[k], res['floor: read points']))} the raw read" \
             if k.startswith("samples") else ""
+        if k == "MLflow: bulk interval":
+            extra = f"   MLflow ÷ ours (running run) {fmt_spread(ratio_spread(res[k], res['samples, running run']))}"
         print(f"  {k:24s} {fmt_spread(spread([v * 1000 for v in res[k]]), ' ms', 1)}{extra}")
-    if not args.smoke:
-        skip("MLflow UI", "filling MLflow with the same runs and points through its API takes longer than this "
-             "benchmark's budget (create_run ≈ 10 ms × runs; log_batch ≈ 172 µs/value → ≈ 3 min for 1M points, "
-             "see /work/shared/BENCHMARKS.md); its UI reads them with runs/search and get-history-bulk-interval")
     print_load("after: ")
     for b in bad:
         print("WRONG:", b, file=sys.stderr)
-    return 1 if bad else 0
+    for b in bad_peer:
+        print("WRONG (MLflow's answer; its times are no valid comparison):", b, file=sys.stderr)
+    return 1 if bad else 2 if bad_peer else 0
+
+
+def mlflow_page_cases(peer: dict[str, Any], db: str, bad: list[str]) -> dict[str, Any]:
+    """MLflow UI's runs-table calls on the same runs, each answer checked against the raw read."""
+    http: httpx.Client = peer["http"]
+    base = {"experiment_ids": [peer["eid"]], "max_results": 50, "run_view_type": "ACTIVE_ONLY"}
+    con = sqlite3.connect(db)
+    best = con.execute("SELECT r.name FROM run_latest_metrics m JOIN tracking_runs r ON r.id = m.run_id "
+                       "WHERE m.key = 'auc' ORDER BY m.value DESC LIMIT 1").fetchone()[0]
+    con.close()
+    first = http.post("/ajax-api/2.0/mlflow/runs/search",
+                      json={**base, "order_by": ["attributes.start_time DESC"]}).json()
+    token = first.get("next_page_token")
+    page1 = {r["info"]["run_id"] for r in first.get("runs", [])}
+
+    def search(label: str, body: dict[str, Any], check: Any) -> float:
+        t = now()
+        r = http.post("/ajax-api/2.0/mlflow/runs/search", json={**base, **body})
+        took = now() - t
+        runs = r.json().get("runs", []) if r.status_code == 200 else None
+        if runs is None or len(runs) != 50 or not check(runs):
+            bad.append(f"MLflow {label}: HTTP {r.status_code}, {len(runs or [])} runs or a wrong run")
+        return took
+
+    def rf_and_good(runs: list[dict[str, Any]]) -> bool:
+        return all({p["key"]: p["value"] for p in r["data"]["params"]}["model"] == "rf" and
+                   {m["key"]: m["value"] for m in r["data"]["metrics"]}["auc"] > 0.5 for r in runs)
+
+    return {
+        "MLflow: page 1": lambda: search("page 1", {"order_by": ["attributes.start_time DESC"]},
+                                         lambda runs: runs[0]["info"]["run_name"] == first["runs"][0]["info"]["run_name"]),
+        "MLflow: sorted by metric": lambda: search("sorted", {"order_by": ["metrics.auc DESC"]},
+                                                   lambda runs: runs[0]["info"]["run_name"] == best),
+        "MLflow: filtered": lambda: search("filtered", {"filter": "metrics.auc > 0.5 and params.model = 'rf'",
+                                                        "order_by": ["attributes.start_time DESC"]}, rf_and_good),
+        "MLflow: page 2": lambda: search("page 2", {"order_by": ["attributes.start_time DESC"], "page_token": token},
+                                         lambda runs: not page1 & {r["info"]["run_id"] for r in runs}),
+    }
+
+
+def mlflow_points(peer: dict[str, Any], bad: list[str]) -> float:
+    """MLflow UI's chart call: the sampled points of the big metric."""
+    t = now()
+    r = peer["http"].get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+                         params={"run_ids": peer["big"], "metric_key": "loss", "max_results": 1000})
+    took = now() - t
+    got = r.json().get("metrics", []) if r.status_code == 200 else []
+    if not 2 <= len(got) <= 1002:
+        bad.append(f"MLflow bulk interval: HTTP {r.status_code}, {len(got)} points")
+    return took
 
 
 def _timed(fn: Any) -> float:

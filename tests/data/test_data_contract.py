@@ -129,6 +129,8 @@ def test_validate_reports_failures_with_rows_and_emits_event(client: Client, bac
         (3, "plan", "enterprise"), (7, "plan", "enterprise")]
     stored = client.list_dataset_validations("sales")
     assert [r.id for r in stored] == [res.id] and stored[0].checks == res.checks
+    [validated] = [a for a in client.activity("dataset", "sales").items if a.type == "dataset.validated"]
+    assert validated.object.label == "sales v1"  # the feed names the version by its number
     if not backend.startswith("http"):
         from mainsail.core.events import list_events
         from mainsail.core.runtime import Runtime

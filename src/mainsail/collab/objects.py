@@ -144,7 +144,9 @@ def of_event(ev: Event) -> Subject:
         if t == "dataset.created":
             return Subject("dataset", _s(p.get("name")) or subject, _s(p.get("name")))
         ds = _s(p.get("dataset"))
-        return Subject("dataset_version", subject, f"{ds} v{p.get('number')}" if ds else None,
+        number = p.get("number")
+        label = f"{ds} v{number}" if number is not None else f"{ds}@{str(p.get('version') or '')[:12]}"
+        return Subject("dataset_version", subject, label if ds else None,
                        "dataset" if ds else None, ds)
     if t.startswith("pipeline."):
         return Subject("pipeline", _s(p.get("name")) or subject, _s(p.get("name")))

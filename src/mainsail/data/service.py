@@ -487,7 +487,7 @@ def validate_version(ctx: Ctx, name: DatasetName, version: VersionRef, body: Sui
     with writer(ctx) as w:
         w.session.add(res)
         emit(w.session, "dataset.validated", f"{ds.name}@{row.id}",
-             {"dataset": ds.name, "version": row.id, "suite": body.name, "passed": passed, "validation_id": res.id,
+             {"dataset": ds.name, "version": row.id, "number": row.number, "suite": body.name, "passed": passed, "validation_id": res.id,
               "failed_checks": [c["name"] for c in checks if not c["passed"]]}, ctx.actor)
         return _validation(res, ds.name)
 
