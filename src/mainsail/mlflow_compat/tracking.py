@@ -237,9 +237,8 @@ def _integer(value: Any) -> int | None:
     """An int64 as protobuf JSON sends it (a number or a string of digits), or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip()):
-        value = int(value)
-    elif isinstance(value, float) and value.is_integer():
+    if (isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip())
+            or isinstance(value, float) and value.is_integer()):
         value = int(value)
     return value if isinstance(value, int) and _I64[0] <= value <= _I64[1] else None
 
