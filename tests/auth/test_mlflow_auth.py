@@ -84,3 +84,30 @@ def test_the_mlflow_client_with_a_token_or_basic_auth(world: AuthWorld, creds) -
                   headers={"authorization": f"Basic {basic}"}, timeout=60)
     assert r.status_code == 200 and r.json()["run"]["info"]["run_id"] == run.info.run_id
     assert "lr" not in world.local.get_run(run.info.run_id).params
+
+
+def test_multipart_parts_carry_the_callers_credentials(world: AuthWorld, creds, monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path) -> None:
+    """The client sends parts without its credentials: the part URLs come with the caller's own header."""
+    chunk = 64 * 1024
+    for key, value in {"MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+                       "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": str(chunk),
+                       "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": str(chunk)}.items():
+        monkeypatch.setenv(key, value)
+    creds(MLFLOW_TRACKING_TOKEN=world.tokens["editor"])
+    client = mlflow.MlflowClient(world.url)
+    run = client.create_run(client.create_experiment("mlflow-auth-mpu"))
+    data = os.urandom(chunk * 2 + 7)
+    (tmp_path / "big.bin").write_bytes(data)
+    client.log_artifact(run.info.run_id, str(tmp_path / "big.bin"))
+    assert world.local.read_artifact(run.info.run_id, "big.bin") == data
+
+    base = f"{world.url}/api/2.0/mlflow-artifacts/mpu"
+    where = f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
+    viewer = {"authorization": f"Bearer {world.tokens['viewer']}"}
+    r = httpx.post(f"{base}/create/{where}", json={"path": "x.bin", "num_parts": 1}, headers=viewer, timeout=60)
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    r = httpx.put(f"{base}/part/{'a' * 32}/1", content=b"x", headers=viewer, timeout=60)
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    r = httpx.put(f"{base}/part/{'a' * 32}/1", content=b"x", timeout=60)
+    assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"

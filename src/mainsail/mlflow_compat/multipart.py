@@ -66,9 +66,10 @@ def create_multipart(ctx: Ctx, req: Req) -> dict[str, Any]:
                             for n in range(1, parts + 1)]}
 
 
-@route("PUT", "/mlflow-artifacts/mpu/part/{upload_id}/{part}", raw=True, audit=False)
+@route("PUT", "/mlflow-artifacts/mpu/part/{upload_id}/{part}", raw=True, write=False, role="editor")
 def upload_part(ctx: Ctx, req: Req) -> Response:
-    """One part's bytes, stored as a blob; the ETag is its SHA-256 (what ``complete`` gets back)."""
+    """One part's bytes, stored as a blob; the ETag is its SHA-256 (what ``complete`` gets back). Stored
+    outside a write transaction (it writes no table), so parts go up in parallel; editors only."""
     if not UPLOAD_ID.match(req.path["upload_id"]) or not req.path["part"].isdigit() \
             or not 1 <= int(req.path["part"]) <= MAX_PARTS:
         raise invalid(f"no such part URL: mpu/part/{req.path['upload_id']}/{req.path['part']}")
@@ -92,8 +93,10 @@ def _parts(req: Req) -> list[str]:
     return [by_number[n] for n in sorted(by_number)]
 
 
-@route("POST", "/mlflow-artifacts/mpu/complete/{path:path}")
+@route("POST", "/mlflow-artifacts/mpu/complete/{path:path}", write=False, role="editor")
 def complete_multipart(ctx: Ctx, req: Req) -> dict[str, Any]:
+    """Join the parts (outside a write transaction: a large file takes a while), then record the artifact
+    and its audit row in a short write transaction of its own."""
     run_id, target = _target(ctx, req)
     _upload_id(req)
     digests = _parts(req)
@@ -109,7 +112,14 @@ def complete_multipart(ctx: Ctx, req: Req) -> dict[str, Any]:
                     shutil.copyfileobj(src, out, 1 << 20)
                 part.unlink()
         blob = ctx.store.put_file(whole)
-    tracking.record_artifact(ctx, run_id, target, blob.digest, blob.size)
+    from mainsail.audit.service import record
+
+    assert ctx.runtime is not None
+    with ctx.runtime.transaction(write=True, actor=ctx.actor, principal=ctx.principal, project=ctx.project,
+                                 remote=ctx.remote) as w:
+        info = tracking.record_artifact(w, run_id, target, blob.digest, blob.size)
+        record(w, "mlflow.complete_multipart", {"args": req.args, "path": req.path}, info.model_dump(mode="json"),
+               f"path={req.path['path']}")
     return {}
 
 
