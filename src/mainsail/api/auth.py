@@ -37,6 +37,8 @@ SESSION_COOKIE = "mainsail_session"
 API_PREFIXES = ("/api/", "/ajax-api/", "/deployments/", "/v2/", "/v2", "/health", "/ready", "/metrics", "/docs",
                 "/openapi.json", "/redoc", "/get-artifact", "/model-versions/")  # the last two: MLflow's UI
 PAGES_OPEN = ("/login", "/ui/static/")
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/2.0/preview/mlflow", "/api/3.0/mlflow",
+                   "/ajax-api/3.0/mlflow", "/get-artifact", "/model-versions/get-artifact")  # MLflow's error shape
 
 
 def is_page(path: str) -> bool:
@@ -126,7 +128,7 @@ class AuthMiddleware:
             if page and exc.status == 401:  # a page: sign in (again), then come back here
                 await _to_login(scope, send)
                 return
-            await _problem(send, exc)
+            await (_mlflow_error if path.startswith(MLFLOW_PREFIXES) else _problem)(send, exc)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
@@ -170,5 +172,17 @@ async def _problem(send: Any, exc: MainsailError) -> None:
     headers = [(b"content-type", PROBLEM), (b"content-length", str(len(body)).encode())]
     if exc.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="mainsail"'))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _mlflow_error(send: Any, exc: MainsailError) -> None:
+    """MLflow's error shape (``error_code``, ``message``), which MLflow clients read, for MLflow paths."""
+    code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "REQUEST_LIMIT_EXCEEDED",
+            503: "TEMPORARILY_UNAVAILABLE"}.get(exc.status, "INVALID_PARAMETER_VALUE")
+    body = orjson.dumps({"error_code": code, "message": exc.detail})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if exc.status == 401:  # MLflow clients send basic auth (the token as the password) or a bearer token
+        headers.append((b"www-authenticate", b'Basic realm="mainsail", Bearer realm="mainsail"'))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
