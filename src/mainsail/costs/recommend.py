@@ -51,8 +51,10 @@ def _right_size_and_spot(ctx: Ctx, p: Prices, since: dt.datetime, month: float, 
             new_mem = _round_up(peak * HEADROOM / MiB, 128) * MiB
             new_cpus = min(cpus, _round_up((cpu_max or 0.0) * HEADROOM, 0.25))
             if new_mem <= 0.5 * mem_req and new_cpus <= 0.5 * cpus:
+                spot_share = (on_spot or 0) / n  # attempts on spot cost (1 - discount)
                 saving = ((cpus - new_cpus) * wall / 3600 * p.cpu_hour
-                          + (mem_req - new_mem) / GiB * wall / 3600 * p.memory_gb_hour) * month
+                          + (mem_req - new_mem) / GiB * wall / 3600 * p.memory_gb_hour) * month \
+                    * (1 - p.spot_discount * spot_share)
                 out.append(Recommendation(
                     kind="right_size", target=target, currency=p.currency, estimated_saving=round(saving, 4),
                     summary=f"task {task} of pipeline {pipeline} peaked at {peak / MiB:,.0f} MiB and "
@@ -106,7 +108,9 @@ def _archive(ctx: Ctx, p: Prices, old_days: float) -> list[Recommendation]:
     from mainsail.tracking import service as tracking
 
     deleted = gc.deleted_runs(ctx, utcnow() + dt.timedelta(days=1))
-    old = set(tracking.runs_ended_before(ctx, utcnow() - dt.timedelta(days=old_days)))
+    mine = tracking.run_projects(ctx, sorted(deleted))
+    deleted = {r for r in deleted if mine.get(r) == ctx.project}  # the call's project's runs only
+    old = set(tracking.runs_ended_before(ctx, utcnow() - dt.timedelta(days=old_days), project=ctx.project))
     referenced, only_deleted, who = gc.scan(ctx, deleted | old, owners=True)
     sizes = {b.digest: b.size for b in ctx.store.iter_blobs()}
     out = []

@@ -201,7 +201,9 @@ class GcRequest(BaseModel):
 
     dry_run: bool = True
     grace_hours: Annotated[float, Field(ge=0, le=24 * 3650, allow_inf_nan=False)] = 24.0
-    retention: bool = Field(True, description="Apply every project's retention rules first.")
+    retention: bool = Field(True, description="Apply the retention rules first.")
+    all_projects: bool = Field(False, description="Every project's retention rules and deleted runs (an admin "
+                               "of every project); else the call's project's only.")
 
 
 class GcReport(BaseModel):
@@ -213,5 +215,8 @@ class GcReport(BaseModel):
     deleted_bytes: int
     of_deleted_runs: int = Field(description="How many of them only deleted runs referenced.")
     kept_in_grace: int = Field(description="Unreferenced blobs younger than the grace period.")
+    kept_other_projects: int = Field(0, description="Blobs only deleted runs name, some of them another "
+                                     "project's: kept for that project's gc (or one over all projects).")
+    all_projects: bool = False
     runs_deleted: list[str] = Field(default_factory=list, description="Runs the retention rules deleted.")
     inference_logs_dropped: int = 0

@@ -555,8 +555,19 @@ def deleted_run_ids(ctx: Ctx) -> list[str]:
     return list(ctx.session.scalars(select(RunRow.id).where(RunRow.lifecycle == "deleted")))
 
 
-def runs_ended_before(ctx: Ctx, before: dt.datetime, limit: int = 10_000) -> list[str]:
-    """Ids of active runs that ended before ``before`` (retention rules delete them)."""
-    return list(ctx.session.scalars(select(RunRow.id).where(
-        RunRow.lifecycle == "active", RunRow.end_time.is_not(None), RunRow.end_time < before)
-        .order_by(RunRow.end_time).limit(limit)))
+def run_projects(ctx: Ctx, run_ids: list[str]) -> dict[str, str]:
+    """The project of each run (of its experiment)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(run_ids), 500):
+        q = (select(RunRow.id, ExperimentRow.project).join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id)
+             .where(RunRow.id.in_(run_ids[i:i + 500])))
+        out.update({r: p for r, p in ctx.session.execute(q)})
+    return out
+
+
+def runs_ended_before(ctx: Ctx, before: dt.datetime, limit: int = 10_000, project: str | None = None) -> list[str]:
+    """Ids of active runs that ended before ``before`` (retention rules delete them), of one project or all."""
+    q = select(RunRow.id).where(RunRow.lifecycle == "active", RunRow.end_time.is_not(None), RunRow.end_time < before)
+    if project is not None:
+        q = q.join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id).where(ExperimentRow.project == project)
+    return list(ctx.session.scalars(q.order_by(RunRow.end_time).limit(limit)))
