@@ -204,3 +204,18 @@ def test_a_project_admin_cannot_widen_the_scope_embedded(sqlite_settings) -> Non
                     fn(ctx, all_projects=True)
     finally:
         rt.dispose()
+
+
+def test_writes_committed_after_their_computation_keep_their_project(tmp_path: Path) -> None:
+    """An ingest computes under a read transaction and is recorded in a write transaction of the audit's
+    own: its row still carries the project the call addressed."""
+    import pandas as pd
+
+    c = Client(f"sqlite:///{tmp_path / 'i.db'}", artifact_root=str(tmp_path / "art"), project="team-b")
+    try:
+        c.ingest_dataset(pd.DataFrame({"a": [1, 2, 3]}), "nums")
+        rows = [(e.project, e.op) for e in c.iter_audit(all_projects=True)]
+        assert ("team-b", "datasets.upload_version") in rows and {p for p, _ in rows} == {"team-b"}, rows
+        assert c.verify_audit().ok
+    finally:
+        c.close()

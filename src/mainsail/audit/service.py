@@ -117,7 +117,7 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
         if op.method == "GET" or name in READ_POSTS:
             return
         if ctx.runtime is not None:
-            with ctx.runtime.transaction(write=True, actor=ctx.actor) as w:
+            with ctx.runtime.transaction(write=True, actor=ctx.actor, project=project_of(ctx)) as w:
                 w.principal = ctx.principal
                 record(w, name, kwargs, result, _object(op, kwargs, result) if obj is None else obj)
             return
