@@ -19,9 +19,10 @@ Period = Literal["day", "week", "month"]
 
 
 class Prices(BaseModel):
-    """A project's price sheet. Compute is billed on what was reserved (``cpu_request`` cores and
-    ``memory_request`` bytes for the whole wall time) when known, else on what was measured (CPU seconds,
-    peak memory over the wall time); spot usage costs ``1 - spot_discount`` of that."""
+    """A project's price sheet. Compute is billed on what was reserved (``cpu_request`` cores,
+    ``memory_request`` bytes, ``gpu_request`` GPUs for the whole wall time) when known, or on what was
+    measured when more, else on what was measured (CPU seconds, peak memory over the wall time, GPU
+    seconds); spot usage costs ``1 - spot_discount`` of that."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +69,7 @@ class UsageRecord(BaseModel):
     requests: Count = 0
     cpu_request: Annotated[float, Field(gt=0, le=1024, allow_inf_nan=False)] | None = None
     memory_request: Count | None = None
+    gpu_request: Annotated[float, Field(ge=0, le=64, allow_inf_nan=False)] | None = None
     attempt: Annotated[int, Field(ge=1, le=1000)] = 1
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     status: Annotated[str, Field(max_length=16)] | None = None
