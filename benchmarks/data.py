@@ -532,10 +532,10 @@ def main() -> int:
                 continue
             cases[key] = lambda py=py, script=script: run_script(str(py), script, str(path))
     try:
-        rr = rounds(cases, args.rounds)
+        rr = rounds(cases, args.rounds, smoke=args.smoke)
     except RuntimeError as exc:
         res["notes"].append(skip("pandera/gx", str(exc)))
-        rr = rounds({k: cases[k] for k in ("floor", "mainsail")}, args.rounds)
+        rr = rounds({k: cases[k] for k in ("floor", "mainsail")}, args.rounds, smoke=args.smoke)
     res["rounds"] = rr
     if "gx" in rr:
         res["notes"].append("Great Expectations 1.x has no profiler: its row shows read + validate only.")

@@ -1,8 +1,9 @@
 """Hot path: the serving throughput swing and the one-record overhead.
 
-Starts the bare Starlette + ``model.predict`` floor, a FastAPI echo and two ``mainsail serve`` replicas of
-the same deployment: one as shipped (the heap frozen after start-up, see ``mainsail/core/heap.py``) and
-one with ``MAINSAIL_GC_FREEZE=0`` (what ran before). Each round drives every server in turn (order rotated)
+Starts the bare Starlette + ``model.predict`` floor, a FastAPI echo and three ``mainsail serve`` replicas of
+the same deployment: one as shipped (the heap frozen after start-up, see ``mainsail/core/heap.py``; the
+prediction lane, ``mainsail/serving/lane.py``), one with ``MAINSAIL_PREDICTION_LANE=0`` and one with
+``MAINSAIL_GC_FREEZE=0`` (what ran before). Each round drives every server in turn (order rotated)
 for ``--seconds`` at each client count; the spread of each server's req/s over the rounds is the swing.
 
     python benchmarks/hotpaths_serving.py [--smoke] [--rounds 6] [--seconds 2] [--clients 1,32]
@@ -52,10 +53,12 @@ def main() -> int:
             servers.append(Server(key, key, [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level",
                                              "warning", "--no-access-log", "--app-dir", str(home)], env,
                                   f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{port}/predict", body, home))
-        for key, freeze in (("mainsail", "1"), ("mainsail_nofreeze", "0"))[:1 if args.smoke else 2]:
+        variants = (("mainsail", "1", "1"), ("mainsail_nolane", "1", "0"), ("mainsail_nofreeze", "0", "1"))
+        for key, freeze, lane in variants[:1] if args.smoke else variants:
             port = free_port()
             servers.append(Server(key, key, [sys.executable, "-m", "mainsail.cli.main", "serve", "bench", "--port",
-                                             str(port)], {**env, "MAINSAIL_GC_FREEZE": freeze},
+                                             str(port)], {**env, "MAINSAIL_GC_FREEZE": freeze,
+                                                          "MAINSAIL_PREDICTION_LANE": lane},
                                   f"http://127.0.0.1:{port}/ready", f"http://127.0.0.1:{port}/predict", body, home))
         try:
             for s in servers:

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.routing import Mount
 
 from mainsail import __version__
 from mainsail.core.background import Periodic
@@ -219,7 +220,8 @@ class DeploymentHost:
     def mount(self, app: FastAPI) -> None:
         """Mount the hosted deployments on the API app and add their metrics to its ``/metrics``."""
         app.add_api_route("/v2", self.server_metadata, methods=["GET"], tags=["oip"], summary="OIP server metadata")
-        app.mount("/deployments", self.deployments_asgi)  # type: ignore[arg-type]
-        app.mount("/v2", self.oip_asgi)  # type: ignore[arg-type]
-        app.mount("/projects", self.projects_asgi)  # type: ignore[arg-type]
+        # First in the route list: FastAPI matches a path against every route of every included router in
+        # turn (~1 ms for the API's ~240 routes); no other route starts with /deployments/, /v2/ or /projects/.
+        app.router.routes[:0] = [Mount("/deployments", self.deployments_asgi), Mount("/v2", self.oip_asgi),
+                                 Mount("/projects", self.projects_asgi)]
         app.state.extra_metrics.append(self.metrics.text)

@@ -11,6 +11,7 @@ has middleware the lane does not know (a user's), goes through the full app unch
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,7 +50,8 @@ class ReplicaApp(FastAPI):
 
     def _build_lane(self) -> Any:
         """The app's middleware (same classes, same options, same order) around :meth:`_answer`."""
-        if any(m.cls not in KNOWN for m in self.user_middleware) or getattr(self, "max_body_size", None):
+        if (any(m.cls not in KNOWN for m in self.user_middleware) or getattr(self, "max_body_size", None)
+                or os.environ.get("MAINSAIL_PREDICTION_LANE", "1") == "0"):  # off: for comparisons
             self._lane = False
             return False
         app: Any = self._answer
