@@ -52,3 +52,18 @@ def test_seed_shape_register_then_move_stage(api: httpx.Client) -> None:
     r = api.post("/api/v1/models", json={"name": "churn", "framework": "sklearn",
                                          "artifacts": {"model.pkl": "0" * 64}})
     assert r.status_code == 422 and r.json()["code"] == "artifact_not_found"
+
+
+def test_a_version_whose_files_are_elsewhere(api: httpx.Client) -> None:
+    r = api.post("/api/v1/models", json={"name": "churn", "external_source": "gs://b/churn/3", "run_id": "r-1"})
+    assert r.status_code == 201, r.text
+    v = r.json()
+    assert (v["source"], v["external_source"], v["external_run_id"], v["files"]) == ("gs://b/churn/3",
+                                                                                      "gs://b/churn/3", "r-1", {})
+    got = api.get(f"/api/v1/registered-models/churn/versions/{v['version']}").json()
+    assert got["id"] == v["id"] and got["external_source"] == "gs://b/churn/3"
+    r = api.get(f"/api/v1/models/{v['id']}/files/MLmodel")
+    assert r.status_code == 404 and "gs://b/churn/3" in r.json()["detail"]
+    r = api.post("/api/v1/models", json={"name": "churn", "external_source": "", "run_id": "r-1"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "external_source"]
+    assert api.get("/api/v1/registered-models/churn").json()["latest_version"] == 1  # nothing more stored

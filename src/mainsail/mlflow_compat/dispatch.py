@@ -75,6 +75,8 @@ class Req:
     args: dict[str, Any]
     path: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    base_url: str = ""  # the server's URL as the caller reached it (for URLs handed back: multipart parts)
+    authorization: str | None = None  # the caller's own header, echoed only to the caller (multipart parts)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.args.get(key)
@@ -247,7 +249,8 @@ async def handle(request: Request) -> Response:
         if not isinstance(data, dict):
             return _error("MALFORMED_REQUEST", "the request body must be a JSON object")
         args.update(data)
-    req = Req(args=args, path=path_args, body=body if r.raw else b"")
+    req = Req(args=args, path=path_args, body=body if r.raw else b"", base_url=str(request.base_url),
+              authorization=request.headers.get("authorization"))
     try:
         result = await run_in_threadpool(_call, request.app.state.runtime, r, req, caller(request))
     except Exception as exc:  # noqa: BLE001 - every error answers in MLflow's shape
@@ -260,7 +263,13 @@ async def handle(request: Request) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the MLflow REST API (``/api/2.0/mlflow``, ``/api/2.0/mlflow-artifacts``, their ``/ajax-api``
     twins, and ``/api/3.0/mlflow`` answering ``ENDPOINT_NOT_FOUND``) on ``app``; kept out of the OpenAPI document, which describes ``/api/v1``."""
-    from mainsail.mlflow_compat import artifacts, logged_models, registry, tracking  # noqa: F401  (their routes)
+    from mainsail.mlflow_compat import (  # noqa: F401  (their routes)
+        artifacts,
+        logged_models,
+        multipart,
+        registry,
+        tracking,
+    )
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     for prefix in PREFIXES:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from mainsail.core.errors import NotFound
+from mainsail.core.errors import InvalidInput, NotFound
 from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat import names
 from mainsail.mlflow_compat.artifacts import RUN_PATH, version_uri
@@ -50,7 +50,7 @@ def version_json(v: ModelVersion, name: str | None = None) -> dict[str, Any]:
     out = {"name": name or v.name, "version": str(v.version), "creation_timestamp": ms(v.created_at),
            "last_updated_timestamp": ms(v.updated_at), "user_id": v.created_by or "",
            "current_stage": TO_MLFLOW[v.stage], "description": v.description or "", "source": v.source or "",
-           "run_id": v.run_id or "", "status": "READY", "aliases": v.aliases,
+           "run_id": v.run_id or v.external_run_id or "", "status": "READY", "aliases": v.aliases,
            "tags": kv({k: t for k, t in v.tags.items() if not k.startswith(HIDDEN)})}
     if MODEL_ID_TAG in v.tags:
         out["model_id"] = v.tags[MODEL_ID_TAG]
@@ -248,20 +248,38 @@ def _framework(ctx: Ctx, run_id: str, path: str) -> str:
 
 @route("POST", "/mlflow/model-versions/create")
 def create_version(ctx: Ctx, req: Req) -> dict[str, Any]:
-    source, model_id = str(req.need("source")), req.get("model_id")
-    run_id, path = _source(ctx, source, model_id)
+    """A version of a run's files (``runs:/``, a run's ``mlflow-artifacts`` path, a logged model); any other
+    source (``s3://…``, ``models:/…``, a path), or one whose run or files Mainsail does not hold, is
+    stored as given: a version whose files are elsewhere, with the run id as given."""
+    source, model_id = req.text("source"), req.get("model_id")
+    if "\x00" in source or len(source) > 1000:
+        raise invalid("Invalid model version source: it must be at most 1000 characters, without NUL")
     m = _model(ctx, req)
-    if req.get("run_id") and req.get("run_id") != run_id:
-        raise invalid(f"run_id {req.get('run_id')!r} does not match the run of source {source!r}")
     tags = from_kv(req.get("tags"), "tags")
     for key in tags:
         _user_tag(key)
     if model_id:
         tags[MODEL_ID_TAG] = str(model_id)
-    body = RegisterVersion(name=m.name, framework=_framework(ctx, run_id, path),
-                           source=f"runs:/{run_id}/{path}", run_id=run_id, tags=tags,
-                           description=req.get("description"))
-    return {"model_version": version_json(registry.register_version(ctx, body), names.mlflow_name(m))}
+    given_run = req.text("run_id", required=False) or None
+    try:
+        run_id, path = _source(ctx, source, model_id)
+        if given_run and given_run != run_id:
+            raise invalid(f"run_id {given_run!r} does not match the run of source {source!r}")
+        body = RegisterVersion(name=m.name, framework=_framework(ctx, run_id, path),
+                               source=f"runs:/{run_id}/{path}", run_id=run_id, tags=tags,
+                               description=req.get("description"))
+        with ctx.session.begin_nested():  # a source Mainsail cannot resolve leaves nothing behind
+            version = registry.register_version(ctx, body)
+    except (MlflowError, NotFound, InvalidInput) as exc:
+        if isinstance(exc, MlflowError) and not (exc.message.startswith("Unsupported model version source") or (
+                exc.error_code == "RESOURCE_DOES_NOT_EXIST" and not model_id)):
+            raise
+        if isinstance(exc, InvalidInput) and exc.code != "artifact_not_found":
+            raise
+        body = RegisterVersion(name=m.name, framework="mlflow", external_source=source, run_id=given_run,
+                               tags=tags, description=req.get("description"))
+        version = registry.register_version(ctx, body)
+    return {"model_version": version_json(version, names.mlflow_name(m))}
 
 
 @route("GET", "/mlflow/model-versions/get")
@@ -315,6 +333,8 @@ def search_versions(ctx: Ctx, req: Req) -> dict[str, Any]:
             return v.version if field == "version_number" else str(v.version)
         if field == "source_path":
             return v.source
+        if field == "run_id":
+            return v.run_id or v.external_run_id
         return field_of(v, field) if field.startswith("tag:") else getattr(v, field)
 
     found = [v for v in found if all(matches(op, val, None if (x := value(v, f)) is None else str(x))
@@ -328,7 +348,8 @@ def search_versions(ctx: Ctx, req: Req) -> dict[str, Any]:
 
 @route("GET", "/mlflow/model-versions/get-download-uri")
 def download_uri(ctx: Ctx, req: Req) -> dict[str, Any]:
-    return {"artifact_uri": version_uri(_version(ctx, req)[0].id)}
+    v = _version(ctx, req)[0]
+    return {"artifact_uri": v.external_source or version_uri(v.id)}
 
 
 @route("POST", "/mlflow/model-versions/set-tag")

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from sqlalchemy import select
+
 from mainsail.core.errors import NotFound
 from mainsail.core.runtime import Ctx
 from mainsail.mlflow_compat import names
@@ -24,6 +26,7 @@ from mainsail.mlflow_compat.shapes import (
     run_json,
 )
 from mainsail.tracking import service as tracking
+from mainsail.tracking.models import MetricRow
 from mainsail.tracking.schemas import (
     Experiment,
     ExperimentCreate,
@@ -227,17 +230,17 @@ def restore_run(ctx: Ctx, req: Req) -> dict[str, Any]:
     return {}
 
 
+_I64 = (-2**63, 2**63 - 1)
+
+
 def _integer(value: Any) -> int | None:
     """An int64 as protobuf JSON sends it (a number or a string of digits), or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip()):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+    if (isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip())
+            or isinstance(value, float) and value.is_integer()):
+        value = int(value)
+    return value if isinstance(value, int) and _I64[0] <= value <= _I64[1] else None
 
 
 def _number(value: Any) -> float | None:
@@ -262,6 +265,15 @@ def _metric_batch(items: Any, what: str = "metrics") -> MetricBatch | None:
         raise bad_value(what, items)
     keys, values, steps, stamps = [], [], [], []
     for m in items:
+        if type(m) is dict:  # the usual shape, checked without conversions (any other goes the long way)
+            key, value, stamp, step = m.get("key"), m.get("value"), m.get("timestamp"), m.get("step", 0)
+            if type(key) is str and key and type(value) is float and type(stamp) is int and type(step) is int \
+                    and _I64[0] <= stamp <= _I64[1] and _I64[0] <= step <= _I64[1]:
+                keys.append(key)
+                values.append(value)
+                steps.append(step)
+                stamps.append(stamp / 1000)
+                continue
         if not isinstance(m, dict) or not isinstance(m.get("key"), str) or not m.get("key") \
                 or m.get("timestamp") in (None, "") or m.get("value") is None:
             raise bad_value(what, items)
@@ -286,17 +298,20 @@ def _log(ctx: Ctx, run_id: str, metrics: Any = None, params: dict[str, str] | No
 def _new_points(ctx: Ctx, run_id: str, metrics: list[Any]) -> list[Any]:
     """``metrics`` without the points the run already holds. MLflow 3 logs a run's latest metrics again,
     linked to a model (``model_id``), when the model is logged; MLflow's store keeps one copy of an identical
-    point, and so does this (only those linked points are checked, so plain batches cost no lookup)."""
-    linked = {m.get("key") for m in metrics if isinstance(m, dict) and m.get("model_id")}
+    point, and so does this (only those linked points are checked, by key and step through the metric index,
+    so plain batches cost no lookup)."""
+    linked = [m for m in metrics if isinstance(m, dict) and m.get("model_id")]
     if not linked:
         return metrics
     seen: set[tuple[Any, ...]] = set()
-    for key in linked:
-        try:
-            h = tracking.get_metric_history(ctx, run_id, str(key))
-        except NotFound:
-            continue
-        seen.update((key, s, v, round(t * 1000)) for s, v, t in zip(h.step, h.value, h.timestamp, strict=True))
+    try:
+        keys = {str(m.get("key")) for m in linked}
+        steps = {int(m.get("step") or 0) for m in linked}
+    except (TypeError, ValueError):
+        return metrics  # the batch's own check names what is wrong
+    rows = ctx.session.execute(select(MetricRow.key, MetricRow.step, MetricRow.value, MetricRow.timestamp).where(
+        MetricRow.run_id == run_id, MetricRow.key.in_(keys), MetricRow.step.in_(steps)))
+    seen.update((k, s, v, round(t * 1000)) for k, s, v, t in rows)
     return [m for m in metrics if not (isinstance(m, dict) and m.get("model_id") and (
         m.get("key"), int(m.get("step") or 0), float(m["value"]) if m.get("value") is not None else None,
         int(m.get("timestamp") or 0)) in seen)]
@@ -450,11 +465,12 @@ def search_runs(ctx: Ctx, req: Req) -> dict[str, Any]:
 @route("GET", "/mlflow/metrics/get-history")
 def get_metric_history(ctx: Ctx, req: Req) -> dict[str, Any]:
     run_id, key = _run_id(req), req.need("metric_key")
-    tracking.get_run(ctx, run_id)
     try:
-        h = tracking.get_metric_history(ctx, run_id, key)
-    except NotFound:
-        return {"metrics": []}
+        h = tracking.get_metric_history(ctx, run_id, str(key))
+    except NotFound as exc:
+        if exc.code == "run_not_found":
+            raise
+        return {"metrics": []}  # a metric the run never logged: MLflow answers no points
     return {"metrics": [{"key": key, "value": metric_value(v), "timestamp": int(t * 1000), "step": s}
                         for s, v, t in zip(h.step, h.value, h.timestamp, strict=True)]}
 

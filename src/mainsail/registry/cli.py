@@ -56,7 +56,7 @@ def models_show(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"),
         table = Table("version", "stage", "aliases", "framework", *keys, "run", "registered", title=name)
         for v in versions:
             table.add_row(str(v.version), f"[{STAGE_STYLE[v.stage]}]{v.stage}[/]", ", ".join(v.aliases) or "—",
-                          v.framework, *(fmt_num(v.metrics.get(k)) for k in keys), (v.run_id or "—")[:12],
+                          v.framework, *(fmt_num(v.metrics.get(k)) for k in keys), (v.run_id or v.external_run_id or "—")[:12],
                           v.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))
         console.print(table)
         return
@@ -66,7 +66,9 @@ def models_show(ref: str = typer.Argument(..., help="NAME or NAME/VERSION"),
         return
     console.print(f"[bold]{v.name} v{v.version}[/]  [{STAGE_STYLE[v.stage]}]{v.stage}[/]  "
                   f"aliases: {', '.join(v.aliases) or '—'}  framework: {v.framework}  id: {v.id}")
-    console.print(f"source: {v.source or '—'}  run: {v.run_id or '—'}  "
+    if v.external_source:
+        console.print(f"files elsewhere: {v.external_source} (Mainsail holds none)")
+    console.print(f"source: {v.source or '—'}  run: {v.run_id or v.external_run_id or '—'}  "
                   f"data: {', '.join(v.lineage.dataset_versions) or '—'}")
     t = Table("metric", "value", title_justify="left")
     for k, val in v.metrics.items():

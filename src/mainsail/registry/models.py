@@ -38,7 +38,11 @@ class ModelVersionRow(Base):
     stage: Mapped[str] = mapped_column(String(16), index=True)
     framework: Mapped[str] = mapped_column(String(50))
     source: Mapped[str | None] = mapped_column(String(1000))
-    run_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), index=True)  # a Mainsail run it came from
+    # files elsewhere (MLflow's create_model_version with any source): that source, and the run id given
+    # with it when it is not a Mainsail run; a version with an external source has no files here
+    external_source: Mapped[str | None] = mapped_column(String(1000))
+    external_run_id: Mapped[str | None] = mapped_column(String(256))
     files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # relative path -> {"digest", "size"}
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -88,7 +88,11 @@ class RegisterVersion(BaseModel):
     framework: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=1000, validation_alias=AliasChoices("source", "artifact_uri"),
                                examples=["runs:/0123abcd/model"])
-    run_id: str | None = None
+    run_id: str | None = Field(None, max_length=256)
+    external_source: str | None = Field(
+        None, min_length=1, max_length=1000, examples=["s3://bucket/models/churn/3"],
+        description="Files kept elsewhere (any URI or path; Mainsail stores it and holds no files): the version "
+                    "answers with this source; run_id, when given, need not be a Mainsail run")
     artifacts: dict[ArtifactKey, Digest] | list[ArtifactKey] | None = Field(
         None, examples=[["model.pkl", "preprocessor.pkl"]],
         description="path -> sha256 of a stored blob, or a list of file names to find (see above)")
@@ -152,6 +156,9 @@ class ModelVersion(BaseModel):
     framework: str
     source: str | None = None
     run_id: str | None = None
+    external_source: str | None = Field(None, description="where the files are when Mainsail holds none")
+    external_run_id: str | None = Field(None, description="the run id given with an external source when it "
+                                                          "is not a Mainsail run")
     aliases: list[str] = Field(default_factory=list)
     files: dict[str, FileRef] = Field(default_factory=dict)
     metrics: dict[str, float | None] = Field(default_factory=dict)
@@ -167,6 +174,11 @@ class ModelVersion(BaseModel):
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def external(self) -> bool:
+        """True when the version's files are elsewhere (``external_source``): Mainsail holds none of them."""
+        return self.external_source is not None
 
     @property
     def registered(self) -> bool:

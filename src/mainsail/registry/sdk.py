@@ -37,10 +37,14 @@ class RegistryMethods:
                                framework: str | None = None, metrics: Mapping[str, float] | None = None,
                                params: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None,
                                description: str | None = None, lineage: Mapping[str, Any] | None = None,
-                               stage: str = "development", gate: Mapping[str, str] | None = None) -> ModelVersion:
+                               stage: str = "development", gate: Mapping[str, str] | None = None,
+                               external_source: str | None = None, run_id: str | None = None) -> ModelVersion:
         """Register a version from ``runs:/<run_id>/<path>`` or from artifact digests; ``gate`` thresholds
-        (``{"auc": ">= 0.8"}``) must hold or nothing is registered."""
+        (``{"auc": ">= 0.8"}``) must hold or nothing is registered. ``external_source`` (any URI or path)
+        registers a version whose files stay elsewhere: Mainsail records it and holds no files; ``run_id``
+        then links the run when it is a Mainsail run and is kept as given otherwise."""
         body = {"name": name, "source": source, "artifacts": dict(artifacts) if artifacts else None,
+                "external_source": external_source, "run_id": run_id,
                 "framework": framework, "metrics": dict(metrics or {}),
                 "params": {k: str(v) for k, v in (params or {}).items()}, "tags": dict(tags or {}),
                 "description": description, "lineage": dict(lineage or {}), "stage": stage,
@@ -188,6 +192,10 @@ class RegistryMethods:
             fetch = lambda rel, digest: self.read_artifact(run_id, f"{path}/{rel}" if path else rel)  # type: ignore[attr-defined]  # noqa: E731
         else:
             v = version or self.resolve_model(uri)
+            if v.external_source:
+                raise InvalidInput(f"{uri} ({v.name} v{v.version}) has its files elsewhere, at {v.external_source}: "
+                                   "Mainsail holds none of them, so fetch them from there",
+                                   code="external_model_files", errors=[{"loc": ["uri"], "msg": "files elsewhere"}])
             folder = Path(dest) if dest else contained(_cache_dir() / "models", v.id, "version id")
             files = {rel: ref.digest for rel, ref in v.files.items()}
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
@@ -227,6 +235,8 @@ class RegistryMethods:
         if uri.startswith("models:/"):
             version = self.resolve_model(uri)
             ref = version.files.get(MANIFEST)
+            if ref is None and version.external_source:
+                self.download_model(uri, version=version)  # the error naming where the files are
             if ref is None:
                 raise InvalidInput(f"{uri} (v{version.version}) is not a Mainsail model package: it has no "
                                    f"{MANIFEST}; fetch its files with download_model()",

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from typing import Annotated, Any
 
 from pydantic import StringConstraints, TypeAdapter, ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core.db import get_or_create, new_id, utcnow
@@ -70,7 +70,8 @@ def _version(ctx: Ctx, row: ModelVersionRow, name: str | None = None, aliases: d
         aliases = _aliases(ctx, row.model_id)
     return ModelVersion(
         id=row.id, name=name or "", version=row.version, stage=Stage(row.stage), framework=row.framework,
-        source=row.source, run_id=row.run_id, aliases=sorted(a for a, vid in aliases.items() if vid == row.id),
+        source=row.source, run_id=row.run_id, external_source=row.external_source,
+        external_run_id=row.external_run_id, aliases=sorted(a for a, vid in aliases.items() if vid == row.id),
         files=row.files, metrics=row.metrics, params=row.params, tags=row.tags, signature=row.signature,
         lineage=Lineage.model_validate(row.lineage or {}), description=row.description, created_by=row.created_by,
         created_at=row.created_at, updated_at=row.updated_at)
@@ -336,6 +337,8 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     needs the admin role."""
     if body.stage == Stage.production:
         require(ctx, "admin")
+    if body.external_source is not None:
+        return _register_external(ctx, body)
     run_id = body.run_id
     if isinstance(body.artifacts, list) or body.files:
         run_id, files = _files_from_names(ctx, body)
@@ -351,6 +354,26 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
         raise InvalidInput("run_id does not match the run in source",
                            errors=[{"loc": ["body", "run_id"], "msg": f"source names run {run_id}"}])
     package = _manifest(ctx, files, ["body", "source" if body.source else "artifacts"])
+    return _register(ctx, body, run_id, files, package)
+
+
+def _register_external(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
+    """A version whose files are at ``external_source`` (Mainsail holds none); its run is linked when
+    ``run_id`` names a run of this project, else kept as given (``external_run_id``)."""
+    if body.source or body.artifacts or body.files:
+        raise InvalidInput("external_source names files kept elsewhere: give it without source, artifacts or files",
+                           errors=[{"loc": ["body", "external_source"], "msg": "not with source/artifacts/files"}])
+    run_id = body.run_id
+    if run_id is not None:
+        try:
+            run_id = tracking.get_run(ctx, run_id).id
+        except NotFound:
+            run_id = None
+    return _register(ctx, body, run_id, {}, None, external_run_id=None if run_id else body.run_id)
+
+
+def _register(ctx: Ctx, body: RegisterVersion, run_id: str | None, files: dict[str, dict[str, Any]],
+              package: dict[str, Any] | None, external_run_id: str | None = None) -> ModelVersion:
     lineage = body.lineage.model_copy()
     metrics: dict[str, Any] = {}
     params: dict[str, str] = {}
@@ -363,7 +386,7 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
         lineage.git_commit = lineage.git_commit or run.tags.get(GIT_TAG)
     metrics.update(body.metrics)
     params.update(body.params)
-    framework = body.framework or (package or {}).get("flavor")
+    framework = body.framework or (package or {}).get("flavor") or ("external" if body.external_source else None)
     if not framework:
         raise InvalidInput("framework is required when the artifacts are not a Mainsail model package",
                            errors=[{"loc": ["body", "framework"], "msg": "field required"}])
@@ -384,7 +407,9 @@ def register_version(ctx: Ctx, body: RegisterVersion) -> ModelVersion:
     model.next_version = number + 1
     model.updated_at = now
     row = ModelVersionRow(id=new_id(), model_id=model.id, version=number, stage=Stage.development.value,
-                          framework=framework, source=body.source, run_id=run_id, files=files, metrics=metrics,
+                          framework=framework, source=body.external_source or body.source, run_id=run_id,
+                          external_source=body.external_source, external_run_id=external_run_id, files=files,
+                          metrics=metrics,
                           params=params, tags=body.tags, signature=(package or {}).get("signature"), package=package,
                           lineage=lineage.model_dump(), card={}, description=body.description, created_by=ctx.actor,
                           created_at=now, updated_at=now)
@@ -517,6 +542,9 @@ def download_file(ctx: Ctx, id: str, path: FilePath) -> bytes:
     """One file of a version's package, verified against its digest."""
     row = _version_row(ctx, id)
     ref = row.files.get(path)
+    if ref is None and row.external_source:
+        raise NotFound(f"model version {id} holds no files in Mainsail: they are at {row.external_source}",
+                       code="external_model_files")
     if ref is None:
         raise not_found("model file", f"{id}/{path}")
     return ctx.store.get_bytes(ref["digest"], name=path)
@@ -619,7 +647,7 @@ def find_versions(ctx: Ctx, name: str | None = None, run_id: str | None = None,
     if name is not None:
         q = q.where(RegisteredModelRow.name == name)
     if run_id is not None:
-        q = q.where(ModelVersionRow.run_id == run_id)
+        q = q.where(or_(ModelVersionRow.run_id == run_id, ModelVersionRow.external_run_id == run_id))
     rows = ctx.session.execute(q.order_by(RegisteredModelRow.name, ModelVersionRow.version.desc()).limit(limit))
     return [_version(ctx, row, model_name) for row, model_name in rows]
 
