@@ -187,6 +187,10 @@ def test_gc_and_retention_act_per_project(env: tuple[Client, ArtifactStore], tmp
         with a._backend.runtime.transaction(principal=bob, project="b") as ctx, pytest.raises(Forbidden) as exc:
             retention.run_gc(ctx, GcRequest(dry_run=False, grace_hours=0, all_projects=True))
         assert "every project" in str(exc.value)
+        # the storage report names every project's objects: only for an admin of every project
+        with a._backend.runtime.transaction(principal=bob, project="b") as ctx, pytest.raises(Forbidden):
+            retention.storage(ctx)
+        assert {o.id for o in a.storage_report().objects} >= {live.id}  # the local admin sees b's run too
         assert store.exists(both)
         every = a.gc(dry_run=False, grace_hours=0, all_projects=True)
         assert both in every.deleted and every.all_projects and store.exists(shared)  # b's live run keeps it

@@ -19,5 +19,5 @@ ops.add("DELETE", "/costs/budgets/{name}", s.delete_budget)
 ops.add("POST", "/costs/budgets/check", s.check_budgets)
 ops.add("GET", "/costs/retention", ret.get_retention)
 ops.add("PUT", "/costs/retention", ret.set_retention, role="admin")
-ops.add("GET", "/costs/storage", ret.storage)
+ops.add("GET", "/costs/storage", ret.storage, role="admin")  # the whole store: see ret.storage
 ops.add("POST", "/costs/gc", ret.run_gc, role="admin")

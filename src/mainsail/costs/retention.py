@@ -114,5 +114,7 @@ def require_every_project_admin(ctx: Ctx) -> None:
 
 def storage(ctx: Ctx, limit: Limit = 100) -> StorageReport:
     """Bytes stored in the artifact store per object (runs, model versions, datasets, inference logs,
-    pipelines), the biggest first, with their monthly cost at the project's price."""
+    pipelines), the biggest first, with their monthly cost at the project's price. The report covers the
+    whole store (every project's objects), so it is for an admin of every project."""
+    require_every_project_admin(ctx)
     return gc.storage_report(ctx, limit)

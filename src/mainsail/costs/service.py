@@ -209,7 +209,9 @@ def cost_report(ctx: Ctx, by: ReportBy = "project", since: UtcDatetime | None = 
     lines = {k: _line(None if k is None else str(k), s, prices) for k, s in sums.items()}
     if storage and by in ("project", "team"):
         from mainsail.costs import gc
+        from mainsail.costs.retention import require_every_project_admin
 
+        require_every_project_admin(ctx)  # the store's bytes are every project's
         stored = gc.storage_bytes(ctx)
         p = prices_of(ctx)
         months = (until - since).total_seconds() / (30 * 86400)
