@@ -54,11 +54,12 @@ def print_load(prefix: str = "") -> str:
 
 # ------------------------------------------------------------------------------- rounds and spreads
 
-def rounds(cases: dict[str, Callable[[], Any]], n: int = MIN_ROUNDS) -> dict[str, list[Any]]:
+def rounds(cases: dict[str, Callable[[], Any]], n: int = MIN_ROUNDS, *, smoke: bool = False) -> dict[str, list[Any]]:
     """Call every case once per round, ``n`` rounds (at least 3), rotating which case goes first, so a
     burst of background load falls on all of them alike. Each case returns its own measurement (it times
-    only the work, not its setup). Returns the measurements per case in round order."""
-    n = max(n, MIN_ROUNDS)
+    only the work, not its setup). Returns the measurements per case in round order. ``smoke``: a
+    correctness check that reports no figures, ``n`` as given (one round is enough)."""
+    n = max(n, 1 if smoke else MIN_ROUNDS)
     names = list(cases)
     out: dict[str, list[Any]] = {k: [] for k in names}
     for r in range(n):

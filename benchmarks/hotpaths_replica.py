@@ -29,7 +29,7 @@ import numpy as np
 from _common import fmt_spread, print_load, spread
 
 
-def _apps(home: Path, log: bool) -> tuple[Any, Any, Any, bytes]:
+def _apps(home: Path, log: bool) -> tuple[Any, Any, Any, Any, bytes]:
     import orjson
     from serving import setup
     from starlette.applications import Starlette
@@ -44,6 +44,8 @@ def _apps(home: Path, log: bool) -> tuple[Any, Any, Any, bytes]:
     model, x, cols, uri = setup(home)
     state = ReplicaState(Client(uri, artifact_root=str(home / "artifacts")), "bench", log_inferences=log).start()
     app = create_replica_app(state)
+    full = create_replica_app(state)
+    full._lane = False  # the same replica without the prediction lane (mainsail/serving/lane.py)
     settle()  # what `mainsail serve` does before it answers (a no-op with MAINSAIL_GC_FREEZE=0)
 
     async def route(request: Any) -> Any:
@@ -52,7 +54,7 @@ def _apps(home: Path, log: bool) -> tuple[Any, Any, Any, bytes]:
         return JSONResponse({"predictions": model.predict(xx).tolist()})
 
     bare = Starlette(routes=[Route("/predict", route, methods=["POST"])])
-    return state, app, bare, orjson.dumps({"records": [dict(zip(cols, map(float, x[0]), strict=True))]})
+    return state, app, full, bare, orjson.dumps({"records": [dict(zip(cols, map(float, x[0]), strict=True))]})
 
 
 async def _calls(app: Any, body: bytes, n: int) -> list[int]:
@@ -92,7 +94,7 @@ def gc_child(n: int) -> None:
                 pauses.append(time.perf_counter() - start[0])
 
     with tempfile.TemporaryDirectory() as tmp:
-        state, app, _, body = _apps(Path(tmp), True)
+        state, app, _, _, body = _apps(Path(tmp), True)
         gc.callbacks.append(cb)
         t = time.perf_counter()
         asyncio.run(_calls(app, body, n))
@@ -115,23 +117,29 @@ def main() -> int:
         gc_child(a.gc_child)
         return 0
     if a.smoke:
-        a.rounds, a.calls, a.requests = 3, 100, 300
+        a.rounds, a.calls, a.requests = 1, 100, 300
     print_load("before: ")
     with tempfile.TemporaryDirectory() as tmp:
-        state, app, bare, body = _apps(Path(tmp), False)
-        asyncio.run(_calls(app, body, 200))
-        asyncio.run(_calls(bare, body, 200))
-        ours, floor = [], []
+        state, app, full, bare, body = _apps(Path(tmp), False)
+        apps = {"ours": app, "full": full, "floor": bare}
+        for each in apps.values():
+            asyncio.run(_calls(each, body, 200))
+        p50: dict[str, list[float]] = {k: [] for k in apps}
+        names = list(apps)
         for r in range(a.rounds):
-            for name in (("ours", "floor") if r % 2 == 0 else ("floor", "ours")):
-                got = asyncio.run(_calls(app if name == "ours" else bare, body, a.calls))
-                (ours if name == "ours" else floor).append(statistics.median(got) / 1000)
+            for name in names[r % 3:] + names[:r % 3]:
+                p50[name].append(statistics.median(asyncio.run(_calls(apps[name], body, a.calls))) / 1000)
         state.stop()
+    ours, full_, floor = p50["ours"], p50["full"], p50["floor"]
     over = [o - f for o, f in zip(ours, floor, strict=True)]
-    print(f"replica app in-process p50: {fmt_spread(spread(ours), ' µs', 1)}; bare Starlette + predict: "
-          f"{fmt_spread(spread(floor), ' µs', 1)}; Mainsail adds {fmt_spread(spread(over), ' µs', 1)} per request")
+    over_full = [o - f for o, f in zip(full_, floor, strict=True)]
+    print(f"replica app in-process p50: {fmt_spread(spread(ours), ' µs', 1)}; without the prediction lane: "
+          f"{fmt_spread(spread(full_), ' µs', 1)}; bare Starlette + predict: {fmt_spread(spread(floor), ' µs', 1)}")
+    print(f"Mainsail adds {fmt_spread(spread(over), ' µs', 1)} per request "
+          f"(without the lane {fmt_spread(spread(over_full), ' µs', 1)})")
     here = Path(__file__).resolve()
-    for label, freeze in (("heap frozen (as shipped)", "1"), ("MAINSAIL_GC_FREEZE=0", "0")) * max(1, a.rounds // 2):
+    modes = (("heap frozen (as shipped)", "1"), ("MAINSAIL_GC_FREEZE=0", "0")) * max(1, a.rounds // 2)
+    for label, freeze in modes[:1] if a.smoke else modes:  # a smoke checks that a child runs, once
         out = subprocess.run([sys.executable, str(here), "--gc-child", str(a.requests)], capture_output=True,
                              text=True, env={**os.environ, "MAINSAIL_GC_FREEZE": freeze}, timeout=1800)
         if out.returncode:

@@ -1,8 +1,9 @@
 """Hot path: the serving throughput swing and the one-record overhead.
 
-Starts the bare Starlette + ``model.predict`` floor, a FastAPI echo and two ``mainsail serve`` replicas of
-the same deployment: one as shipped (the heap frozen after start-up, see ``mainsail/core/heap.py``) and
-one with ``MAINSAIL_GC_FREEZE=0`` (what ran before). Each round drives every server in turn (order rotated)
+Starts the bare Starlette + ``model.predict`` floor, a FastAPI echo and three ``mainsail serve`` replicas of
+the same deployment: one as shipped (the heap frozen after start-up, see ``mainsail/core/heap.py``; the
+prediction lane, ``mainsail/serving/lane.py``), one with ``MAINSAIL_PREDICTION_LANE=0`` and one with
+``MAINSAIL_GC_FREEZE=0`` (what ran before). Each round drives every server in turn (order rotated)
 for ``--seconds`` at each client count; the spread of each server's req/s over the rounds is the swing.
 
     python benchmarks/hotpaths_serving.py [--smoke] [--rounds 6] [--seconds 2] [--clients 1,32]
@@ -31,8 +32,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--clients", default="1,32")
     args = ap.parse_args()
-    if args.smoke:
-        args.rounds, args.seconds, args.clients = 3, 0.2, "1,8"
+    if args.smoke:  # checks that every server answers correctly under load; no figures
+        args.rounds, args.seconds, args.clients = 1, 0.2, "1,8"
     clients = [int(c) for c in args.clients.split(",")]
     print_load("before: ")
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,10 +53,12 @@ def main() -> int:
             servers.append(Server(key, key, [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level",
                                              "warning", "--no-access-log", "--app-dir", str(home)], env,
                                   f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{port}/predict", body, home))
-        for key, freeze in (("mainsail", "1"), ("mainsail_nofreeze", "0")):
+        variants = (("mainsail", "1", "1"), ("mainsail_nolane", "1", "0"), ("mainsail_nofreeze", "0", "1"))
+        for key, freeze, lane in variants[:1] if args.smoke else variants:
             port = free_port()
             servers.append(Server(key, key, [sys.executable, "-m", "mainsail.cli.main", "serve", "bench", "--port",
-                                             str(port)], {**env, "MAINSAIL_GC_FREEZE": freeze},
+                                             str(port)], {**env, "MAINSAIL_GC_FREEZE": freeze,
+                                                          "MAINSAIL_PREDICTION_LANE": lane},
                                   f"http://127.0.0.1:{port}/ready", f"http://127.0.0.1:{port}/predict", body, home))
         try:
             for s in servers:
@@ -88,9 +91,9 @@ def main() -> int:
         for s in servers:
             v = rps[(s.key, c)]
             print(f"  {s.key:20s} {fmt_spread(spread(v), '', 0):>24s}   max/min {max(v) / min(v):5.2f}")
-        for key in ("mainsail", "mainsail_nofreeze"):
+        for key in [s.key for s in servers if s.key.startswith("mainsail")]:
             print(f"  {key} ÷ starlette floor, per round: {fmt_spread(ratio_spread(rps[(key, c)], rps[('starlette', c)]))}")
-    for key in ("mainsail", "mainsail_nofreeze", "starlette"):
+    for key in [s.key for s in servers if s.key != "echo"]:
         over = [m - e - raw_ms for m, e in zip(p50[key], p50["echo"], strict=True)]
         print(f"one-client p50 of {key} over echo + raw predict ({raw_ms:.3f} ms): "
               f"{fmt_spread(spread(over), ' ms', 3)}")

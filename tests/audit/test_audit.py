@@ -159,3 +159,48 @@ def test_writes_outside_the_request_transaction_are_recorded(client: Client) -> 
     assert ops.count("datasets.upload_version") == 1, ops
     entry = next(e for e in client.iter_audit() if e.op == "datasets.upload_version")
     assert "name=nums" in entry.object and client.verify_audit().ok
+
+
+_WRITER = """
+import pathlib, sys, time
+from mainsail import Client
+c = Client(sys.argv[1], artifact_root=sys.argv[2], project=sys.argv[3])
+c.create_experiment(f"{sys.argv[3]}-0")  # warm: connected, head cached
+go = pathlib.Path(sys.argv[4])
+(go.parent / sys.argv[3]).touch()
+while not go.exists():
+    time.sleep(0.005)
+for j in range(1, 40):
+    c.create_experiment(f"{sys.argv[3]}-{j}")
+c.close()
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_processes_append_one_exact_chain(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Two writer processes on one database (each caching the head it wrote last, on SQLite) append to
+    one chain: every row is there once, in order, each linked to the one before."""
+    import subprocess
+    import sys
+    import time
+
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else f"sqlite:///{tmp_path / 'two.db'}"
+    Client(url, artifact_root=str(tmp_path / "art")).close()  # migrate once, before the race
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, url, str(tmp_path / "art"), project, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for project in ("default", "team-b")]
+    deadline = time.monotonic() + 240
+    while not all((tmp_path / p).exists() for p in ("default", "team-b")) and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            break
+        time.sleep(0.01)
+    go.touch()  # both start writing at once
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-2000:] for o in outs]
+    c = Client(url, artifact_root=str(tmp_path / "art"))
+    v = c.verify_audit(all_projects=True)
+    assert v.ok and v.rows == 80 and v.head_seq == 80, v.problems
+    entries = list(c.iter_audit(all_projects=True))
+    assert [e.seq for e in entries] == list(range(1, 81))
+    assert sorted(e.project for e in entries) == ["default"] * 40 + ["team-b"] * 40
+    c.close()

@@ -123,3 +123,21 @@ def test_a_member_of_another_project_sees_none_of_its_objects(world: AuthWorld, 
         r = http.get("/api/v1/experiments")
         assert r.status_code == 403 and "project 'other'" in r.json()["detail"]
     assert world.local.get_experiment(exp.id).name == "shared-name"  # default's own stays as it was
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=[op.operation_id for op in OPERATIONS])
+def test_operation_in_another_project(world: AuthWorld, op: Operation) -> None:
+    """The admin of project ``other``, calling in ``other``: a domain whose objects carry a project serves it
+    (loops and alerts included: never 401/403 there); one whose objects do not (audit) answers 422
+    ``project_not_supported``."""
+    with world.http("outsider", {"mainsail-project": "other"}) as http:
+        r = http.request(**request_for(op))  # type: ignore[arg-type]
+    body = r.json() if r.headers.get("content-type", "").endswith("json") and r.content else None
+    code = body.get("code") if isinstance(body, dict) else None
+    if not op.projects:
+        assert r.status_code == 422 and code == "project_not_supported", (r.status_code, r.text[:300])
+        return
+    assert code != "project_not_supported", r.text[:300]
+    if op.tag in ("loops", "alerts") and op.role is not None:
+        assert r.status_code not in (401, 403), (r.status_code, r.text[:300])
+        assert r.status_code < 500, r.text[:300]

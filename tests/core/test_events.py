@@ -67,3 +67,45 @@ def test_dispatcher_delivers_at_least_once_in_order_and_retries_failures(runtime
         service.create_run(ctx, RunCreate(experiment_id=exp.id))
     assert Dispatcher(runtime, subscriptions=subs).run_once() == 2
     assert len(seen) == 4 and len(everything) == 5
+
+
+def test_events_of_project_b_record_b_and_stay_out_of_as_feed(runtime: Runtime) -> None:
+    """A sample of operations in project B (tracking, datasets, pipelines and the run a worker finishes,
+    collaboration, alerts): every event they emit records project B, even those whose payload names no
+    project, and none shows in project A's (default's) activity feed; A's own events stay A's."""
+    from mainsail import Client
+
+    uri, root = runtime.url, runtime.settings.artifact_root
+    a, b = Client(uri, artifact_root=root), Client(uri, artifact_root=root, project="b")
+    try:
+        a.create_experiment("a-only")
+        with runtime.transaction(write=False) as ctx:
+            first = max([e.id for e in events.list_events(ctx.session, limit=100_000)], default=0)
+        exp = b.create_experiment("shared")
+        run = b.create_run(exp.id)
+        b.end_run(run.id)
+        b.create_dataset("rows")
+        b.apply_pipeline({"name": "p", "tasks": [{"name": "t", "operator": "noop", "params": {"value": 1}}]})
+        prun = b.run_pipeline("p")
+        b.wait_pipeline_run(prun.id, timeout=120)  # finished by the worker: a transaction of no project
+        b.add_comment("run", run.id, "looks good")
+        b.watch("dataset", "rows")
+        b.create_alert_rule("r", "value > 1", selector={"monitor": "m"})
+        with runtime.transaction(write=False) as ctx:
+            emitted = events.list_events(ctx.session, after=first, limit=100_000)
+        kinds = {e.type for e in emitted}
+        assert {"experiment.created", "run.started", "run.finished", "dataset.created", "pipeline.applied",
+                "pipeline_run.created", "pipeline_run.finished", "comment.created"} <= kinds, kinds
+        assert [(e.type, e.project) for e in emitted if e.project != "b"] == []
+        with runtime.transaction(write=False) as ctx:
+            assert {e.type for e in events.list_events(ctx.session, after=first, limit=100_000, project="b")} == kinds
+            assert events.list_events(ctx.session, after=first, limit=100_000, project="default") == []
+            assert [e.project for e in events.recent_events(ctx.session, project="b")] == ["b"] * len(emitted)
+
+        feed_a = a.activity(limit=500).items
+        assert [x.type for x in feed_a] == ["experiment.created"] and feed_a[0].object.label == "a-only"
+        feed_b = b.activity(limit=500).items
+        assert {x.type for x in feed_b} == kinds and len(feed_b) == len(emitted)
+    finally:
+        a.close()
+        b.close()

@@ -33,7 +33,7 @@ def test_costs_commands(tmp_path: Path) -> None:
     bad = cli("costs", "report", "--since", "yesterday-ish", env=env, check=False)
     assert bad.returncode != 0 and "--since" in bad.stderr + bad.stdout
     bad = cli("costs", "report", "--by", "colour", env=env, check=False)
-    assert bad.returncode != 0 and "by" in bad.stderr + bad.stdout
+    assert bad.returncode != 0 and "--by" in bad.stderr + bad.stdout
 
     recs = json.loads(cli("costs", "recommend", "--json", env=env).stdout)
     assert {r["kind"] for r in recs} == {"right_size", "spot"}  # 64 MiB of 2 GiB; 1 h and retry-safe
@@ -47,9 +47,25 @@ def test_costs_commands(tmp_path: Path) -> None:
     assert "budget 50%" in cli("alerts", "list", env=env).stdout or c.list_alerts().items
 
     assert "runs 30 days" in cli("costs", "retention", "--runs-days", "30", env=env).stdout
+    # one rule changed at a time keeps the other; 0 keeps for ever; a negative number names its option
+    assert "runs 30 days, inference logs 7 days" in cli("costs", "retention", "--inference-logs-days", "7",
+                                                         env=env).stdout
+    assert "runs kept, inference logs 7 days" in cli("costs", "retention", "--runs-days", "0", env=env).stdout
+    bad = cli("costs", "retention", "--runs-days", "-3", env=env, check=False)
+    assert bad.returncode != 0 and "--runs-days" in bad.stderr + bad.stdout
+    assert c.get_retention().inference_logs_days == 7  # unchanged by the refused call
+    assert "runs 30 days" in cli("costs", "retention", "--runs-days", "30", env=env).stdout
+    for args, option in ((("usage", "--kind", "jobs"), "--kind"), (("budgets", "create", "y", "--amount", "1",
+                                                                    "--period", "year"), "--period")):
+        bad = cli("costs", *args, env=env, check=False)
+        assert bad.returncode != 0 and option in bad.stderr + bad.stdout, args
+    assert "1 cpu 2 GiB" in cli("costs", "usage", env=env).stdout  # what the task reserved
+    assert "no usage recorded" in cli("costs", "report", "--since", "2020-01-01", "--until", "2020-02-01",
+                                      env=env).stdout
     dry = json.loads(cli("gc", "--dry-run", "--grace", "0h", "--json", env=env).stdout)
     assert dry["dry_run"] and dry["deleted"] == [orphan]  # pipeline code no pipeline names
-    assert "would delete 1" in cli("gc", "--dry-run", "--grace", "0h", env=env).stdout
+    assert "gc in project default" in (out := cli("gc", "--dry-run", "--grace", "0h", env=env).stdout)
+    assert "would delete 1" in out
     assert "deleted 1" in cli("gc", "--grace", "0h", env=env).stdout
     assert json.loads(cli("gc", "--grace", "0h", "--json", env=env).stdout)["deleted"] == []
     bad = cli("gc", "--grace", "soon", env=env, check=False)

@@ -141,3 +141,55 @@ def test_retention_rules_delete_old_runs_and_inference_logs(env: tuple[Client, A
 
     with pytest.raises(InvalidInput):
         c.set_retention(runs_days=-1)
+
+
+def test_gc_and_retention_act_per_project(env: tuple[Client, ArtifactStore], tmp_path: Path) -> None:
+    from mainsail.core.errors import Forbidden
+    from mainsail.core.principal import Principal
+    from mainsail.costs import retention
+    from mainsail.costs.schemas import GcRequest
+
+    a, store = env
+    b = Client(a.uri, artifact_root=str(tmp_path / "art"), project="b")
+    try:
+        ea, eb = a.ensure_experiment("gc-a"), b.ensure_experiment("gc-b")
+
+        def run(c: Client, exp: str, text: str) -> str:  # a deleted run's artifact
+            r = c.create_run(exp, text)
+            digest = _artifact(c, r.id, tmp_path, f"{r.id}.txt", text)
+            c.delete_run(r.id)
+            return digest
+
+        a_only, b_only = run(a, ea.id, "a only"), run(b, eb.id, "b only")
+        shared = run(a, ea.id, "shared")
+        live = b.create_run(eb.id, "live")
+        assert _artifact(b, live.id, tmp_path, "shared.txt", "shared") == shared  # b's live run names it too
+        both = run(a, ea.id, "both deleted")
+        assert run(b, eb.id, "both deleted") == both  # a's and b's deleted runs name it
+        b_old = b.create_run(eb.id, "b old")
+        b_old_digest = _artifact(b, b_old.id, tmp_path, "b-old.txt", "b old output")
+        _end(b, b_old.id, days_ago=30)
+        b.set_retention(runs_days=1)  # b's rule; a has none
+
+        # a's admin: a's deleted run's artifact goes; b's blobs, the shared one and the doubly named one stay
+        ra = a.gc(dry_run=False, grace_hours=0)
+        assert set(ra.deleted) == {a_only} and ra.kept_other_projects == 2 and ra.runs_deleted == []
+        assert b.get_run(b_old.id).status == "finished" and store.exists(b_old_digest)
+        assert all(store.exists(d) for d in (b_only, shared, both))
+
+        # b's admin: b's rule deletes b's old run; b's own blob goes; the one a's deleted run names too stays
+        rb = b.gc(dry_run=False, grace_hours=0)
+        assert rb.runs_deleted == [b_old.id] and b_only in rb.deleted and both not in rb.deleted
+        assert store.exists(shared) and store.exists(both)
+
+        # a project admin may not act on every project; an admin of every project may
+        bob = Principal("bob", roles={"b": "admin"})
+        with a._backend.runtime.transaction(principal=bob, project="b") as ctx, pytest.raises(Forbidden) as exc:
+            retention.run_gc(ctx, GcRequest(dry_run=False, grace_hours=0, all_projects=True))
+        assert "every project" in str(exc.value)
+        assert store.exists(both)
+        every = a.gc(dry_run=False, grace_hours=0, all_projects=True)
+        assert both in every.deleted and every.all_projects and store.exists(shared)  # b's live run keeps it
+        assert (b.download_artifacts(live.id, tmp_path / "dl") / "shared.txt").read_text() == "shared"
+    finally:
+        b.close()

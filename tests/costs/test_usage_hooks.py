@@ -99,3 +99,44 @@ def test_the_server_checks_every_projects_budgets(c: Client, tmp_path: Path) -> 
     fired = c.evaluate_alerts().fired
     [alert] = c.list_alerts().items
     assert alert.id in fired and alert.labels["budget"] == "daily" and alert.value == 2.0
+
+
+def test_task_resources_are_billed_and_right_sized(c: Client) -> None:
+    from mainsail.core.errors import InvalidInput
+
+    GiB, MiB = 1 << 30, 1 << 20
+    c.set_prices(cpu_hour=1.0, memory_gb_hour=0.5, gpu_hour=10.0, spot_discount=0.5)
+    burn = {"callable": f"{BURN}:burn"}
+    c.apply_pipeline({"name": "res", "tasks": [
+        {"name": "big", "operator": "python", "params": {**burn, "kwargs": {"seconds": 0.2, "megabytes": 20}},
+         "resources": {"cpus": 4, "memory_gb": 8, "gpus": 1, "spot": True}},
+        {"name": "tiny", "operator": "python", "params": {**burn, "kwargs": {"seconds": 0.3, "megabytes": 100}},
+         "resources": {"cpus": 0.25, "memory_gb": 0.01}}]})
+    assert c.get_pipeline("res").spec.tasks[0].resources.cpus == 4
+    run = c.run_pipeline("res")
+    assert run.status == "succeeded", [c.pipeline_task_log(run.id, t.name) for t in run.tasks]
+    u = {r.task: r for r in c.list_usage("task", pipeline="res")}
+    big, tiny = u["big"], u["tiny"]
+    assert (big.cpu_request, big.memory_request, big.gpu_request, big.spot) == (4, 8 * GiB, 1, True)
+    assert (tiny.cpu_request, tiny.memory_request, tiny.spot) == (0.25, int(0.01 * GiB), False)
+    assert tiny.peak_memory >= 100 * MiB > tiny.memory_request  # used more than it reserved
+
+    costs = {ln.key: ln.cost for ln in c.cost_report("task").lines}
+    w = big.wall_seconds / 3600  # billed on the reservation, at the spot discount
+    assert costs["res/big"] == pytest.approx((4 * w * 1.0 + 8 * w * 0.5 + 1 * w * 10.0) * 0.5, abs=2e-6)
+    w = tiny.wall_seconds / 3600  # billed on the larger of reserved and used: the measured peak memory
+    cpu = max(0.25 * tiny.wall_seconds, tiny.cpu_seconds) / 3600
+    assert costs["res/tiny"] == pytest.approx(cpu * 1.0 + tiny.peak_memory / GiB * w * 0.5, abs=2e-6)
+
+    recs = [r for r in c.cost_recommendations() if r.kind == "right_size"]
+    assert [r.target for r in recs] == ["res/big"]  # the declared 4 cores and 8 GiB vs a ~20 MiB, 1-core peak
+    ev = recs[0].evidence
+    assert ev["cpu_request"] == 4 and ev["memory_request"] == 8 * GiB and ev["peak_memory"] == big.peak_memory
+    assert ev["suggested_memory"] < 8 * GiB and ev["suggested_cpus"] <= 2
+
+    for bad in ({"cpus": -1}, {"memory_gb": 0}, {"gpus": 100}, {"cpus": 1, "disk": 5}):
+        with pytest.raises(InvalidInput) as exc:
+            c.apply_pipeline({"name": "res", "tasks": [{"name": "big", "operator": "python",
+                                                        "params": {**burn, "kwargs": {}}, "resources": bad}]})
+        assert "resources" in str(exc.value.errors), bad
+    assert c.get_pipeline("res").latest_version == 1  # refused definitions changed nothing

@@ -31,7 +31,7 @@ class BackgroundServer:
         self.log = home / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> BackgroundServer:
+    def start(self, timeout: float = 120) -> BackgroundServer:  # a loaded machine starts Python slowly
         self.proc = subprocess.Popen([sys.executable, "-m", "mainsail.cli.main", "server", "--host", "127.0.0.1",
                                       "--port", str(self.port)], env=self.env, stdout=self.log.open("ab"),
                                      stderr=subprocess.STDOUT)

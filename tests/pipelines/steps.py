@@ -60,6 +60,13 @@ def where(context: Any) -> dict[str, Any]:
     return {"executor": context.executor, "pid": os.getpid(), "ray_address": context.ray_address}
 
 
+def assigned() -> dict[str, float]:
+    """The resources Ray assigned to this task."""
+    import ray
+
+    return {k: float(v) for k, v in ray.get_runtime_context().get_assigned_resources().items()}
+
+
 def chatty(path: str, seconds: float) -> str:
     """Print a line, signal that it did (by creating ``path``), then sleep: for reading a live log."""
     print("first line from a running task", flush=True)

@@ -41,7 +41,7 @@ def rclient(ray_cluster: str, tmp_path: Path) -> Iterator[Client]:
 
 
 def py(task_name: str, fn: str, depends_on: list[str] | None = None, **kw: Any) -> dict[str, Any]:
-    extra = {k: kw.pop(k) for k in ("retries", "retry_backoff", "timeout", "cache") if k in kw}
+    extra = {k: kw.pop(k) for k in ("retries", "retry_backoff", "timeout", "cache", "resources") if k in kw}
     return {"name": task_name, "operator": "python", "params": {"callable": step(fn), "kwargs": kw},
             "depends_on": depends_on or [], **extra}
 
@@ -63,6 +63,20 @@ def test_dag_outputs_failures_and_logs_on_ray(rclient: Client, ray_cluster: str)
     assert run.task("c").output == {"sum": 3, "ex": "ray"}
     log = rclient.pipeline_task_log(run.id, "bad")
     assert "about to fail" in log and "Traceback" in log and "ValueError: kaboom on ray" in log
+
+
+def test_task_resources_are_asked_of_ray(rclient: Client) -> None:
+    rclient.apply_pipeline({"name": "rres", "tasks": [
+        py("two", "assigned", resources={"cpus": 2, "memory_gb": 1}),
+        py("more", "assigned", resources={"cpus": 16, "gpus": 1}),  # more than the cluster has: capped, still runs
+        py("plain", "assigned"),
+    ]})
+    run = rclient.run_pipeline("rres", executor="ray", timeout=60)
+    assert run.status == "succeeded", run.error
+    assert run.task("two").output.get("CPU") == 2 and run.task("plain").output.get("CPU") == 1
+    assert run.task("more").output.get("CPU") == 2 and "GPU" not in run.task("more").output
+    usage = {u.task: u for u in rclient.list_usage("task", pipeline="rres")}
+    assert usage["more"].cpu_request == 16 and usage["more"].gpu_request == 1  # billed as declared
 
 
 def test_retries_timeouts_and_cancel_on_ray(rclient: Client, tmp_path: Path) -> None:

@@ -64,8 +64,8 @@ class AlertRow(Base):
     muted: Mapped[bool] = mapped_column(Boolean, default=False)  # fired under a silence, not notified yet
 
 
-class SilenceRow(Base):
-    """Mutes notifications of alerts whose labels match every matcher, until ``ends_at``."""
+class SilenceRow(InProject, Base):
+    """Mutes notifications of its project's alerts whose labels match every matcher, until ``ends_at``."""
 
     __tablename__ = "alert_silences"
 

@@ -49,7 +49,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, not_found
 from mainsail.core.events import Event, EventRow, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
-from mainsail.core.projects import project_of
+from mainsail.core.projects import owned, project_of
 from mainsail.core.runtime import Ctx
 
 log = logging.getLogger("mainsail.alerts")
@@ -155,7 +155,7 @@ def create_silence(ctx: Ctx, body: SilenceCreate) -> Silence:
     ends = body.ends_at or now + dt.timedelta(seconds=float(body.duration or 0))
     if ends <= now:
         raise InvalidInput("ends_at is in the past", errors=[{"loc": ["body", "ends_at"], "msg": "must be in the future"}])
-    row = SilenceRow(id=new_id(), matchers=body.matchers, comment=body.comment, created_by=ctx.actor,
+    row = SilenceRow(id=new_id(), project=project_of(ctx), matchers=body.matchers, comment=body.comment, created_by=ctx.actor,
                      starts_at=now, ends_at=ends)
     ctx.session.add(row)
     ctx.session.flush()
@@ -163,9 +163,9 @@ def create_silence(ctx: Ctx, body: SilenceCreate) -> Silence:
 
 
 def list_silences(ctx: Ctx, expired: bool = False) -> list[Silence]:
-    """Active silences (and expired ones with ``expired=true``), newest first."""
+    """The project's active silences (and expired ones with ``expired=true``), newest first."""
     now = utcnow()
-    q = select(SilenceRow).order_by(SilenceRow.starts_at.desc(), SilenceRow.id)
+    q = select(SilenceRow).where(SilenceRow.project == project_of(ctx)).order_by(SilenceRow.starts_at.desc(), SilenceRow.id)
     if not expired:
         q = q.where(SilenceRow.ends_at > now)
     return [_silence(r, now) for r in ctx.session.scalars(q)]
@@ -173,9 +173,7 @@ def list_silences(ctx: Ctx, expired: bool = False) -> list[Silence]:
 
 def expire_silence(ctx: Ctx, id: str) -> None:
     """End a silence now."""
-    row = ctx.session.get(SilenceRow, id)
-    if row is None:
-        raise not_found("silence", id)
+    row = owned(ctx, ctx.session.get(SilenceRow, id), "silence", id)
     row.ends_at = min(row.ends_at, utcnow())
 
 
@@ -188,9 +186,11 @@ def _silenced_by(silences: Iterable[SilenceRow], alert: AlertRow) -> str | None:
     return next((s.id for s in silences if selector_matches(s.matchers, labels)), None)
 
 
-def _active_silences(ctx: Ctx) -> list[SilenceRow]:
+def _active_silences(ctx: Ctx, project: str | None = None) -> list[SilenceRow]:
+    """The silences active now in ``project`` (default the call's): a silence mutes its own project's alerts only."""
     now = utcnow()
-    return list(ctx.session.scalars(select(SilenceRow).where(SilenceRow.starts_at <= now, SilenceRow.ends_at > now)))
+    return list(ctx.session.scalars(select(SilenceRow).where(SilenceRow.project == (project or project_of(ctx)),
+                                                             SilenceRow.starts_at <= now, SilenceRow.ends_at > now)))
 
 
 # ---------------------------------------------------------------- alerts
@@ -316,7 +316,7 @@ def handle_event(ctx: Ctx, ev: Event) -> EvaluationReport:
         return report
     open_rows = {a.open_key: a for a in ctx.session.scalars(
         select(AlertRow).where(AlertRow.rule_id.in_([r.id for r in rules]), AlertRow.open_key.is_not(None)))}
-    silences = _active_silences(ctx)
+    silences = _active_silences(ctx, project)
     channels = list(ctx.session.scalars(select(ChannelRow).where(ChannelRow.project == project,
                                                                  ChannelRow.enabled.is_(True)).order_by(ChannelRow.name)))
     at = ev.created_at
@@ -387,7 +387,8 @@ def _notify(ctx: Ctx, rule: AlertRuleRow, row: AlertRow, transition: str, silenc
     and notified when it still fires after the silence ends), queue its deliveries."""
     payload = _payload(row, transition)
     silenced = _silenced_by(silences, row)
-    emit(ctx.session, f"alert.{transition}", rule.name, {**payload, "silenced_by": silenced}, actor="alerts")
+    emit(ctx.session, f"alert.{transition}", rule.name, {**payload, "project": rule.project, "silenced_by": silenced},
+         actor="alerts")
     log.info("alert %s: %s%s", transition, ch.headline(payload), f" (silenced by {silenced})" if silenced else "")
     row.muted = bool(silenced) and transition == "fired"
     if not silenced and announce:
@@ -415,7 +416,7 @@ def evaluate_pending(ctx: Ctx, limit: Limit = 500) -> EvaluationReport:
         .where(EventRow.type == EVENT, EvaluatedEventRow.event_id.is_(None)).order_by(EventRow.id).limit(limit))
     total = EvaluationReport()
     for r in list(rows):
-        report = handle_event(ctx, Event(r.id, r.type, r.subject, r.payload, r.actor, r.created_at))
+        report = handle_event(ctx, Event(r.id, r.type, r.subject, r.payload, r.actor, r.created_at, r.project))
         total.events += report.events
         total.pending += report.pending
         total.fired += report.fired

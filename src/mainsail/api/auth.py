@@ -12,8 +12,11 @@ routes and the online-feature route do. Here only what has no operation is decid
   stands for the bearer token (never for an API path, so a cross-site form cannot reach the API with
   it); without credentials a page GET is redirected to ``/login`` and ``/login`` and the static files are
   open;
-- hosted predictions (``/deployments/NAME/…``, ``/v2/models/NAME/…``): the ``predict`` permission in the
-  deployment's project, unless the deployment is public (``MAINSAIL_PUBLIC_DEPLOYMENTS=a,b``)."""
+- hosted predictions (``/deployments/NAME/…``, ``/v2/models/NAME/…`` of the server's own project, and
+  ``/projects/P/deployments/NAME/…``, ``/projects/P/v2/models/NAME/…`` of project P): the ``predict``
+  permission in the deployment's project, which the *path* names (never the ``Mainsail-Project`` header,
+  which would let a caller with ``predict`` elsewhere pass), unless the deployment is public
+  (``MAINSAIL_PUBLIC_DEPLOYMENTS=name,P/name``; a bare name is of the server's own project)."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow", "/api/2.0/preview/
 
 def is_page(path: str) -> bool:
     """A web UI path (the session cookie counts there only)."""
-    return not path.startswith(API_PREFIXES)
+    return not path.startswith(API_PREFIXES) and not (path.startswith("/projects/") and deployment_of(path))
 
 
 def session_token(scope: dict[str, Any]) -> str | None:
@@ -62,14 +65,27 @@ def public_paths() -> frozenset[str]:
     return frozenset("/api/v1" + op.path for opset in OPSETS for op in opset.ops.values() if op.public)
 
 
-def deployment_of(path: str) -> str | None:
-    """The deployment a hosted-serving path addresses, or None."""
+def deployment_of(path: str) -> tuple[str | None, str] | None:
+    """``(project, deployment)`` a hosted-serving path addresses (project ``None``: the server's own), or None."""
     parts = path.strip("/").split("/")
+    project = None
+    if len(parts) >= 2 and parts[0] == "projects":
+        project, parts = parts[1], parts[2:]
     if len(parts) >= 2 and parts[0] == "deployments":
-        return parts[1]
+        return project, parts[1]
     if len(parts) >= 3 and parts[0] == "v2" and parts[1] == "models":
-        return parts[2]
+        return project, parts[2]
     return None
+
+
+def public_deployments(text: str, project: str) -> frozenset[tuple[str, str]]:
+    """``MAINSAIL_PUBLIC_DEPLOYMENTS`` (``name`` of ``project``, or ``P/name``) as ``(project, name)`` pairs."""
+    out = set()
+    for item in (d.strip() for d in text.split(",")):
+        if item:
+            p, _, name = item.rpartition("/")
+            out.add((p.strip() or project, name.strip()))
+    return frozenset(out)
 
 
 class AuthMiddleware:
@@ -84,8 +100,7 @@ class AuthMiddleware:
         self.deployment = deployment  # a replica of this deployment: every other path is a prediction
         self.open = OPEN if metrics_auth else OPEN | {"/metrics"}
         self.public = public_paths()
-        self.public_deployments = frozenset(
-            d.strip() for d in os.environ.get("MAINSAIL_PUBLIC_DEPLOYMENTS", "").split(",") if d.strip())
+        self.public_deployments = public_deployments(os.environ.get("MAINSAIL_PUBLIC_DEPLOYMENTS", ""), project)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -128,11 +143,13 @@ class AuthMiddleware:
             raise
 
     def _decide(self, path: str, principal: Any, project: str = DEFAULT_PROJECT) -> None:
-        """``project``: the request's (``Mainsail-Project``), where its deployment is looked up too."""
-        deployment = self.deployment or deployment_of(path)
-        if deployment is not None:
-            if deployment not in self.public_deployments:
-                check(principal, "predict", project)
+        """``project``: the request's (``Mainsail-Project``). A prediction is checked in its deployment's
+        project, named by the path (or this server's or replica's own), whatever the header says."""
+        target = (None, self.deployment) if self.deployment is not None else deployment_of(path)
+        if target is not None:
+            key = (target[0] or self.project, target[1])
+            if key not in self.public_deployments:
+                check(principal, "predict", key[0])
             return
         if principal.kind == "anonymous":  # everything else needs a signed-in caller; roles per operation
             check(principal, "viewer", project)

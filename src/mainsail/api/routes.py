@@ -119,15 +119,18 @@ def _invoke(runtime: Runtime, op: Operation, kwargs: dict[str, Any], caller: Cal
             result = op.invoke(ctx, kwargs)
             audit.record(ctx, op, kwargs, result)  # a write's row, in its transaction (a read: nothing)
             return result
+    who = caller.get("principal", LOCAL)  # a key is the sender's own in its project (see core.idempotency)
+    scope = {"project": caller.get("project") or runtime.settings.project, "principal": f"{who.kind}:{who.name}"}
     for attempt in (1, 2):
         try:
             with runtime.transaction(write=True, **caller) as ctx:
-                seen = idempotency.lookup(ctx.session, idem_key, op.name)
+                seen = idempotency.lookup(ctx.session, idem_key, op.name, **scope)
                 if seen is not None:
                     return _Replay(seen.response)
                 result = op.invoke(ctx, kwargs)
                 audit.record(ctx, op, kwargs, result)
-                idempotency.remember(ctx.session, idem_key, op.name, op.status_code, op.dump_response(result))
+                idempotency.remember(ctx.session, idem_key, op.name, op.status_code, op.dump_response(result),
+                                     **scope)
                 return result
         except SAIntegrityError:
             if attempt == 2:  # a concurrent request with the same key committed first: replay it

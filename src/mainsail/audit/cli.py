@@ -21,23 +21,26 @@ def list_(actor: str = typer.Option(None, help="Only this actor's writes."),
           op: str = typer.Option(None, help="An operation ('registry.set_alias') or a domain ('registry')."),
           object: str = typer.Option(None, "--object", help="Objects starting with this ('name=churn')."),
           limit: int = typer.Option(50, min=1, max=1000),
+          all_projects: bool = typer.Option(False, "--all-projects", help="Every project (admins of all)."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """The recorded writes, oldest first."""
-    page = client().list_audit(actor=actor, op=op, object=object, limit=limit)
+    """The project's recorded writes, oldest first."""
+    page = client().list_audit(actor=actor, op=op, object=object, all_projects=all_projects, limit=limit)
     if as_json:
         print_json([e.model_dump(mode="json") for e in page.items])
         return
-    table = Table("seq", "at", "actor", "operation", "object", "hash")
+    table = Table("seq", "project", "at", "actor", "operation", "object", "hash")
     for e in page.items:
-        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.op, e.object[:60], e.hash[:12])
+        table.add_row(str(e.seq), e.project, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.op, e.object[:60],
+                      e.hash[:12])
     console.print(table)
 
 
 @audit_app.command("verify")
 @handle_errors
-def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Walk the hash chain; exit 1 naming every altered, removed or moved row."""
-    v = client().verify_audit()
+def verify(all_projects: bool = typer.Option(False, "--all-projects", help="Every project's rows (admins of all)."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Walk the hash chain (one for every project); exit 1 naming every altered, removed or moved row."""
+    v = client().verify_audit(all_projects=all_projects)
     if as_json:
         print_json(v.model_dump(mode="json"))
     elif v.ok:
@@ -45,6 +48,9 @@ def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     else:
         for p in v.problems:
             console.print(f"[bold red]{p.kind}[/] at row {p.seq}: {p.detail}")
+        if v.problems_elsewhere:
+            console.print(f"[bold red]{v.problems_elsewhere} problem(s)[/] in other projects' rows (an admin of "
+                          "every project sees them with --all-projects)")
     if not v.ok:
         raise typer.Exit(1)
 
@@ -52,9 +58,10 @@ def verify(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @audit_app.command("export")
 @handle_errors
 def export(path: str = typer.Argument(..., help="The JSON-lines file to write."),
-           actor: str = typer.Option(None), op: str = typer.Option(None)) -> None:
-    """Write every recorded write as JSON lines, then the verified head."""
-    n = client().export_audit(path, actor=actor, op=op)
+           actor: str = typer.Option(None), op: str = typer.Option(None),
+           all_projects: bool = typer.Option(False, "--all-projects", help="Every project (admins of all).")) -> None:
+    """Write the project's recorded writes as JSON lines, then the verified head."""
+    n = client().export_audit(path, actor=actor, op=op, all_projects=all_projects)
     console.print(f"{n} entries written to {path}")
 
 

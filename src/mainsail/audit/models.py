@@ -8,12 +8,15 @@ from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 GENESIS = "0" * 64  # the "previous hash" of the first row
 
 
-class AuditRow(Base):
-    """One write: its hash covers every other column and the previous row's hash."""
+class AuditRow(InProject, Base):
+    """One write: its hash covers every other column and the previous row's hash. ``project`` is the
+    project the write addressed (rows made before audit rows carried one are ``'default'``); all
+    projects' rows form ONE chain, so removing or moving a row of any project is found."""
 
     __tablename__ = "audit_log"
 

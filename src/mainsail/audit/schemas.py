@@ -12,6 +12,7 @@ class AuditEntry(BaseModel):
     """One recorded write."""
 
     seq: int
+    project: str = Field(description="The project the write addressed.")
     at: dt.datetime
     actor: str
     op: str = Field(description="'<domain>.<operation>', e.g. 'registry.set_alias'.")
@@ -31,13 +32,16 @@ class AuditProblem(BaseModel):
 
 
 class AuditVerification(BaseModel):
-    """The result of walking the chain from its first row to the head."""
+    """The result of walking the chain (one for every project) from its first row to the head."""
 
-    ok: bool
-    rows: int
+    ok: bool = Field(description="The whole chain holds (every project's rows).")
+    project: str | None = Field(None, description="The project whose rows were reported; null: every project.")
+    rows: int = Field(description="Rows of the reported project(s).")
     head_seq: int
     head_hash: str
-    problems: list[AuditProblem] = Field(default_factory=list)
+    problems: list[AuditProblem] = Field(default_factory=list, description=(
+        "Problems in the reported project's rows, and removed rows (their project went with them)."))
+    problems_elsewhere: int = Field(0, description="Problems in other projects' rows (not detailed).")
 
 
 class RotateResult(BaseModel):

@@ -23,10 +23,12 @@ class AuditMethods:
     _backend: Backend
 
     def list_audit(self, *, actor: str | None = None, op: str | None = None, object: str | None = None,
-                   since: dt.datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:
-        """One page of recorded writes, oldest first (filters: actor, operation or domain, object prefix, time)."""
+                   since: dt.datetime | None = None, all_projects: bool = False, cursor: str | None = None,
+                   limit: int = 100) -> Page[AuditEntry]:
+        """One page of the project's recorded writes, oldest first (filters: actor, operation or domain,
+        object prefix, time; ``all_projects``: every project's, for admins of every project)."""
         return self._backend.call(ops.list_audit, {"actor": actor, "op": op, "object": object, "since": since,
-                                                   "cursor": cursor, "limit": limit})
+                                                   "all_projects": all_projects, "cursor": cursor, "limit": limit})
 
     def iter_audit(self, **filters: Any) -> Iterator[AuditEntry]:
         """Every recorded write matching ``filters`` (as :meth:`list_audit`), page by page."""
@@ -37,19 +39,21 @@ class AuditMethods:
             if not (cursor := page.next_cursor):
                 return
 
-    def verify_audit(self) -> AuditVerification:
-        """Walk the hash chain: ``ok``, or each altered, removed or moved row."""
-        return self._backend.call(ops.verify_audit, {})
+    def verify_audit(self, *, all_projects: bool = False) -> AuditVerification:
+        """Walk the hash chain (one for every project): ``ok``, or each altered, removed or moved row of
+        the project (``all_projects``: of every project, for admins of every project)."""
+        return self._backend.call(ops.verify_audit, {"all_projects": all_projects})
 
     def export_audit(self, path: str | Path, **filters: Any) -> int:
-        """Write the recorded writes as JSON lines to ``path`` (then a last line with the verified head, to
-        keep elsewhere: a later rewrite of the whole chain no longer ends there); the number of entries."""
+        """Write the project's recorded writes (``all_projects=True``: every project's) as JSON lines to
+        ``path``, then a last line with the verified head of the whole chain, to keep elsewhere (a later
+        rewrite of the chain no longer ends there); the number of entries."""
         n = 0
         with open(path, "wb") as f:
             for entry in self.iter_audit(**filters):
                 f.write(orjson.dumps(entry.model_dump(mode="json")) + b"\n")
                 n += 1
-            v = self.verify_audit()
+            v = self.verify_audit(all_projects=bool(filters.get("all_projects")))
             f.write(orjson.dumps({"head_seq": v.head_seq, "head_hash": v.head_hash, "verified": v.ok}) + b"\n")
         return n
 

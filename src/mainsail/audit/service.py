@@ -28,7 +28,8 @@ from mainsail.core.errors import not_found
 from mainsail.core.events import emit
 from mainsail.core.ops import Operation
 from mainsail.core.pagination import Limit, Page, decode_cursor, encode_cursor
-from mainsail.core.principal import LOCAL, require
+from mainsail.core.principal import DEFAULT_PROJECT, LOCAL, check, require
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.secrets import reseal, seal, unseal
 from mainsail.core.types import ObjectName
@@ -63,9 +64,14 @@ def digest(value: Any) -> str:
 _NONE = digest(None)  # the result digest of most writes (they answer nothing)
 
 
-def content_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str) -> str:
-    """SHA-256 of a row's content (every column but ``seq`` and the two hashes)."""
-    return digest([at.astimezone(dt.UTC).isoformat(), actor, op, obj, request, result])
+def content_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str,
+                 project: str = DEFAULT_PROJECT) -> str:
+    """SHA-256 of a row's content (every column but ``seq`` and the two hashes). The project is hashed
+    when it is not ``'default'``: rows written before audit rows carried a project (all ``'default'``)
+    keep the hash they were written with, and moving any row into or out of the default project still
+    changes its content hash (a six-item list never encodes like a seven-item one)."""
+    content = [at.astimezone(dt.UTC).isoformat(), actor, op, obj, request, result]
+    return digest(content if project == DEFAULT_PROJECT else [*content, project])
 
 
 def link(content: str, prev: str) -> str:
@@ -75,9 +81,10 @@ def link(content: str, prev: str) -> str:
     return hashlib.sha256((content + prev).encode()).hexdigest()
 
 
-def chain_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str, prev: str) -> str:
+def chain_hash(at: dt.datetime, actor: str, op: str, obj: str, request: str, result: str, prev: str,
+               project: str = DEFAULT_PROJECT) -> str:
     """A row's hash from its columns and the previous row's hash."""
-    return link(content_hash(at, actor, op, obj, request, result), prev)
+    return link(content_hash(at, actor, op, obj, request, result, project), prev)
 
 
 def who(ctx: Ctx) -> str:
@@ -110,25 +117,25 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
         if op.method == "GET" or name in READ_POSTS:
             return
         if ctx.runtime is not None:
-            with ctx.runtime.transaction(write=True, actor=ctx.actor) as w:
+            with ctx.runtime.transaction(write=True, actor=ctx.actor, project=project_of(ctx)) as w:
                 w.principal = ctx.principal
                 record(w, name, kwargs, result, _object(op, kwargs, result) if obj is None else obj)
             return
     if obj is None:
         obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
     request, res = digest(kwargs), (_NONE if result is None else digest(result))
-    at, actor = utcnow(), who(ctx)[:200]
-    content = content_hash(at, actor, name, obj, request, res)
+    at, actor, project = utcnow(), who(ctx)[:200], project_of(ctx)
+    content = content_hash(at, actor, name, obj, request, res, project)
     naive = at.replace(tzinfo=None)  # how UTCDateTime stores it
     conn = ctx.session.connection()
     cur = conn.connection.cursor()  # the driver's own cursor: no per-statement SQLAlchemy overhead
     try:
         if conn.dialect.name == "postgresql":  # one round trip: lock the head, chain, insert, move the head
-            cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
+            cur.execute(_PG_APPEND, (project, naive, actor, name, obj, request, res, content))
             if cur.rowcount == 1:
                 return
             cur.execute(_HEAD_INIT.replace("?", "%s"), (0, GENESIS))  # no head row yet (it was removed)
-            cur.execute(_PG_APPEND, (naive, actor, name, obj, request, res, content))
+            cur.execute(_PG_APPEND, (project, naive, actor, name, obj, request, res, content))
             return
         # SQLite: the write lock is held already. The head this connection wrote last is moved with a
         # compare-and-set (one statement, no read); when another process appended since (or the write
@@ -140,7 +147,7 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
             seq, h = known[0] + 1, link(content, known[1])
             cur.execute(_SQLITE_CAS, (seq, h, known[0], known[1]))
             if cur.rowcount == 1:
-                cur.execute(_SQLITE_INSERT, (seq, stamp, actor, name, obj, request, res, known[1], h))
+                cur.execute(_SQLITE_INSERT, (seq, project, stamp, actor, name, obj, request, res, known[1], h))
                 _SQLITE_HEADS[key] = (seq, h)
                 return
         cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -149,7 +156,7 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
             cur.execute(_HEAD_INIT, (0, GENESIS))
             head = (0, GENESIS)
         seq, h = head[0] + 1, link(content, head[1])
-        cur.execute(_SQLITE_INSERT, (seq, stamp, actor, name, obj, request, res, head[1], h))
+        cur.execute(_SQLITE_INSERT, (seq, project, stamp, actor, name, obj, request, res, head[1], h))
         cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, h))
         if len(_SQLITE_HEADS) > 256:
             _SQLITE_HEADS.clear()
@@ -160,8 +167,8 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
 
 _SQLITE_HEADS: dict[int, tuple[int, str]] = {}  # DBAPI connection -> the head it last wrote (a hint, checked)
 _SQLITE_CAS = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?"
-_SQLITE_INSERT = ("INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_SQLITE_INSERT = ("INSERT INTO audit_log (seq, project, at, actor, op, object, request_sha256, result_sha256, "
+                  "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 _HEAD_INIT = "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
@@ -169,25 +176,40 @@ _HEAD_INIT = "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
 _PG_APPEND = """
 WITH head AS (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE),
 row AS (
-  INSERT INTO audit_log (seq, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash)
-  SELECT head.seq + 1, %s, %s, %s, %s, %s, %s, head.hash, encode(sha256(convert_to(%s || head.hash, 'UTF8')), 'hex')
+  INSERT INTO audit_log (seq, project, at, actor, op, object, request_sha256, result_sha256, prev_hash, hash)
+  SELECT head.seq + 1, %s, %s, %s, %s, %s, %s, %s, head.hash, encode(sha256(convert_to(%s || head.hash, 'UTF8')), 'hex')
   FROM head RETURNING seq, hash)
 UPDATE audit_head SET seq = row.seq, hash = row.hash FROM row WHERE audit_head.id = 1"""
 
 
 def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(seq=row.seq, at=row.at, actor=row.actor, op=row.op, object=row.object,
+    return AuditEntry(seq=row.seq, project=row.project, at=row.at, actor=row.actor, op=row.op, object=row.object,
                       request_sha256=row.request_sha256, result_sha256=row.result_sha256, prev_hash=row.prev_hash,
                       hash=row.hash)
 
 
-def list_audit(ctx: Ctx, actor: str | None = None, op: str | None = None, object: str | None = None,
-               since: dt.datetime | None = None, cursor: str | None = None, limit: Limit = 100) -> Page[AuditEntry]:
-    """Recorded writes, oldest first, filtered by actor, operation (``registry.set_alias``, or a domain
-    ``registry``), object (a prefix) or time. Admins only."""
+def _scope(ctx: Ctx, all_projects: bool) -> str | None:
+    """The project whose rows a call sees: the call's own (its admins), or None for every project (admins
+    of every project only)."""
+    if all_projects:
+        principal = getattr(ctx, "principal", None) or LOCAL
+        check(principal, "admin", "*")
+        return None
     require(ctx, "admin")
+    return project_of(ctx)
+
+
+def list_audit(ctx: Ctx, actor: str | None = None, op: str | None = None, object: str | None = None,
+               since: dt.datetime | None = None, all_projects: bool = False, cursor: str | None = None,
+               limit: Limit = 100) -> Page[AuditEntry]:
+    """Recorded writes of the call's project, oldest first, filtered by actor, operation
+    (``registry.set_alias``, or a domain ``registry``), object (a prefix) or time. The project's admins;
+    ``all_projects``: every project's rows, admins of every project only."""
+    scope = _scope(ctx, all_projects)
     after = decode_cursor(cursor).get("s", 0)
     q = select(AuditRow).where(AuditRow.seq > (after if isinstance(after, int) else 0))
+    if scope is not None:
+        q = q.where(AuditRow.project == scope)
     if actor:
         q = q.where(AuditRow.actor == actor)
     if op:
@@ -202,39 +224,47 @@ def list_audit(ctx: Ctx, actor: str | None = None, op: str | None = None, object
                             next_cursor=encode_cursor({"s": rows[limit - 1].seq}) if more else None)
 
 
-def verify_audit(ctx: Ctx) -> AuditVerification:
-    """Walk the chain from its first row to the head: a row whose hash does not match its content was
-    altered, a gap in ``seq`` or a ``prev_hash`` that is not the previous row's hash shows removed or
-    moved rows, and the head names the last row (a removed tail). Admins only."""
-    require(ctx, "admin")
+def verify_audit(ctx: Ctx, all_projects: bool = False) -> AuditVerification:
+    """Walk the whole chain (every project's rows form one) from its first row to the head: a row whose
+    hash does not match its content was altered, a gap in ``seq`` or a ``prev_hash`` that is not the
+    previous row's hash shows removed or moved rows, and the head names the last row (a removed tail).
+
+    A project's admins get ``ok`` for the whole chain (a break anywhere means no row can be trusted to
+    be where it was written), the problems of their project's rows and of removed rows (whose project
+    is gone with them), and only the number of problems in other projects' rows. ``all_projects``
+    (admins of every project): every problem."""
+    scope = _scope(ctx, all_projects)
     head = ctx.session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first()
     head_seq, head_hash = head if head is not None else (0, GENESIS)
-    problems: list[AuditProblem] = []
-    expected, prev_hash, rows = 1, GENESIS, 0
+    found: list[tuple[str | None, AuditProblem]] = []  # (the project of the row it names, or None: unknown)
+    expected, prev_hash, rows, mine = 1, GENESIS, 0, 0
     for row in ctx.session.execute(select(_LOG).order_by(_LOG.c.seq)).yield_per(5000):
         rows += 1
+        mine += scope is None or row.project == scope
         if row.seq > expected:
             gap = f"row {expected}" if row.seq == expected + 1 else f"rows {expected}..{row.seq - 1}"
-            problems.append(AuditProblem(seq=expected, kind="missing", detail=f"{gap} removed"))
+            found.append((None, AuditProblem(seq=expected, kind="missing", detail=f"{gap} removed")))
         if chain_hash(row.at, row.actor, row.op, row.object, row.request_sha256, row.result_sha256,
-                      row.prev_hash) != row.hash:
-            problems.append(AuditProblem(seq=row.seq, kind="altered",
-                                         detail=f"row {row.seq} ({row.op}) does not match its hash"))
+                      row.prev_hash, row.project) != row.hash:
+            found.append((row.project, AuditProblem(seq=row.seq, kind="altered",
+                                                    detail=f"row {row.seq} ({row.op}) does not match its hash")))
         elif row.prev_hash != prev_hash and row.seq == expected:
-            problems.append(AuditProblem(seq=row.seq, kind="reordered",
-                                         detail=f"row {row.seq} does not follow row {row.seq - 1} (its prev_hash "
-                                                f"names another row)"))
+            found.append((row.project, AuditProblem(
+                seq=row.seq, kind="reordered",
+                detail=f"row {row.seq} does not follow row {row.seq - 1} (its prev_hash names another row)")))
         expected, prev_hash = row.seq + 1, row.hash
     if head is None and rows:
-        problems.append(AuditProblem(seq=0, kind="head", detail="the chain's head row is missing"))
+        found.append((None, AuditProblem(seq=0, kind="head", detail="the chain's head row is missing")))
     elif expected - 1 != head_seq or (rows and prev_hash != head_hash):
         if expected - 1 < head_seq:
-            problems.append(AuditProblem(seq=expected, kind="missing",
-                                         detail=f"rows {expected}..{head_seq} removed (the head is row {head_seq})"))
+            found.append((None, AuditProblem(seq=expected, kind="missing",
+                                             detail=f"rows {expected}..{head_seq} removed (the head is row {head_seq})")))
         else:
-            problems.append(AuditProblem(seq=head_seq, kind="head",
-                                         detail=f"the head (row {head_seq}) does not match the last row {expected - 1}"))
-    return AuditVerification(ok=not problems, rows=rows, head_seq=head_seq, head_hash=head_hash, problems=problems)
+            found.append((None, AuditProblem(
+                seq=head_seq, kind="head", detail=f"the head (row {head_seq}) does not match the last row {expected - 1}")))
+    shown = [p for where, p in found if scope is None or where is None or where == scope]
+    return AuditVerification(ok=not found, project=scope, rows=mine, head_seq=head_seq, head_hash=head_hash,
+                             problems=shown, problems_elsewhere=len(found) - len(shown))
 
 
 # ---------------------------------------------------------------- secrets

@@ -136,7 +136,8 @@ def server(
         hosting = DeploymentHost(Client(settings.uri, artifact_root=settings.artifact_root), hosted).start()
         hosting.mount(app)
         console.print(f"hosting deployments: {', '.join(hosted) if hosted else 'all'} "
-                      f"(now {', '.join(sorted(hosting.apps)) or 'none'}) at /deployments/NAME/predict")
+                      f"(now {', '.join(f'{p}/{n}' for p, n in sorted(hosting.apps)) or 'none'}) at "
+                      "/deployments/NAME/predict and /projects/PROJECT/deployments/NAME/predict")
     from mainsail.core.heap import settle
 
     settle()  # imports, the app and hosted models out of the full collections' way (see core/heap.py)

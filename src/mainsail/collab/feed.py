@@ -275,7 +275,7 @@ def process(ctx: Ctx, limit: int = BATCH) -> SyncReport:
         if ev.id != last + 1 and now - ev.created_at < GAP_WAIT:
             break
         s = of_event(ev)
-        project = str((ev.payload or {}).get("project") or DEFAULT_PROJECT)[:128]
+        project = ev.project or DEFAULT_PROJECT  # recorded where the event was emitted (core.events)
         rows.append({"event_id": ev.id, "project": project, "type": ev.type[:100], "object_kind": s.kind[:32],
                      "object_key": s.key, "parent_kind": s.parent_kind, "parent_key": s.parent_key,
                      "label": s.label, "actor": ev.actor, "created_at": ev.created_at})

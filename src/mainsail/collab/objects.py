@@ -152,7 +152,8 @@ def of_event(ev: Event) -> Subject:
         return Subject("pipeline", _s(p.get("name")) or subject, _s(p.get("name")))
     if t.startswith("pipeline_run."):
         pipe = _s(p.get("pipeline"))
-        return Subject("pipeline_run", subject, None, "pipeline" if pipe else None, pipe)
+        return Subject("pipeline_run", subject, f"{pipe} run {subject[:12]}" if pipe else None,
+                       "pipeline" if pipe else None, pipe)
     if t.startswith(("deployment.", "rollout.")):
         name = _s(p.get("deployment")) or subject
         return Subject("deployment", name, name)

@@ -4,7 +4,12 @@ A service writes an event row with :func:`emit` inside the same transaction as t
 describes, so an event exists exactly when its change committed. The :class:`Dispatcher` delivers
 events in id order to each registered subscriber and advances that subscriber's cursor only after
 the handler returns: delivery is at least once, so handlers must be idempotent (the event id is
-their idempotency key)."""
+their idempotency key).
+
+Every event records the project it happened in (``project``): the object's project when the payload
+names one, else the project of the transaction that emits it (:data:`PROJECT_KEY` in the session's
+``info``, set by :meth:`Runtime.transaction`). Readers (the activity feed, a project's event list)
+filter on it, so an event never shows in another project's feed."""
 
 from __future__ import annotations
 
@@ -14,17 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, select, update
+from sqlalchemy import JSON, BigInteger, Index, String, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mainsail.core.background import Periodic
 from mainsail.core.db import Base, BigId, UTCDateTime, utcnow
+from mainsail.core.principal import DEFAULT_PROJECT
 
 log = logging.getLogger(__name__)
+PROJECT_KEY = "mainsail.project"  # a session's ``info`` key: the project its transaction acts in
 
 
 class EventRow(Base):
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_project_id", "project", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True,
                                     autoincrement=True)
@@ -33,6 +41,8 @@ class EventRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     actor: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    project: Mapped[str] = mapped_column(String(128), default=DEFAULT_PROJECT,
+                                         server_default=text(f"'{DEFAULT_PROJECT}'"))
 
 
 class EventCursor(Base):
@@ -51,12 +61,21 @@ class Event:
     payload: dict[str, Any]
     actor: str | None
     created_at: dt.datetime
+    project: str = DEFAULT_PROJECT
+
+
+def event_project(session: Session, payload: dict[str, Any] | None, project: str | None = None) -> str:
+    """The project an event belongs to: ``project`` when given, else the payload's (the object's project,
+    for background work acting on several projects), else the emitting transaction's, else the default."""
+    found = project or (payload or {}).get("project") or session.info.get(PROJECT_KEY) or DEFAULT_PROJECT
+    return str(found)[:128]
 
 
 def emit(session: Session, type: str, subject: str, payload: dict[str, Any] | None = None,
-         actor: str | None = None) -> None:
-    """Record an event in the caller's transaction (the outbox)."""
-    session.add(EventRow(type=type, subject=subject, payload=payload or {}, actor=actor, created_at=utcnow()))
+         actor: str | None = None, *, project: str | None = None) -> None:
+    """Record an event in the caller's transaction (the outbox), in its project (see :func:`event_project`)."""
+    session.add(EventRow(type=type, subject=subject, payload=payload or {}, actor=actor, created_at=utcnow(),
+                         project=event_project(session, payload, project)))
 
 
 Handler = Callable[[Event], None]
@@ -86,24 +105,30 @@ def unsubscribe(name: str) -> None:
     _subscriptions.pop(name, None)
 
 
-def list_events(session: Session, after: int = 0, limit: int = 100, type: str | None = None) -> list[Event]:
-    """Events with id greater than ``after``, oldest first."""
+def list_events(session: Session, after: int = 0, limit: int = 100, type: str | None = None,
+                project: str | None = None) -> list[Event]:
+    """Events with id greater than ``after``, oldest first (of one project when given)."""
     q = select(EventRow).where(EventRow.id > after).order_by(EventRow.id).limit(limit)
     if type:
         q = q.where(EventRow.type == type)
+    if project is not None:
+        q = q.where(EventRow.project == project)
     return [_to_event(r) for r in session.scalars(q)]
 
 
-def recent_events(session: Session, limit: int = 50, before: int | None = None) -> list[Event]:
-    """The newest events first (ids below ``before`` when given): an activity feed."""
+def recent_events(session: Session, limit: int = 50, before: int | None = None,
+                  project: str | None = None) -> list[Event]:
+    """The newest events first (ids below ``before`` when given, of one project when given): an activity feed."""
     q = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+    if project is not None:
+        q = q.where(EventRow.project == project)
     if before is not None:
         q = q.where(EventRow.id < before)
     return [_to_event(r) for r in session.scalars(q)]
 
 
 def _to_event(r: EventRow) -> Event:
-    return Event(r.id, r.type, r.subject, r.payload, r.actor, r.created_at)
+    return Event(r.id, r.type, r.subject, r.payload, r.actor, r.created_at, r.project or DEFAULT_PROJECT)
 
 
 class Dispatcher:

@@ -1,9 +1,14 @@
 """Idempotency keys: a write sent twice with the same ``Idempotency-Key`` header runs once; the retry
-gets the first response. The key is stored in the same transaction as the write it guards."""
+gets the first response. The key is stored in the same transaction as the write it guards.
+
+A key is scoped to the project and the principal that sent it: the stored key is
+``sha256(project, principal, key)``, so two users (or one user in two projects) sending the same key
+never get each other's responses, and the table holds no caller-chosen text."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 
 from sqlalchemy import Integer, String, Text, delete
@@ -25,9 +30,15 @@ class IdempotencyRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
-def lookup(session: Session, key: str, operation: str) -> IdempotencyRow | None:
-    """The stored outcome for ``key``, if this write already happened."""
-    row = session.get(IdempotencyRow, key)
+def stored_key(key: str, project: str, principal: str) -> str:
+    """The key as stored: a digest of who sent it, in which project, and the key itself."""
+    return hashlib.sha256("\0".join((project, principal, key)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def lookup(session: Session, key: str, operation: str, *, project: str = "default",
+           principal: str = "local") -> IdempotencyRow | None:
+    """The stored outcome for ``key`` sent by ``principal`` in ``project``, if this write already happened."""
+    row = session.get(IdempotencyRow, stored_key(key, project, principal))
     if row is not None and row.operation != operation:
         raise InvalidInput(f"Idempotency-Key {key!r} was already used for {row.operation}, not {operation}",
                            code="idempotency_key_reused",
@@ -35,9 +46,10 @@ def lookup(session: Session, key: str, operation: str) -> IdempotencyRow | None:
     return row
 
 
-def remember(session: Session, key: str, operation: str, status_code: int, response: str | None) -> None:
-    """Record the outcome of a write under ``key`` (same transaction as the write)."""
-    session.add(IdempotencyRow(key=key, operation=operation, status_code=status_code, response=response,
+def remember(session: Session, key: str, operation: str, status_code: int, response: str | None, *,
+             project: str = "default", principal: str = "local") -> None:
+    """Record the outcome of a write under ``key`` of ``principal`` in ``project`` (same transaction as the write)."""
+    session.add(IdempotencyRow(key=stored_key(key, project, principal), operation=operation, status_code=status_code, response=response,
                                created_at=utcnow()))
     if random.random() < 0.001:  # occasional purge keeps the table small without a scheduler
         session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < utcnow() - RETENTION))

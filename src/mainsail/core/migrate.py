@@ -131,12 +131,26 @@ def upgrade(engine: Engine, *, recheck: bool = False) -> None:
                 with _exclusive(engine, conn):
                     conn.commit()
                     if current_heads(conn) != wanted:
-                        from alembic import command
-
-                        with _foreign_keys_off(conn):
-                            command.upgrade(_config(conn), "heads")
-                        conn.commit()
+                        _migrate(conn, wanted)
         _done.add(key)
+
+
+def _migrate(conn: Connection, wanted: set[str]) -> None:
+    """Bring the database behind ``conn`` (locked by :func:`_exclusive`) to ``wanted``: an empty one in one
+    step from the models (:mod:`mainsail.core.fresh`), any other through Alembic's steps."""
+    from mainsail.core import fresh
+
+    if fresh.is_empty(conn):
+        conn.commit()
+        fresh.create_fresh(conn, wanted)
+        conn.commit()
+        return
+    conn.commit()
+    from alembic import command
+
+    with _foreign_keys_off(conn):
+        command.upgrade(_config(conn), "heads")
+    conn.commit()
 
 
 def upgrade_to(engine: Engine, targets: set[str]) -> None:
@@ -145,6 +159,9 @@ def upgrade_to(engine: Engine, targets: set[str]) -> None:
     from alembic import command
 
     with migration_connection(engine) as conn:
+        if targets == script_heads() and current_heads(conn) != targets:
+            _migrate(conn, targets)  # an empty database in one step; else the steps to the heads
+            return
         for rev in sorted(targets):
             command.upgrade(_config(conn), rev)
             conn.commit()

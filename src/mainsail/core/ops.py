@@ -216,13 +216,16 @@ class OpSet:
 
     def add(self, method: str, path: str, handler: Callable[..., Any], *, status: int = 200,
             name: str | None = None, write: bool | None = None, role: str | None = None,
-            public: bool = False, statuses: tuple[int, ...] = (), secret: bool = False) -> Operation:
+            public: bool = False, statuses: tuple[int, ...] = (), secret: bool = False,
+            projects: bool | None = None) -> Operation:
         """Expose ``handler`` at ``method path``. Reads (GET) run in a read-only transaction. ``role``
-        overrides :func:`default_role`; ``public`` needs no credentials at all."""
+        overrides :func:`default_role`; ``public`` needs no credentials at all; ``projects`` overrides the
+        set's (an operation on objects that belong to no project)."""
         op = Operation(
             name=name or handler.__name__, method=method.upper(), path=path, handler=handler, tag=self.tag,
             status_code=status, write=(method.upper() != "GET") if write is None else write,
-            role=role or self.role, public=public, statuses=statuses, projects=self.projects, secret=secret,
+            role=role or self.role, public=public, statuses=statuses,
+            projects=self.projects if projects is None else projects, secret=secret,
         )
         if op.name in self.ops:
             raise ValueError(f"operation {op.name!r} declared twice")

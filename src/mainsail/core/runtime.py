@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mainsail.core.artifacts import ArtifactStore
 from mainsail.core.db import is_sqlite, make_engine
+from mainsail.core.events import PROJECT_KEY
 from mainsail.core.principal import DEFAULT_PROJECT, LOCAL, Principal
 from mainsail.core.settings import Settings
 
@@ -79,9 +80,11 @@ class Runtime:
                     project: str | None = None, remote: str | None = None) -> Iterator[Ctx]:
         """Open a session in one transaction; commit on success, roll back on any error."""
         maker = self._write if write else self._read
+        project = project or self.settings.project
         with maker() as session, session.begin():
+            session.info[PROJECT_KEY] = project  # the project of the events it emits (core.events.emit)
             yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self,
-                      principal=principal, project=project or self.settings.project, remote=remote)
+                      principal=principal, project=project, remote=remote)
 
     @contextmanager
     def driver_read(self) -> Iterator[Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, get_args
 
 import typer
 from rich.table import Table
 
 from mainsail.cli.common import client, console, handle_errors, print_json
+from mainsail.costs.schemas import Period, ReportBy, UsageKind
 
 costs_app = typer.Typer(help="Costs: usage, price sheets, reports, budgets, recommendations, retention.",
                         no_args_is_help=True)
@@ -34,8 +35,21 @@ def when(text: str | None, option: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+def choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
+    """``value`` when it is one of ``allowed`` (or None); else a usage error naming ``option``."""
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{value!r}: expected one of {', '.join(allowed)}", param_hint=option)
+    return value
+
+
 def money(v: float, currency: str) -> str:
+    if 0 < v < 0.0001:  # a few seconds of a task: not shown as nothing
+        return f"{v:.2g} {currency}"
     return f"{v:,.4f} {currency}" if v < 100 else f"{v:,.2f} {currency}"
+
+
+def amount(v: float) -> str:
+    return f"{v:.2g}" if 0 < v < 0.01 else f"{v:,.2f}"
 
 
 @costs_app.command("report")
@@ -49,6 +63,7 @@ def report(by: str = typer.Option("project", "--by", help="project, team, model,
                                         "(project and team reports)."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Cost over a period, grouped by project, team, model, deployment, pipeline, run, task or kind."""
+    choice(by, get_args(ReportBy), "--by")
     rep = client().cost_report(by, when(since, "--since"), when(until, "--until"), all_projects=all_projects,
                                storage=storage)
     if as_json:
@@ -57,9 +72,12 @@ def report(by: str = typer.Option("project", "--by", help="project, team, model,
     t = Table(by, "records", "core-h", "GiB-h", "GPU-h", "requests", "cost",
               title=f"cost by {by}, {rep.since:%Y-%m-%d %H:%M} → {rep.until:%Y-%m-%d %H:%M} UTC")
     for ln in rep.lines:
-        t.add_row(ln.key or "-", f"{ln.records:,}", f"{ln.cpu_hours:,.2f}", f"{ln.memory_gb_hours:,.2f}",
-                  f"{ln.gpu_hours:,.2f}", f"{ln.requests:,}", money(ln.cost, rep.currency))
+        t.add_row(ln.key or "-", f"{ln.records:,}", amount(ln.cpu_hours), amount(ln.memory_gb_hours),
+                  amount(ln.gpu_hours), f"{ln.requests:,}", money(ln.cost, rep.currency))
     console.print(t)
+    if not rep.lines:
+        console.print("no usage recorded in this period (pipeline tasks, tracked runs and serving replicas record "
+                      "it; see `mainsail costs usage`)")
     console.print(f"total: [bold]{money(rep.total, rep.currency)}[/]")
 
 
@@ -117,30 +135,46 @@ def prices(cpu_hour: float = typer.Option(None, help="Per core-hour."),
 def usage(kind: str = typer.Option(None, help="task, run or replica."),
           limit: int = typer.Option(20, help="How many records."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """The newest measured usage records."""
+    """The newest measured usage records (with what each reserved: cores and GiB, spot)."""
+    choice(kind, get_args(UsageKind), "--kind")
     rows = client().list_usage(kind, limit=limit)
     if as_json:
         print_json(rows)
         return
-    t = Table("kind", "what", "ended", "wall s", "CPU s", "peak MiB", "requests", title=f"{len(rows)} usage records")
+    t = Table("kind", "what", "ended", "wall s", "CPU s", "peak MiB", "requests", "reserved",
+              title=f"{len(rows)} usage records")
     for r in rows:
         what = {"task": f"{r.pipeline}/{r.task}", "run": r.run_id, "replica": f"{r.deployment} {r.replica}"}[r.kind]
+        reserved = " ".join(x for x in (f"{r.cpu_request:g} cpu" if r.cpu_request else "",
+                                        f"{r.memory_request / 2**30:g} GiB" if r.memory_request else "",
+                                        f"{r.gpu_request:g} gpu" if r.gpu_request else "",
+                                        "spot" if r.spot else "") if x)
         t.add_row(r.kind, what or "-", f"{r.ended_at:%Y-%m-%d %H:%M:%S}", f"{r.wall_seconds:,.2f}",
-                  f"{r.cpu_seconds:,.2f}", f"{r.peak_memory / 2**20:,.0f}", f"{r.requests:,}")
+                  f"{r.cpu_seconds:,.2f}", f"{r.peak_memory / 2**20:,.0f}", f"{r.requests:,}", reserved or "-")
     console.print(t)
 
 
 @costs_app.command("retention")
 @handle_errors
-def retention(runs_days: float = typer.Option(None, "--runs-days", help="Delete runs ended this many days ago."),
+def retention(runs_days: float = typer.Option(None, "--runs-days",
+                                              help="Delete runs ended this many days ago (0: keep them)."),
               inference_logs_days: float = typer.Option(None, "--inference-logs-days",
-                                                        help="Drop inference logs older than this many days."),
-              clear: bool = typer.Option(False, "--clear", help="Keep everything (remove the rules)."),
+                                                        help="Drop inference logs older than this many days "
+                                                        "(0: keep them)."),
+              clear: bool = typer.Option(False, "--clear", help="Keep everything (remove both rules)."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show the project's retention rules; with options, replace them (admins). ``mainsail gc`` applies them."""
+    """Show the project's retention rules; with options, change them (admins). `mainsail gc` applies them."""
     c = client()
-    rules = c.set_retention(runs_days, inference_logs_days) if (clear or runs_days or inference_logs_days) \
-        else c.get_retention()
+    for v, option in ((runs_days, "--runs-days"), (inference_logs_days, "--inference-logs-days")):
+        if v is not None and not (0 <= v <= 365_000):
+            raise typer.BadParameter(f"{v:g}: expected a number of days, 0 (keep) or more", param_hint=option)
+    if clear or runs_days is not None or inference_logs_days is not None:
+        now = c.get_retention()
+        rules = c.set_retention(None if clear else (now.runs_days if runs_days is None else runs_days or None),
+                                None if clear else (now.inference_logs_days if inference_logs_days is None
+                                                    else inference_logs_days or None))
+    else:
+        rules = c.get_retention()
     if as_json:
         print_json(rules)
         return
@@ -196,6 +230,7 @@ def budgets_create(name: str = typer.Argument(..., help="Budget name."),
                    channel: list[str] = typer.Option(None, "--channel", help="Alert channel (repeat; default: all)."),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Create a budget (and the alert rule its thresholds fire through)."""
+    choice(period, get_args(Period), "--period")
     b = client().create_budget(name, amount, period=period, thresholds=threshold or None, severity=severity,
                                channels=channel or None)
     if as_json:
@@ -230,20 +265,26 @@ def budgets_check(as_json: bool = typer.Option(False, "--json", help="Print JSON
 def gc(dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing; list what would be deleted."),
        grace: str = typer.Option("24h", help="Keep unreferenced blobs younger than this (e.g. 24h, 7d, 0h)."),
        no_retention: bool = typer.Option(False, "--no-retention", help="Do not apply the retention rules."),
+       all_projects: bool = typer.Option(False, "--all-projects",
+                                         help="Every project's rules and deleted runs (an admin of every project)."),
        as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Delete artifacts of deleted runs and blobs no object references, after a grace period (and apply the retention rules first)."""
     m = DURATION.match(grace)
     if not m:
         raise typer.BadParameter(f"{grace!r}: expected a duration such as 24h, 7d or 0h", param_hint="--grace")
-    rep = client().gc(dry_run=dry_run, grace_hours=float(m.group(1)) * UNITS[m.group(2)] / 3600,
-                      retention=not no_retention)
+    c = client()
+    rep = c.gc(dry_run=dry_run, grace_hours=float(m.group(1)) * UNITS[m.group(2)] / 3600,
+                      retention=not no_retention, all_projects=all_projects)
     if as_json:
         print_json(rep)
         return
     verb = "would delete" if dry_run else "deleted"
-    console.print(f"{rep.blobs_scanned:,} blobs, {rep.referenced:,} referenced; {verb} {len(rep.deleted):,} "
+    where = "all projects" if rep.all_projects else f"project {c.project}"
+    console.print(f"gc in {where}: {rep.blobs_scanned:,} blobs, {rep.referenced:,} referenced; {verb} "
+                  f"{len(rep.deleted):,} "
                   f"({rep.deleted_bytes / 2**20:,.2f} MiB; {rep.of_deleted_runs} of deleted runs); "
-                  f"{rep.kept_in_grace} unreferenced kept within the grace period")
+                  f"{rep.kept_in_grace} unreferenced kept within the grace period"
+                  + (f"; {rep.kept_other_projects} kept for other projects' gc" if rep.kept_other_projects else ""))
     if rep.runs_deleted or rep.inference_logs_dropped:
         console.print(f"retention: {len(rep.runs_deleted)} runs {'to delete' if dry_run else 'deleted'}, "
                       f"{rep.inference_logs_dropped} inference log files {'to drop' if dry_run else 'dropped'}")

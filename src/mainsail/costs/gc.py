@@ -85,11 +85,12 @@ def deleted_runs(ctx: Ctx, cutoff: dt.datetime) -> set[str]:
 
 
 def scan(ctx: Ctx, collectible_runs: set[str] = frozenset(), owners: bool = False
-         ) -> tuple[set[str], set[str], dict[str, set[tuple[str, str]]]]:
+         ) -> tuple[set[str], dict[str, set[str]], dict[str, set[tuple[str, str]]]]:
     """``(referenced, only_by_collectible_runs, owners)``: every digest named anywhere, those named only
-    by artifact rows of ``collectible_runs``, and (with ``owners``) which objects name each digest."""
+    by artifact rows of ``collectible_runs`` (with those runs), and (with ``owners``) which objects name
+    each digest."""
     referenced: set[str] = set()
-    by_runs: set[str] = set()
+    by_runs: dict[str, set[str]] = {}
     who: dict[str, set[tuple[str, str]]] = {}
     for table in _tables(ctx):
         names = [c.name for c in _text_columns(table)]
@@ -108,14 +109,15 @@ def scan(ctx: Ctx, collectible_runs: set[str] = frozenset(), owners: bool = Fals
             if not found:
                 continue
             if run_at is not None and row[run_at] in collectible_runs:
-                by_runs.update(found)
+                for d in found:
+                    by_runs.setdefault(d, set()).add(row[run_at])
             else:
                 referenced.update(found)
             if owner and id_at is not None:
                 key = (owner[0], str(row[id_at]))
                 for d in found:
                     who.setdefault(d, set()).add(key)
-    return referenced, by_runs - referenced, who
+    return referenced, {d: runs for d, runs in by_runs.items() if d not in referenced}, who
 
 
 def storage_bytes(ctx: Ctx) -> int:
@@ -146,16 +148,24 @@ def storage_report(ctx: Ctx, limit: int = 100) -> Any:
                          unreferenced_bytes=total - ref_bytes, objects=objects)
 
 
-def collect(ctx: Ctx, *, dry_run: bool, grace_hours: float) -> dict[str, Any]:
-    """Delete (or, on a dry run, list) unreferenced blobs older than the grace period."""
+def collect(ctx: Ctx, *, dry_run: bool, grace_hours: float, project: str | None = None) -> dict[str, Any]:
+    """Delete (or, on a dry run, list) unreferenced blobs older than the grace period. With ``project``,
+    a blob that deleted runs still name goes only when every one of those runs is the project's (the
+    others wait for their own project's gc, or one over all projects)."""
+    from mainsail.tracking.service import run_projects
+
     now = time.time()
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=grace_hours)
     runs = deleted_runs(ctx, cutoff)
     referenced, by_runs, _ = scan(ctx, runs)
+    others: set[str] = set()  # named by another project's deleted runs
+    if project is not None and by_runs:
+        owner = run_projects(ctx, sorted({r for rs in by_runs.values() for r in rs}))
+        others = {d for d, rs in by_runs.items() if any(owner.get(r) != project for r in rs)}
     blobs = list(ctx.store.iter_blobs())
     candidates, in_grace = [], 0
     for b in blobs:
-        if b.digest in referenced:
+        if b.digest in referenced or b.digest in others:
             continue
         mtime = ctx.store.modified(b.digest)
         if mtime is None:
@@ -177,4 +187,5 @@ def collect(ctx: Ctx, *, dry_run: bool, grace_hours: float) -> dict[str, Any]:
             deleted.append(b)
     return {"blobs_scanned": len(blobs), "referenced": sum(1 for b in blobs if b.digest in referenced),
             "deleted": [b.digest for b in deleted], "deleted_bytes": sum(b.size for b in deleted),
-            "of_deleted_runs": sum(1 for b in deleted if b.digest in by_runs), "kept_in_grace": in_grace}
+            "of_deleted_runs": sum(1 for b in deleted if b.digest in by_runs), "kept_in_grace": in_grace,
+            "kept_other_projects": sum(1 for b in blobs if b.digest in others)}

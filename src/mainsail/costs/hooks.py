@@ -28,6 +28,21 @@ def task_usage(meter: Meter) -> dict[str, Any]:
     return meter.stop()
 
 
+def reserved(resources: Any) -> dict[str, Any]:
+    """A task's declared ``resources`` as usage fields (``cpu_request``, ``memory_request``,
+    ``gpu_request``, ``spot``); what it leaves out takes the price sheet's task reservation."""
+    if resources is None:
+        return {}
+    out: dict[str, Any] = {"spot": bool(resources.spot)}
+    if resources.cpus:
+        out["cpu_request"] = float(resources.cpus)
+    if resources.memory_gb:
+        out["memory_request"] = int(resources.memory_gb * (1 << 30))
+    if resources.gpus:
+        out["gpu_request"] = float(resources.gpus)
+    return out
+
+
 def record_tasks(ctx: Any, items: list[dict[str, Any]]) -> None:
     """Store task usage gathered by a worker (in its turn's transaction); never fails the turn."""
     from mainsail.costs import service

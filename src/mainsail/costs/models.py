@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
@@ -41,6 +41,7 @@ class UsageRow(Base):
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     cpu_request: Mapped[float | None] = mapped_column(Float)  # cores reserved (None: not known)
     memory_request: Mapped[int | None] = mapped_column(BigInteger)  # bytes reserved
+    gpu_request: Mapped[float | None] = mapped_column(Float)  # GPUs reserved (a task's declared resources)
     attempt: Mapped[int] = mapped_column(BigInteger, default=1)
     retries: Mapped[int] = mapped_column(BigInteger, default=0)  # retries the task declares (retry-safe if > 0)
     status: Mapped[str | None] = mapped_column(String(16))
@@ -94,3 +95,36 @@ class RetentionRow(Base):
     runs_days: Mapped[float | None] = mapped_column(Float)
     inference_logs_days: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class UsageRollupRow(Base):
+    """Usage summed per hour and per day (of ``ended_at``, UTC) and subject: what a cost report over whole
+    days and hours reads instead of the raw records. Kept by :mod:`mainsail.costs.rollup` in the
+    transaction that writes the records. ``span_hours`` is 1 or 24 and ``start`` the span's first instant.
+    The subject columns hold ``''`` for "none" (so the key is unique without NULLs); run ids are not
+    rolled up (a report by run or by model reads the records)."""
+
+    __tablename__ = "cost_usage_rollup"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(200))
+    span_hours: Mapped[int] = mapped_column(Integer)
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    pipeline: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(200))
+    deployment: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    spot: Mapped[bool] = mapped_column(Boolean)
+    billable: Mapped[bool] = mapped_column(Boolean)
+    records: Mapped[int] = mapped_column(BigInteger)
+    wall: Mapped[float] = mapped_column(Float)  # wall seconds
+    cpu: Mapped[float] = mapped_column(Float)  # billed core-seconds (the reservation, or what was used if more)
+    mem: Mapped[float] = mapped_column(Float)  # billed byte-seconds of memory
+    gpu: Mapped[float] = mapped_column(Float)  # billed GPU-seconds
+    requests: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("project", "span_hours", "start", "kind", "pipeline", "task", "deployment", "model", "spot",
+                         "billable", name="uq_cost_usage_rollup_key"),
+    )

@@ -2,6 +2,8 @@
 
 - ``right_size``: a pipeline task whose peak memory and CPU stay far below what it reserves;
 - ``spot``: a long task that declares retries (retry-safe) and does not run on spot capacity yet;
+  (a task's reservation is what its ``resources`` declare, else the price sheet's ``task_cpus`` and
+  ``task_memory_gb``; spot tasks are right-sized too)
 - ``batch``: an endpoint with low, bursty traffic (few requests, idle most intervals);
 - ``archive``: artifacts only deleted runs reference (``mainsail gc``), and artifacts of old runs;
 - ``dedupe``: dataset versions in several datasets with identical content (same digest)."""
@@ -14,7 +16,7 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from mainsail.core.db import utcnow
 from mainsail.core.runtime import Ctx
@@ -36,19 +38,23 @@ def _right_size_and_spot(ctx: Ctx, p: Prices, since: dt.datetime, month: float, 
     q = (select(u.pipeline, u.task, func.count(), func.max(u.peak_memory), func.max(u.cpu_seconds / u.wall_seconds),
                 func.max(u.cpu_request), func.max(u.memory_request), func.sum(u.wall_seconds), func.max(u.retries),
                 func.avg(u.wall_seconds), func.sum(u.cpu_request * u.wall_seconds),
-                func.sum(func.coalesce(u.memory_request, 0) * u.wall_seconds))
+                func.sum(func.coalesce(u.memory_request, 0) * u.wall_seconds),
+                func.sum(case((u.spot.is_(True), 1), else_=0)))
          .where(u.project == ctx.project, u.kind == "task", u.ended_at >= since, u.wall_seconds > 0,
-                u.spot.is_(False), u.billable.is_(True))
+                u.billable.is_(True))
          .group_by(u.pipeline, u.task))
     out = []
-    for pipeline, task, n, peak, cpu_max, cpus, mem_req, wall, retries, avg_wall, cpu_s, mem_bs in ctx.session.execute(q):
+    for (pipeline, task, n, peak, cpu_max, cpus, mem_req, wall, retries, avg_wall, cpu_s, mem_bs,
+         on_spot) in ctx.session.execute(q):
         target = f"{pipeline}/{task}"
         if cpus and mem_req and n >= 1:
             new_mem = _round_up(peak * HEADROOM / MiB, 128) * MiB
             new_cpus = min(cpus, _round_up((cpu_max or 0.0) * HEADROOM, 0.25))
             if new_mem <= 0.5 * mem_req and new_cpus <= 0.5 * cpus:
+                spot_share = (on_spot or 0) / n  # attempts on spot cost (1 - discount)
                 saving = ((cpus - new_cpus) * wall / 3600 * p.cpu_hour
-                          + (mem_req - new_mem) / GiB * wall / 3600 * p.memory_gb_hour) * month
+                          + (mem_req - new_mem) / GiB * wall / 3600 * p.memory_gb_hour) * month \
+                    * (1 - p.spot_discount * spot_share)
                 out.append(Recommendation(
                     kind="right_size", target=target, currency=p.currency, estimated_saving=round(saving, 4),
                     summary=f"task {task} of pipeline {pipeline} peaked at {peak / MiB:,.0f} MiB and "
@@ -57,7 +63,7 @@ def _right_size_and_spot(ctx: Ctx, p: Prices, since: dt.datetime, month: float, 
                     evidence={"attempts": n, "peak_memory": peak, "memory_request": mem_req, "max_cpu_cores": cpu_max,
                               "cpu_request": cpus, "wall_hours": wall / 3600, "suggested_memory": int(new_mem),
                               "suggested_cpus": new_cpus}))
-        if retries and avg_wall >= spot_minutes * 60:
+        if retries and not on_spot and avg_wall >= spot_minutes * 60:
             compute = (cpu_s or 0.0) / 3600 * p.cpu_hour + (mem_bs or 0.0) / GiB / 3600 * p.memory_gb_hour
             out.append(Recommendation(
                 kind="spot", target=target, currency=p.currency,
@@ -102,7 +108,9 @@ def _archive(ctx: Ctx, p: Prices, old_days: float) -> list[Recommendation]:
     from mainsail.tracking import service as tracking
 
     deleted = gc.deleted_runs(ctx, utcnow() + dt.timedelta(days=1))
-    old = set(tracking.runs_ended_before(ctx, utcnow() - dt.timedelta(days=old_days)))
+    mine = tracking.run_projects(ctx, sorted(deleted))
+    deleted = {r for r in deleted if mine.get(r) == ctx.project}  # the call's project's runs only
+    old = set(tracking.runs_ended_before(ctx, utcnow() - dt.timedelta(days=old_days), project=ctx.project))
     referenced, only_deleted, who = gc.scan(ctx, deleted | old, owners=True)
     sizes = {b.digest: b.size for b in ctx.store.iter_blobs()}
     out = []

@@ -19,9 +19,10 @@ Period = Literal["day", "week", "month"]
 
 
 class Prices(BaseModel):
-    """A project's price sheet. Compute is billed on what was reserved (``cpu_request`` cores and
-    ``memory_request`` bytes for the whole wall time) when known, else on what was measured (CPU seconds,
-    peak memory over the wall time); spot usage costs ``1 - spot_discount`` of that."""
+    """A project's price sheet. Compute is billed on what was reserved (``cpu_request`` cores,
+    ``memory_request`` bytes, ``gpu_request`` GPUs for the whole wall time) when known, or on what was
+    measured when more, else on what was measured (CPU seconds, peak memory over the wall time, GPU
+    seconds); spot usage costs ``1 - spot_discount`` of that."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +69,7 @@ class UsageRecord(BaseModel):
     requests: Count = 0
     cpu_request: Annotated[float, Field(gt=0, le=1024, allow_inf_nan=False)] | None = None
     memory_request: Count | None = None
+    gpu_request: Annotated[float, Field(ge=0, le=64, allow_inf_nan=False)] | None = None
     attempt: Annotated[int, Field(ge=1, le=1000)] = 1
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     status: Annotated[str, Field(max_length=16)] | None = None
@@ -199,7 +201,9 @@ class GcRequest(BaseModel):
 
     dry_run: bool = True
     grace_hours: Annotated[float, Field(ge=0, le=24 * 3650, allow_inf_nan=False)] = 24.0
-    retention: bool = Field(True, description="Apply every project's retention rules first.")
+    retention: bool = Field(True, description="Apply the retention rules first.")
+    all_projects: bool = Field(False, description="Every project's retention rules and deleted runs (an admin "
+                               "of every project); else the call's project's only.")
 
 
 class GcReport(BaseModel):
@@ -211,5 +215,8 @@ class GcReport(BaseModel):
     deleted_bytes: int
     of_deleted_runs: int = Field(description="How many of them only deleted runs referenced.")
     kept_in_grace: int = Field(description="Unreferenced blobs younger than the grace period.")
+    kept_other_projects: int = Field(0, description="Blobs only deleted runs name, some of them another "
+                                     "project's: kept for that project's gc (or one over all projects).")
+    all_projects: bool = False
     runs_deleted: list[str] = Field(default_factory=list, description="Runs the retention rules deleted.")
     inference_logs_dropped: int = 0

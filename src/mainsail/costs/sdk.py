@@ -94,7 +94,9 @@ class CostMethods:
         """Bytes stored per object, the biggest first."""
         return self._backend.call(ops.storage, {"limit": limit})
 
-    def gc(self, dry_run: bool = True, grace_hours: float = 24.0, retention: bool = True) -> GcReport:
-        """Apply retention rules, then delete unreferenced blobs older than the grace period (dry run by default)."""
+    def gc(self, dry_run: bool = True, grace_hours: float = 24.0, retention: bool = True,
+           all_projects: bool = False) -> GcReport:
+        """Apply retention rules, then delete unreferenced blobs older than the grace period (dry run by
+        default), in this client's project (``all_projects``: every project, for an admin of all)."""
         return self._backend.call(ops.run_gc, {"body": {"dry_run": dry_run, "grace_hours": grace_hours,
-                                                        "retention": retention}})
+                                                        "retention": retention, "all_projects": all_projects}})

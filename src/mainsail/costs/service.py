@@ -1,11 +1,12 @@
 """Costs: usage records, price sheets, cost reports and budgets. The only writer of the ``cost_*`` tables
 (with :mod:`mainsail.costs.hooks`, which the other domains call to record what they measured).
 
-Compute is billed per usage record on what was reserved when that is known (``cpu_request`` cores and
-``memory_request`` bytes for the wall time: a pipeline task), else on what was measured (CPU seconds,
-peak memory for the wall time: a run, a replica). Reports sum those quantities in SQL, grouped by
-project, the chosen key and spot, and apply each project's prices to the few sums, so a report over a
-million records is one aggregate query."""
+Compute is billed per usage record on what was reserved when that is known (``cpu_request`` cores,
+``memory_request`` bytes and ``gpu_request`` GPUs for the wall time: a pipeline task), or on what was
+measured when that is more, and else on what was measured (CPU seconds, peak memory for the wall time,
+GPU seconds: a run, a replica). Reports sum those quantities in SQL, grouped by project, the chosen key
+and spot, and apply each project's prices to the few sums; whole days and hours are read from the rollup
+(:mod:`mainsail.costs.rollup`), so a report over a million records reads a few thousand rows."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from mainsail.core.pagination import Limit
 from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import UtcDatetime
+from mainsail.costs import rollup
 from mainsail.costs.models import BudgetRow, PriceSheetRow, UsageRow
 from mainsail.costs.schemas import (
     Budget,
@@ -89,15 +91,19 @@ def write_usage(ctx: Ctx, records: list[dict[str, Any]], project: str | None = N
     for r in records:
         row = {c: r.get(c) for c in USAGE_COLUMNS}
         row["project"] = project
-        if row["kind"] == "task" and row["cpu_request"] is None:
+        if row["kind"] == "task" and (row["cpu_request"] is None or row["memory_request"] is None):
             prices = prices or prices_of(ctx, project)
-            row["cpu_request"], row["memory_request"] = prices.task_cpus, int(prices.task_memory_gb * GiB)
+            if row["cpu_request"] is None:
+                row["cpu_request"] = prices.task_cpus
+            if row["memory_request"] is None:
+                row["memory_request"] = int(prices.task_memory_gb * GiB)
         for c, default in (("wall_seconds", 0.0), ("cpu_seconds", 0.0), ("peak_memory", 0), ("gpu_seconds", 0.0),
                            ("requests", 0), ("attempt", 1), ("retries", 0), ("spot", False), ("billable", True)):
             if row[c] is None:
                 row[c] = default
         rows.append(row)
     ctx.session.execute(insert(UsageRow), rows)
+    rollup.add(ctx.session, rows)
     return len(rows)
 
 
@@ -126,17 +132,27 @@ def _line(key: str | None, sums: dict[str, float], prices: dict[str, Prices]) ->
 
 def usage_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
                projects: list[str] | None) -> list[tuple[Any, ...]]:
-    """``(project, key, spot, records, wall, cpu, mem, gpu, requests)`` per group, in one aggregate query."""
+    """``(project, key, spot, records, wall, cpu, mem, gpu, requests)`` per group (a key may come more
+    than once: from the rollup's days and hours and from the records at the edges)."""
+    pieces = rollup.plan(since, until) if by in rollup.ROLLED_UP else [(0, since, until)]
+    out: list[tuple[Any, ...]] = []
+    for span, lo, hi in pieces:
+        out += rollup.sums(ctx.session, by, span, lo, hi, projects) if span else raw_sums(ctx, by, lo, hi, projects)
+    return out
+
+
+def raw_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
+             projects: list[str] | None) -> list[tuple[Any, ...]]:
+    """:func:`usage_sums` from the usage records alone, in one aggregate query."""
     u = UsageRow
-    cpu = func.coalesce(u.cpu_request * u.wall_seconds, u.cpu_seconds)
-    mem = func.coalesce(u.memory_request, u.peak_memory) * u.wall_seconds
+    cpu, mem, gpu = rollup.billed(ctx.session)
     key = KEYS[by]
     if by == "task":
         key = func.coalesce(u.pipeline, "") + "/" + func.coalesce(u.task, "")
     elif by == "model":  # a replica's model, else the run (mapped to the model it registered)
         key = func.coalesce(u.model, "run:" + u.run_id)
     q = (select(u.project, key.label("key"), u.spot, func.count(), func.sum(u.wall_seconds), func.sum(cpu),
-                func.sum(mem), func.sum(u.gpu_seconds), func.sum(u.requests))
+                func.sum(mem), func.sum(gpu), func.sum(u.requests))
          .where(u.ended_at >= since, u.ended_at < until))
     if projects is not None:
         q = q.where(u.project.in_(projects))
@@ -172,6 +188,7 @@ def cost_report(ctx: Ctx, by: ReportBy = "project", since: UtcDatetime | None = 
 
         run_models = registry.model_names_for_runs(ctx, [g[1][4:] for g in groups if str(g[1]).startswith("run:")])
     for project, key, spot, n, wall, cpu, mem, gpu, requests in groups:
+        n = int(n)
         p = prices.get(project) or prices.setdefault(project, prices_of(ctx, project))
         if by == "team":
             key = p.team or f"(project {project})"

@@ -6,17 +6,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mainsail.core.db import Base, BigId, UTCDateTime
+from mainsail.core.projects import InProject
 
 
-class LoopPolicyRow(Base):
+class LoopPolicyRow(InProject, Base):
+    """A policy of one project: it watches that project's deployment and retrains with its pipeline."""
+
     __tablename__ = "loop_policies"
+    __table_args__ = (UniqueConstraint("project", "name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     deployment: Mapped[str] = mapped_column(String(100), index=True)
     trigger: Mapped[str] = mapped_column(String(16))  # drift | alert
@@ -32,11 +47,11 @@ class LoopPolicyRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class LoopRunRow(Base):
-    """One episode: detected → retraining → canary → promoted | rolled_back | failed."""
+class LoopRunRow(InProject, Base):
+    """One episode: detected → retraining → canary → promoted | rolled_back | failed (in its policy's project)."""
 
     __tablename__ = "loop_runs"
-    __table_args__ = (Index("ix_loop_runs_active", "state", "stage"),)
+    __table_args__ = (Index("ix_loop_runs_active", "state", "stage"), Index("ix_loop_runs_project", "project"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     policy_id: Mapped[str] = mapped_column(ForeignKey("loop_policies.id", ondelete="CASCADE"), index=True)

@@ -4,7 +4,7 @@ its recorded steps) under ``/api/v1/loop-runs``."""
 from mainsail.core.ops import OpSet
 from mainsail.loops import service as s
 
-ops = OpSet("loops")
+ops = OpSet("loops", projects=True)  # objects per project
 ops.add("POST", "/loops", s.create_policy, status=201, name="create_loop_policy")
 ops.add("GET", "/loops", s.list_policies, name="list_loop_policies")
 ops.add("GET", "/loops/{name}", s.get_policy, name="get_loop_policy")

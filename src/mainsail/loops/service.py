@@ -12,6 +12,7 @@ the run's row when it advances, so several servers never double-fire."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any
@@ -23,6 +24,7 @@ from mainsail.core.db import new_id, utcnow
 from mainsail.core.errors import Conflict, InvalidInput, MainsailError, NotFound, not_found
 from mainsail.core.events import Event, emit
 from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
+from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.loops.models import LoopPolicyRow, LoopRunRow, LoopStepRow, LoopTriggerRow
 from mainsail.loops.schemas import LoopPolicy, LoopPolicyCreate, LoopRun, LoopStep
@@ -35,8 +37,18 @@ MIN_PREFIX = 4
 
 # ---------------------------------------------------------------- policies
 
+def _in(ctx: Ctx, project: str) -> Ctx:
+    """``ctx`` acting in ``project`` (the same transaction): background work on a policy or run looks up
+    its deployment, pipeline, registry and rollout in the policy's project, never in the caller's."""
+    return ctx if project_of(ctx) == project else dataclasses.replace(ctx, project=project)
+
+
+def _emit(ctx: Ctx, type: str, subject: str, payload: dict[str, Any]) -> None:
+    emit(ctx.session, type, subject, {**payload, "project": project_of(ctx)}, ctx.actor)
+
+
 def _policy_row(ctx: Ctx, name: str, *, lock: bool = False) -> LoopPolicyRow:
-    q = select(LoopPolicyRow).where(LoopPolicyRow.name == name)
+    q = select(LoopPolicyRow).where(LoopPolicyRow.project == project_of(ctx), LoopPolicyRow.name == name)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None:
         raise not_found("loop policy", name)
@@ -92,18 +104,19 @@ def _check(ctx: Ctx, body: LoopPolicyCreate) -> None:
 
 def create_policy(ctx: Ctx, body: LoopPolicyCreate) -> LoopPolicy:
     """Create a loop policy (see :class:`LoopPolicyCreate`)."""
-    if ctx.session.scalar(select(LoopPolicyRow.id).where(LoopPolicyRow.name == body.name)) is not None:
+    if ctx.session.scalar(select(LoopPolicyRow.id).where(LoopPolicyRow.project == project_of(ctx),
+                                                         LoopPolicyRow.name == body.name)) is not None:
         raise Conflict(f"loop policy {body.name!r} already exists", code="loop_policy_exists")
     _check(ctx, body)
     now = utcnow()
-    row = LoopPolicyRow(id=new_id(), name=body.name, description=body.description, deployment=body.deployment,
+    row = LoopPolicyRow(id=new_id(), project=project_of(ctx), name=body.name, description=body.description, deployment=body.deployment,
                         trigger=body.trigger, alert_rule=body.alert_rule, pipeline=body.pipeline,
                         spec=body.model_dump(mode="json", include=set(SPEC_FIELDS)),
                         cooldown_seconds=body.cooldown_seconds, enabled=body.enabled, created_by=ctx.actor,
                         created_at=now, updated_at=now)
     ctx.session.add(row)
-    emit(ctx.session, "loop_policy.created", body.name, {"policy": body.name, "deployment": body.deployment,
-                                                         "pipeline": body.pipeline}, ctx.actor)
+    _emit(ctx, "loop_policy.created", body.name, {"policy": body.name, "deployment": body.deployment,
+                                                  "pipeline": body.pipeline})
     ctx.session.flush()
     return _policy(row)
 
@@ -122,7 +135,7 @@ def update_policy(ctx: Ctx, name: str, body: LoopPolicyCreate) -> LoopPolicy:
                               .order_by(LoopRunRow.detected_at.desc()).limit(1))
     row.cooldown_until = last + dt.timedelta(seconds=body.cooldown_seconds) if last is not None else None
     row.updated_at = utcnow()
-    emit(ctx.session, "loop_policy.updated", name, {"policy": name}, ctx.actor)
+    _emit(ctx, "loop_policy.updated", name, {"policy": name})
     ctx.session.flush()
     return _policy(row)
 
@@ -133,8 +146,8 @@ def get_policy(ctx: Ctx, name: str) -> LoopPolicy:
 
 
 def list_policies(ctx: Ctx, deployment: str | None = None) -> list[LoopPolicy]:
-    """Loop policies by name (of one deployment when given)."""
-    q = select(LoopPolicyRow).order_by(LoopPolicyRow.name)
+    """The project's loop policies by name (of one deployment when given)."""
+    q = select(LoopPolicyRow).where(LoopPolicyRow.project == project_of(ctx)).order_by(LoopPolicyRow.name)
     if deployment is not None:
         q = q.where(LoopPolicyRow.deployment == deployment)
     return [_policy(r) for r in ctx.session.scalars(q.limit(1000))]
@@ -148,7 +161,7 @@ def delete_policy(ctx: Ctx, name: str) -> None:
     ctx.session.execute(delete(LoopRunRow).where(LoopRunRow.policy_id == row.id))
     ctx.session.execute(delete(LoopTriggerRow).where(LoopTriggerRow.policy_id == row.id))
     ctx.session.delete(row)
-    emit(ctx.session, "loop_policy.deleted", name, {"policy": name}, ctx.actor)
+    _emit(ctx, "loop_policy.deleted", name, {"policy": name})
 
 
 # ---------------------------------------------------------------- runs (episodes) and their steps
@@ -176,10 +189,11 @@ def _runs(ctx: Ctx, rows: list[LoopRunRow]) -> list[LoopRun]:
 
 
 def _run_row(ctx: Ctx, id: str, *, lock: bool = False) -> LoopRunRow:
-    q = select(LoopRunRow).where(LoopRunRow.id == id)
+    q = select(LoopRunRow).where(LoopRunRow.project == project_of(ctx), LoopRunRow.id == id)
     row = ctx.session.scalar(q.with_for_update() if lock else q)
     if row is None and MIN_PREFIX <= len(id) < 32 and id.isalnum():
-        ids = list(ctx.session.scalars(select(LoopRunRow.id).where(LoopRunRow.id.startswith(id)).limit(2)))
+        ids = list(ctx.session.scalars(select(LoopRunRow.id).where(LoopRunRow.project == project_of(ctx),
+                                                                   LoopRunRow.id.startswith(id)).limit(2)))
         if len(ids) > 1:
             raise InvalidInput(f"loop run id prefix {id!r} is ambiguous; give more characters", code="ambiguous_id",
                                errors=[{"loc": ["path", "id"], "msg": "ambiguous"}])
@@ -197,8 +211,8 @@ def get_run(ctx: Ctx, id: str) -> LoopRun:
 
 def list_runs(ctx: Ctx, policy: str | None = None, deployment: str | None = None, state: str | None = None,
               cursor: str | None = None, limit: Limit = 100) -> Page[LoopRun]:
-    """Loop runs newest first, with their steps (of one policy, deployment or state when given)."""
-    q = select(LoopRunRow)
+    """The project's loop runs newest first, with their steps (of one policy, deployment or state when given)."""
+    q = select(LoopRunRow).where(LoopRunRow.project == project_of(ctx))
     for col, v in ((LoopRunRow.policy, policy), (LoopRunRow.deployment, deployment), (LoopRunRow.state, state)):
         if v is not None:
             q = q.where(col == v)
@@ -226,9 +240,8 @@ def _finish(ctx: Ctx, run: LoopRunRow, state: str, reason: str) -> None:
         policy.cooldown_until = now + dt.timedelta(seconds=policy.cooldown_seconds)
     if state == "failed":
         _step(ctx, run, "failed", reason, "failed", at=now)
-    emit(ctx.session, "loop.finished", run.policy, {"policy": run.policy, "deployment": run.deployment, "run": run.id,
-                                                    "state": state, "reason": reason[:1000],
-                                                    "candidate": run.candidate}, ctx.actor)
+    _emit(ctx, "loop.finished", run.policy, {"policy": run.policy, "deployment": run.deployment, "run": run.id,
+                                             "state": state, "reason": reason[:1000], "candidate": run.candidate})
 
 
 # ---------------------------------------------------------------- detection
@@ -256,6 +269,11 @@ def _describe(ev: Event) -> tuple[str | None, str]:
     return labels.get("deployment"), f"alert {ev.subject} fired: {p.get('summary') or ''}".strip()
 
 
+def _event_project(ev: Event) -> str:
+    """The project an event happened in (its ``project``, else its payload's, else the default)."""
+    return str(getattr(ev, "project", None) or (ev.payload or {}).get("project") or "default")
+
+
 def handle_event(ctx: Ctx, ev: Event) -> list[str]:
     """Start an episode for each enabled policy the event triggers, unless that policy has one running,
     is cooling down, or already handled this event (then it is counted as suppressed); returns the ids
@@ -263,7 +281,8 @@ def handle_event(ctx: Ctx, ev: Event) -> list[str]:
     if ev.type not in TRIGGER_EVENTS.values():
         return []
     deployment, what = _describe(ev)
-    q = select(LoopPolicyRow.id).where(LoopPolicyRow.enabled.is_(True))
+    project = _event_project(ev)  # the monitor's (or alert rule's) project: only its policies act
+    q = select(LoopPolicyRow.id).where(LoopPolicyRow.project == project, LoopPolicyRow.enabled.is_(True))
     if ev.type == "drift.detected":
         q = q.where(LoopPolicyRow.trigger == "drift", LoopPolicyRow.deployment == deployment)
     else:
@@ -275,7 +294,7 @@ def handle_event(ctx: Ctx, ev: Event) -> list[str]:
         policy = ctx.session.get(LoopPolicyRow, policy_id, with_for_update=True)  # one decision at a time
         if policy is None or ev.created_at < policy.created_at:
             continue  # an event from before the policy existed is history, not a trigger
-        run_id = _detected(ctx, policy, ev, what)
+        run_id = _detected(_in(ctx, policy.project), policy, ev, what)
         if run_id:
             started.append(run_id)
     return started
@@ -302,15 +321,15 @@ def _detected(ctx: Ctx, policy: LoopPolicyRow, ev: Event, what: str) -> str | No
     trigger = {"event_id": ev.id, "type": ev.type, "subject": ev.subject, "what": what,
                **{k: ev.payload.get(k) for k in ("monitor", "window_start", "window_end", "share_drifted", "features",
                                                  "rule", "severity") if k in (ev.payload or {})}}
-    run = LoopRunRow(id=run_id, policy_id=policy.id, policy=policy.name, deployment=policy.deployment, state="running",
+    run = LoopRunRow(id=run_id, project=policy.project, policy_id=policy.id, policy=policy.name, deployment=policy.deployment, state="running",
                      stage="retraining", trigger_event_id=ev.id, trigger=trigger, canary_step=0,
                      detected_at=ev.created_at, started_at=now)
     ctx.session.add(run)
     policy.active_run_id = run_id
     ctx.session.flush()
     _step(ctx, run, "detected", what, "info", at=ev.created_at, event_id=ev.id)
-    emit(ctx.session, "loop.started", policy.name, {"policy": policy.name, "deployment": policy.deployment,
-                                                    "run": run_id, "trigger": ev.type}, ctx.actor)
+    _emit(ctx, "loop.started", policy.name, {"policy": policy.name, "deployment": policy.deployment,
+                                             "run": run_id, "trigger": ev.type})
     _start_retrain(ctx, policy, run, ev)
     return run_id
 
@@ -334,17 +353,20 @@ def _start_retrain(ctx: Ctx, policy: LoopPolicyRow, run: LoopRunRow, ev: Event) 
 
 # ---------------------------------------------------------------- moving episodes on
 
-def tick(ctx: Ctx) -> int:
-    """Move every running episode on as far as its pipeline run or rollout allows; returns how many
-    changed. With PostgreSQL, runs another server is advancing are skipped."""
+def tick(ctx: Ctx, project: str | None = None) -> int:
+    """Move every running episode (of every project, or of ``project``) on as far as its pipeline run or
+    rollout allows, each in its own project; returns how many changed. With PostgreSQL, runs another
+    server is advancing are skipped."""
     q = select(LoopRunRow).where(LoopRunRow.state == "running").order_by(LoopRunRow.started_at).limit(100)
+    if project is not None:
+        q = q.where(LoopRunRow.project == project)
     if ctx.dialect == "postgresql":
         q = q.with_for_update(skip_locked=True)
     changed = 0
     for run in list(ctx.session.scalars(q)):
         try:
             with ctx.session.begin_nested():
-                changed += advance(ctx, run)
+                changed += advance(_in(ctx, run.project), run)
         except Exception:  # noqa: BLE001 - one episode's trouble never stops the others; the next tick retries
             log.exception("advancing loop run %s failed", run.id)
     return changed
@@ -353,8 +375,9 @@ def tick(ctx: Ctx) -> int:
 def advance(ctx: Ctx, run: LoopRunRow) -> bool:
     """One step of the episode's state machine (the caller holds the run's row)."""
     policy = ctx.session.get(LoopPolicyRow, run.policy_id)
-    if policy is None:
+    if policy is None or policy.project != run.project:
         return False
+    ctx = _in(ctx, run.project)
     if run.stage == "retraining":
         return _after_retrain(ctx, policy, run)
     if run.stage == "canary":
@@ -534,5 +557,5 @@ def active_count(ctx: Ctx) -> int:
 
 
 def tick_now(ctx: Ctx) -> int:
-    """Move running episodes on now (a server does it every second): how many changed."""
-    return tick(ctx)
+    """Move the project's running episodes on now (a server does it every second): how many changed."""
+    return tick(ctx, project_of(ctx))

@@ -477,7 +477,7 @@ def _save(ctx: Ctx, m: Monitor, computed: list[tuple[win.Window, list[dict[str, 
                 names = sorted({r["feature"] for r in results if r["kind"] == "drift" and r["status"] == "drift"
                                 and r["variant"] == "" and r["feature"]})
                 emit(w.session, "drift.detected", m.name, {
-                    "monitor": m.name, "deployment": m.deployment, "window_start": win_.start.isoformat(),
+                    "monitor": m.name, "project": project_of(ctx), "deployment": m.deployment, "window_start": win_.start.isoformat(),
                     "window_end": win_.end.isoformat(), "share_drifted": share["value"], "features": names},
                     ctx.actor)
             items += [_result(r, win_, run_id) for r in results]

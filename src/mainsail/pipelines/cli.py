@@ -98,13 +98,20 @@ def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JS
     from mainsail.pipelines.dag import validate
 
     upstream = validate(p.spec, prefix=(), defer=True).upstream  # explicit and from ${tasks.…} references
-    table = Table("task", "operator", "depends on", "retries", "timeout", "cache", "params")
+    table = Table("task", "operator", "depends on", "retries", "timeout", "cache", "resources", "params")
     for t in p.spec.tasks:
         table.add_row(t.name, t.operator, ", ".join(upstream[t.name]) or "—", str(t.retries),
                       _secs(t.timeout) if t.timeout else "—", "—" if t.cache is None else str(t.cache).lower(),
-                      json.dumps(t.params)[:60])
+                      _resources(t.resources), json.dumps(t.params)[:60])
     console.print(table)
     _runs_table(c.list_pipeline_runs(pipeline=p.name, limit=10).items)
+
+
+def _resources(r: Any) -> str:
+    if r is None:
+        return "—"
+    parts = [f"{v:g} {unit}" for v, unit in ((r.cpus, "cpu"), (r.memory_gb, "GiB"), (r.gpus, "gpu")) if v]
+    return " ".join(parts + (["spot"] if r.spot else [])) or "—"
 
 
 def _runs_table(runs: list[Any]) -> None:

@@ -38,7 +38,11 @@ class Dag:
 
 def spec_digest(spec: PipelineSpec) -> str:
     """SHA-256 of the canonical JSON of a definition: same digest, same version."""
-    return hashlib.sha256(orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    data = spec.model_dump(mode="json")
+    for t in data["tasks"]:  # a task without resources hashes as before they existed
+        if t.get("resources") is None:
+            t.pop("resources", None)
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def iter_refs(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str, str]]:

@@ -165,9 +165,12 @@ class TaskFunction:
 
 
 def task(fn: Callable[..., Any] | None = None, *, name: str | None = None, retries: int = 0,
-         retry_backoff: float = 1.0, timeout: float | None = None, cache: bool | None = None) -> Any:
-    """Mark a function as a pipeline task (``retries``, ``retry_backoff``, ``timeout``, ``cache``)."""
-    options = {"retries": retries, "retry_backoff": retry_backoff, "timeout": timeout, "cache": cache}
+         retry_backoff: float = 1.0, timeout: float | None = None, cache: bool | None = None,
+         resources: dict[str, Any] | None = None) -> Any:
+    """Mark a function as a pipeline task (``retries``, ``retry_backoff``, ``timeout``, ``cache``,
+    ``resources``: ``{"cpus", "memory_gb", "gpus", "spot"}``)."""
+    options = {"retries": retries, "retry_backoff": retry_backoff, "timeout": timeout, "cache": cache,
+               "resources": resources}
     if fn is not None:
         return TaskFunction(fn, name, **options)
     return lambda f: TaskFunction(f, name, **options)

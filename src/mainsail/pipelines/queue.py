@@ -26,7 +26,7 @@ from sqlalchemy.sql.expression import Executable
 
 from mainsail.core.db import utcnow
 from mainsail.core.events import emit
-from mainsail.pipelines.models import PipelineRunRow, PipelineTaskRow, TaskCacheRow
+from mainsail.pipelines.models import PipelineRow, PipelineRunRow, PipelineTaskRow, TaskCacheRow
 
 T = PipelineTaskRow.__table__
 R = PipelineRunRow.__table__
@@ -259,7 +259,8 @@ def finish_if_done(session: Session, run_id: str, now: dt.datetime | None = None
         return False
     counts = dict(session.execute(select(T.c.status, func.count()).where(T.c.run_id == run_id)
                                   .group_by(T.c.status)).all())
-    run = session.execute(select(R.c.status, R.c.cancel_requested, R.c.pipeline_id).where(R.c.id == run_id)).one()
+    run = session.execute(select(R.c.status, R.c.cancel_requested, R.c.pipeline_id, R.c.project, R.c.started_by)
+                          .where(R.c.id == run_id)).one()
     if run.status in ("succeeded", "failed", "cancelled"):
         return False
     error = None
@@ -273,8 +274,10 @@ def finish_if_done(session: Session, run_id: str, now: dt.datetime | None = None
     else:
         status = "succeeded"
     session.execute(update(R).where(R.c.id == run_id).values(status=status, error=error, finished_at=now or utcnow()))
+    pipeline = session.execute(select(PipelineRow.name).where(PipelineRow.id == run.pipeline_id)).scalar()
     emit(session, "pipeline_run.finished", run_id, {"status": status, "pipeline_id": run.pipeline_id,
-                                                    "error": error})
+                                                    "pipeline": pipeline, "error": error},
+         (run.started_by or {}).get("name") or None, project=run.project)
     return True
 
 

@@ -118,7 +118,13 @@ class RayPool:
             raise RuntimeError("no free slot")
         now = time.monotonic()
         payload = {**payload, "host": socket.gethostname()}
-        self._busy[key] = _Job(self._fn.remote(payload), now, now + timeout if timeout else None)
+        fn = self._fn
+        if res := payload.pop("resources", None):  # what the task reserves, capped at what the cluster has
+            have = self.ray.cluster_resources()
+            cpus = min(res.get("cpus") or 1, have.get("CPU", 1))
+            gpus = min(res.get("gpus") or 0, have.get("GPU", 0))
+            fn = _remote.options(num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False)
+        self._busy[key] = _Job(fn.remote(payload), now, now + timeout if timeout else None)
 
     def next_deadline(self) -> float | None:
         deadlines = [j.deadline for j in self._busy.values() if j.deadline is not None]

@@ -16,6 +16,18 @@ PipelineName = ObjectName
 TaskName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 
+class TaskResources(BaseModel):
+    """What a task reserves: it is billed on the reservation (or on what it used, when more), spot at the
+    price sheet's discount; on Ray the task asks for ``cpus`` and ``gpus``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float | None = Field(None, gt=0, le=1024, allow_inf_nan=False, description="Cores reserved.")
+    memory_gb: float | None = Field(None, gt=0, le=65536, allow_inf_nan=False, description="GiB of memory reserved.")
+    gpus: float | None = Field(None, ge=0, le=64, allow_inf_nan=False, description="GPUs reserved.")
+    spot: bool = Field(False, description="Runs on spot (preemptible) capacity: billed at the spot discount.")
+
+
 class TaskSpec(BaseModel):
     """One task: an operator with its params, run after ``depends_on`` (and after every task its
     params refer to with ``${tasks.NAME…}``). The operator's params may also be written at the task's
@@ -46,6 +58,8 @@ class TaskSpec(BaseModel):
     timeout: float | None = Field(None, gt=0, le=7 * 86400, description="Seconds before the task is killed.")
     cache: bool | None = Field(None, description="Reuse the output of an identical earlier attempt "
                                "(same operator and inputs). Default: the operator's own setting.")
+    resources: TaskResources | None = Field(None, description="What the task reserves (cpus, memory_gb, gpus, "
+                                            "spot); default: the price sheet's task_cpus and task_memory_gb.")
 
 
 class PipelineSpec(BaseModel):

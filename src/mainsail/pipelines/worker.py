@@ -183,6 +183,8 @@ class Worker:
                         "inputs": {u: c.inputs.get(u) for u in plan.dag.upstream[c.name]},
                         "ray_address": self.ray_address, "project": c.project, "starter": c.starter},
         }
+        if ts.resources is not None and (ts.resources.cpus or ts.resources.gpus):
+            payload["resources"] = {"cpus": ts.resources.cpus, "gpus": ts.resources.gpus}  # Ray asks for them
         self.pool.submit(c.id, payload, ts.timeout)
         self._inflight[c.id] = (c, ts, key)
 
@@ -206,7 +208,7 @@ class Worker:
         if f.usage:
             self._usage.append({**f.usage, "kind": "task", "pipeline": self._plans[c.version_id].spec.name,
                                 "pipeline_run": c.run_id, "task": c.name, "attempt": c.attempt,
-                                "retries": ts.retries, "status": status})
+                                "retries": ts.retries, "status": status, **costs_hooks.reserved(ts.resources)})
         return self._outcome(c, ts, status, output=f.output, error=f.error, log_digest=digest,
                              seconds=round(f.seconds, 6), cache_key=key if status == "succeeded" else None)
 

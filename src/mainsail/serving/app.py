@@ -11,14 +11,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from mainsail import __version__
 from mainsail.core.errors import InvalidInput, MainsailError, NotFound, ServiceUnavailable
 from mainsail.serving import codec
+from mainsail.serving.lane import ReplicaApp
 from mainsail.serving.replica import Loaded, ReplicaState
 
 JSON = "application/json"
@@ -58,13 +60,13 @@ def _params(endpoint: Any) -> Any:
     return call
 
 
-def create_replica_app(state: ReplicaState) -> FastAPI:
+def create_replica_app(state: ReplicaState) -> ReplicaApp:
     """A FastAPI app serving ``state``'s deployment."""
     from mainsail.api.app import install_error_handlers
     from mainsail.api.limits import BodyLimitMiddleware
     from mainsail.core.settings import Settings
 
-    app = FastAPI(title=f"Mainsail replica: {state.deployment}", version=__version__, docs_url="/docs")
+    app = ReplicaApp(title=f"Mainsail replica: {state.deployment}", version=__version__, docs_url="/docs")
     install_error_handlers(app)
     limits = Settings.from_env()
     app.add_middleware(BodyLimitMiddleware, json_limit=limits.max_json_body, upload_limit=limits.max_upload_body)
@@ -130,18 +132,18 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
             raise ServiceUnavailable(f"deployment {dep!r} has no model loaded yet", code="not_ready")
         return routing
 
-    @app.post("/predict", tags=["predict"], summary="Predict on records, columns or entities",
-              openapi_extra=_PREDICT_BODY)
-    async def predict(request: Request) -> Response:
+    async def answer(raw: bytes, headers: Headers) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """``/predict``'s work on the raw body: (status, JSON body, extra headers). The route and the
+        prediction lane (serving/lane.py) both answer with it."""
         start = time.perf_counter()
         state.arriving += 1
         arriving, loaded = True, None
         try:
             try:
-                payload = _loads(await request.body())
+                payload = _loads(raw)
                 kind, data, key, rid = codec.parse_predict(payload)
                 routing = _routing()
-                loaded = routing.pick(key or request.headers.get("x-mainsail-key"))
+                loaded = routing.pick(key or headers.get("x-mainsail-key"))
                 if kind in ENTITY_KINDS:  # features from the online store; the batcher need not wait for this
                     state.arriving -= 1
                     arriving = False
@@ -155,7 +157,7 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
         except Exception as exc:
             state.record_error(loaded, exc, time.perf_counter() - start)
             raise
-        rid = rid or request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = rid or headers.get("x-request-id") or uuid.uuid4().hex
         logged = state.sampled()  # the capture percentage: one draw per request (a shadow follows it)
         _mirror(routing, loaded, kind, data, x, rid, logged)
         preds = codec.to_jsonable(pred)
@@ -163,8 +165,17 @@ def create_replica_app(state: ReplicaState) -> FastAPI:
         state.record(loaded, len(preds), elapsed)
         if logged:
             state.log(rid, loaded, elapsed, False, 200, x if isinstance(x, np.ndarray) else data, preds)
-        return _json({"predictions": preds, "request_id": rid, "variant": loaded.variant, "model": loaded.model_name,
-                      "version": loaded.version}, headers={"x-mainsail-variant": loaded.variant})
+        body = orjson.dumps({"predictions": preds, "request_id": rid, "variant": loaded.variant,
+                             "model": loaded.model_name, "version": loaded.version}, option=orjson.OPT_SERIALIZE_NUMPY)
+        return 200, body, [(b"x-mainsail-variant", loaded.variant.encode())]
+
+    app.lane_answer = answer
+
+    @app.post("/predict", tags=["predict"], summary="Predict on records, columns or entities",
+              openapi_extra=_PREDICT_BODY)
+    async def predict(request: Request) -> Response:
+        status, body, headers = await answer(await request.body(), request.headers)
+        return Response(body, status_code=status, media_type=JSON, headers={k.decode(): v.decode() for k, v in headers})
 
     # ------------------------------------------------------------ Open Inference Protocol v2
     def _model(name: str, routing: Any) -> Loaded | None:

@@ -4,9 +4,12 @@ micro-batching, inference logs), mounted in the API process:
 
 - ``/deployments/{name}/…``: the whole replica app (``/predict``, ``/v2/…`` with variants pinnable,
   ``/health``, ``/ready``, ``/metrics``);
-- ``/v2/models/{name}/…``: OIP v2 by deployment name, plus ``/v2``, ``/v2/health/live|ready``.
+- ``/v2/models/{name}/…``: OIP v2 by deployment name, plus ``/v2``, ``/v2/health/live|ready``;
+- ``/projects/{project}/deployments/{name}/…`` and ``/projects/{project}/v2/models/{name}/…``: the same for
+  a deployment of any project (the two above address the server's own project).
 
-With ``names=None`` every deployment is hosted, including ones created later; deleted ones are dropped.
+With ``names=None`` every deployment of every project is hosted (when the client is embedded; a remote one:
+its project's), including ones created later; deleted ones are dropped. ``names`` may say ``project/name``.
 Metrics of every hosted deployment share one registry, appended to the API's ``/metrics``."""
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.routing import Mount
 
 from mainsail import __version__
 from mainsail.core.background import Periodic
@@ -55,17 +59,51 @@ class DeploymentHost:
                         "log_inferences": log_inferences}
         self.replica_id = f"server-{socket.gethostname()}-{os.getpid()}"
         self.metrics = ReplicaMetrics()
-        self.states: dict[str, ReplicaState] = {}
-        self.apps: dict[str, Any] = {}  # replaced whole (copy on write): the request path reads it lock-free
+        self.project: str = getattr(client, "project", None) or "default"  # the server's own project
+        self.states: dict[tuple[str, str], ReplicaState] = {}  # (project, deployment) -> its replica
+        self.apps: dict[tuple[str, str], Any] = {}  # replaced whole (copy on write): read lock-free per request
+        self._clients: dict[str, Any] = {self.project: client}
         self._loop = Periodic("mainsail-deployment-host", self.refresh, poll_interval,
                               "refreshing hosted deployments")
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ hosting
-    def _wanted(self) -> list[str]:
+    def _key(self, name: str) -> tuple[str, str]:
+        """``project/name`` or ``name`` (the server's own project) as ``(project, name)``."""
+        project, _, rest = name.rpartition("/")
+        return (project or self.project, rest)
+
+    def _client(self, project: str) -> Any:
+        """The client acting in ``project``: an in-process one on the same runtime (same principal)."""
+        client = self._clients.get(project)
+        if client is None:
+            from mainsail.client import Client
+            from mainsail.client.backends import LocalBackend
+
+            backend = self.client._backend
+            client = Client.__new__(Client)
+            client._backend = LocalBackend.on_runtime(backend.runtime, actor=backend.actor,
+                                                      principal=backend.principal, project=project)
+            self._clients[project] = client
+        return client
+
+    def _projects(self) -> list[str]:
+        runtime = getattr(self.client._backend, "runtime", None)
+        if runtime is None:  # a remote control plane: its project only
+            return [self.project]
+        from mainsail.serving.service import deployment_projects
+
+        with runtime.transaction(write=False) as ctx:
+            return sorted(set(deployment_projects(ctx)) | {self.project})
+
+    def _wanted(self) -> list[tuple[str, str]]:
         if self.names is not None:
-            return self.names
-        return [d.name for d in self.client.iter_deployments()]
+            return [self._key(n) for n in self.names]
+        return [(p, d.name) for p in self._projects() for d in self._client(p).iter_deployments()]
+
+    def hosted(self, project: str | None = None) -> list[str]:
+        """Names of the hosted deployments of ``project`` (the server's own by default)."""
+        return sorted(n for p, n in self.apps if p == (project or self.project))
 
     def refresh(self) -> None:
         """Host what is wanted and not hosted yet; drop what no longer exists (``all`` mode)."""
@@ -74,25 +112,26 @@ class DeploymentHost:
         with self._lock:
             wanted = self._wanted()
             apps = dict(self.apps)
-            for name in wanted:
-                if name in self.states:
+            for key in wanted:
+                if key in self.states:
                     continue
-                state = ReplicaState(self.client, name, replica_id=self.replica_id, metrics=self.metrics,
+                project, name = key
+                state = ReplicaState(self._client(project), name, replica_id=self.replica_id, metrics=self.metrics,
                                      **self.options)  # type: ignore[arg-type]
                 try:
                     state.start()
                 except NotFound:
                     continue  # named but not created yet: retried on the next pass
                 except Exception:  # noqa: BLE001 - one bad deployment must not stop the others
-                    log.exception("hosting deployment %s failed; retrying", name)
+                    log.exception("hosting deployment %s of project %s failed; retrying", name, project)
                     continue
-                self.states[name] = state
-                apps[name] = create_replica_app(state)
-                log.info("hosting deployment %s", name)
+                self.states[key] = state
+                apps[key] = create_replica_app(state)
+                log.info("hosting deployment %s of project %s", name, project)
             if self.names is None:
-                for name in [n for n in self.states if n not in wanted]:
-                    apps.pop(name, None)
-                    self.states.pop(name).stop()
+                for key in [k for k in self.states if k not in wanted]:
+                    apps.pop(key, None)
+                    self.states.pop(key).stop()
             self.apps = apps
 
     def start(self) -> DeploymentHost:
@@ -106,10 +145,11 @@ class DeploymentHost:
             state.stop()
 
     # ------------------------------------------------------------ ASGI
-    async def _not_found(self, scope: Scope, receive: Any, send: Any, name: str) -> None:
-        hosted = ", ".join(sorted(self.apps)) or "none"
-        err = NotFound(f"deployment {name!r} is not hosted by this server (hosted: {hosted})",
-                       code="deployment_not_hosted")
+    async def _not_found(self, scope: Scope, receive: Any, send: Any, name: str, project: str | None = None) -> None:
+        project = project or self.project
+        hosted = ", ".join(self.hosted(project)) or "none"
+        err = NotFound(f"deployment {name[:200]!r} of project {project[:128]!r} is not hosted by this server "
+                       f"(hosted there: {hosted})", code="deployment_not_hosted")
         await JSONResponse(err.to_problem(), status_code=404, media_type=PROBLEM)(scope, receive, send)
 
     @staticmethod
@@ -120,7 +160,7 @@ class DeploymentHost:
     async def deployments_asgi(self, scope: Scope, receive: Any, send: Any) -> None:
         """Mounted at ``/deployments``: ``/deployments/{name}/…`` goes to that deployment's replica app."""
         name, _, _ = self._rest(scope).lstrip("/").partition("/")
-        app = self.apps.get(name)
+        app = self.apps.get((self.project, name))
         if app is None:
             await self._not_found(scope, receive, send, name)
             return
@@ -143,12 +183,32 @@ class DeploymentHost:
         if parts[0] != "models" or len(parts) < 2:
             await self._not_found(scope, receive, send, rest)
             return
-        app = self.apps.get(parts[1])
+        app = self.apps.get((self.project, parts[1]))
         if app is None:
             await self._not_found(scope, receive, send, parts[1])
             return
         root = scope.get("root_path", "")
         await app({**scope, "root_path": root.removesuffix("/v2")}, receive, send)
+
+    async def projects_asgi(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Mounted at ``/projects``: ``/projects/{project}/deployments/{name}/…`` and
+        ``/projects/{project}/v2/models/{name}/…`` go to that project's deployment's replica app (the auth
+        middleware checked the ``predict`` permission in the path's project)."""
+        root = scope.get("root_path", "")
+        parts = self._rest(scope).lstrip("/").split("/")
+        project = parts[0]
+        if len(parts) >= 3 and parts[1] == "deployments":
+            name, prefix = parts[2], f"/{project}/deployments/{parts[2]}"
+        elif len(parts) >= 4 and parts[1] == "v2" and parts[2] == "models":
+            name, prefix = parts[3], f"/{project}"
+        else:
+            await self._not_found(scope, receive, send, "/".join(parts[1:3]), project)
+            return
+        app = self.apps.get((project, name))
+        if app is None:
+            await self._not_found(scope, receive, send, name, project)
+            return
+        await app({**scope, "root_path": root + prefix}, receive, send)
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": "mainsail", "version": __version__, "extensions": ["binary_tensor_data"]}
@@ -160,6 +220,8 @@ class DeploymentHost:
     def mount(self, app: FastAPI) -> None:
         """Mount the hosted deployments on the API app and add their metrics to its ``/metrics``."""
         app.add_api_route("/v2", self.server_metadata, methods=["GET"], tags=["oip"], summary="OIP server metadata")
-        app.mount("/deployments", self.deployments_asgi)  # type: ignore[arg-type]
-        app.mount("/v2", self.oip_asgi)  # type: ignore[arg-type]
+        # First in the route list: FastAPI matches a path against every route of every included router in
+        # turn (~1 ms for the API's ~240 routes); no other route starts with /deployments/, /v2/ or /projects/.
+        app.router.routes[:0] = [Mount("/deployments", self.deployments_asgi), Mount("/v2", self.oip_asgi),
+                                 Mount("/projects", self.projects_asgi)]
         app.state.extra_metrics.append(self.metrics.text)

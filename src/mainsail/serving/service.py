@@ -450,9 +450,14 @@ def read_inference_log(ctx: Ctx, name: str, digest: Digest) -> bytes:
     return ctx.store.get_bytes(digest, name=f"inference log {digest[:12]}")
 
 
-def drop_inference_logs(ctx: Ctx, before: dt.datetime) -> int:
-    """Forget inference log files whose rows all precede ``before`` (retention); their blobs go at the next gc."""
-    rows = list(ctx.session.scalars(select(InferenceLogRow).where(InferenceLogRow.last_at < before)))
+def drop_inference_logs(ctx: Ctx, before: dt.datetime, project: str | None = None) -> int:
+    """Forget inference log files whose rows all precede ``before`` (retention), of one project's
+    deployments or all; their blobs go at the next gc."""
+    q = select(InferenceLogRow).where(InferenceLogRow.last_at < before)
+    if project is not None:
+        q = q.join(DeploymentRow, DeploymentRow.id == InferenceLogRow.deployment_id).where(
+            DeploymentRow.project == project)
+    rows = list(ctx.session.scalars(q))
     for r in rows:
         ctx.session.delete(r)
     return len(rows)

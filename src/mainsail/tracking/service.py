@@ -161,7 +161,8 @@ def _alive(ctx: Ctx, row: RunRow) -> None:
     now = utcnow()
     if row.status == RunStatus.killed and row.status_reason == HEARTBEAT_TIMEOUT:
         row.status, row.end_time, row.status_reason = RunStatus.running.value, None, None
-        emit(ctx.session, "run.resumed", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+        emit(ctx.session, "run.resumed", row.id, {"experiment_id": row.experiment_id, "name": row.name},
+             ctx.actor)
     if row.last_heartbeat is None or (now - row.last_heartbeat).total_seconds() >= 1:  # at most 1 UPDATE/s
         row.last_heartbeat = now
 
@@ -187,7 +188,7 @@ def mark_stale_runs(ctx: Ctx) -> list[str]:
     for row in rows:
         row.status, row.end_time, row.status_reason = RunStatus.killed.value, row.last_heartbeat, HEARTBEAT_TIMEOUT
         emit(ctx.session, "run.killed", row.id, {"experiment_id": row.experiment_id, "status": row.status,
-                                                 "reason": HEARTBEAT_TIMEOUT}, ctx.actor)
+                                                 "name": row.name, "reason": HEARTBEAT_TIMEOUT}, ctx.actor)
     return [r.id for r in rows]
 
 
@@ -279,7 +280,7 @@ def update_run(ctx: Ctx, run_id: str, body: RunUpdate) -> Run:
         row.end_time = body.end_time or utcnow()
         row.status_reason = None
         emit(ctx.session, f"run.{body.status.value}", row.id,
-             {"experiment_id": row.experiment_id, "status": row.status}, ctx.actor)
+             {"experiment_id": row.experiment_id, "status": row.status, "name": row.name}, ctx.actor)
         from mainsail.costs.hooks import run_ended
 
         run_ended(ctx, row.id, row.experiment_id, row.start_time, row.end_time, row.status, body.usage)
@@ -291,7 +292,7 @@ def delete_run(ctx: Ctx, run_id: str) -> None:
     """Delete a run (it disappears from searches; its artifacts' blobs stay content-addressed)."""
     row = _run_row(ctx, run_id, lock=True)
     row.lifecycle = "deleted"
-    emit(ctx.session, "run.deleted", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+    emit(ctx.session, "run.deleted", row.id, {"experiment_id": row.experiment_id, "name": row.name}, ctx.actor)
 
 
 def _write_params(ctx: Ctx, run_id: str, params: dict[str, str]) -> None:
@@ -526,7 +527,8 @@ def restore_run(ctx: Ctx, run_id: str) -> Run:
     row = _run_row(ctx, run_id, lock=True, active=False)
     if row.lifecycle != "active":
         row.lifecycle = "active"
-        emit(ctx.session, "run.restored", row.id, {"experiment_id": row.experiment_id}, ctx.actor)
+        emit(ctx.session, "run.restored", row.id, {"experiment_id": row.experiment_id, "name": row.name},
+             ctx.actor)
     return _load_runs(ctx, [row])[0]
 
 
@@ -553,8 +555,19 @@ def deleted_run_ids(ctx: Ctx) -> list[str]:
     return list(ctx.session.scalars(select(RunRow.id).where(RunRow.lifecycle == "deleted")))
 
 
-def runs_ended_before(ctx: Ctx, before: dt.datetime, limit: int = 10_000) -> list[str]:
-    """Ids of active runs that ended before ``before`` (retention rules delete them)."""
-    return list(ctx.session.scalars(select(RunRow.id).where(
-        RunRow.lifecycle == "active", RunRow.end_time.is_not(None), RunRow.end_time < before)
-        .order_by(RunRow.end_time).limit(limit)))
+def run_projects(ctx: Ctx, run_ids: list[str]) -> dict[str, str]:
+    """The project of each run (of its experiment)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(run_ids), 500):
+        q = (select(RunRow.id, ExperimentRow.project).join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id)
+             .where(RunRow.id.in_(run_ids[i:i + 500])))
+        out.update({r: p for r, p in ctx.session.execute(q)})
+    return out
+
+
+def runs_ended_before(ctx: Ctx, before: dt.datetime, limit: int = 10_000, project: str | None = None) -> list[str]:
+    """Ids of active runs that ended before ``before`` (retention rules delete them), of one project or all."""
+    q = select(RunRow.id).where(RunRow.lifecycle == "active", RunRow.end_time.is_not(None), RunRow.end_time < before)
+    if project is not None:
+        q = q.join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id).where(ExperimentRow.project == project)
+    return list(ctx.session.scalars(q.order_by(RunRow.end_time).limit(limit)))
