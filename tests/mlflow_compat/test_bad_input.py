@@ -56,6 +56,10 @@ BAD = [
      "source"),
     ("POST", "/model-versions/create", {"name": "m", "source": "s3://" + "b" * 1000}, "INVALID_PARAMETER_VALUE",
      "source"),
+    ("POST", "/model-versions/create", {"name": "m", "source": "s3://b/m", "run_id": "r\u0000"},
+     "INVALID_PARAMETER_VALUE", "run_id"),
+    ("POST", "/experiments/create", {"name": "e", "tags": [{"key": "k", "value": "v\u0000"}]},
+     "INVALID_PARAMETER_VALUE", "tags.0.value"),
     ("POST", "/model-versions/transition-stage", {"name": "m", "version": "1", "stage": "Gold"},
      "RESOURCE_DOES_NOT_EXIST", "m"),
 ]

@@ -28,6 +28,7 @@ from mainsail.core.errors import (
 )
 from mainsail.core.principal import require
 from mainsail.core.runtime import Ctx, Runtime
+from mainsail.core.types import unstorable_text
 
 log = logging.getLogger(__name__)
 # URL prefix -> the base of the route table's paths (3.0 calls have no routes: they answer ENDPOINT_NOT_FOUND)
@@ -249,6 +250,10 @@ async def handle(request: Request) -> Response:
         if not isinstance(data, dict):
             return _error("MALFORMED_REQUEST", "the request body must be a JSON object")
         args.update(data)
+    unstorable = unstorable_text({k: v for k, v in args.items() if k != "metrics"})  # metric keys: checked later
+    if unstorable:  # NUL or a lone surrogate: no database stores it (PostgreSQL would fail mid-call)
+        where = ".".join(str(p) for p in unstorable[0]["loc"])
+        return _error("INVALID_PARAMETER_VALUE", f"Invalid value for parameter '{where}': {unstorable[0]['msg']}")
     req = Req(args=args, path=path_args, body=body if r.raw else b"", base_url=str(request.base_url),
               authorization=request.headers.get("authorization"))
     try:
