@@ -50,8 +50,11 @@ NOT_IN_SCHEMA: dict[str, tuple[str, tuple[tuple[str | int, ...], ...]]] = {
                                   (("body", "entities"), ("body", "views"), ("body", "services"))),
     "POST /api/v1/feature-sets/online": ("features or a service is named", (("features",),)),
     "POST /api/v1/models": ("source or artifacts is given; artifacts name stored blobs, or files uploaded (valid "
-                            "base64) or in the named run; framework unless the files are a Mainsail package",
-                            (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"))),
+                            "base64) or in the named run; framework unless the files are a Mainsail package; "
+                            "external_source comes alone (without source, artifacts or files)",
+                            (("body", "source"), ("body", "artifacts"), ("body", "files"), ("body", "framework"),
+                             ("body", "external_source"))),
+    "POST /api/v1/runs": ("the run gives each task of the pipeline the params it needs", (("body", "params"),)),
     "POST /api/v1/alerts/rules": ("a condition is FIELD OP VALUE joined by and/or; a duration is at most 366 days; "
                                   "channels exist", (("body", "condition"), ("body", "for_duration"),
                                                      ("body", "channels"))),

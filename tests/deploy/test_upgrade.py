@@ -125,4 +125,5 @@ def test_backup_of_previous_release_restores_into_this_one(qs_home: Path, tmp_pa
         assert current_heads(conn) == script_heads()
     engine.dispose()
     run_cli("db", "upgrade", home=tmp_path, uri=old_url)  # the same database upgraded in place, for comparison
-    assert_same(snapshot(pg_url), snapshot(old_url))
+    surrogate = {"cost_usage_rollup": {"id"}}  # numbered in the backfill's GROUP BY order, which each database picks
+    assert_same(snapshot(pg_url, surrogate), snapshot(old_url, surrogate))

@@ -60,7 +60,7 @@ def test_events_follow_the_contract(client: Client, monitored: dict, backend: st
     share = next(r for r in p["results"] if r["test"] == "share_drifted")
     assert share["feature"] is None and share["variant"] is None and share["status"] == "drift"
     assert len(drift) == 1 and "charges" in drift[0].payload["features"]
-    assert set(drift[0].payload) == {"monitor", "deployment", "window_start", "window_end", "share_drifted", "features"}
+    assert set(drift[0].payload) == {"monitor", "project", "deployment", "window_start", "window_end", "share_drifted", "features"}
     assert drift[0].payload["share_drifted"] == pytest.approx(len(drift[0].payload["features"]) / 3)
 
 
