@@ -248,3 +248,37 @@ def test_a_server_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) 
         err = sdk_error(f"postgresql+psycopg://postgres:pw@127.0.0.1:{port}/db")
     assert err.code == "database_unreachable" and f"127.0.0.1:{port}" in err.detail
     assert time.monotonic() - t0 < 30 and "timeout" in err.detail.lower()
+
+
+def _terminate(pid: int) -> None:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@{PG}/postgres", autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_connection_lost_under_raw_driver_calls_is_503(pg_url: str) -> None:
+    """A connection the server closes mid-request is ``database_unreachable`` (503), never a driver
+    traceback (500), also on the paths below the ORM: the binary ``COPY`` of metric points and the
+    autocommit hot reads. (Found by the PostgreSQL-restart fault check: one 500 among 756 503s.)"""
+    from sqlalchemy import text
+
+    from mainsail import Client
+    from mainsail.core.runtime import Runtime
+    from mainsail.core.settings import Settings
+    from mainsail.tracking.bulk import insert_metrics
+
+    client = Client(pg_url)
+    run = client.create_run(client.create_experiment("lost").id)
+    rt = Runtime.for_settings(Settings.from_env().with_uri(pg_url))
+    rows = [(run.id, "m", float(i), i, 0.0) for i in range(64)]  # enough points for the COPY path
+    with pytest.raises(ServiceUnavailable) as info, rt.transaction() as ctx:
+        _terminate(ctx.session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        insert_metrics(ctx.session, run.id, rows)
+    assert info.value.code == "database_unreachable" and "127.0.0.1" in info.value.detail
+    with pytest.raises(ServiceUnavailable) as info, rt.driver_read() as conn:
+        _terminate(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        conn.execute("SELECT 1")
+    assert info.value.code == "database_unreachable"
+    client.log_metrics(run.id, {"m": 1.0}, step=1)  # the pool replaces the dead connections
+    assert client.get_metric_history(run.id, "m").step == [1]

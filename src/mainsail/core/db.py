@@ -110,6 +110,25 @@ def connection_error(exc: BaseException, url: str) -> ServiceUnavailable:
     return ServiceUnavailable(f"cannot reach the database at {where}: {reason}", code="database_unreachable")
 
 
+_LOST_STATES = ("57P01", "57P02", "57P03", "57P05")  # admin/crash shutdown, cannot connect now, idle timeout
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """True when ``exc`` (a driver error, or SQLAlchemy's wrapper of one) says the PostgreSQL connection is
+    gone or the server is shutting down. Raw driver calls (binary ``COPY``, autocommit reads) do not pass
+    through the engine's ``handle_error``, so callers check this themselves."""
+    orig = getattr(exc, "orig", None) or exc
+    if not type(orig).__module__.startswith("psycopg"):
+        return False
+    import psycopg
+
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    state = getattr(orig, "sqlstate", None)
+    # no SQLSTATE: a client-side failure (connection closed, consuming input failed, sending query failed)
+    return state is None or state.startswith("08") or state in _LOST_STATES
+
+
 def _translate_connection_errors(engine: Engine, url: str) -> None:
     """Raise :func:`connection_error` instead of a driver traceback when a connection cannot be made or
     is lost; errors of statements on a live connection pass through unchanged."""
@@ -118,7 +137,7 @@ def _translate_connection_errors(engine: Engine, url: str) -> None:
     def _on_error(ctx: Any) -> None:
         if getattr(ctx, "is_pre_ping", False):
             return  # a stale pooled connection: the pool replaces it (a failing reconnect comes back here)
-        if ctx.connection is None or ctx.is_disconnect:
+        if ctx.connection is None or ctx.is_disconnect or lost_connection(ctx.original_exception):
             raise connection_error(ctx.original_exception, url) from None
 
 

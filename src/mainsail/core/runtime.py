@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mainsail.core.artifacts import ArtifactStore
-from mainsail.core.db import is_sqlite, make_engine
+from mainsail.core.db import connection_error, is_sqlite, lost_connection, make_engine
 from mainsail.core.events import PROJECT_KEY
 from mainsail.core.principal import DEFAULT_PROJECT, LOCAL, Principal
 from mainsail.core.settings import Settings
@@ -81,10 +81,15 @@ class Runtime:
         """Open a session in one transaction; commit on success, roll back on any error."""
         maker = self._write if write else self._read
         project = project or self.settings.project
-        with maker() as session, session.begin():
-            session.info[PROJECT_KEY] = project  # the project of the events it emits (core.events.emit)
-            yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self,
-                      principal=principal, project=project, remote=remote)
+        try:
+            with maker() as session, session.begin():
+                session.info[PROJECT_KEY] = project  # the project of the events it emits (core.events.emit)
+                yield Ctx(session=session, store=self.store, settings=self.settings, actor=actor, runtime=self,
+                          principal=principal, project=project, remote=remote)
+        except Exception as exc:
+            if lost_connection(exc):  # e.g. a raw COPY on a connection the server just closed
+                raise connection_error(exc, self.url) from None
+            raise
 
     @contextmanager
     def driver_read(self) -> Iterator[Any]:
@@ -105,9 +110,11 @@ class Runtime:
                 conn.autocommit = True
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.close()
+            if isinstance(exc, Exception) and lost_connection(exc):
+                raise connection_error(exc, self.url) from None
             raise
         with self._drivers_lock:
             if len(self._drivers) < 8:
