@@ -6,6 +6,7 @@ PATH names: a ``Mainsail-Project`` header never lets a caller with ``predict`` i
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,13 @@ def test_each_projects_deployments_are_served_under_their_project(tmp_path: Path
         assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [1], r.text
         assert post("outsider", "/v2/models/api/infer", project="other", body=oip).status_code == 403
         assert post("editor", "/projects/other/v2/models/api/infer", body=oip).status_code == 403
+
+        # the server's /metrics keeps the two projects' "api" apart by a project label
+        text = httpx.get(srv.url + "/metrics", timeout=30).text
+        answered = {re.search(r'project="([^"]+)"', ln).group(1): float(ln.rsplit(" ", 1)[1])
+                    for ln in text.splitlines()
+                    if ln.startswith("mainsail_prediction_requests_total{") and 'deployment="api"' in ln}
+        assert answered.keys() == {"default", "other"} and min(answered.values()) >= 2, answered
 
         # a project or deployment hosted nowhere: a 404 problem naming it; hostile names never a 500
         r = post("admin", "/projects/nope/deployments/api/predict")

@@ -95,10 +95,11 @@ def test_server_hosts_deployments_in_process(world) -> None:
 
         # the API's /metrics carries the hosted deployments' metrics; client errors counted apart
         text = http.get("/metrics").text
-        assert 'mainsail_predictions_total{deployment="api",model="churn",variant="a",version="1"}' in text
+        assert ('mainsail_predictions_total{deployment="api",model="churn",project="default",variant="a",'
+                'version="1"}') in text
         assert 'mainsail_http_requests_total' in text
         assert ('mainsail_prediction_errors_total{code="invalid_model_input",deployment="api",kind="client",'
-                'variant="a"} 1.0') in text
+                'project="default",variant="a"} 1.0') in text
 
         # hot swap in the server process
         client.set_model_alias("churn", "champion", 2)
@@ -152,7 +153,7 @@ def test_predict_by_entity_from_the_online_store(world) -> None:
         assert r.status_code == 422 and r.json()["code"] == "no_feature_service"
         text = http.get("/deployments/by-service/metrics").text
         assert ('mainsail_prediction_errors_total{code="entity_not_found",deployment="by-service",kind="client",'
-                'variant="primary"} 2.0') in text
+                'project="default",variant="primary"} 2.0') in text
     # the inference log holds the features the model saw
     _wait(lambda: "e-by-service" in set(client.load_inference_logs("by-service")["request_id"]))
     logs = client.load_inference_logs("by-service")

@@ -107,10 +107,10 @@ def test_predict_oip_metrics_logs_and_hot_swap(setup, tmp_path: Path) -> None:
 
             # metrics
             text = http.get("/metrics").text
-            assert 'mainsail_predictions_total{deployment="api",model="churn",variant="a",version="1"}' in text
+            assert 'mainsail_predictions_total{deployment="api",model="churn",project="default",variant="a",version="1"}' in text
             assert "mainsail_prediction_latency_seconds_bucket" in text and "mainsail_predictions_in_flight" in text
             assert "# TYPE mainsail_prediction_errors_total counter" in text  # model failures (5xx), by code
-            assert 'mainsail_batch_size_count{deployment="api"}' in text
+            assert 'mainsail_batch_size_count{deployment="api",project="default"}' in text
             assert http.get("/health").json()["status"] == "ok"
 
             # hot swap: moving the alias changes what answers, with no restart

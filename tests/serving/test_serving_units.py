@@ -126,6 +126,7 @@ def test_entity_payloads_parse_and_errors_are_classified() -> None:
     assert (stats["requests"], stats["errors"], stats["client_errors"]) == (3, 2, 1)  # 4xx not held against "a"
     text = state.metrics.text().decode()
     assert 'code="invalid_model_input"' not in text
-    assert 'mainsail_prediction_errors_total{code="invalid_input",deployment="d",kind="client",variant=""} 1.0' in text
-    assert 'mainsail_prediction_errors_total{code="prediction_failed",deployment="d",kind="model",variant="a"} 1.0' \
+    errors = "mainsail_prediction_errors_total"
+    assert f'{errors}{{code="invalid_input",deployment="d",kind="client",project="default",variant=""}} 1.0' in text
+    assert f'{errors}{{code="prediction_failed",deployment="d",kind="model",project="default",variant="a"}} 1.0' \
         in text

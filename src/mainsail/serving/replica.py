@@ -118,22 +118,25 @@ class ReplicaMetrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        labels = ["deployment", "model", "version", "variant"]
+        labels = ["project", "deployment", "model", "version", "variant"]
         self.predictions = Counter("mainsail_predictions", "Rows predicted", labels, registry=self.registry)
         self.requests = Counter("mainsail_prediction_requests", "Prediction requests answered", labels,
                                 registry=self.registry)
         self.errors = Counter("mainsail_prediction_errors", "Prediction requests that failed, by kind: client "
                               "(4xx), model (the model raised) or server (other 5xx)",
-                              ["deployment", "variant", "code", "kind"], registry=self.registry)
-        self.latency = Histogram("mainsail_prediction_latency_seconds", "Prediction latency", ["deployment", "variant"],
+                              ["project", "deployment", "variant", "code", "kind"], registry=self.registry)
+        self.latency = Histogram("mainsail_prediction_latency_seconds", "Prediction latency",
+                                 ["project", "deployment", "variant"],
                                  buckets=[b / 1000 for b in LATENCY_BUCKETS_MS[:-1]], registry=self.registry)
-        self.in_flight = Gauge("mainsail_predictions_in_flight", "Prediction requests being served", ["deployment"],
+        self.in_flight = Gauge("mainsail_predictions_in_flight", "Prediction requests being served",
+                               ["project", "deployment"],
                                registry=self.registry)
-        self.batch = Histogram("mainsail_batch_size", "Requests per micro-batch", ["deployment"],
+        self.batch = Histogram("mainsail_batch_size", "Requests per micro-batch", ["project", "deployment"],
                                buckets=[1, 2, 4, 8, 16, 32, 64, 128, 256], registry=self.registry)
-        self.loaded = Gauge("mainsail_model_loaded", "Loaded model version per variant", ["deployment", "variant"],
+        self.loaded = Gauge("mainsail_model_loaded", "Loaded model version per variant",
+                            ["project", "deployment", "variant"],
                             registry=self.registry)
-        self.degraded = Gauge("mainsail_deployment_degraded", "1 when a model failed to load", ["deployment"],
+        self.degraded = Gauge("mainsail_deployment_degraded", "1 when a model failed to load", ["project", "deployment"],
                               registry=self.registry)
 
     def text(self) -> bytes:
@@ -167,11 +170,13 @@ class ReplicaState:
         self.registry = m.registry
         self.m_predictions, self.m_requests, self.m_errors, self.m_latency = m.predictions, m.requests, m.errors, \
             m.latency
-        self.m_in_flight = m.in_flight.labels(deployment)
+        # same-named deployments of two projects hosted by one server keep apart by this label
+        self.project = str(getattr(client, "project", None) or "default")
+        self.m_in_flight = m.in_flight.labels(self.project, deployment)
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}  # bound metrics per served model
-        self.m_batch = m.batch.labels(deployment)
+        self.m_batch = m.batch.labels(self.project, deployment)
         self.m_loaded = m.loaded
-        self.m_degraded = m.degraded.labels(deployment)
+        self.m_degraded = m.degraded.labels(self.project, deployment)
         self.logger: InferenceLogger | None = None
         self.capture = 1.0  # the deployment's sampling_percentage / 100: the share of requests logged
         self.usage = ReplicaUsage(client, deployment, self.replica_id)  # costs: CPU, memory, requests per interval
@@ -241,7 +246,7 @@ class ReplicaState:
             else:
                 try:
                     variants[v.name] = self._load(v)
-                    self.m_loaded.labels(self.deployment, v.name).set(v.version)
+                    self.m_loaded.labels(self.project, self.deployment, v.name).set(v.version)
                     log.info("variant %s now serves %s v%s", v.name, v.model_name, v.version)
                     continue
                 except Exception as exc:  # noqa: BLE001 - keep serving the old model
@@ -302,8 +307,8 @@ class ReplicaState:
         key = (loaded.variant, loaded.model_name, loaded.version)
         children = self._children.get(key)
         if children is None:  # ``labels()`` takes a lock and builds its key on every call: bind them once
-            labels = (self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
-            children = self._children[key] = (self.m_latency.labels(self.deployment, loaded.variant),
+            labels = (self.project, self.deployment, loaded.model_name, str(loaded.version), loaded.variant)
+            children = self._children[key] = (self.m_latency.labels(self.project, self.deployment, loaded.variant),
                                               self.m_requests.labels(*labels), self.m_predictions.labels(*labels))
         children[0].observe(seconds)
         children[1].inc()
@@ -313,14 +318,14 @@ class ReplicaState:
         """A failed request: ``errors_total{kind}``; model and server errors of a routed request also count
         against its variant (the canary guard), client errors only as its ``client_errors``."""
         code, kind = error_kind(exc)
-        self.m_errors.labels(self.deployment, loaded.variant if loaded else "", code, kind).inc()
+        self.m_errors.labels(self.project, self.deployment, loaded.variant if loaded else "", code, kind).inc()
         if loaded is None:
             return
         if kind == "client":
             self._counters(loaded.variant).client_errors += 1
             return
         self._counters(loaded.variant).observe(seconds * 1000, True)
-        self.m_latency.labels(self.deployment, loaded.variant).observe(seconds)
+        self.m_latency.labels(self.project, self.deployment, loaded.variant).observe(seconds)
 
     def sampled(self) -> bool:
         """Whether this request is logged: always at 100 %, else one random draw against the capture
