@@ -9,8 +9,8 @@
   interval is 60 s; the benchmark reports far more often to make the cost visible. Figures: requests per
   CPU second of the process (so the load of other processes does not count),
   overhead in %, and the cost of one report (so its share at the default 60 s interval).
-- Cost report over N usage records (default 1,000,000) on SQLite: ``cost_report(by=project)`` and
-  ``by=pipeline`` through the service (whole days and hours from the rollup, the edge hours from the
+- Cost report over N usage records (default 1,000,000) on SQLite: ``cost_report(by=project)``,
+  ``by=pipeline`` and ``by=model`` (the runs' part from the records: they map to models by run id) through the service (whole days and hours from the rollup, the edge hours from the
   records) against the floor — the same aggregate query over the raw records on a raw sqlite3
   connection — and, for reference, that query over the rollup's day rows alone on raw sqlite3. Goal < 1 s. No peer installs from PyPI for this (OpenCost and Kubecost are Kubernetes
   services), so none is measured.
@@ -198,11 +198,21 @@ def bench_report(root: Path, records: int, n: int) -> None:
 
     rows = dict(con.execute("SELECT span_hours, count(*) FROM cost_usage_rollup GROUP BY span_hours").fetchall())
     print(f"rollup: {rows.get(24, 0):,} day rows and {rows.get(1, 0):,} hour rows for {records:,} records")
+    def raw_model() -> float:  # every run's and replica's record, billable or not, by model (runs by run id)
+        t = time.perf_counter()
+        con.execute(RAW.replace("AND billable = 1", "").format(key="coalesce(model, 'run:' || run_id)",
+                                                               extra="AND kind IN ('run', 'replica')"),
+                    (since.isoformat(" "), until.isoformat(" "))).fetchall()
+        return time.perf_counter() - t
+
     out = rounds({"project": lambda: ours("project"), "pipeline": lambda: ours("pipeline"),
+                  "model": lambda: ours("model"),
                   "raw project": lambda: raw("project", ""), "raw pipeline": lambda: raw("pipeline", "AND kind = 'task'"),
+                  "raw model": raw_model,
                   "rollup project": lambda: rolled("project", ""),
-                  "rollup pipeline": lambda: rolled("pipeline", "AND kind = 'task'")}, n)
-    for by in ("project", "pipeline"):
+                  "rollup pipeline": lambda: rolled("pipeline", "AND kind = 'task'"),
+                  "rollup model": lambda: rolled("model", "AND kind = 'replica'")}, n)
+    for by in ("project", "pipeline", "model"):
         med = spread(out[by])["median"]
         ratio = spread([a / b for a, b in zip(out[by], out[f"raw {by}"], strict=True)])
         print(f"cost report by {by} over {records:,} records: {fmt_spread(spread(out[by]), ' s', 3)}; raw sqlite3 "

@@ -19,7 +19,7 @@ from mainsail.costs import rollup
 from mainsail.costs.models import UsageRollupRow, UsageRow
 
 NOW = dt.datetime.now(dt.UTC).replace(minute=37, second=11, microsecond=123456) - dt.timedelta(hours=1)
-KEYS = ("project", "team", "kind", "deployment", "pipeline", "task")
+KEYS = ("project", "team", "kind", "deployment", "pipeline", "task", "model")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

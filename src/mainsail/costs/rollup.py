@@ -10,8 +10,9 @@ backfills it the same way).
 
 A report over ``[since, until)`` (:func:`plan`) reads the day rows for the whole days inside, the hour
 rows for the whole hours around them, and the records for the partial hours at its edges: at most two
-hours of records, 46 hours of hour rows and one row per day and subject. Reports by run or by model read
-the records (run ids are not rolled up)."""
+hours of records, 46 hours of hour rows and one row per day and subject. Reports by run read the records
+(run ids are not rolled up); by model, the replicas' part comes from the rollup and the runs' from the
+records."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 SPANS = (1, 24)  # hours
 SUBJECT = ("pipeline", "task", "deployment", "model")
 KEY = ("project", "span_hours", "start", "kind", *SUBJECT, "spot", "billable")
-ROLLED_UP = ("project", "team", "kind", "deployment", "pipeline", "task")  # report keys the rollup answers
+ROLLED_UP = ("project", "team", "kind", "deployment", "pipeline", "task")  # report keys the rollup answers whole
+# by model, the rollup answers the replicas' part (a model column); runs map to models through their run ids
 SUMS = ("records", "wall", "cpu", "mem", "gpu", "requests")
 Piece = tuple[int, dt.datetime, dt.datetime]  # (span_hours: 0 for the records, lo, hi)
 
@@ -154,11 +156,14 @@ def sums(session: Session, by: str, span_hours: int, lo: dt.datetime, hi: dt.dat
     in ``[lo, hi)``: the groups :func:`mainsail.costs.service.raw_sums` makes from the records."""
     r = UsageRollupRow
     key: Any = {"project": r.project, "team": r.project, "kind": r.kind,
-                "deployment": func.nullif(r.deployment, ""), "pipeline": func.nullif(r.pipeline, "")}.get(by)
+                "deployment": func.nullif(r.deployment, ""), "pipeline": func.nullif(r.pipeline, ""),
+                "model": func.nullif(r.model, "")}.get(by)
     if by == "task":
         key = r.pipeline + "/" + r.task
     q = (select(r.project, key.label("key"), r.spot, *(func.sum(getattr(r, c)) for c in SUMS))
-         .where(r.span_hours == span_hours, r.start >= lo, r.start < hi, r.billable.is_(True)))
+         .where(r.span_hours == span_hours, r.start >= lo, r.start < hi))
+    # by model: what each model's replicas used, billable or not (as the records' report by model)
+    q = q.where(r.kind == "replica" if by == "model" else r.billable.is_(True))
     if projects is not None:
         q = q.where(r.project.in_(projects) if len(projects) != 1 else r.project == projects[0])
     if by in ("pipeline", "task"):

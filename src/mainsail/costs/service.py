@@ -134,16 +134,21 @@ def usage_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
                projects: list[str] | None) -> list[tuple[Any, ...]]:
     """``(project, key, spot, records, wall, cpu, mem, gpu, requests)`` per group (a key may come more
     than once: from the rollup's days and hours and from the records at the edges)."""
-    pieces = rollup.plan(since, until) if by in rollup.ROLLED_UP else [(0, since, until)]
+    rolled = by in rollup.ROLLED_UP or by == "model"
+    pieces = rollup.plan(since, until) if rolled else [(0, since, until)]
     out: list[tuple[Any, ...]] = []
-    for span, lo, hi in pieces:
-        out += rollup.sums(ctx.session, by, span, lo, hi, projects) if span else raw_sums(ctx, by, lo, hi, projects)
+    for span, lo, hi in pieces:  # by model: the replicas' part here, the runs' below
+        out += (rollup.sums(ctx.session, by, span, lo, hi, projects) if span
+                else raw_sums(ctx, by, lo, hi, projects, replicas=True))
+    if by == "model":
+        out += raw_sums(ctx, by, since, until, projects, replicas=False)
     return out
 
 
 def raw_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
-             projects: list[str] | None) -> list[tuple[Any, ...]]:
-    """:func:`usage_sums` from the usage records alone, in one aggregate query."""
+             projects: list[str] | None, replicas: bool = True) -> list[tuple[Any, ...]]:
+    """:func:`usage_sums` from the usage records alone, in one aggregate query (by model: the replicas'
+    records, or the runs' when ``replicas`` is false)."""
     u = UsageRow
     cpu, mem, gpu = rollup.billed(ctx.session)
     key = KEYS[by]
@@ -157,7 +162,7 @@ def raw_sums(ctx: Ctx, by: ReportBy, since: dt.datetime, until: dt.datetime,
     if projects is not None:
         q = q.where(u.project.in_(projects))
     if by in ("run", "model"):  # what each run used, inside a pipeline task or not
-        q = q.where(u.kind.in_(("run", "replica")) if by == "model" else u.kind == "run")
+        q = q.where(u.kind == "replica" if by == "model" and replicas else u.kind == "run")
     else:
         q = q.where(u.billable.is_(True))
         if by in ("pipeline", "task"):
