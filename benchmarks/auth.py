@@ -7,8 +7,9 @@ through the TTL cache) and one without, measured interleaved from one keep-alive
 - one-record predict: ``POST /deployments/{name}/predict`` (the hosted deployment).
 
 The floor is the same server with auth off; the in-process cost of a cached token check is printed too.
-Goal: under 5% overhead. Peer: MLflow's basic-auth app (``mlflow server --app-name basic-auth``) needs
-``mlflow[auth]`` (Flask-WTF) in the peer venv; it is skipped when that is missing.
+Goal: under 5% overhead. Peer: MLflow's basic-auth app (``mlflow server --app-name basic-auth``, its
+credential cache on) against the plain ``mlflow server`` on the same two calls (MLflow serves no predict);
+it needs ``mlflow[auth]`` (Flask-WTF) in the peer venv and is skipped, saying why, when that is missing.
 
     python benchmarks/auth.py [--smoke] [--requests 300] [--rounds 5] [--json]
 
@@ -128,12 +129,117 @@ def cache_hit_cost(uri: str, token: str, reps: int) -> float:
     return (now() - t) / reps
 
 
+MLFLOW_AUTH_INI = """[mlflow]
+default_permission = READ
+database_uri = sqlite:///{db}
+admin_username = admin
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = 60
+"""
+
+
+def start_mlflow(py: Path, folder: Path, name: str, auth: bool) -> tuple[subprocess.Popen[bytes], str]:
+    """``mlflow server`` (one worker, SQLite) from the peer venv; with ``auth``, its basic-auth app with its
+    credential cache on (``auth_cache_ttl_seconds``: its documented fast path for request-heavy loads)."""
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
+    extra: list[str] = []
+    if auth:
+        ini = folder / f"{name}.ini"
+        ini.write_text(MLFLOW_AUTH_INI.format(db=folder / f"{name}-users.db"))
+        env |= {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_AUTH_ADMIN_PASSWORD": "bench-admin-pw1",
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": "bench-secret"}
+        extra = ["--app-name", "basic-auth"]
+    log = folder / f"{name}.log"
+    proc = subprocess.Popen([str(py), "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / name}.db",
+                             "--default-artifact-root", str(folder / f"{name}-art"), *extra],
+                            env=env, cwd=folder, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited: {log.read_text()[-1500:]}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("mlflow server not ready in 180 s")
+
+
+def mlflow_overhead(py: Path, folder: Path, n: int, n_rounds: int) -> dict[str, Any]:
+    """The peer on the same work: MLflow's tracking write (``runs/log-batch`` of 10) and alias resolve
+    (``registered-models/alias``), its basic-auth app against the plain server, paired the same way. The
+    caller on the auth side is an ordinary user who created the experiment and model (so holds MANAGE on
+    them), as our token is an editor's."""
+    procs = []
+    try:
+        procs.append(start_mlflow(py, folder, "mlflow-off", False))
+        procs.append(start_mlflow(py, folder, "mlflow-on", True))
+        (_, off_url), (_, on_url) = procs
+        admin = httpx.Client(base_url=on_url, timeout=60, auth=("admin", "bench-admin-pw1"))
+        r = admin.post("/api/2.0/mlflow/users/create", json={"username": "bench-bot", "password": "bench-bot-pw1"})
+        r.raise_for_status()
+        admin.close()
+        clients = {"off": httpx.Client(base_url=off_url, timeout=60),
+                   "on": httpx.Client(base_url=on_url, timeout=60, auth=("bench-bot", "bench-bot-pw1"))}
+        run_ids = {}
+        for side, c in clients.items():
+            eid = c.post("/api/2.0/mlflow/experiments/create", json={"name": "bench"}).raise_for_status().json()
+            run = c.post("/api/2.0/mlflow/runs/create", json={"experiment_id": eid["experiment_id"]})
+            run_ids[side] = run.raise_for_status().json()["run"]["info"]["run_id"]
+            c.post("/api/2.0/mlflow/registered-models/create", json={"name": "bench"}).raise_for_status()
+            r = c.post("/api/2.0/mlflow/model-versions/create",
+                       json={"name": "bench", "source": f"runs:/{run_ids[side]}/model", "run_id": run_ids[side]})
+            if r.status_code != 200:
+                raise RuntimeError(f"model-versions/create: {r.status_code} {r.text[:300]}")
+            c.post("/api/2.0/mlflow/registered-models/alias",
+                   json={"name": "bench", "alias": "champion", "version": "1"}).raise_for_status()
+        metrics = [{"key": "loss", "value": 0.5, "timestamp": 1_700_000_000_000, "step": i} for i in range(10)]
+        out: dict[str, Any] = {}
+        for label, method, path, kw in (
+                ("tracking write (log-batch of 10)", "POST", "/api/2.0/mlflow/runs/log-batch", None),
+                ("alias resolve", "GET", "/api/2.0/mlflow/registered-models/alias",
+                 {"params": {"name": "bench", "alias": "champion"}})):
+            off_s: list[float] = []
+            on_s: list[float] = []
+            for _ in range(n_rounds):
+                if kw is None:  # each side's own run id: send the two requests by hand, alternating
+                    times: dict[str, list[float]] = {"off": [], "on": []}
+                    for i in range(n):
+                        for side in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                            t = now()
+                            clients[side].post(path, json={"run_id": run_ids[side], "metrics": metrics}
+                                               ).raise_for_status()
+                            times[side].append(now() - t)
+                    secs = {k: statistics.median(v) for k, v in times.items()}
+                else:
+                    secs, answers = paired(clients, method, path, n, **kw)
+                    if answers["off"]["model_version"]["version"] != answers["on"]["model_version"]["version"]:
+                        raise RuntimeError(f"MLflow servers answered differently: {answers}")
+                off_s.append(secs["off"])
+                on_s.append(secs["on"])
+            out[label] = {"off_us": spread([x * 1e6 for x in off_s]), "on_us": spread([x * 1e6 for x in on_s]),
+                          "overhead": ratio_spread(on_s, off_s)}
+        for c in clients.values():
+            c.close()
+        return out
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(15)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     ap.add_argument("--requests", type=int, default=300, help="requests per case per round")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-peers", action="store_true", help="leave MLflow's basic-auth app out")
     a = ap.parse_args()
     n = 20 if a.smoke else a.requests
     a.rounds = 3 if a.smoke else a.rounds
@@ -187,17 +293,25 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(15)
         hit = cache_hit_cost(uri, token, 2000 if a.smoke else 100_000)
-    skip("mlflow", "no peer venv" if peer_python("mlflow") is None else
-         "its basic-auth app (mlflow[auth]) is not timed by this script yet: no peer figure")
+        peer: dict[str, Any] = {}
+        py = peer_python("mlflow")
+        if a.smoke or a.no_peers or py is None:
+            skip("mlflow", "--smoke" if a.smoke else "--no-peers" if a.no_peers else "no peer venv")
+        else:
+            try:
+                peer = mlflow_overhead(py, folder, n, max(a.rounds, 3))
+            except (RuntimeError, httpx.HTTPError) as exc:  # e.g. mlflow[auth] (Flask-WTF) missing
+                skip("mlflow", f"its basic-auth app did not run: {str(exc)[-300:]}")
     if a.json:
-        print(json.dumps({"results": results, "cache_hit_us": hit * 1e6}, indent=2))
+        print(json.dumps({"results": results, "mlflow": peer, "cache_hit_us": hit * 1e6}, indent=2))
         return 0
     table = Table("work (1 client, keep-alive)", "auth off p50", "auth on p50", "on / off", title=
                   f"Auth overhead: {n} requests per server per round, alternating off/on, {max(a.rounds, 3)} rounds; "
                   "median (min–max) across rounds")
-    for label, r in results.items():
-        table.add_row(label, fmt_spread(r["off_us"], " µs", 0), fmt_spread(r["on_us"], " µs", 0),
-                      fmt_spread(r["overhead"], "x", 3))
+    for who, rows in (("Mainsail", results), ("MLflow 3.17 basic-auth", peer)):
+        for label, r in rows.items():
+            table.add_row(f"{who}: {label}", fmt_spread(r["off_us"], " µs", 0), fmt_spread(r["on_us"], " µs", 0),
+                          fmt_spread(r["overhead"], "x", 3))
     console.print(table)
     console.print(f"cached token check in-process: {hit * 1e6:.2f} µs per request (sha256 + dict lookup)")
     print_load("after: ")
