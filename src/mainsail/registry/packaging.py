@@ -190,10 +190,11 @@ def save_model(model: Any, path: str | Path, *, input_example: Any = None, flavo
 
 # ------------------------------------------------------------------------------ verification
 
-def _member(folder: Path, rel: str) -> Path:
-    """``folder / rel`` for a manifest path that stays inside the package, else ``IntegrityError``."""
+def _member(folder: Path, rel: str, inside: Path | None = None) -> Path:
+    """``folder / rel`` for a manifest path that stays inside the package, else ``IntegrityError``
+    (``inside``: ``folder`` resolved, when the caller has it)."""
     pure = PurePosixPath(rel)
-    inside = folder.resolve()
+    inside = inside or folder.resolve()
     if (not rel or pure.is_absolute() or "\\" in rel or ".." in pure.parts or rel == MANIFEST
             or not (folder / rel).resolve().is_relative_to(inside)):
         raise IntegrityError(f"model package lists an unsafe file path {rel!r}", code="package_tampered",
@@ -219,8 +220,9 @@ def verify_package(path: str | Path, *, manifest_sha256: str | None = None) -> M
     problems = []
     stamps = _read_stamps(folder)
     fresh: dict[str, list[Any]] = {}
+    inside = folder.resolve()
     for rel, digest in package.files.items():
-        member = _member(folder, rel)
+        member = _member(folder, rel, inside)
         if not member.is_file():
             problems.append({"loc": ["files", rel], "msg": "file is missing"})
             continue

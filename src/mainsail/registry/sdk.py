@@ -14,7 +14,6 @@ from mainsail.core.errors import IntegrityError, InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.sandbox import contained
-from mainsail.core.settings import Settings
 from mainsail.registry.schemas import (
     GateResult,
     LineageGraph,
@@ -201,7 +200,9 @@ class RegistryMethods:
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
         verified: dict[str, str] = {}
         for rel, digest in files.items():
-            target = contained(folder, rel, "artifact key")  # the store may hold a key written before the rule
+            if _cached(folder, rel):
+                continue  # a warm load: checked when it was fetched, verified again by load_package
+            target = _target(folder, rel)  # every file about to be written is checked here
             if target.exists():
                 continue  # load_package re-verifies every digest before anything is deserialized
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -246,4 +247,25 @@ class RegistryMethods:
 
 
 def _cache_dir() -> Path:
-    return Settings.from_env().home / "cache"
+    from mainsail.core.settings import _home
+
+    return _home() / "cache"  # what Settings.from_env().home is, without reading every other setting
+
+
+# (folder, rel) -> target that passed ``contained``: a version's keys never change, and resolving each
+# path again (a syscall per component) was a third of a warm load's own time
+_CONTAINED: dict[tuple[str, str], Path] = {}
+
+
+def _cached(folder: Path, rel: str) -> bool:
+    """Whether ``rel`` is already in ``folder`` at a path that passed :func:`contained` before."""
+    target = _CONTAINED.get((str(folder), rel))
+    return target is not None and target.exists()
+
+
+def _target(folder: Path, rel: str) -> Path:
+    target = contained(folder, rel, "artifact key")  # the store may hold a key written before the rule
+    if len(_CONTAINED) > 10_000:
+        _CONTAINED.clear()
+    _CONTAINED[(str(folder), rel)] = target
+    return target
