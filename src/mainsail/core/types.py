@@ -124,8 +124,13 @@ def _scan(value: Any, loc: tuple[str | int, ...], errors: list[dict[str, Any]]) 
             if type(item) not in _ATOMS:
                 _scan(item, (*loc, key), errors)
     elif isinstance(value, list | tuple | set | frozenset):
+        kinds = set(map(type, value))  # long columns (metric batches): one pass in C, not a call per item
+        if kinds <= _ATOMS:
+            return
+        if kinds <= _ATOMS | {str} and not any(map(_text_problem, {x for x in value if type(x) is str})):
+            return  # every distinct string (a batch repeats its few keys) is storable
         for i, item in enumerate(value):
-            if type(item) not in _ATOMS:  # long numeric columns (metric batches) cost one type check each
+            if type(item) not in _ATOMS:
                 _scan(item, (*loc, i), errors)
 
 
