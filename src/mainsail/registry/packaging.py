@@ -210,6 +210,8 @@ def verify_package(path: str | Path, *, manifest_sha256: str | None = None) -> M
     """
     folder = Path(path)
     manifest = folder / MANIFEST
+    if (hit := _verified_before(folder, manifest_sha256)) is not None:
+        return parse_manifest(hit, f" in {folder}")
     if not manifest.is_file():
         raise NotFound(f"no model package at {folder}: {MANIFEST} not found", code="model_package_not_found")
     raw = manifest.read_bytes()
@@ -243,7 +245,42 @@ def verify_package(path: str | Path, *, manifest_sha256: str | None = None) -> M
                              errors=problems)
     if fresh != stamps:
         _write_stamps(folder, fresh)
+    if "code" not in package.loader:  # a code folder is listed anew each time: nothing unlisted may hide there
+        _remember(folder, raw, manifest_sha256, fresh)
     return package
+
+
+# This process's own record of packages it verified: the manifest's bytes and the stat key of it and of
+# every file (the stamps below, without reading them back from disk). A later load whose stat keys are
+# all unchanged is the same bytes (any write changes ctime), so it skips the manifest read, its digest
+# and the stamps file: a warm load's fixed cost drops by ~0.1 ms, which is a tenth of an XGBoost load.
+_VERIFIED: dict[str, tuple[bytes, str | None, list[int], dict[str, list[Any]]]] = {}
+
+
+def _remember(folder: Path, raw: bytes, pinned: str | None, stamps: dict[str, list[Any]]) -> None:
+    try:
+        mstat = _stat_key(folder / MANIFEST)
+    except OSError:
+        return
+    if len(_VERIFIED) > 1000:
+        _VERIFIED.clear()
+    _VERIFIED[str(folder)] = (raw, pinned, mstat, stamps)
+
+
+def _verified_before(folder: Path, pinned: str | None) -> bytes | None:
+    """The manifest bytes of ``folder`` when this process verified it before and nothing changed since."""
+    hit = _VERIFIED.get(str(folder))
+    if hit is None:
+        return None
+    raw, was_pinned, mstat, stamps = hit
+    try:
+        if (pinned is not None and pinned != was_pinned) or _stat_key(folder / MANIFEST) != mstat:
+            return None
+        if any(_stat_key(folder / rel) != stamp[:4] for rel, stamp in stamps.items()):
+            return None
+    except OSError:
+        return None
+    return raw
 
 
 # Like git's index: a file whose (size, mtime, ctime, inode) is unchanged since it was hashed is not

@@ -195,7 +195,7 @@ class RegistryMethods:
                 raise InvalidInput(f"{uri} ({v.name} v{v.version}) has its files elsewhere, at {v.external_source}: "
                                    "Mainsail holds none of them, so fetch them from there",
                                    code="external_model_files", errors=[{"loc": ["uri"], "msg": "files elsewhere"}])
-            folder = Path(dest) if dest else contained(_cache_dir() / "models", v.id, "version id")
+            folder = Path(dest) if dest else _version_folder(v.id)
             files = {rel: ref.digest for rel, ref in v.files.items()}
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
         verified: dict[str, str] = {}
@@ -255,6 +255,16 @@ def _cache_dir() -> Path:
 # (folder, rel) -> target that passed ``contained``: a version's keys never change, and resolving each
 # path again (a syscall per component) was a third of a warm load's own time
 _CONTAINED: dict[tuple[str, str], Path] = {}
+
+
+def _version_folder(version_id: str) -> Path:
+    """The cache folder of a model version (checked by :func:`contained` once per process and home)."""
+    base = _cache_dir() / "models"
+    key = (str(base), version_id)
+    folder = _CONTAINED.get(key)
+    if folder is None:
+        folder = _CONTAINED[key] = contained(base, version_id, "version id")
+    return folder
 
 
 def _cached(folder: Path, rel: str) -> bool:
