@@ -101,6 +101,24 @@ def timed(fn: Callable[[], Any]) -> Callable[[], float]:
 
 # ------------------------------------------------------------------------------------- peer venvs
 
+def wait_http(proc: Any, url: str, log: Path, seconds: float, what: str) -> str | None:
+    """Poll ``url`` until it answers 200 (None), or say why not: ``proc`` exited (with its log's tail) or
+    ``seconds`` passed. The caller decides what a failure means (skip a peer, abort a run)."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"{what} exited: {log.read_text()[-1500:]}"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return None
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return f"{what} not ready in {seconds:.0f} s: {log.read_text()[-1500:]}"
+
+
 def peer_python(name: str, legacy: str | None = None) -> Path | None:
     """The python of peer ``name``'s venv, or None when it is not installed."""
     env = os.environ.get(f"MAINSAIL_PEER_{name.upper()}")

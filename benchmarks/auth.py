@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import fmt_spread, peer_python, print_load, ratio_spread, skip, spread
+from _common import fmt_spread, peer_python, print_load, ratio_spread, skip, spread, wait_http
 from rich.console import Console
 from rich.table import Table
 
@@ -52,17 +52,10 @@ def start_server(env: dict[str, str], log: Path, *extra: str) -> tuple[subproces
                              "--no-background", "--deployments", "all", *extra],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"server not ready: {log.read_text()[-2000:]}")
+    if problem := wait_http(proc, url + "/ready", log, 60, "server"):
+        proc.terminate()
+        raise SystemExit(problem)
+    return proc, url
 
 
 def setup(folder: Path) -> tuple[str, str, str, list[dict[str, float]]]:
@@ -156,18 +149,10 @@ def start_mlflow(py: Path, folder: Path, name: str, auth: bool) -> tuple[subproc
                              "--default-artifact-root", str(folder / f"{name}-art"), *extra],
                             env=env, cwd=folder, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited: {log.read_text()[-1500:]}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("mlflow server not ready in 180 s")
+    if problem := wait_http(proc, url + "/health", log, 180, "mlflow server"):
+        proc.terminate()
+        raise RuntimeError(problem)
+    return proc, url
 
 
 def mlflow_overhead(py: Path, folder: Path, n: int, n_rounds: int) -> dict[str, Any]:
