@@ -92,10 +92,13 @@ class MetricBuffer:
         n = len(self.rows)
         if not n:
             return
-        by_run: dict[str, list[Row]] = {}
-        for _ in range(n):
-            r = self.rows.popleft()
-            by_run.setdefault(r[0], []).append(r)
+        take = self.rows.popleft  # rows appended meanwhile stay for the next take
+        taken = [take() for _ in range(n)]
+        runs = {r[0] for r in taken}
+        by_run: dict[str, list[Row]] = {runs.pop(): taken} if len(runs) == 1 else {}
+        if runs:  # several runs: split, keeping each run's logging order
+            for r in taken:
+                by_run.setdefault(r[0], []).append(r)
         for run_id, rows in by_run.items():
             for i in range(0, len(rows), self.batch):
                 self.pending.append(_Batch(run_id, rows[i:i + self.batch], uuid.uuid4().hex))

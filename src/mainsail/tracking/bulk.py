@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -80,10 +81,14 @@ def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple]) -> No
         return
     p = _ph(session)
     latest: dict[str, MetricTuple] = {}
-    for r in rows:
-        cur = latest.get(r[1])
-        if cur is None or (r[3], r[4]) >= (cur[3], cur[4]):
-            latest[r[1]] = r
+    keys = {r[1] for r in rows}
+    if len(keys) == 1:  # the usual batch: one metric; the last of the highest (step, timestamp) wins
+        latest[keys.pop()] = max(reversed(rows), key=itemgetter(3, 4))
+    else:
+        for r in rows:
+            cur = latest.get(r[1])
+            if cur is None or (r[3], r[4]) >= (cur[3], cur[4]):
+                latest[r[1]] = r
     cursor = _cursor(session)
     try:
         if p == "?" or len(rows) < COPY_MIN_ROWS:
