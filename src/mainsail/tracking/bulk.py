@@ -35,28 +35,27 @@ def _copy_block(rows: list[MetricTuple]) -> bytes | None:
     import numpy as np
 
     n = len(rows)
-    run_ids, key_col, value_col, step_col, stamp_col = zip(*rows, strict=True)  # columns, transposed in C
     run_id = rows[0][0]
-    keys = set(key_col)
+    keys = {r[1] for r in rows}
     try:
-        if len(set(run_ids)) != 1:
+        if any(r[0] != run_id for r in rows):
             return None
         encoded = {k: k.encode() for k in keys}
         width = len(encoded[rows[0][1]])
         if any(len(b) != width for b in encoded.values()):
             return None
-        values, steps, stamps = np.array(value_col), np.array(step_col), np.array(stamp_col)
-    except (TypeError, ValueError, OverflowError):
+        values = np.fromiter((r[2] for r in rows), np.float64, n)
+        steps = np.fromiter((r[3] for r in rows), np.int64, n)
+        stamps = np.fromiter((r[4] for r in rows), np.float64, n)
+    except (TypeError, ValueError, OverflowError):  # None, a step beyond int64: the row path decides
         return None
-    if values.dtype != np.float64 or steps.dtype != np.int64 or stamps.dtype != np.float64:
-        return None  # None, a step beyond int64, a number of another type: the row path decides
     run = run_id.encode()
     rec = np.dtype([("nf", ">i2"), ("l_run", ">i4"), ("run", f"S{len(run)}"), ("l_key", ">i4"), ("key", f"S{width}"),
                     ("l_value", ">i4"), ("value", ">f8"), ("l_step", ">i4"), ("step", ">i8"), ("l_ts", ">i4"),
                     ("ts", ">f8")])  # packed: a binary COPY tuple is exactly these bytes
     out = np.empty(n, rec)
     out["nf"], out["l_run"], out["run"], out["l_key"] = 5, len(run), run, width
-    out["key"] = encoded[rows[0][1]] if len(keys) == 1 else np.array([encoded[k] for k in key_col], f"S{width}")
+    out["key"] = encoded[rows[0][1]] if len(keys) == 1 else np.array([encoded[r[1]] for r in rows], f"S{width}")
     out["l_value"], out["value"], out["l_step"], out["step"], out["l_ts"], out["ts"] = 8, values, 8, steps, 8, stamps
     return _PGCOPY_HEADER + out.tobytes() + _PGCOPY_TRAILER
 
