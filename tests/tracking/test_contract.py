@@ -85,6 +85,34 @@ def test_sample_metric_keeps_extremes_and_counts_every_point(client: Client) -> 
     assert "points" in str(ei.value)
 
 
+def test_samples_of_a_running_run_follow_every_new_point(client: Client) -> None:
+    """A running run's chart is read again after each write (SQLite keeps the series and reads only the new
+    points): what it draws always equals a reduction of the full history, also after a point logged with
+    an earlier step than the last, a NaN and a second metric."""
+    import numpy as np
+
+    from mainsail.tracking.downsample import minmax
+
+    def expected(key: str) -> tuple[list[float], list[float]]:
+        h = client.get_metric_history(run.id, key)
+        y = np.array([np.nan if v is None else v for v in h.value], dtype=np.float64)
+        x, y = minmax(np.array(h.step, dtype=np.float64), y, 50)
+        return x.tolist(), y.tolist()
+
+    run = client.create_run(client.create_experiment("e").id)
+    client.log_batch(run.id, [("loss", float(i % 13), i, 1000.0 + i) for i in range(3_000)])
+    for batch in ([("loss", -5.0, 3_000 + i, 5000.0 + i) for i in range(500)],  # appended in order
+                  [("loss", 99.0, 1_234, 9000.0)],                               # an earlier step, a new peak
+                  [("loss", float("nan"), 4_000, 9001.0), ("acc", 0.5, 1, 9002.0)]):
+        before = client.sample_metric(run.id, "loss", points=100)
+        client.log_batch(run.id, batch)
+        s = client.sample_metric(run.id, "loss", points=100)
+        assert s.total == before.total + sum(1 for b in batch if b[0] == "loss")
+        assert (s.step, s.value) == expected("loss")
+    assert max(s.value) == 99.0 and min(s.value) == -5.0
+    assert client.sample_metric(run.id, "acc", points=100).total == 1
+
+
 def test_param_cannot_change_but_same_value_is_idempotent(client: Client) -> None:
     run = client.create_run(client.create_experiment("e").id, params={"lr": "0.1"})
     client.log_param(run.id, "lr", "0.1")

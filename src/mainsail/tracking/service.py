@@ -20,7 +20,7 @@ from mainsail.core.pagination import Limit, Page, cursor_offset, offset_page
 from mainsail.core.projects import owned, project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import ArtifactKey, Digest, artifact_key
-from mainsail.tracking import bulk
+from mainsail.tracking import bulk, series
 from mainsail.tracking.models import (
     ArtifactRow,
     ExperimentRow,
@@ -360,13 +360,19 @@ def sample_metric(ctx: Ctx, run_id: str, key: str, points: SamplePoints = 1000) 
     if (hit := _samples.get(cache_key)) is not None:
         _samples.move_to_end(cache_key)
         return hit
-    steps, values = bulk.metric_arrays(ctx.session, run_id, key)
+    sqlite = ctx.session.get_bind().dialect.name == "sqlite"
+    if sqlite:  # the kept series plus the points committed since (see tracking/series.py)
+        steps, values = series.arrays(ctx.session, ctx.settings.uri, run_id, key)
+    else:
+        steps, values = bulk.metric_arrays(ctx.session, run_id, key)
     if not len(steps) and ctx.session.get(LatestMetricRow, (run_id, key)) is None:
         raise not_found("metric", f"{run_id}/{key}")
     x, y = minmax(steps, values, max(1, points // 2))
     result = MetricSamples.model_construct(run_id=run_id, key=key, total=len(steps), step=x.tolist(),
                                            value=y.tolist())
     if RunStatus(row.status).terminal:
+        if sqlite:
+            series.forget(ctx.settings.uri, run_id)  # its samples are kept whole from now on
         _samples[cache_key] = result
         while len(_samples) > _SAMPLES_KEPT:
             _samples.popitem(last=False)
