@@ -17,8 +17,11 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 _DTYPE = [("id", np.int64), ("step", np.float64), ("value", np.float64), ("ts", np.float64)]
-_SQL = ("SELECT id, step, COALESCE(value, 'NaN'), timestamp FROM run_metrics WHERE run_id = ? AND key = ? "
-        "AND id > ? ORDER BY step, timestamp, id")  # SQLite stores NaN as NULL
+_COLUMNS = "SELECT id, step, COALESCE(value, 'NaN'), timestamp FROM run_metrics"  # SQLite stores NaN as NULL
+_ALL = f"{_COLUMNS} WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id"  # through the series index
+# the rows after the kept ones: a range of row ids (`+` keeps the planner off the series index, which
+# would walk every point of the series to find the few new ones)
+_AFTER = f"{_COLUMNS} WHERE id > ? AND +run_id = ? AND +key = ? ORDER BY id"
 _KEPT_POINTS = 20_000_000  # ~640 MB at most across the kept series
 _series: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
@@ -27,7 +30,7 @@ _lock = threading.Lock()
 def _read(session: Session, run_id: str, key: str, after: int) -> np.ndarray:
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(_SQL, (run_id, key, after))
+        cursor.execute(_AFTER, (after, run_id, key)) if after else cursor.execute(_ALL, (run_id, key))
         return np.fromiter(cursor, dtype=_DTYPE)
     finally:
         cursor.close()
