@@ -11,6 +11,11 @@ def _home() -> Path:
     return Path(os.environ.get("MAINSAIL_HOME") or Path.home() / ".mainsail").expanduser()
 
 
+def home_dir() -> Path:
+    """``MAINSAIL_HOME``, else ``~/.mainsail``: :attr:`Settings.home` without reading every other setting."""
+    return _home()
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

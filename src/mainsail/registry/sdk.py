@@ -14,6 +14,7 @@ from mainsail.core.errors import IntegrityError, InvalidInput
 from mainsail.core.ops import LazyOpSet
 from mainsail.core.pagination import Page
 from mainsail.core.sandbox import contained
+from mainsail.core.settings import home_dir
 from mainsail.registry.schemas import (
     GateResult,
     LineageGraph,
@@ -195,16 +196,14 @@ class RegistryMethods:
                 raise InvalidInput(f"{uri} ({v.name} v{v.version}) has its files elsewhere, at {v.external_source}: "
                                    "Mainsail holds none of them, so fetch them from there",
                                    code="external_model_files", errors=[{"loc": ["uri"], "msg": "files elsewhere"}])
-            folder = Path(dest) if dest else _version_folder(v.id)
+            folder = Path(dest) if dest else _contained_once(_cache_dir() / "models", v.id, "version id")
             files = {rel: ref.digest for rel, ref in v.files.items()}
             fetch = lambda rel, digest: self._backend.call(ops.download_file, {"id": v.id, "path": rel})  # noqa: E731
         verified: dict[str, str] = {}
         for rel, digest in files.items():
-            if _cached(folder, rel):
-                continue  # a warm load: checked when it was fetched, verified again by load_package
-            target = _target(folder, rel)  # every file about to be written is checked here
-            if target.exists():
+            if _contained_once(folder, rel, "artifact key").exists():
                 continue  # load_package re-verifies every digest before anything is deserialized
+            target = contained(folder, rel, "artifact key")  # checked afresh before anything is written
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(self._backend, LocalBackend):
                 self._backend.runtime.store.get_file(digest, target, name=rel)  # hashed while copied
@@ -247,35 +246,20 @@ class RegistryMethods:
 
 
 def _cache_dir() -> Path:
-    from mainsail.core.settings import _home
-
-    return _home() / "cache"  # what Settings.from_env().home is, without reading every other setting
+    return home_dir() / "cache"
 
 
-# (folder, rel) -> target that passed ``contained``: a version's keys never change, and resolving each
-# path again (a syscall per component) was a third of a warm load's own time
+# (base, name) -> the path that passed ``contained``: a version's folder and file keys never change, and
+# resolving each path again (a syscall per component) was a third of a warm load's own time
 _CONTAINED: dict[tuple[str, str], Path] = {}
 
 
-def _version_folder(version_id: str) -> Path:
-    """The cache folder of a model version (checked by :func:`contained` once per process and home)."""
-    base = _cache_dir() / "models"
-    key = (str(base), version_id)
-    folder = _CONTAINED.get(key)
-    if folder is None:
-        folder = _CONTAINED[key] = contained(base, version_id, "version id")
-    return folder
-
-
-def _cached(folder: Path, rel: str) -> bool:
-    """Whether ``rel`` is already in ``folder`` at a path that passed :func:`contained` before."""
-    target = _CONTAINED.get((str(folder), rel))
-    return target is not None and target.exists()
-
-
-def _target(folder: Path, rel: str) -> Path:
-    target = contained(folder, rel, "artifact key")  # the store may hold a key written before the rule
-    if len(_CONTAINED) > 10_000:
-        _CONTAINED.clear()
-    _CONTAINED[(str(folder), rel)] = target
-    return target
+def _contained_once(base: Path, name: str, what: str) -> Path:
+    """:func:`contained`, remembered per process (a file about to be written is checked afresh)."""
+    key = (str(base), name)
+    path = _CONTAINED.get(key)
+    if path is None:
+        if len(_CONTAINED) > 10_000:
+            _CONTAINED.clear()
+        path = _CONTAINED[key] = contained(base, name, what)
+    return path

@@ -123,41 +123,38 @@ def upsert_tags(session: Session, rows: list[tuple[str, str, str]]) -> None:
         cursor.close()
 
 
-def metric_history(session: Session, run_id: str, key: str) -> tuple[list[int], list[float | None], list[float]]:
-    """Steps, values (NaN as None) and timestamps of one metric, in step order.
+_TABLE = [("id", "i8"), ("step", "i8"), ("value", "f8"), ("ts", "f8")]
 
-    Rows stream into numpy columns (each row tuple is freed as soon as it is read) and leave as lists:
+
+def metric_table(session: Session, run_id: str, key: str, after_id: int = 0) -> Any:
+    """Every point of one metric as a numpy record array (``id``, ``step``, ``value`` with NaN kept,
+    ``ts``) in ``(step, timestamp, id)`` order; with ``after_id`` (SQLite only) just the points with a
+    higher row id, in id order. Rows stream into the array, each row tuple freed as soon as it is read:
     a ``fetchall`` of 20,000 tuples kept the garbage collector's allocation count climbing until a full
     collection walked the whole heap of the embedding process, 5-10x the read itself now and then."""
     import numpy as np
 
     p = _ph(session)
+    sql = "SELECT id, step, COALESCE(value, 'NaN'), timestamp FROM run_metrics WHERE "  # SQLite: NaN is NULL
+    if after_id:  # a row-id range; `+` keeps SQLite's planner off the series index, which walks every point
+        sql, args = sql + "id > ? AND +run_id = ? AND +key = ? ORDER BY id", (after_id, run_id, key)
+    else:
+        sql, args = sql + f"run_id = {p} AND key = {p} ORDER BY step, timestamp, id", (run_id, key)
     cursor = _cursor(session)
     try:
-        cursor.execute(
-            f"SELECT step, COALESCE(value, 'NaN'), timestamp FROM run_metrics WHERE run_id = {p} AND key = {p} "
-            "ORDER BY step, timestamp, id", (run_id, key))  # SQLite stores NaN as NULL
-        table = np.fromiter(cursor, dtype=[("step", np.int64), ("value", np.float64), ("ts", np.float64)])
+        cursor.execute(sql, args)
+        return np.fromiter(cursor, dtype=_TABLE)
     finally:
         cursor.close()
+
+
+def metric_history(session: Session, run_id: str, key: str) -> tuple[list[int], list[float | None], list[float]]:
+    """Steps, values (NaN as None) and timestamps of one metric, in step order."""
+    import numpy as np
+
+    table = metric_table(session, run_id, key)
     values = table["value"]
     out: list[float | None] = values.tolist()
     if np.isnan(values).any():
         out = [None if v != v else v for v in out]  # NaN is not equal to itself
     return table["step"].tolist(), out, table["ts"].tolist()
-
-
-def metric_arrays(session: Session, run_id: str, key: str) -> tuple[Any, Any]:
-    """Steps and values (NaN kept) of one metric as numpy arrays, in step order: the read behind a
-    downsampled chart, with no Python list per column."""
-    import numpy as np
-
-    p = _ph(session)
-    cursor = _cursor(session)
-    try:
-        cursor.execute(f"SELECT step, COALESCE(value, 'NaN') FROM run_metrics WHERE run_id = {p} AND key = {p} "
-                       "ORDER BY step, timestamp, id", (run_id, key))  # SQLite stores NaN as NULL
-        table = np.fromiter(cursor, dtype=[("step", np.float64), ("value", np.float64)])
-    finally:
-        cursor.close()
-    return table["step"], table["value"]

@@ -16,24 +16,11 @@ from collections import OrderedDict
 import numpy as np
 from sqlalchemy.orm import Session
 
-_DTYPE = [("id", np.int64), ("step", np.float64), ("value", np.float64), ("ts", np.float64)]
-_COLUMNS = "SELECT id, step, COALESCE(value, 'NaN'), timestamp FROM run_metrics"  # SQLite stores NaN as NULL
-_ALL = f"{_COLUMNS} WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id"  # through the series index
-# the rows after the kept ones: a range of row ids (`+` keeps the planner off the series index, which
-# would walk every point of the series to find the few new ones)
-_AFTER = f"{_COLUMNS} WHERE id > ? AND +run_id = ? AND +key = ? ORDER BY id"
+from mainsail.tracking import bulk
+
 _KEPT_POINTS = 20_000_000  # ~640 MB at most across the kept series
 _series: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
-
-
-def _read(session: Session, run_id: str, key: str, after: int) -> np.ndarray:
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_AFTER, (after, run_id, key)) if after else cursor.execute(_ALL, (run_id, key))
-        return np.fromiter(cursor, dtype=_DTYPE)
-    finally:
-        cursor.close()
 
 
 def _ordered(table: np.ndarray) -> bool:
@@ -51,7 +38,7 @@ def arrays(session: Session, uri: str, run_id: str, key: str) -> tuple[np.ndarra
     with _lock:
         kept = _series.get(cache_key)
     after = int(kept["id"].max()) if kept is not None and len(kept) else 0
-    new = _read(session, run_id, key, after)
+    new = bulk.metric_table(session, run_id, key, after_id=after)
     table = new if kept is None else np.concatenate((kept, new)) if len(new) else kept
     if kept is not None and len(new) and not _ordered(table[max(0, len(kept) - 1):]):
         table = table[np.lexsort((table["id"], table["ts"], table["step"]))]  # a point landed before the last
@@ -68,9 +55,3 @@ def forget(uri: str, run_id: str) -> None:
     with _lock:
         for k in [k for k in _series if k[0] == uri and k[1] == run_id]:
             del _series[k]
-
-
-def kept_points() -> int:
-    with _lock:
-        return sum(len(t) for t in _series.values())
-

@@ -364,7 +364,8 @@ def sample_metric(ctx: Ctx, run_id: str, key: str, points: SamplePoints = 1000) 
     if sqlite:  # the kept series plus the points committed since (see tracking/series.py)
         steps, values = series.arrays(ctx.session, ctx.settings.uri, run_id, key)
     else:
-        steps, values = bulk.metric_arrays(ctx.session, run_id, key)
+        table = bulk.metric_table(ctx.session, run_id, key)
+        steps, values = table["step"], table["value"]
     if not len(steps) and ctx.session.get(LatestMetricRow, (run_id, key)) is None:
         raise not_found("metric", f"{run_id}/{key}")
     x, y = minmax(steps, values, max(1, points // 2))
