@@ -46,21 +46,48 @@ def test_copy_stores_what_executemany_stored(pg_url: str, monkeypatch: pytest.Mo
 @pytest.mark.parametrize("keys", [["loss"], ["abcd", "x:yz"], ["a", "loss", "val/acc"]],
                          ids=["one-key", "same-byte-length", "mixed-lengths"])
 def test_column_built_copy_matches_the_row_path(pg_url: str, keys: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stream built with numpy (one record layout) and psycopg's row-by-row stream store the same rows,
-    in the same order; rows that do not fit one layout take the row path."""
+    """The stream built with numpy in pieces (one record layout) and psycopg's row-by-row stream store the
+    same rows, in the same order; rows that do not fit one layout take the row path."""
     points = [(keys[i % len(keys)], SPECIAL[i % len(SPECIAL)], STEPS[i % len(STEPS)], 1_700_000_000.5 + i)
               for i in range(40)]
     rows = [("r" * 32, k, float(v), s, t) for k, v, s, t in points]
-    assert (bulk._copy_block(rows) is None) == (len({len(k.encode()) for k in keys}) > 1)
+    assert (bulk._layout(rows) is None) == (len({len(k.encode()) for k in keys}) > 1)
+    monkeypatch.setattr(bulk, "COPY_CHUNK", 16)  # 40 rows: three pieces
     c = Client(pg_url)
     exp = c.create_experiment(f"copy-{len(keys)}-{len(keys[0])}").id
     block = c.create_run(exp)
     c.log_batch(block.id, points)
-    monkeypatch.setattr(bulk, "_copy_block", lambda rows: None)
+    monkeypatch.setattr(bulk, "_layout", lambda rows: None)
     by_row = c.create_run(exp)
     c.log_batch(by_row.id, points)
     monkeypatch.undo()
     got, want = _stored(pg_url, block.id), _stored(pg_url, by_row.id)
     assert got == want and len(got) == len(points)
     assert c.get_run(block.id).metrics == c.get_run(by_row.id).metrics
+    c.close()
+
+
+def test_a_piece_that_does_not_fit_hands_the_rest_to_the_row_path(pg_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a later piece cannot be built column-wise, the pieces already sent stay and psycopg writes the
+    remaining rows (and the stream's end): every point is stored once, in logging order."""
+    points = [("loss", SPECIAL[i % len(SPECIAL)], i, 1_700_000_000.5 + i) for i in range(50)]
+    built = bulk._records
+    calls: list[int] = []
+
+    def second_piece_fails(rows: list, layout: object) -> bytes | None:
+        calls.append(len(rows))
+        return None if len(calls) == 2 else built(rows, layout)
+
+    monkeypatch.setattr(bulk, "COPY_CHUNK", 16)
+    monkeypatch.setattr(bulk, "_records", second_piece_fails)
+    c = Client(pg_url)
+    exp = c.create_experiment("copy-fallback").id
+    run = c.create_run(exp)
+    c.log_batch(run.id, points)
+    assert calls == [16, 16]  # the first piece went column-wise, the rest row by row
+    stored = _stored(pg_url, run.id)
+    assert [s for _, _, s, _ in stored] == list(range(50))
+    assert [v for _, v, _, _ in stored] == [struct.pack(">d", float(v)) for _, v, _, _ in points]
+    assert c.get_metric_history(run.id, "loss").step == list(range(50))
     c.close()

@@ -106,12 +106,14 @@ def _object(op: Operation, kwargs: dict[str, Any], result: Any) -> str:
 READ_POSTS = {"features.get_online_features", "features.get_historical_features", "registry.check_gate"}
 
 
-def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, obj: str | None = None) -> None:
+def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, obj: str | None = None,
+           request: str | None = None) -> None:
     """Append the audit row of one write to the chain, in the caller's transaction (it commits or rolls
     back with the write). The head row is locked first, so concurrent writers append one after another.
     A read does nothing. An operation that computes under a read transaction and commits its result in
     a short write transaction of its own (ingest, profile, validate, materialize) is recorded right
-    after, in a write transaction of the audit's own."""
+    after, in a write transaction of the audit's own. ``request``: :func:`digest` of ``kwargs`` when the
+    caller computed it already (a metric batch's, while the store took the points)."""
     name = op if isinstance(op, str) else f"{op.tag}.{op.name}"
     if isinstance(op, Operation) and not op.write:
         if op.method == "GET" or name in READ_POSTS:
@@ -119,11 +121,11 @@ def record(ctx: Ctx, op: Operation | str, kwargs: dict[str, Any], result: Any, o
         if ctx.runtime is not None:
             with ctx.runtime.transaction(write=True, actor=ctx.actor, project=project_of(ctx)) as w:
                 w.principal = ctx.principal
-                record(w, name, kwargs, result, _object(op, kwargs, result) if obj is None else obj)
+                record(w, name, kwargs, result, _object(op, kwargs, result) if obj is None else obj, request)
             return
     if obj is None:
         obj = _object(op, kwargs, result) if isinstance(op, Operation) else ""
-    request, res = digest(kwargs), (_NONE if result is None else digest(result))
+    request, res = request or digest(kwargs), (_NONE if result is None else digest(result))
     at, actor, project = utcnow(), who(ctx)[:200], project_of(ctx)
     content = content_hash(at, actor, name, obj, request, res, project)
     naive = at.replace(tzinfo=None)  # how UTCDateTime stores it

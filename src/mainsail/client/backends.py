@@ -94,10 +94,13 @@ class LocalBackend:
         from mainsail.tracking.ops import ops
 
         ops.log_batch.authorize(self.principal, self.project)  # the same rule as the operation it stands for
+        request = {"run_id": run_id, "rows": rows}
+        audit = _audit()
         with self.runtime.transaction(actor=self.actor, principal=self.principal,
                                       project=self.project) as ctx:  # in-process: committed or not, no doubt
-            service.log_metric_rows(ctx, run_id, rows)
-            _audit().record(ctx, "tracking.log_batch", {"run_id": run_id, "rows": rows}, None, f"run_id={run_id}")
+            # the audit row's digest of the batch is computed while the store takes the points
+            digest = service.log_metric_rows(ctx, run_id, rows, meanwhile=lambda: audit.digest(request))
+            audit.record(ctx, "tracking.log_batch", request, None, f"run_id={run_id}", request=digest)
 
     def heartbeat(self, run_id: str) -> Any:
         from mainsail.tracking.ops import ops

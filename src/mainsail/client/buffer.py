@@ -73,12 +73,14 @@ class MetricBuffer:
         self.last_failure: Exception | None = None  # why the last send failed (rows kept)
         self.runs: dict[str, float] = {}  # watched run id -> monotonic time of its last contact
         self._flush_lock = threading.Lock()
+        self._woken = False
         self._loop = Periodic("mainsail-metrics", self._background, interval, "background metric flush").start()
         _all.add(self)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
         if len(self.rows) == self.max_rows:  # wake the flusher once, not on every later append
+            self._woken = True
             self._loop.wake()
 
     @property
@@ -175,6 +177,9 @@ class MetricBuffer:
 
     def _background(self) -> None:
         self.flush(raise_error=False)
+        if self._woken:  # woken to send rows (they count as contact): heartbeats wait for the clock's tick
+            self._woken = False
+            return
         self._heartbeats()
 
     def close(self) -> None:

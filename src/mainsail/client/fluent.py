@@ -36,6 +36,7 @@ class _Local(threading.local):
 
 
 _local = _Local()
+_now = time.time
 _all_active: list[ActiveRun] = []
 
 
@@ -132,7 +133,7 @@ class ActiveRun:
         elif type(step) is not int or not -(2**63) <= step < 2**63:
             step = metric_step(key, step)
         if timestamp is None:
-            timestamp = time.time()
+            timestamp = _now()
         elif type(timestamp) is not float or not math.isfinite(timestamp):
             timestamp = metric_timestamp(key, timestamp)
         self._steps[key] = step
@@ -252,7 +253,8 @@ def end_run(status: RunStatus | str = RunStatus.finished) -> Run | None:
 
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
-    _active().log_metric(key, value, step, timestamp)
+    stack = _local.stack  # _active() inlined: this is the call of a training loop's inner step
+    (stack[-1] if stack else start_run()).log_metric(key, value, step, timestamp)
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:

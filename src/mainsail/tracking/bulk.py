@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -28,67 +29,103 @@ _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\0" + b"\0" * 8  # signature, flags, header e
 _PGCOPY_TRAILER = b"\xff\xff"
 
 
-def _copy_block(rows: list[MetricTuple]) -> bytes | None:
-    """The whole binary ``COPY`` stream of ``rows`` built column-wise with numpy (one fixed-size record per
-    row), or None when the rows do not fit one record layout (several runs, keys of different byte
-    lengths, a value that is not a float): then psycopg formats them row by row."""
+COPY_CHUNK = 4096  # rows per piece of a column-built stream: the server stores one piece while the next is built
+
+
+def _layout(rows: list[MetricTuple]) -> Any:
+    """The one fixed-size record every row encodes to (numpy dtype, packed: a binary ``COPY`` tuple is
+    exactly these bytes), or None when the rows do not share one (several runs, keys of different byte
+    lengths): then psycopg formats them row by row."""
+    import numpy as np
+
+    run_id = rows[0][0]
+    if any(r[0] != run_id for r in rows):
+        return None
+    widths = {len(k.encode()) for k in {r[1] for r in rows}}
+    if len(widths) != 1:
+        return None
+    run = run_id.encode()
+    return np.dtype([("nf", ">i2"), ("l_run", ">i4"), ("run", f"S{len(run)}"), ("l_key", ">i4"),
+                     ("key", f"S{widths.pop()}"), ("l_value", ">i4"), ("value", ">f8"), ("l_step", ">i4"),
+                     ("step", ">i8"), ("l_ts", ">i4"), ("ts", ">f8")])
+
+
+def _records(rows: list[MetricTuple], layout: Any) -> bytes | None:
+    """The binary ``COPY`` tuples of ``rows`` built column-wise, or None when a value does not fit the
+    layout (None, a step beyond int64): the row path decides about those."""
     import numpy as np
 
     n = len(rows)
-    run_id = rows[0][0]
-    keys = {r[1] for r in rows}
     try:
-        if any(r[0] != run_id for r in rows):
-            return None
-        encoded = {k: k.encode() for k in keys}
-        width = len(encoded[rows[0][1]])
-        if any(len(b) != width for b in encoded.values()):
-            return None
         values = np.fromiter((r[2] for r in rows), np.float64, n)
         steps = np.fromiter((r[3] for r in rows), np.int64, n)
         stamps = np.fromiter((r[4] for r in rows), np.float64, n)
-    except (TypeError, ValueError, OverflowError):  # None, a step beyond int64: the row path decides
+    except (TypeError, ValueError, OverflowError):
         return None
-    run = run_id.encode()
-    rec = np.dtype([("nf", ">i2"), ("l_run", ">i4"), ("run", f"S{len(run)}"), ("l_key", ">i4"), ("key", f"S{width}"),
-                    ("l_value", ">i4"), ("value", ">f8"), ("l_step", ">i4"), ("step", ">i8"), ("l_ts", ">i4"),
-                    ("ts", ">f8")])  # packed: a binary COPY tuple is exactly these bytes
-    out = np.empty(n, rec)
-    out["nf"], out["l_run"], out["run"], out["l_key"] = 5, len(run), run, width
-    out["key"] = encoded[rows[0][1]] if len(keys) == 1 else np.array([encoded[r[1]] for r in rows], f"S{width}")
+    keys = {r[1] for r in rows}
+    out = np.empty(n, layout)
+    out["nf"], out["l_run"], out["run"], out["l_key"] = 5, layout["run"].itemsize, rows[0][0].encode(), \
+        layout["key"].itemsize
+    out["key"] = keys.pop().encode() if len(keys) == 1 else np.array([r[1].encode() for r in rows], layout["key"])
     out["l_value"], out["value"], out["l_step"], out["step"], out["l_ts"], out["ts"] = 8, values, 8, steps, 8, stamps
-    return _PGCOPY_HEADER + out.tobytes() + _PGCOPY_TRAILER
+    return out.tobytes()
 
 
-def _copy_metrics(cursor: Any, rows: list[MetricTuple]) -> None:
+def _copy_metrics(cursor: Any, rows: list[MetricTuple], during: Callable[[], None]) -> None:
     """Binary ``COPY`` of metric points (PostgreSQL): the bulk-load floor, several times faster than a
-    pipelined ``executemany``; doubles travel as IEEE bytes, so NaN and ±inf arrive unchanged. The
-    stream is built column-wise (:func:`_copy_block`) when the rows allow, else row by row."""
-    block = _copy_block(rows)
+    pipelined ``executemany``; doubles travel as IEEE bytes, so NaN and ±inf arrive unchanged. Rows of one
+    record layout are built column-wise in pieces, each sent as soon as it is built (the server stores
+    it while the next is built); the others, and every row after a piece that does not fit, go row by row.
+    ``during`` runs once every byte is handed over, while the server is still storing them."""
+    layout = _layout(rows)
+    start = 0
     with cursor.copy(_COPY_SQL) as copy:
-        if block is not None:
-            copy.write(block)  # the complete stream: signature, tuples, trailer
-            return
+        if layout is not None:
+            copy.write(_PGCOPY_HEADER)
+            for start in range(0, len(rows), COPY_CHUNK):
+                piece = _records(rows[start:start + COPY_CHUNK], layout)
+                if piece is None:
+                    break  # psycopg goes on from here (it sends the trailer of a stream it wrote rows to)
+                copy.write(piece)
+            else:
+                copy.write(_PGCOPY_TRAILER)
+                during()
+                return
         copy.set_types(_COPY_TYPES)
         write = copy.write_row
-        for r in rows:
+        for r in rows[start:]:
             write(r)
+        during()
 
 
-def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple]) -> None:
-    """Insert metric points and move each key's latest value forward (highest step, then newest)."""
-    if not rows:
-        return
-    p = _ph(session)
-    latest: dict[str, MetricTuple] = {}
+def _latest(rows: list[MetricTuple]) -> list[MetricTuple]:
+    """Each key's latest point: the highest step, then the newest (the last of equals wins)."""
     keys = {r[1] for r in rows}
-    if len(keys) == 1:  # the usual batch: one metric; the last of the highest (step, timestamp) wins
-        latest[keys.pop()] = max(reversed(rows), key=itemgetter(3, 4))
-    else:
-        for r in rows:
-            cur = latest.get(r[1])
-            if cur is None or (r[3], r[4]) >= (cur[3], cur[4]):
-                latest[r[1]] = r
+    if len(keys) == 1:  # the usual batch: one metric
+        return [max(reversed(rows), key=itemgetter(3, 4))]
+    latest: dict[str, MetricTuple] = {}
+    for r in rows:
+        cur = latest.get(r[1])
+        if cur is None or (r[3], r[4]) >= (cur[3], cur[4]):
+            latest[r[1]] = r
+    return list(latest.values())
+
+
+def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple],
+                   meanwhile: Callable[[], Any] | None = None) -> Any:
+    """Insert metric points and move each key's latest value forward (highest step, then newest).
+
+    ``meanwhile`` (e.g. the audit row's digest of the batch) runs while PostgreSQL stores the ``COPY``
+    stream, with this function's own bookkeeping: that CPU time then hides behind the server's. Its
+    result is returned."""
+    if not rows:
+        return meanwhile() if meanwhile is not None else None
+    p = _ph(session)
+    done: list[Any] = []
+
+    def during() -> None:
+        done.extend((_latest(rows), meanwhile() if meanwhile is not None else None))
+
     cursor = _cursor(session)
     try:
         if p == "?" or len(rows) < COPY_MIN_ROWS:
@@ -96,17 +133,19 @@ def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple]) -> No
                 f"INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p})",
                 rows,
             )
+            during()
         else:
-            _copy_metrics(cursor, rows)
+            _copy_metrics(cursor, rows, during)
         cursor.executemany(
             f"INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
             "timestamp = excluded.timestamp WHERE excluded.step > run_latest_metrics.step OR "
             "(excluded.step = run_latest_metrics.step AND excluded.timestamp >= run_latest_metrics.timestamp)",
-            list(latest.values()),
+            done[0],
         )
     finally:
         cursor.close()
+    return done[1]
 
 
 def upsert_tags(session: Session, rows: list[tuple[str, str, str]]) -> None:

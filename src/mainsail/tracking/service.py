@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from annotated_types import Ge, Le
@@ -330,10 +330,12 @@ def log_batch(ctx: Ctx, run_id: str, body: LogBatch) -> None:
         bulk.insert_metrics(ctx.session, run_id, body.metrics.rows(run_id))
 
 
-def log_metric_rows(ctx: Ctx, run_id: str, rows: list[tuple[str, str, float, int, float]]) -> None:
-    """In-process fast path for already-validated rows ``(run_id, key, value, step, timestamp)``."""
+def log_metric_rows(ctx: Ctx, run_id: str, rows: list[tuple[str, str, float, int, float]],
+                    meanwhile: Callable[[], Any] | None = None) -> Any:
+    """In-process fast path for already-validated rows ``(run_id, key, value, step, timestamp)``;
+    ``meanwhile`` runs while the store takes them (see :func:`bulk.insert_metrics`), its result returned."""
     _running(ctx, run_id)
-    bulk.insert_metrics(ctx.session, run_id, rows)
+    return bulk.insert_metrics(ctx.session, run_id, rows, meanwhile)
 
 
 def get_metric_history(ctx: Ctx, run_id: str, key: str) -> MetricHistory:
