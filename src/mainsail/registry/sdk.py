@@ -229,7 +229,7 @@ class RegistryMethods:
         the manifest itself is checked against the digest the registry recorded."""
         from mainsail.registry.packaging import MANIFEST, load_package
 
-        if Path(uri).exists():
+        if not uri.startswith(("models:/", "runs:/")) and Path(uri).exists():
             return load_package(Path(uri))
         pinned, version = None, None
         if uri.startswith("models:/"):
