@@ -6,8 +6,9 @@ Every round (at least 3, interleaved, order rotated) measures, each in a fresh s
 - **the SQLite floor**: raw ``sqlite3.executemany`` into the same table and index, then a SELECT;
 - with PostgreSQL reachable: **Mainsail SDK on PostgreSQL** against **the PostgreSQL floor**, a psycopg
   binary ``COPY`` into a table shaped like ``run_metrics`` that, like Mainsail's, keeps the earlier rounds'
-  runs, under a new random run id each round (and, for reference, ``COPY`` and ``executemany`` into an
-  empty table), in a database the benchmark creates and drops (``--pg-admin`` / ``$MAINSAIL_BENCH_PG``);
+  runs, under a new run id made as Mainsail makes them each round (and, for reference, ``COPY`` and
+  ``executemany`` into an empty table), in a database the benchmark creates and drops (``--pg-admin`` /
+  ``$MAINSAIL_BENCH_PG``);
 - **MLflow** 3.17 from its own venv: fluent ``log_metric`` synchronous, fluent ``log_metric(...,
   synchronous=False)`` + ``mlflow.flush_async_logging()`` (the like-for-like mode of our buffered
   ``log_metric``), both on ``--peer-values`` values and extrapolated per value, and ``MlflowClient.log_batch``
@@ -35,7 +36,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -123,13 +123,15 @@ def bench_floor(db: Path, n: int) -> dict[str, Any]:
 def bench_pg_floor(dsn: str, n: int, how: str, table: str, keep: bool = False) -> dict[str, Any]:
     """Raw psycopg on a table shaped like ``run_metrics``: binary COPY (or executemany), then a SELECT.
 
-    ``keep``: the table stays for the next round and each round writes a new random run id, as Mainsail's
-    ``run_metrics`` holds the earlier rounds' runs and each run's id is random (its points then go into
-    the middle of the index, not after the last entry). Otherwise the table is created empty and dropped."""
+    ``keep``: the table stays for the next round and each round writes under a new run id made as Mainsail
+    makes them (time-ordered), as Mainsail's ``run_metrics`` holds the earlier rounds' runs. Otherwise the
+    table is created empty and dropped."""
     import psycopg
 
+    from mainsail.core.db import new_id
+
     vals = make_values(n)
-    run_id = uuid.uuid4().hex if keep else "0" * 32
+    run_id = new_id() if keep else "0" * 32
     with psycopg.connect(dsn) as con:
         for ddl in PG_FLOOR_DDL:
             con.execute(ddl.format(t=table).replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")

@@ -102,7 +102,7 @@ def write_usage(ctx: Ctx, records: list[dict[str, Any]], project: str | None = N
             if row[c] is None:
                 row[c] = default
         rows.append(row)
-    ctx.session.execute(insert(UsageRow), rows)
+    ctx.session.connection().execute(insert(UsageRow.__table__), rows)  # Core: no ORM bulk-insert bookkeeping
     rollup.add(ctx.session, rows)
     return len(rows)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from annotated_types import Ge, Le
 from pydantic import StringConstraints
-from sqlalchemy import delete, func, select
+from sqlalchemy import Float, Text, cast, delete, func, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mainsail.core.db import get_or_create, new_id, utcnow
@@ -113,22 +113,24 @@ def list_experiments(ctx: Ctx, cursor: str | None = None, limit: Limit = 100) ->
 # ---------------------------------------------------------------- runs
 
 def _load_runs(ctx: Ctx, rows: Sequence[RunRow]) -> list[Run]:
-    """Runs with their params, tags and latest metrics, in three queries whatever the count."""
+    """Runs with their params, tags and latest metrics, in one query whatever the count."""
     ids = [r.id for r in rows]
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     metrics: dict[str, dict[str, float | None]] = {i: {} for i in ids}
     if ids:
-        for run_id, k, v in ctx.session.execute(select(ParamRow.run_id, ParamRow.key, ParamRow.value)
-                                                .where(ParamRow.run_id.in_(ids))):
-            params[run_id][k] = v
-        for run_id, k, v in ctx.session.execute(select(TagRow.run_id, TagRow.key, TagRow.value)
-                                                .where(TagRow.run_id.in_(ids))):
-            tags[run_id][k] = v
-        for run_id, k, v in ctx.session.execute(
-                select(LatestMetricRow.run_id, LatestMetricRow.key, LatestMetricRow.value)
-                .where(LatestMetricRow.run_id.in_(ids))):
-            metrics[run_id][k] = None if v is None or math.isnan(v) else v
+        no_text, no_number = cast(null(), Text), cast(null(), Float)
+        q = union_all(
+            select(literal(0), ParamRow.run_id, ParamRow.key, ParamRow.value, no_number)
+            .where(ParamRow.run_id.in_(ids)),
+            select(literal(1), TagRow.run_id, TagRow.key, TagRow.value, no_number).where(TagRow.run_id.in_(ids)),
+            select(literal(2), LatestMetricRow.run_id, LatestMetricRow.key, no_text, LatestMetricRow.value)
+            .where(LatestMetricRow.run_id.in_(ids)))
+        for kind, run_id, k, text, v in ctx.session.execute(q):
+            if kind == 2:
+                metrics[run_id][k] = None if v is None or math.isnan(v) else v
+            else:
+                (params if kind == 0 else tags)[run_id][k] = text
     cutoff = _stale_cutoff(ctx)
     runs = []
     for r in rows:
