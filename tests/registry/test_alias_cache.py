@@ -97,3 +97,29 @@ def test_cached_resolve_still_checks_the_role(tmp_path: Path) -> None:
     viewer = LocalBackend.on_runtime(a._backend.runtime, principal=Principal("v", roles={"*": "viewer"}))
     assert viewer.call(ops.get_version_by_alias, {"name": "m", "alias": "champion"}).version == 1
     a.close()
+
+
+def test_sqlite_resolve_skips_the_join_until_something_is_committed(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a repeated resolve reads only the connection's data version while nothing was committed;
+    any commit (here an unrelated experiment, then an alias move, each by another client) brings the join back."""
+    from mainsail.registry import aliases
+
+    a = Client(f"sqlite:///{tmp_path / 'm.db'}", artifact_root=str(tmp_path / "art"))
+    b = Client(f"sqlite:///{tmp_path / 'm.db'}", artifact_root=str(tmp_path / "art"))
+    _two_versions(a, tmp_path)
+    a.set_model_alias("m", "champion", 1)
+    for _ in range(2):
+        a.resolve_model("models:/m@champion")  # cached, then matched at this data version
+    joins: list[str] = []
+    real = aliases.stamp
+    monkeypatch.setattr(aliases, "stamp", lambda *args: joins.append(args[3]) or real(*args))
+    for _ in range(5):
+        assert a.resolve_model("models:/m@champion").version == 1
+    assert joins == []
+    b.create_experiment("unrelated")
+    assert a.resolve_model("models:/m@champion").version == 1 and joins == ["champion"]  # re-checked, same
+    b.set_model_alias("m", "champion", 2)
+    assert a.resolve_model("models:/m@champion").version == 2
+    a.close()
+    b.close()

@@ -3,6 +3,7 @@
 ``/registered-models/{name}`` addresses a model by name with its versions, aliases and stages."""
 
 from mainsail.core.ops import OpSet
+from mainsail.registry import aliases
 from mainsail.registry import service as s
 
 ops = OpSet("registry", projects=True)  # objects per project
@@ -18,7 +19,7 @@ ops.add("GET", "/registered-models", s.list_models)
 ops.add("GET", "/registered-models/{name}", s.get_model)
 ops.add("GET", "/registered-models/{name}/versions", s.list_versions)
 ops.add("GET", "/registered-models/{name}/versions/{version}", s.get_version_by_number)
-ops.add("GET", "/registered-models/{name}/aliases/{alias}", s.get_version_by_alias).fast = s.cached_version_by_alias
+ops.add("GET", "/registered-models/{name}/aliases/{alias}", s.get_version_by_alias).fast = aliases.cached_version_by_alias
 ops.add("PUT", "/registered-models/{name}/aliases/{alias}", s.set_alias, role="admin")  # aliases route traffic
 ops.add("DELETE", "/registered-models/{name}/aliases/{alias}", s.delete_alias)
 ops.add("GET", "/registered-models/{name}/stages/{stage}", s.get_latest_in_stage)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Annotated, Any
 
 from pydantic import StringConstraints, TypeAdapter, ValidationError
@@ -17,6 +16,7 @@ from mainsail.core.principal import require
 from mainsail.core.projects import project_of
 from mainsail.core.runtime import Ctx
 from mainsail.core.types import INT32_MAX, VersionNumber
+from mainsail.registry import aliases
 from mainsail.registry.card import render_card
 from mainsail.registry.gate import enforce_gate, evaluate_gate
 from mainsail.registry.lineage import build_graph
@@ -106,62 +106,17 @@ def get_version_by_number(ctx: Ctx, name: str, version: VersionNumber) -> ModelV
     return _version(ctx, _version_row_by_number(ctx, model, version), model.name)
 
 
-# Alias resolve is on the hot path (the API and the Client resolve on every call). The answer is cached per
-# database, name and alias together with the raw rows it was built from; every call re-reads those rows with
-# one statement (the raw join) and reuses the cached answer only when they are unchanged, so an alias move,
-# an edit of the version or another alias on it, by any process, shows at the next call. The embedded
-# Client and the API try :func:`cached_version_by_alias` first: that statement on an autocommit driver
-# connection, without a session or a transaction (one statement reads one consistent snapshot).
-_STAMP_SQL = (
-    "SELECT v.id, v.version, v.stage, v.framework, v.source, v.run_id, v.files, v.metrics, v.params, v.tags, "
-    "v.signature, v.lineage, v.description, v.created_by, v.created_at, v.updated_at, a2.alias "
-    "FROM registered_models m JOIN model_aliases a ON a.model_id = m.id AND a.alias = {p} "
-    "JOIN model_versions v ON v.id = a.version_id "
-    "LEFT JOIN model_aliases a2 ON a2.model_id = m.id AND a2.version_id = v.id "
-    "WHERE m.name = {p} AND m.project = {p} ORDER BY a2.alias")
-_ALIAS_CACHE: OrderedDict[tuple[str, str, str, str], tuple[list[tuple[Any, ...]], bytes]] = OrderedDict()
-_ALIAS_CACHE_MAX = 1024
-
-
-def _stamp(driver_conn: Any, sqlite: bool, name: str, alias: str, project: str) -> list[tuple[Any, ...]]:
-    cursor = driver_conn.cursor()
-    try:  # the driver's cursor: no statement building or result processing on the hot path
-        cursor.execute(_STAMP_SQL.format(p="?" if sqlite else "%s"), (alias, name, project))
-        return [tuple(r) for r in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
-def cached_version_by_alias(runtime: Any, name: str, alias: str, project: str = "default") -> ModelVersion | None:
-    """The cached answer of :func:`get_version_by_alias` in ``project`` when the rows it came from are
-    unchanged (one statement on a driver connection, no session); None when there is none or they changed."""
-    key = (str(runtime.read_engine.url), project, name, alias)
-    hit = _ALIAS_CACHE.get(key)
-    if hit is None:
-        return None
-    try:
-        with runtime.driver_read() as conn:
-            stamp = _stamp(conn, runtime.read_engine.dialect.name == "sqlite", name, alias, project)
-    except Exception:  # noqa: BLE001 - the usual path answers (and reports what is wrong)
-        return None
-    return ModelVersion.model_validate_json(hit[1]) if stamp and stamp == hit[0] else None
-
-
 def get_version_by_alias(ctx: Ctx, name: str, alias: str) -> ModelVersion:
-    """The version an alias points at."""
+    """The version an alias points at (a cached copy while the rows it came from are unchanged, see
+    ``registry/aliases.py``)."""
     bind = ctx.session.get_bind()
-    stamp = _stamp(ctx.session.connection().connection.driver_connection, bind.dialect.name == "sqlite", name,
-                   alias, project_of(ctx))
+    current = aliases.stamp(ctx.session.connection().connection.driver_connection, bind.dialect.name == "sqlite",
+                            name, alias, project_of(ctx))
     key = (str(bind.url), project_of(ctx), name, alias)
-    hit = _ALIAS_CACHE.get(key)
-    if stamp and hit is not None and hit[0] == stamp:
-        return ModelVersion.model_validate_json(hit[1])  # a fresh copy: callers may change theirs
+    if (hit := aliases.cached(key, current)) is not None:
+        return hit  # a fresh copy: callers may change theirs
     found = _version_by_alias(ctx, name, alias)
-    if stamp:
-        _ALIAS_CACHE[key] = (stamp, found.model_dump_json().encode())
-        _ALIAS_CACHE.move_to_end(key)
-        while len(_ALIAS_CACHE) > _ALIAS_CACHE_MAX:
-            _ALIAS_CACHE.popitem(last=False)
+    aliases.remember(key, current, found)
     return found
 
 

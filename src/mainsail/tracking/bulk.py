@@ -21,15 +21,13 @@ def _cursor(session: Session) -> Any:
 
 
 COPY_MIN_ROWS = 8  # below this, one pipelined INSERT costs less than setting up a COPY
+COPY_CHUNK = 4096  # rows per piece of a column-built stream: the server stores one piece while the next is built
 _COPY_SQL = "COPY run_metrics (run_id, key, value, step, timestamp) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ("text", "text", "float8", "int8", "float8")
 
 
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\0" + b"\0" * 8  # signature, flags, header extension length
 _PGCOPY_TRAILER = b"\xff\xff"
-
-
-COPY_CHUNK = 4096  # rows per piece of a column-built stream: the server stores one piece while the next is built
 
 
 def _layout(rows: list[MetricTuple]) -> Any:
