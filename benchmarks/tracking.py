@@ -359,8 +359,9 @@ def main() -> int:
             cases["http"] = lambda: bench_mainsail(server.url, n)  # type: ignore[union-attr]
         if pg:
             try:
-                pg_ctx = scratch_postgres(args.pg_admin)
-                dsn = pg_ctx.__enter__()
+                ctx = scratch_postgres(args.pg_admin)
+                dsn = ctx.__enter__()
+                pg_ctx = ctx  # entered: dropped at the end whatever happens next
                 sa_url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
                 counter = iter(range(10**6))
                 history(dsn, sa_url, "floor_kept")
@@ -369,7 +370,8 @@ def main() -> int:
                 cases["pg_executemany"] = lambda: bench_pg_floor(dsn, n, "executemany", f"floor_{next(counter)}")
                 cases["pg"] = lambda: bench_mainsail(sa_url, n)
             except Exception as exc:  # noqa: BLE001 - no PostgreSQL: skip that part, say why
-                pg_ctx = None
+                for key in ("pg_copy_floor", "pg_copy_fresh", "pg_executemany", "pg"):
+                    cases.pop(key, None)
                 res["notes"].append(skip("PostgreSQL", str(exc)))
         if peers:
             nf = min(n, args.peer_values)
