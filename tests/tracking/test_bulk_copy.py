@@ -51,13 +51,13 @@ def test_column_built_copy_matches_the_row_path(pg_url: str, keys: list[str], mo
     points = [(keys[i % len(keys)], SPECIAL[i % len(SPECIAL)], STEPS[i % len(STEPS)], 1_700_000_000.5 + i)
               for i in range(40)]
     rows = [("r" * 32, k, float(v), s, t) for k, v, s, t in points]
-    assert (bulk._layout(rows) is None) == (len({len(k.encode()) for k in keys}) > 1)
+    assert (bulk._layout(rows, set(keys)) is None) == (len({len(k.encode()) for k in keys}) > 1)
     monkeypatch.setattr(bulk, "COPY_CHUNK", 16)  # 40 rows: three pieces
     c = Client(pg_url)
     exp = c.create_experiment(f"copy-{len(keys)}-{len(keys[0])}").id
     block = c.create_run(exp)
     c.log_batch(block.id, points)
-    monkeypatch.setattr(bulk, "_layout", lambda rows: None)
+    monkeypatch.setattr(bulk, "_layout", lambda rows, keys: None)
     by_row = c.create_run(exp)
     c.log_batch(by_row.id, points)
     monkeypatch.undo()
@@ -75,9 +75,9 @@ def test_a_piece_that_does_not_fit_hands_the_rest_to_the_row_path(pg_url: str,
     built = bulk._records
     calls: list[int] = []
 
-    def second_piece_fails(rows: list, layout: object) -> bytes | None:
+    def second_piece_fails(rows: list, layout: object, key: bytes | None) -> bytes | None:
         calls.append(len(rows))
-        return None if len(calls) == 2 else built(rows, layout)
+        return None if len(calls) == 2 else built(rows, layout, key)
 
     monkeypatch.setattr(bulk, "COPY_CHUNK", 16)
     monkeypatch.setattr(bulk, "_records", second_piece_fails)

@@ -30,16 +30,16 @@ _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\0" + b"\0" * 8  # signature, flags, header e
 _PGCOPY_TRAILER = b"\xff\xff"
 
 
-def _layout(rows: list[MetricTuple]) -> Any:
+def _layout(rows: list[MetricTuple], keys: set[str]) -> Any:
     """The one fixed-size record every row encodes to (numpy dtype, packed: a binary ``COPY`` tuple is
     exactly these bytes), or None when the rows do not share one (several runs, keys of different byte
-    lengths): then psycopg formats them row by row."""
+    lengths): then psycopg formats them row by row. ``keys``: the batch's metric keys."""
     import numpy as np
 
     run_id = rows[0][0]
     if any(r[0] != run_id for r in rows):
         return None
-    widths = {len(k.encode()) for k in {r[1] for r in rows}}
+    widths = {len(k.encode()) for k in keys}
     if len(widths) != 1:
         return None
     run = run_id.encode()
@@ -48,9 +48,10 @@ def _layout(rows: list[MetricTuple]) -> Any:
                      ("step", ">i8"), ("l_ts", ">i4"), ("ts", ">f8")])
 
 
-def _records(rows: list[MetricTuple], layout: Any) -> bytes | None:
+def _records(rows: list[MetricTuple], layout: Any, key: bytes | None) -> bytes | None:
     """The binary ``COPY`` tuples of ``rows`` built column-wise, or None when a value does not fit the
-    layout (None, a step beyond int64): the row path decides about those."""
+    layout (None, a step beyond int64): the row path decides about those. ``key``: the one key of the
+    whole batch, encoded (None when it has several)."""
     import numpy as np
 
     n = len(rows)
@@ -60,28 +61,28 @@ def _records(rows: list[MetricTuple], layout: Any) -> bytes | None:
         stamps = np.fromiter((r[4] for r in rows), np.float64, n)
     except (TypeError, ValueError, OverflowError):
         return None
-    keys = {r[1] for r in rows}
     out = np.empty(n, layout)
     out["nf"], out["l_run"], out["run"], out["l_key"] = 5, layout["run"].itemsize, rows[0][0].encode(), \
         layout["key"].itemsize
-    out["key"] = keys.pop().encode() if len(keys) == 1 else np.array([r[1].encode() for r in rows], layout["key"])
+    out["key"] = key if key is not None else np.array([r[1].encode() for r in rows], layout["key"])
     out["l_value"], out["value"], out["l_step"], out["step"], out["l_ts"], out["ts"] = 8, values, 8, steps, 8, stamps
     return out.tobytes()
 
 
-def _copy_metrics(cursor: Any, rows: list[MetricTuple], during: Callable[[], None]) -> None:
+def _copy_metrics(cursor: Any, rows: list[MetricTuple], keys: set[str], during: Callable[[], None]) -> None:
     """Binary ``COPY`` of metric points (PostgreSQL): the bulk-load floor, several times faster than a
     pipelined ``executemany``; doubles travel as IEEE bytes, so NaN and ±inf arrive unchanged. Rows of one
     record layout are built column-wise in pieces, each sent as soon as it is built (the server stores
     it while the next is built); the others, and every row after a piece that does not fit, go row by row.
     ``during`` runs once every byte is handed over, while the server is still storing them."""
-    layout = _layout(rows)
+    layout = _layout(rows, keys)
+    key = next(iter(keys)).encode() if len(keys) == 1 else None
     start = 0
     with cursor.copy(_COPY_SQL) as copy:
         if layout is not None:
             copy.write(_PGCOPY_HEADER)
             for start in range(0, len(rows), COPY_CHUNK):
-                piece = _records(rows[start:start + COPY_CHUNK], layout)
+                piece = _records(rows[start:start + COPY_CHUNK], layout, key)
                 if piece is None:
                     break  # psycopg goes on from here (it sends the trailer of a stream it wrote rows to)
                 copy.write(piece)
@@ -96,9 +97,8 @@ def _copy_metrics(cursor: Any, rows: list[MetricTuple], during: Callable[[], Non
         during()
 
 
-def _latest(rows: list[MetricTuple]) -> list[MetricTuple]:
+def _latest(rows: list[MetricTuple], keys: set[str]) -> list[MetricTuple]:
     """Each key's latest point: the highest step, then the newest (the last of equals wins)."""
-    keys = {r[1] for r in rows}
     if len(keys) == 1:  # the usual batch: one metric
         return [max(reversed(rows), key=itemgetter(3, 4))]
     latest: dict[str, MetricTuple] = {}
@@ -119,10 +119,11 @@ def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple],
     if not rows:
         return meanwhile() if meanwhile is not None else None
     p = _ph(session)
+    keys = {r[1] for r in rows}
     done: list[Any] = []
 
     def during() -> None:
-        done.extend((_latest(rows), meanwhile() if meanwhile is not None else None))
+        done.extend((_latest(rows, keys), meanwhile() if meanwhile is not None else None))
 
     cursor = _cursor(session)
     try:
@@ -133,7 +134,7 @@ def insert_metrics(session: Session, run_id: str, rows: list[MetricTuple],
             )
             during()
         else:
-            _copy_metrics(cursor, rows, during)
+            _copy_metrics(cursor, rows, keys, during)
         cursor.executemany(
             f"INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p}) "
             "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "

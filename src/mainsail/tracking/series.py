@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mainsail.tracking import bulk
 
 _KEPT_POINTS = 20_000_000  # ~640 MB at most across the kept series
-_series: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+_series: OrderedDict[tuple[str, str, str], tuple[np.ndarray, int]] = OrderedDict()  # -> (table, its highest id)
 _lock = threading.Lock()
 
 
@@ -36,16 +36,15 @@ def arrays(session: Session, uri: str, run_id: str, key: str) -> tuple[np.ndarra
     series plus the points committed since it was read."""
     cache_key = (uri, run_id, key)
     with _lock:
-        kept = _series.get(cache_key)
-    after = int(kept["id"].max()) if kept is not None and len(kept) else 0
+        kept, after = _series.get(cache_key, (None, 0))
     new = bulk.metric_table(session, run_id, key, after_id=after)
     table = new if kept is None else np.concatenate((kept, new)) if len(new) else kept
     if kept is not None and len(new) and not _ordered(table[max(0, len(kept) - 1):]):
         table = table[np.lexsort((table["id"], table["ts"], table["step"]))]  # a point landed before the last
     with _lock:
-        _series[cache_key] = table
+        _series[cache_key] = (table, int(new["id"].max()) if len(new) else after)  # only the new rows scanned
         _series.move_to_end(cache_key)
-        while len(_series) > 1 and sum(len(t) for t in _series.values()) > _KEPT_POINTS:
+        while len(_series) > 1 and sum(len(t) for t, _ in _series.values()) > _KEPT_POINTS:
             _series.popitem(last=False)
     return table["step"], table["value"]
 
